@@ -1,0 +1,37 @@
+# Everything runs inside .venv, created on first use from python3 (>= 3.11).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck docs docs-serve pytest serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,docs]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/local_bot.py
+
+test: lint typecheck docs pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/ruff format --check src tests examples
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir .site
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+serve: $(STAMP)
+	$(VENV)/bin/discobase local serve
+
+clean:
+	rm -rf $(VENV) .site .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,124 @@
+"""The ``discobase`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.syntax import Syntax
+
+from discobase import __version__
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="discobase: an async ORM that stores Pydantic models in Discord.", no_args_is_help=True
+)
+local_app = typer.Typer(help="The local Discord-compatible server.", no_args_is_help=True)
+app.add_typer(local_app, name="local")
+console = Console()
+
+
+@app.command()
+def version() -> None:
+    """Print the discobase version."""
+    console.print(__version__)
+
+
+def connect_snippet(url: str, token: str) -> str:
+    """Plain discord.py (no discobase import) connecting to the local server at ``url``."""
+    gateway = "ws" + url[4:] + "/gateway"
+    return (
+        "import discord, discord.http, discord.gateway, yarl\n"
+        f'discord.http.Route.BASE = "{url}/api/v10"\n'
+        f'discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("{gateway}")\n'
+        "\n"
+        "client = discord.Client(intents=discord.Intents.default())\n"
+        f'client.run("{token}")\n'
+    )
+
+
+@local_app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.")] = 8765,
+    data: Annotated[Path, typer.Option(help="SQLite file that keeps the server's state.")] = Path(
+        ".discobase/local.sqlite3"
+    ),
+    rate_limits: Annotated[str, typer.Option(help="'discord' (Discord's limits) or 'off'.")] = "discord",
+    bot_name: Annotated[str, typer.Option(help="Name of the bot made on first run.")] = "discobase",
+    guild_name: Annotated[str, typer.Option(help="Name of the guild made on first run.")] = "discobase",
+    allow_guild_create: Annotated[bool, typer.Option(help="Let bots POST /guilds (legacy).")] = False,
+) -> None:
+    """Run the local Discord-compatible server until interrupted.
+
+    On first run it makes a bot and a guild; it prints the URL, the bot's
+    token and a discord.py snippet that connects to it.
+    """
+    if rate_limits not in ("discord", "off"):
+        raise typer.BadParameter("must be 'discord' or 'off'", param_hint="--rate-limits")
+    asyncio.run(_serve(host, port, data, rate_limits, bot_name, guild_name, allow_guild_create))
+
+
+async def _serve(
+    host: str,
+    port: int,
+    data: Path,
+    rate_limits: str,
+    bot_name: str,
+    guild_name: str,
+    allow_guild_create: bool,
+) -> None:
+    from discobase.local import LocalDiscord
+
+    server = LocalDiscord(
+        data,
+        host=host,
+        port=port,
+        rate_limits="discord" if rate_limits == "discord" else "off",
+        allow_guild_create=allow_guild_create,
+    )
+    await server.start()
+    try:
+        bot = server.bot(bot_name) or server.create_bot(bot_name)
+        if not server.store.guilds_by_name(guild_name):
+            server.create_guild(guild_name, members=[bot])
+        guild_id = server.guild_id(guild_name)
+        console.print(
+            Panel.fit(
+                f"[bold]URL[/]      {server.url}\n"
+                f"[bold]gateway[/]  {server.gateway_url}\n"
+                f"[bold]bot[/]      {bot.name} ({bot.user_id})\n"
+                f"[bold]guild[/]    {guild_name} ({guild_id})\n"
+                f"[bold]data[/]     {data}\n"
+                f"[bold]limits[/]   {rate_limits}",
+                title="discobase local server",
+            )
+        )
+        console.print(f"TOKEN={bot.token}", soft_wrap=True, highlight=False)
+        console.print(f"URL={server.url}", soft_wrap=True, highlight=False)
+        console.print(Syntax(connect_snippet(server.url, bot.token), "python", word_wrap=True))
+        console.print("Press Ctrl+C to stop.", style="dim")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def main() -> None:
+    """Entry point of the ``discobase`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

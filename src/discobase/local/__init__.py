@@ -1,0 +1,33 @@
+"""A local Discord-compatible server: REST v10 and Gateway v10 on one port,
+persisted in SQLite, that unmodified discord.py accepts as Discord.
+
+```python
+from discobase.local import LocalDiscord
+
+async with LocalDiscord(rate_limits="discord") as server:
+    bot = server.create_bot("my-bot")
+    guild_id = server.create_guild("my server", owner=bot)
+    client = discord.Client(intents=discord.Intents.default())
+    server.attach(client)
+```
+"""
+
+from __future__ import annotations
+
+from discobase.local.faults import Fault, FaultInjector
+from discobase.local.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite, Permission
+from discobase.local.ratelimit import RateLimiter, RateLimitProfile
+from discobase.local.server import LocalDiscord
+from discobase.local.store import BotAccount
+
+__all__ = [
+    "DEFAULT_BOT_PERMISSIONS",
+    "BotAccount",
+    "Fault",
+    "FaultInjector",
+    "LocalDiscord",
+    "Overwrite",
+    "Permission",
+    "RateLimitProfile",
+    "RateLimiter",
+]

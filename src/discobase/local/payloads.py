@@ -1,0 +1,328 @@
+"""JSON payloads of the local server, shaped as Discord's (``discord/types/``)
+and as Discord's OpenAPI spec requires (every required field present).
+
+Snowflakes are strings, as on Discord.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from discobase.local.permissions import Overwrite
+from discobase.local.snowflake import iso_timestamp
+from discobase.local.store import (
+    Attachment,
+    BotAccount,
+    Channel,
+    Command,
+    Guild,
+    Invite,
+    Member,
+    Message,
+    Role,
+    Store,
+)
+
+__all__ = ["Payloads"]
+
+#: Channel types that carry messages.
+TEXT_CHANNEL_TYPES = frozenset({0, 2, 5, 13})
+
+
+def _sf(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class Payloads:
+    """Builds payloads from the store; ``base_url`` is the server's http URL (for attachment URLs)."""
+
+    def __init__(self, store: Store, base_url: str = "") -> None:
+        self.store = store
+        self.base_url = base_url
+
+    # ------------------------------------------------------------------ users
+    def user(self, user_id: int) -> dict[str, Any]:
+        bot = self.store.bots.get(user_id)
+        name = bot.name if bot is not None else f"user-{user_id}"
+        return {
+            "id": str(user_id),
+            "username": name,
+            "discriminator": bot.discriminator if bot is not None else "0",
+            "global_name": None,
+            "avatar": bot.avatar if bot is not None else None,
+            "bot": bot is not None,
+            "system": False,
+            "public_flags": 0,
+            "flags": 0,
+            "banner": None,
+            "accent_color": None,
+            "avatar_decoration_data": None,
+            "collectibles": None,
+            "primary_guild": None,
+        }
+
+    def me(self, bot: BotAccount) -> dict[str, Any]:
+        """``GET /users/@me``: the user with its private fields."""
+        payload = self.user(bot.user_id)
+        payload.update({"mfa_enabled": False, "locale": "en-US", "verified": True, "email": None})
+        return payload
+
+    def application(self, bot: BotAccount) -> dict[str, Any]:
+        """``GET /oauth2/applications/@me`` (what discord.py's AppInfo needs, and the spec's fields)."""
+        owner = self.user(bot.owner_id or bot.user_id)
+        return {
+            "id": str(bot.application_id),
+            "name": bot.name,
+            "icon": None,
+            "description": "",
+            "type": None,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "flags_new": "0",
+            "redirect_uris": [],
+            "interactions_endpoint_url": None,
+            "role_connections_verification_url": None,
+            "owner": owner,
+            "approximate_guild_count": len(self.store.guilds_of(bot.user_id)),
+            "approximate_user_install_count": 0,
+            "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0,
+            "team": None,
+            "eligible_oauth2_scopes": ["bot", "applications.commands"],
+            "bot": self.user(bot.user_id),
+            "summary": "",
+            "tags": [],
+            "install_params": {"scopes": ["bot", "applications.commands"], "permissions": "0"},
+        }
+
+    # ------------------------------------------------------------------ guilds
+    def role(self, role: Role) -> dict[str, Any]:
+        tags: dict[str, Any] | None = {"bot_id": str(role.bot_id)} if role.bot_id is not None else None
+        payload: dict[str, Any] = {
+            "id": str(role.id),
+            "name": role.name,
+            "description": None,
+            "permissions": str(role.permissions),
+            "position": role.position,
+            "color": role.color,
+            "colors": {"primary_color": role.color, "secondary_color": None, "tertiary_color": None},
+            "hoist": role.hoist,
+            "managed": role.managed,
+            "mentionable": role.mentionable,
+            "icon": None,
+            "unicode_emoji": None,
+            "flags": 0,
+        }
+        if tags is not None:
+            payload["tags"] = tags
+        return payload
+
+    def member(self, member: Member) -> dict[str, Any]:
+        return {
+            "user": self.user(member.user_id),
+            "nick": member.nick,
+            "avatar": None,
+            "banner": None,
+            "roles": [str(r) for r in member.roles],
+            "joined_at": member.joined_at,
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "communication_disabled_until": None,
+        }
+
+    def guild(self, guild: Guild, *, with_counts: bool = False) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": str(guild.id),
+            "name": guild.name,
+            "icon": None,
+            "description": guild.description,
+            "home_header": None,
+            "splash": None,
+            "discovery_splash": None,
+            "features": [],
+            "banner": None,
+            "owner_id": str(guild.owner_id),
+            "application_id": None,
+            "region": "deprecated",
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "system_channel_id": _sf(guild.system_channel_id),
+            "system_channel_flags": 0,
+            "widget_enabled": False,
+            "widget_channel_id": None,
+            "verification_level": 0,
+            "roles": [self.role(r) for r in self.store.guild_roles(guild.id)],
+            "default_message_notifications": 0,
+            "mfa_level": 0,
+            "explicit_content_filter": 0,
+            "max_presences": None,
+            "max_members": 25_000_000,
+            "max_stage_video_channel_users": 50,
+            "max_video_channel_users": 25,
+            "vanity_url_code": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": guild.preferred_locale,
+            "rules_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "public_updates_channel_id": None,
+            "premium_progress_bar_enabled": False,
+            "nsfw": False,
+            "nsfw_level": 0,
+            "emojis": [],
+            "stickers": [],
+            "incidents_data": None,
+        }
+        if with_counts:
+            count = len(self.store.guild_members(guild.id))
+            payload["approximate_member_count"] = count
+            payload["approximate_presence_count"] = 0
+        return payload
+
+    def guild_create(self, guild: Guild, channels: list[Channel]) -> dict[str, Any]:
+        """The ``d`` of a GUILD_CREATE dispatch (``channels`` already filtered by visibility)."""
+        members = self.store.guild_members(guild.id)
+        payload = self.guild(guild)
+        payload.update(
+            {
+                "joined_at": members[0].joined_at if members else iso_timestamp(guild.id),
+                "large": len(members) > 250,
+                "unavailable": False,
+                "member_count": len(members),
+                "voice_states": [],
+                "members": [self.member(m) for m in members],
+                "channels": [self.channel(c) for c in channels],
+                "threads": [],
+                "presences": [],
+                "stage_instances": [],
+                "guild_scheduled_events": [],
+                "soundboard_sounds": [],
+            }
+        )
+        return payload
+
+    # ------------------------------------------------------------------ channels
+    @staticmethod
+    def overwrite(ow: Overwrite) -> dict[str, Any]:
+        return {"id": str(ow.id), "type": ow.type, "allow": str(ow.allow), "deny": str(ow.deny)}
+
+    def channel(self, channel: Channel) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": str(channel.id),
+            "type": channel.type,
+            "guild_id": str(channel.guild_id),
+            "name": channel.name,
+            "position": channel.position,
+            "flags": channel.flags,
+            "parent_id": _sf(channel.parent_id),
+            "permission_overwrites": [self.overwrite(ow) for ow in channel.overwrites],
+            "nsfw": channel.nsfw,
+        }
+        if channel.type != 4:
+            payload["last_message_id"] = _sf(channel.last_message_id)
+            payload["rate_limit_per_user"] = channel.rate_limit_per_user
+        if channel.type in (0, 5, 15, 16):
+            payload["topic"] = channel.topic
+            payload["last_pin_timestamp"] = channel.last_pin_timestamp
+        if channel.type in (2, 13):
+            payload["bitrate"] = channel.bitrate or 64000
+            payload["user_limit"] = channel.user_limit or 0
+            payload["rtc_region"] = None
+        return payload
+
+    # ------------------------------------------------------------------ messages
+    def attachment_url(self, channel_id: int, attachment: Attachment) -> str:
+        return f"{self.base_url}/attachments/{channel_id}/{attachment.id}/{quote(attachment.filename)}"
+
+    def attachment(self, channel_id: int, attachment: Attachment) -> dict[str, Any]:
+        url = self.attachment_url(channel_id, attachment)
+        payload: dict[str, Any] = {
+            "id": str(attachment.id),
+            "filename": attachment.filename,
+            "size": attachment.size,
+            "url": url,
+            "proxy_url": url,
+            "content_type": attachment.content_type,
+            "flags": attachment.flags,
+        }
+        if attachment.description is not None:
+            payload["description"] = attachment.description
+        return payload
+
+    def message(self, message: Message, *, gateway: bool = False) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": str(message.id),
+            "channel_id": str(message.channel_id),
+            "author": self.user(message.author_id),
+            "content": message.content,
+            "timestamp": message.timestamp,
+            "edited_timestamp": message.edited_timestamp,
+            "tts": message.tts,
+            "mention_everyone": message.mention_everyone,
+            "mentions": [self.user(u) for u in message.mentions],
+            "mention_roles": [str(r) for r in message.mention_roles],
+            "attachments": [self.attachment(message.channel_id, a) for a in message.attachments],
+            "embeds": message.embeds,
+            "pinned": message.pinned,
+            "type": message.type,
+            "flags": message.flags,
+            "components": message.components,
+        }
+        if message.nonce is not None:
+            payload["nonce"] = message.nonce
+        if message.message_reference is not None:
+            payload["message_reference"] = message.message_reference
+        if gateway and message.guild_id is not None:
+            payload["guild_id"] = str(message.guild_id)
+            member = self.store.member(message.guild_id, message.author_id)
+            if member is not None:
+                partial = self.member(member)
+                del partial["user"]
+                payload["member"] = partial
+        return payload
+
+    # ------------------------------------------------------------------ commands and invites
+    def command(self, command: Command) -> dict[str, Any]:
+        data = dict(command.data)
+        data.update(
+            {
+                "id": str(command.id),
+                "application_id": str(command.application_id),
+                "version": str(command.version),
+                "type": data.get("type", 1),
+                "description": data.get("description", ""),
+                "default_member_permissions": data.get("default_member_permissions"),
+                "dm_permission": data.get("dm_permission", True),
+                "nsfw": data.get("nsfw", False),
+            }
+        )
+        if command.guild_id is not None:
+            data["guild_id"] = str(command.guild_id)
+        return data
+
+    def invite(self, invite: Invite) -> dict[str, Any]:
+        guild = self.store.guilds[invite.guild_id]
+        channel = self.store.channels.get(invite.channel_id)
+        return {
+            "type": 0,
+            "code": invite.code,
+            "guild": {"id": str(guild.id), "name": guild.name, "icon": None, "splash": None, "features": []},
+            "channel": {
+                "id": str(invite.channel_id),
+                "name": channel.name if channel else "",
+                "type": channel.type if channel else 0,
+            },
+            "inviter": self.user(invite.inviter_id),
+            "uses": invite.uses,
+            "max_uses": invite.max_uses,
+            "max_age": invite.max_age,
+            "temporary": invite.temporary,
+            "created_at": invite.created_at,
+            "expires_at": None,
+        }

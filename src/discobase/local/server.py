@@ -1,0 +1,584 @@
+"""``LocalDiscord``: a Discord-compatible server (REST v10 + Gateway v10 on one port).
+
+Unmodified discord.py connects to it through :meth:`LocalDiscord.attach`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
+
+from aiohttp import web
+from loguru import logger
+
+from discobase.exceptions import LocalServerError
+from discobase.local.errors import HTTPError, not_found_route, unauthorized
+from discobase.local.faults import Fault, FaultInjector, fault_response
+from discobase.local.gateway import GatewayHub, GatewayIdentity
+from discobase.local.payloads import Payloads
+from discobase.local.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
+from discobase.local.ratelimit import Decision, RateLimiter, RateLimitProfile, message_age_metadata
+from discobase.local.rest import API_PREFIXES, BOT_KEY, RestAPI, json_response
+from discobase.local.snowflake import iso_timestamp, snowflake_ms
+from discobase.local.store import BotAccount, Channel, Member, Role, Store
+
+if TYPE_CHECKING:
+    import discord
+
+__all__ = ["LocalDiscord", "attach"]
+
+MiB = 1024 * 1024
+
+#: Routes that need no ``Authorization`` header (like Discord's and its CDN's).
+_PUBLIC_ROUTES = frozenset({"GET /gateway", "GET /attachments/{channel_id}/{attachment_id}/{filename}"})
+_DISCORD_API = re.compile(r"^https?://(?:[a-z]+\.)?discord(?:app)?\.com/api")
+_DISCORD_GATEWAY = re.compile(r"^wss?://gateway(?:[-.][a-z0-9-]+)*\.discord(?:app)?\.gg")
+_MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id")
+
+
+def attach(client: discord.Client, url: str) -> None:
+    """Point one discord.py client at the local server at ``url`` (``http://host:port``).
+
+    Per client, nothing process-wide: the client's ``HTTPClient.request``
+    rewrites each route's Discord URL (``https://discord.com/api/...``) to the
+    server, and its ``HTTPClient.ws_connect`` swaps Discord's gateway URL for
+    the server's ``ws://host:port/gateway``, keeping the query discord.py adds.
+    Other clients in the process keep talking to whatever they talked to.
+    """
+    http = client.http
+    base = url.rstrip("/")
+    if getattr(http, "_discobase_local", None) == base:
+        return
+    api = f"{base}/api"
+    gateway = "ws" + base[4:] + "/gateway" if base.startswith("http") else base + "/gateway"
+    original_request = http.request
+    original_ws_connect = http.ws_connect
+
+    async def request(route: Any, **kwargs: Any) -> Any:
+        route.url = _DISCORD_API.sub(api, route.url)
+        return await original_request(route, **kwargs)
+
+    async def ws_connect(ws_url: str, *, compress: int = 0) -> Any:
+        host = ws_url.split("?", 1)[0]
+        if _DISCORD_GATEWAY.match(host):
+            query = ws_url.split("?", 1)[1] if "?" in ws_url else ""
+            ws_url = f"{gateway}?{query}" if query else gateway
+        return await original_ws_connect(ws_url, compress=compress)
+
+    setattr(http, "request", request)  # noqa: B010 - an instance attribute shadows the method
+    setattr(http, "ws_connect", ws_connect)  # noqa: B010
+    setattr(http, "_discobase_local", base)  # noqa: B010
+
+
+class _Backend:
+    """What the gateway needs from the REST side's state (see ``GatewayBackend``)."""
+
+    def __init__(self, server: LocalDiscord) -> None:
+        self.server = server
+
+    def authenticate(self, token: str) -> GatewayIdentity | None:
+        bot = self.server.store.bots_by_token.get(token)
+        if bot is None:
+            return None
+        return GatewayIdentity(
+            user_id=bot.user_id,
+            application_id=bot.application_id,
+            user=self.server.payloads.user(bot.user_id),
+        )
+
+    def guild_ids_for(self, user_id: int) -> list[int]:
+        return self.server.store.guilds_of(user_id)
+
+    def guild_create_payload(self, guild_id: int, user_id: int) -> dict[str, Any]:
+        store = self.server.store
+        channels = [c for c in store.guild_channels(guild_id) if self.can_see(user_id, guild_id, c.id)]
+        return self.server.payloads.guild_create(store.guilds[guild_id], channels)
+
+    def can_see(self, user_id: int, guild_id: int, channel_id: int | None) -> bool:
+        return self.server.rest.can_see(user_id, guild_id, channel_id)
+
+    def member_chunk(
+        self, guild_id: int, user_id: int, query: str | None, limit: int, user_ids: list[int] | None
+    ) -> list[dict[str, Any]]:
+        store = self.server.store
+        if store.member(guild_id, user_id) is None:
+            return []
+        members = store.guild_members(guild_id)
+        if user_ids:
+            wanted = set(user_ids)
+            members = [m for m in members if m.user_id in wanted]
+        elif query:
+            members = [
+                m for m in members if self.server.payloads.user(m.user_id)["username"].startswith(query)
+            ]
+        if limit:
+            members = members[:limit]
+        return [self.server.payloads.member(m) for m in members]
+
+
+class LocalDiscord:
+    """A local Discord-compatible server.
+
+    Args:
+        data: SQLite file that keeps everything across restarts, or ``":memory:"``.
+        host: address to bind; loopback by default.
+        port: TCP port; 0 picks a free one (see :attr:`url`).
+        rate_limits: ``"discord"`` applies Discord's buckets and the 50/s global
+            limit with real headers and 429s; ``"off"`` applies none; or a
+            :class:`~discobase.local.ratelimit.RateLimitProfile`.
+        ratelimit_headers: send ``X-RateLimit-*`` headers on successful
+            responses (with them discord.py throttles before it hits a 429).
+        allow_guild_create: accept ``POST /guilds`` from bots (Discord refuses
+            it since 2025; this legacy switch lets old programs run).
+        seed: seed of the fault injector's random numbers.
+        heartbeat_interval: gateway heartbeat interval in seconds.
+        upload_limit: largest attachment in bytes (Discord: 10 MiB).
+
+    Use it as an async context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        data: str | Path = ":memory:",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limits: Literal["discord", "off"] | RateLimitProfile = "discord",
+        ratelimit_headers: bool = True,
+        allow_guild_create: bool = False,
+        seed: int | None = 0,
+        heartbeat_interval: float = 41.25,
+        upload_limit: int = 10 * MiB,
+    ) -> None:
+        self.store = Store(data)
+        self.host = host
+        self.port = port
+        self.allow_guild_create = allow_guild_create
+        self.upload_limit = upload_limit
+        self.request_limit = 25 * MiB + upload_limit
+        self.payloads = Payloads(self.store)
+        self.ratelimiter = RateLimiter(rate_limits, headers=ratelimit_headers)
+        self.faults = FaultInjector(seed)
+        self._stats: Counter[str] = Counter()
+        self.rest = RestAPI(self)
+        self.gateway = GatewayHub(
+            _Backend(self),
+            stats=self._stats,
+            faults=self.faults,
+            heartbeat_interval_ms=int(heartbeat_interval * 1000),
+        )
+        self._backend = _Backend(self)
+        self._runner: web.AppRunner | None = None
+        self._templates: dict[str, str] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running server."""
+        if self._runner is None:
+            raise LocalServerError(
+                "the local server is not started; use 'async with LocalDiscord()' or start()"
+            )
+        return f"http://{self._url_host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The REST base, ``http://host:port/api/v10``."""
+        return f"{self.url}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway's ``ws://`` URL (what ``GET /gateway/bot`` returns)."""
+        return f"ws://{self._url_host}:{self.port}/gateway"
+
+    @property
+    def _url_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    async def start(self) -> None:
+        """Bind and serve; with ``port=0`` a free port is chosen."""
+        if self._runner is not None:
+            return
+        app = self.build_app()
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        site = web.SockSite(runner, sock)
+        await site.start()
+        self._runner = runner
+        self.payloads.base_url = self.url
+        self.gateway.url = self.gateway_url
+        logger.info("local Discord server listening on {}", self.url)
+
+    async def stop(self) -> None:
+        """Close every gateway session, stop serving and close the store."""
+        if self._runner is None:
+            return
+        await self.gateway.close()
+        await self._runner.cleanup()
+        self._runner = None
+        self.store.close()
+        logger.info("local Discord server stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ accounts and guilds
+    def create_bot(self, name: str = "discobase") -> BotAccount:
+        """A new bot user with its application and token."""
+        if not 2 <= len(name) <= 32:
+            raise LocalServerError(f"a bot name must be 2 to 32 characters, not {len(name)}: {name!r}")
+        return self.store.create_bot(name)
+
+    def bot(self, name: str) -> BotAccount | None:
+        """The bot named ``name``, if there is one."""
+        return self.store.bot_by_name(name)
+
+    @property
+    def bots(self) -> list[BotAccount]:
+        return list(self.store.bots.values())
+
+    def create_guild(
+        self,
+        name: str,
+        owner: BotAccount | int | None = None,
+        *,
+        members: list[BotAccount] | None = None,
+        channels: bool = True,
+        dispatch: bool = True,
+    ) -> int:
+        """Create a guild (as a person would on Discord) and return its id.
+
+        ``owner`` (a bot, or a user id) owns the guild and may do anything in
+        it; without one a placeholder owner is made. Each bot of ``members``
+        joins with :data:`DEFAULT_BOT_PERMISSIONS` (see :meth:`add_member`).
+        With ``channels`` the guild gets Discord's default ``Text Channels``
+        category and ``#general``.
+        """
+        if not 2 <= len(name) <= 100:
+            raise LocalServerError(f"a guild name must be 2 to 100 characters: {name!r}")
+        owner_id = owner.user_id if isinstance(owner, BotAccount) else owner
+        if owner_id is None:
+            owner_id = self.store.next_id()
+        guild = self.store.create_guild(name, owner_id)
+        if isinstance(owner, BotAccount) or owner_id in self.store.bots:
+            self.store.save_member(Member(guild.id, owner_id, [], iso_timestamp(self.store.next_id())))
+        if channels:
+            category = Channel(self.store.next_id(), guild.id, 4, "Text Channels", position=0)
+            general = Channel(self.store.next_id(), guild.id, 0, "general", position=0, parent_id=category.id)
+            self.store.save_channel(category)
+            self.store.save_channel(general)
+            guild.system_channel_id = general.id
+            self.store.save_guild(guild)
+        for bot in members or []:
+            self.add_member(guild.id, bot, dispatch=False)
+        if dispatch:
+            self._dispatch_soon("GUILD_CREATE", guild.id, owner_id)
+        return guild.id
+
+    def add_member(
+        self,
+        guild_id: int,
+        bot: BotAccount,
+        *,
+        permissions: int = DEFAULT_BOT_PERMISSIONS,
+        dispatch: bool = True,
+    ) -> None:
+        """Add ``bot`` to a guild, as the OAuth2 invite flow does: with a managed
+        role named after the bot that holds ``permissions``."""
+        if guild_id not in self.store.guilds:
+            raise LocalServerError(f"no guild with id {guild_id}")
+        if self.store.member(guild_id, bot.user_id) is not None:
+            return
+        roles = self.store.guild_roles(guild_id)
+        role = Role(
+            id=self.store.next_id(),
+            guild_id=guild_id,
+            name=bot.name,
+            permissions=permissions,
+            position=max((r.position for r in roles), default=0) + 1,
+            managed=True,
+            bot_id=bot.user_id,
+        )
+        self.store.save_role(role)
+        self.store.save_member(Member(guild_id, bot.user_id, [role.id], iso_timestamp(self.store.next_id())))
+        if dispatch:
+            self._dispatch_soon("GUILD_CREATE", guild_id, bot.user_id)
+
+    def create_channel(
+        self,
+        guild_id: int,
+        name: str,
+        *,
+        type: int = 0,
+        parent_id: int | None = None,
+        overwrites: list[Overwrite] | None = None,
+    ) -> int:
+        """Create a channel directly (no permission checks, no rate limits)."""
+        if guild_id not in self.store.guilds:
+            raise LocalServerError(f"no guild with id {guild_id}")
+        position = len(self.store.guild_channels(guild_id))
+        channel = Channel(
+            self.store.next_id(), guild_id, type, name, position, parent_id, overwrites=list(overwrites or [])
+        )
+        self.store.save_channel(channel)
+        return channel.id
+
+    def guild_id(self, name: str) -> int:
+        """The id of the guild named ``name``."""
+        guilds = self.store.guilds_by_name(name)
+        if not guilds:
+            raise LocalServerError(f"no guild named {name!r}")
+        return guilds[0].id
+
+    def invite_url(self, bot: BotAccount, permissions: int = DEFAULT_BOT_PERMISSIONS) -> str:
+        """The OAuth2 URL that would add ``bot`` to a guild on Discord."""
+        return (
+            f"https://discord.com/oauth2/authorize?client_id={bot.application_id}"
+            f"&scope=bot+applications.commands&permissions={permissions}"
+        )
+
+    def _dispatch_soon(self, event: str, guild_id: int, user_id: int) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not serving yet: clients get the guild at IDENTIFY
+        if self._runner is None:
+            return
+        guild = self.store.guilds[guild_id]
+        payload = self._backend.guild_create_payload(guild.id, user_id)
+        task = loop.create_task(self.gateway.dispatch(event, payload, guild_id=None, user_ids=[user_id]))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ statistics
+    def stats(self) -> dict[str, int]:
+        """Requests per route template since start (or :meth:`reset_stats`),
+        e.g. ``{"POST /channels/{channel_id}/messages": 12}``; gateway counters
+        are named ``GATEWAY ...``."""
+        return dict(self._stats)
+
+    def reset_stats(self) -> None:
+        self._stats.clear()
+
+    # ------------------------------------------------------------------ discord.py
+    def attach(self, client: discord.Client) -> None:
+        """Point one discord.py client at this server (REST and gateway).
+
+        See :func:`attach` for the mechanism; call before ``client.start``/``login``.
+        """
+        attach(client, self.url)
+
+    # ------------------------------------------------------------------ the aiohttp app
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=self.request_limit + MiB)
+        for prefix in API_PREFIXES:
+            for method, template, handler in self.rest.routes():
+                route = app.router.add_route(method, prefix + template, handler)
+                self._templates[route.resource.canonical if route.resource else ""] = template
+        self._add_admin_routes(app)
+        app.router.add_get("/gateway", self.gateway.handle)
+        app.router.add_get("/gateway/", self.gateway.handle)
+        attachment = app.router.add_get(
+            "/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment
+        )
+        self._templates[attachment.resource.canonical if attachment.resource else ""] = (
+            "/attachments/{channel_id}/{attachment_id}/{filename}"
+        )
+        return app
+
+    def _add_admin_routes(self, app: web.Application) -> None:
+        """``/_local/...``: statistics, fault injection and gateway control over HTTP,
+        for a standalone server (``discobase local serve``). Not part of Discord's API."""
+
+        async def get_stats(request: web.Request) -> web.Response:
+            return json_response(self.stats())
+
+        async def reset_stats(request: web.Request) -> web.Response:
+            self.reset_stats()
+            return web.Response(status=204)
+
+        async def get_faults(request: web.Request) -> web.Response:
+            return json_response([fault.to_dict() for fault in self.faults.faults])
+
+        async def add_fault(request: web.Request) -> web.Response:
+            try:
+                fault = self.faults.add(Fault.from_spec(await request.json()))
+            except (ValueError, TypeError) as error:
+                return json_response({"message": str(error), "code": 50035}, status=400)
+            return json_response(fault.to_dict(), status=201)
+
+        async def clear_faults(request: web.Request) -> web.Response:
+            self.faults.clear()
+            return web.Response(status=204)
+
+        async def gateway_action(request: web.Request) -> web.Response:
+            action = request.match_info["action"]
+            try:
+                body = await request.json() if request.can_read_body else {}
+            except ValueError:
+                body = {}
+            if not isinstance(body, dict):
+                body = {}
+            if action == "close":
+                count = await self.gateway.close_sessions(int(body.get("code", 4000)))
+            elif action == "reconnect":
+                count = await self.gateway.send_reconnect()
+            elif action == "invalid_session":
+                count = await self.gateway.send_invalid_session(bool(body.get("resumable", False)))
+            elif action == "drop":
+                count = await self.gateway.drop_connections()
+            else:
+                return json_response({"message": "404: Not Found", "code": 0}, status=404)
+            return json_response({"sessions": count})
+
+        async def info(request: web.Request) -> web.Response:
+            return json_response(
+                {
+                    "url": self.url,
+                    "gateway_url": self.gateway_url,
+                    "bots": [{"id": str(b.user_id), "name": b.name} for b in self.bots],
+                    "guilds": [{"id": str(g.id), "name": g.name} for g in self.store.guilds.values()],
+                    "sessions": self.gateway.session_count(),
+                }
+            )
+
+        app.router.add_get("/_local/info", info)
+        app.router.add_get("/_local/stats", get_stats)
+        app.router.add_delete("/_local/stats", reset_stats)
+        app.router.add_get("/_local/faults", get_faults)
+        app.router.add_post("/_local/faults", add_fault)
+        app.router.add_delete("/_local/faults", clear_faults)
+        app.router.add_post("/_local/gateway/{action}", gateway_action)
+
+    def _template(self, request: web.Request) -> str | None:
+        route = request.match_info.route
+        resource = route.resource
+        if resource is None:
+            return None
+        return self._templates.get(resource.canonical)
+
+    async def _attachment(self, request: web.Request) -> web.StreamResponse:
+        try:
+            channel_id = int(request.match_info["channel_id"])
+            attachment_id = int(request.match_info["attachment_id"])
+        except ValueError:
+            raise not_found_route() from None
+        data = self.store.attachment_data(channel_id, attachment_id)
+        if data is None:
+            raise not_found_route()
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    def _actor(self, request: web.Request) -> tuple[BotAccount | None, str]:
+        header = request.headers.get("Authorization", "")
+        token = header[4:] if header.startswith("Bot ") else None
+        bot = self.store.bots_by_token.get(token) if token else None
+        return bot, str(bot.user_id) if bot else (request.remote or "unknown")
+
+    async def _metadata(self, request: web.Request, template: str) -> str | None:
+        """The sub-limit a request falls under (channel name/topic edits, deletes by age)."""
+        if request.method == "DELETE" and template == "/channels/{channel_id}/messages/{message_id}":
+            raw = request.match_info.get("message_id", "")
+            return (
+                message_age_metadata(time.time() - snowflake_ms(int(raw)) / 1000) if raw.isdigit() else None
+            )
+        if request.method == "PATCH" and template == "/channels/{channel_id}":
+            try:
+                body = await request.json()
+            except ValueError:
+                return None
+            if isinstance(body, dict) and ("name" in body or "topic" in body):
+                return "name_topic"
+        return None
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        template = self._template(request)
+        method = request.method
+        if template is None and (
+            request.path in ("/gateway", "/gateway/") or request.path.startswith("/_local/")
+        ):
+            return await handler(request)  # type: ignore[no-any-return]
+        key = f"{method} {template}" if template is not None else f"{method} <unknown route>"
+        self._stats[key] += 1
+        bot, actor = self._actor(request)
+        decision: Decision | None = None
+        try:
+            if template is None:
+                await handler(request)  # aiohttp raises its 404/405 here
+                raise not_found_route()
+            if template.startswith("/attachments/"):
+                return await handler(request)  # type: ignore[no-any-return]
+            for fault in self.faults.http_faults(method, template, request.path):
+                if fault.kind == "latency":
+                    await asyncio.sleep(fault.latency)
+                elif fault.kind == "drop":
+                    if request.transport is not None:
+                        request.transport.abort()
+                    raise ConnectionResetError("fault injection dropped the connection")
+                else:
+                    status, headers, body = fault_response(fault)
+                    return json_response(body, status=status, headers=headers)
+            if f"{method} {template}" not in _PUBLIC_ROUTES and bot is None:
+                raise unauthorized()
+            ban = self.ratelimiter.ban_decision(actor)
+            if ban is not None:
+                return self._limited(ban)
+            major = next((request.match_info[p] for p in _MAJOR_PARAMETERS if p in request.match_info), None)
+            decision = self.ratelimiter.check(
+                actor=actor,
+                method=method,
+                route=template,
+                major=major,
+                metadata=await self._metadata(request, template),
+            )
+            if not decision.allowed:
+                self.ratelimiter.record_response(
+                    actor=actor, status=429, scope=decision.headers.get("X-RateLimit-Scope")
+                )
+                return self._limited(decision)
+            if bot is not None:
+                request[BOT_KEY] = bot
+            response = cast(web.StreamResponse, await handler(request))
+        except HTTPError as error:
+            response = json_response(error.body(), status=error.status, headers=error.headers)
+        except web.HTTPRequestEntityTooLarge:
+            response = json_response({"message": "Request entity too large", "code": 40005}, status=413)
+        except web.HTTPMethodNotAllowed:
+            response = json_response({"message": "405: Method Not Allowed", "code": 0}, status=405)
+        except web.HTTPNotFound:
+            response = json_response({"message": "404: Not Found", "code": 0}, status=404)
+        except ConnectionResetError:
+            raise
+        except Exception:
+            logger.exception("unhandled error in {} {}", method, template)
+            response = json_response({"message": "500: Internal Server Error", "code": 0}, status=500)
+        if decision is not None:
+            for name, value in decision.headers.items():
+                response.headers[name] = value
+        self.ratelimiter.record_response(actor=actor, status=response.status)
+        return response
+
+    @staticmethod
+    def _limited(decision: Decision) -> web.Response:
+        return json_response(decision.body or {}, status=decision.status, headers=decision.headers)

@@ -1,0 +1,530 @@
+"""Persistence of the local server: SQLite (a file, or ``:memory:``).
+
+Small, hot objects (bots, guilds, roles, members, channels, commands, invites)
+are held in memory and written through to SQLite; messages and attachment
+bytes live only in SQLite and are read with indexed queries. Restarting on the
+same file restores everything.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from discobase.local.permissions import DEFAULT_EVERYONE_PERMISSIONS, Overwrite
+from discobase.local.snowflake import SnowflakeGenerator, iso_timestamp
+
+__all__ = [
+    "Attachment",
+    "BotAccount",
+    "Channel",
+    "Command",
+    "Guild",
+    "Invite",
+    "Member",
+    "Message",
+    "Role",
+    "Store",
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bots (user_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS guilds (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roles (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+    guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (guild_id, user_id));
+CREATE TABLE IF NOT EXISTS channels (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS invites (code TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY, channel_id INTEGER NOT NULL, author_id INTEGER NOT NULL,
+    pinned_at TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_by_channel ON messages (channel_id, id);
+CREATE TABLE IF NOT EXISTS attachments (
+    id INTEGER PRIMARY KEY, message_id INTEGER NOT NULL, channel_id INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS attachments_by_message ON attachments (message_id);
+"""
+
+
+@dataclass(slots=True)
+class BotAccount:
+    """A bot user of the local server and its application."""
+
+    user_id: int
+    application_id: int
+    name: str
+    token: str
+    discriminator: str = "0000"
+    avatar: str | None = None
+    owner_id: int = 0
+
+    @property
+    def id(self) -> int:
+        return self.user_id
+
+    def __repr__(self) -> str:  # never show the token
+        return f"BotAccount(user_id={self.user_id}, application_id={self.application_id}, name={self.name!r})"
+
+
+@dataclass(slots=True)
+class Guild:
+    id: int
+    name: str
+    owner_id: int
+    description: str | None = None
+    system_channel_id: int | None = None
+    preferred_locale: str = "en-US"
+
+
+@dataclass(slots=True)
+class Role:
+    id: int
+    guild_id: int
+    name: str
+    permissions: int
+    position: int = 0
+    color: int = 0
+    hoist: bool = False
+    managed: bool = False
+    mentionable: bool = False
+    bot_id: int | None = None
+
+
+@dataclass(slots=True)
+class Member:
+    guild_id: int
+    user_id: int
+    roles: list[int] = field(default_factory=list)
+    joined_at: str = ""
+    nick: str | None = None
+
+
+@dataclass(slots=True)
+class Channel:
+    id: int
+    guild_id: int
+    type: int
+    name: str
+    position: int = 0
+    parent_id: int | None = None
+    topic: str | None = None
+    nsfw: bool = False
+    rate_limit_per_user: int = 0
+    overwrites: list[Overwrite] = field(default_factory=list)
+    last_message_id: int | None = None
+    last_pin_timestamp: str | None = None
+    flags: int = 0
+    bitrate: int | None = None
+    user_limit: int | None = None
+
+
+@dataclass(slots=True)
+class Attachment:
+    """Attachment metadata (its bytes are in the attachments table)."""
+
+    id: int
+    filename: str
+    size: int
+    content_type: str | None = None
+    description: str | None = None
+    flags: int = 0
+
+
+@dataclass(slots=True)
+class Message:
+    id: int
+    channel_id: int
+    guild_id: int | None
+    author_id: int
+    content: str = ""
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    components: list[Any] = field(default_factory=list)
+    edited_timestamp: str | None = None
+    pinned: bool = False
+    pinned_at: str | None = None
+    tts: bool = False
+    flags: int = 0
+    type: int = 0
+    nonce: str | int | None = None
+    mention_everyone: bool = False
+    mentions: list[int] = field(default_factory=list)
+    mention_roles: list[int] = field(default_factory=list)
+    message_reference: dict[str, Any] | None = None
+
+    @property
+    def timestamp(self) -> str:
+        return iso_timestamp(self.id)
+
+
+@dataclass(slots=True)
+class Command:
+    id: int
+    application_id: int
+    guild_id: int | None
+    data: dict[str, Any]
+    version: int = 0
+
+
+@dataclass(slots=True)
+class Invite:
+    code: str
+    guild_id: int
+    channel_id: int
+    inviter_id: int
+    max_age: int = 86400
+    max_uses: int = 0
+    temporary: bool = False
+    uses: int = 0
+    created_at: str = ""
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(asdict(obj), separators=(",", ":"))
+
+
+def _load_channel(data: dict[str, Any]) -> Channel:
+    data["overwrites"] = [Overwrite(**ow) for ow in data.get("overwrites", [])]
+    return Channel(**data)
+
+
+def _load_message(channel_id: int, author_id: int, data: dict[str, Any]) -> Message:
+    data["attachments"] = [Attachment(**a) for a in data.get("attachments", [])]
+    return Message(channel_id=channel_id, author_id=author_id, **data)
+
+
+def _dump_message(message: Message) -> str:
+    data = asdict(message)
+    del data["channel_id"], data["author_id"]
+    return json.dumps(data, separators=(",", ":"))
+
+
+def make_token(user_id: int) -> str:
+    """A token shaped like Discord's: base64(user id) . timestamp . HMAC-like secret."""
+    head = base64.urlsafe_b64encode(str(user_id).encode()).decode().rstrip("=")
+    stamp = base64.urlsafe_b64encode(int(time.time()).to_bytes(4, "big")).decode().rstrip("=")
+    return f"{head}.{stamp}.{secrets.token_urlsafe(27)}"
+
+
+class Store:
+    """All state of one local server, persisted in SQLite."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self.snowflakes = SnowflakeGenerator(worker=1, process=0)
+        self.bots: dict[int, BotAccount] = {}
+        self.bots_by_token: dict[str, BotAccount] = {}
+        self.guilds: dict[int, Guild] = {}
+        self.roles: dict[int, Role] = {}
+        self.members: dict[tuple[int, int], Member] = {}
+        self.channels: dict[int, Channel] = {}
+        self.commands: dict[int, Command] = {}
+        self.invites: dict[str, Invite] = {}
+        self._load()
+
+    # ------------------------------------------------------------------ lifecycle
+    def _load(self) -> None:
+        top = 0
+        for (data,) in self._db.execute("SELECT data FROM bots"):
+            bot = BotAccount(**json.loads(data))
+            self.bots[bot.user_id] = bot
+            self.bots_by_token[bot.token] = bot
+            top = max(top, bot.user_id, bot.application_id)
+        for (data,) in self._db.execute("SELECT data FROM guilds"):
+            guild = Guild(**json.loads(data))
+            self.guilds[guild.id] = guild
+            top = max(top, guild.id)
+        for (data,) in self._db.execute("SELECT data FROM roles"):
+            role = Role(**json.loads(data))
+            self.roles[role.id] = role
+            top = max(top, role.id)
+        for (data,) in self._db.execute("SELECT data FROM members"):
+            member = Member(**json.loads(data))
+            self.members[(member.guild_id, member.user_id)] = member
+        for (data,) in self._db.execute("SELECT data FROM channels"):
+            channel = _load_channel(json.loads(data))
+            self.channels[channel.id] = channel
+            top = max(top, channel.id)
+        for (data,) in self._db.execute("SELECT data FROM commands"):
+            command = Command(**json.loads(data))
+            self.commands[command.id] = command
+            top = max(top, command.id)
+        for (data,) in self._db.execute("SELECT data FROM invites"):
+            invite = Invite(**json.loads(data))
+            self.invites[invite.code] = invite
+        for (value,) in self._db.execute(
+            "SELECT max(id) FROM messages UNION ALL SELECT max(id) FROM attachments"
+        ):
+            if value is not None:
+                top = max(top, int(value))
+        self.snowflakes.bump(top)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several writes into one SQLite transaction."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def next_id(self) -> int:
+        return self.snowflakes.next()
+
+    # ------------------------------------------------------------------ bots and guilds
+    def create_bot(self, name: str) -> BotAccount:
+        user_id = self.next_id()
+        bot = BotAccount(user_id=user_id, application_id=user_id, name=name, token=make_token(user_id))
+        self.bots[user_id] = bot
+        self.bots_by_token[bot.token] = bot
+        self._db.execute("INSERT INTO bots VALUES (?, ?)", (user_id, _dump(bot)))
+        return bot
+
+    def bot_by_name(self, name: str) -> BotAccount | None:
+        for bot in self.bots.values():
+            if bot.name == name:
+                return bot
+        return None
+
+    def create_guild(self, name: str, owner_id: int) -> Guild:
+        guild = Guild(id=self.next_id(), name=name, owner_id=owner_id)
+        everyone = Role(
+            id=guild.id, guild_id=guild.id, name="@everyone", permissions=DEFAULT_EVERYONE_PERMISSIONS
+        )
+        with self.transaction():
+            self.guilds[guild.id] = guild
+            self._db.execute("INSERT INTO guilds VALUES (?, ?)", (guild.id, _dump(guild)))
+            self.save_role(everyone)
+        return guild
+
+    def save_guild(self, guild: Guild) -> None:
+        self.guilds[guild.id] = guild
+        self._db.execute("INSERT OR REPLACE INTO guilds VALUES (?, ?)", (guild.id, _dump(guild)))
+
+    def guilds_by_name(self, name: str) -> list[Guild]:
+        return [guild for guild in self.guilds.values() if guild.name == name]
+
+    def save_role(self, role: Role) -> None:
+        self.roles[role.id] = role
+        self._db.execute(
+            "INSERT OR REPLACE INTO roles VALUES (?, ?, ?)", (role.id, role.guild_id, _dump(role))
+        )
+
+    def guild_roles(self, guild_id: int) -> list[Role]:
+        roles = [role for role in self.roles.values() if role.guild_id == guild_id]
+        return sorted(roles, key=lambda role: (role.position, role.id))
+
+    def save_member(self, member: Member) -> None:
+        self.members[(member.guild_id, member.user_id)] = member
+        self._db.execute(
+            "INSERT OR REPLACE INTO members VALUES (?, ?, ?)",
+            (member.guild_id, member.user_id, _dump(member)),
+        )
+
+    def remove_member(self, guild_id: int, user_id: int) -> None:
+        self.members.pop((guild_id, user_id), None)
+        self._db.execute("DELETE FROM members WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+
+    def member(self, guild_id: int, user_id: int) -> Member | None:
+        return self.members.get((guild_id, user_id))
+
+    def guild_members(self, guild_id: int) -> list[Member]:
+        return [m for (gid, _), m in self.members.items() if gid == guild_id]
+
+    def guilds_of(self, user_id: int) -> list[int]:
+        return sorted(gid for (gid, uid) in self.members if uid == user_id)
+
+    # ------------------------------------------------------------------ channels
+    def save_channel(self, channel: Channel) -> None:
+        self.channels[channel.id] = channel
+        self._db.execute(
+            "INSERT OR REPLACE INTO channels VALUES (?, ?, ?)", (channel.id, channel.guild_id, _dump(channel))
+        )
+
+    def guild_channels(self, guild_id: int) -> list[Channel]:
+        channels = [c for c in self.channels.values() if c.guild_id == guild_id]
+        return sorted(channels, key=lambda c: (c.position, c.id))
+
+    def delete_channel(self, channel_id: int) -> None:
+        with self.transaction():
+            self.channels.pop(channel_id, None)
+            self._db.execute("DELETE FROM channels WHERE id = ?", (channel_id,))
+            self._db.execute("DELETE FROM messages WHERE channel_id = ?", (channel_id,))
+            self._db.execute("DELETE FROM attachments WHERE channel_id = ?", (channel_id,))
+
+    # ------------------------------------------------------------------ messages
+    def insert_message(self, message: Message, files: Iterable[tuple[int, bytes]] = ()) -> None:
+        """Store a message and the bytes of its new attachments (``(attachment id, data)``)."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
+                (
+                    message.id,
+                    message.channel_id,
+                    message.author_id,
+                    message.pinned_at,
+                    _dump_message(message),
+                ),
+            )
+            self._store_files(message, files)
+            channel = self.channels.get(message.channel_id)
+            if channel is not None:
+                channel.last_message_id = message.id
+                self.save_channel(channel)
+
+    def update_message(
+        self, message: Message, files: Iterable[tuple[int, bytes]] = (), removed: Iterable[int] = ()
+    ) -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE messages SET pinned_at = ?, data = ? WHERE id = ?",
+                (message.pinned_at, _dump_message(message), message.id),
+            )
+            self._store_files(message, files)
+            for attachment_id in removed:
+                self._db.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
+
+    def _store_files(self, message: Message, files: Iterable[tuple[int, bytes]]) -> None:
+        self._db.executemany(
+            "INSERT INTO attachments VALUES (?, ?, ?, ?)",
+            [(aid, message.id, message.channel_id, data) for aid, data in files],
+        )
+
+    def delete_messages(self, channel_id: int, message_ids: Iterable[int]) -> None:
+        ids = [(mid, channel_id) for mid in message_ids]
+        with self.transaction():
+            self._db.executemany("DELETE FROM messages WHERE id = ? AND channel_id = ?", ids)
+            self._db.executemany("DELETE FROM attachments WHERE message_id = ? AND channel_id = ?", ids)
+
+    def get_message(self, channel_id: int, message_id: int) -> Message | None:
+        row = self._db.execute(
+            "SELECT author_id, data FROM messages WHERE id = ? AND channel_id = ?", (message_id, channel_id)
+        ).fetchone()
+        if row is None:
+            return None
+        return _load_message(channel_id, row[0], json.loads(row[1]))
+
+    def message_exists(self, channel_id: int, message_id: int) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM messages WHERE id = ? AND channel_id = ?", (message_id, channel_id)
+        ).fetchone()
+        return row is not None
+
+    def _messages(self, sql: str, params: tuple[Any, ...], channel_id: int) -> list[Message]:
+        return [
+            _load_message(channel_id, author, json.loads(data))
+            for author, data in self._db.execute(sql, params)
+        ]
+
+    def history(
+        self,
+        channel_id: int,
+        *,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+        around: int | None = None,
+    ) -> list[Message]:
+        """Messages newest first, as ``GET /channels/{id}/messages`` returns them.
+
+        ``after`` gives the ``limit`` oldest messages after the anchor (still
+        newest first). ``around`` gives ``limit // 2`` messages on each side of
+        the anchor plus the anchor itself when it exists, so an even ``limit``
+        can give ``limit + 1`` messages (as discord.py documents of Discord).
+        """
+        base = "SELECT author_id, data FROM messages WHERE channel_id = ?"
+        if around is not None:
+            half = limit // 2
+            newer = self._messages(
+                base + " AND id > ? ORDER BY id ASC LIMIT ?", (channel_id, around, half), channel_id
+            )
+            anchor = self._messages(base + " AND id = ?", (channel_id, around), channel_id)
+            older = self._messages(
+                base + " AND id < ? ORDER BY id DESC LIMIT ?", (channel_id, around, half), channel_id
+            )
+            return newer[::-1] + anchor + older
+        if after is not None:
+            rows = self._messages(
+                base + " AND id > ? ORDER BY id ASC LIMIT ?", (channel_id, after, limit), channel_id
+            )
+            return rows[::-1]
+        if before is not None:
+            return self._messages(
+                base + " AND id < ? ORDER BY id DESC LIMIT ?", (channel_id, before, limit), channel_id
+            )
+        return self._messages(base + " ORDER BY id DESC LIMIT ?", (channel_id, limit), channel_id)
+
+    def pinned(self, channel_id: int, *, before: str | None, limit: int) -> list[Message]:
+        """Pinned messages, most recently pinned first."""
+        sql = "SELECT author_id, data FROM messages WHERE channel_id = ? AND pinned_at IS NOT NULL"
+        params: tuple[Any, ...] = (channel_id,)
+        if before is not None:
+            sql += " AND pinned_at < ?"
+            params += (before,)
+        sql += " ORDER BY pinned_at DESC, id DESC LIMIT ?"
+        return self._messages(sql, (*params, limit), channel_id)
+
+    def pin_count(self, channel_id: int) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM messages WHERE channel_id = ? AND pinned_at IS NOT NULL", (channel_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def message_count(self, channel_id: int | None = None) -> int:
+        if channel_id is None:
+            row = self._db.execute("SELECT count(*) FROM messages").fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT count(*) FROM messages WHERE channel_id = ?", (channel_id,)
+            ).fetchone()
+        return int(row[0])
+
+    def attachment_data(self, channel_id: int, attachment_id: int) -> bytes | None:
+        row = self._db.execute(
+            "SELECT data FROM attachments WHERE id = ? AND channel_id = ?", (attachment_id, channel_id)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # ------------------------------------------------------------------ commands and invites
+    def save_command(self, command: Command) -> None:
+        self.commands[command.id] = command
+        self._db.execute("INSERT OR REPLACE INTO commands VALUES (?, ?)", (command.id, _dump(command)))
+
+    def replace_commands(self, application_id: int, guild_id: int | None, commands: list[Command]) -> None:
+        with self.transaction():
+            for old in self.list_commands(application_id, guild_id):
+                del self.commands[old.id]
+                self._db.execute("DELETE FROM commands WHERE id = ?", (old.id,))
+            for command in commands:
+                self.save_command(command)
+
+    def list_commands(self, application_id: int, guild_id: int | None) -> list[Command]:
+        return [
+            c for c in self.commands.values() if c.application_id == application_id and c.guild_id == guild_id
+        ]
+
+    def save_invite(self, invite: Invite) -> None:
+        self.invites[invite.code] = invite
+        self._db.execute("INSERT OR REPLACE INTO invites VALUES (?, ?)", (invite.code, _dump(invite)))
