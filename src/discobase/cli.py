@@ -77,6 +77,13 @@ async def _serve(
 ) -> None:
     from discobase.local import LocalDiscord
 
+    # Handle SIGINT/SIGTERM before anything is printed: whoever waits for the
+    # TOKEN=/URL= lines may stop the server as soon as it has read them.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
     server = LocalDiscord(
         data,
         host=host,
@@ -84,7 +91,13 @@ async def _serve(
         rate_limits="discord" if rate_limits == "discord" else "off",
         allow_guild_create=allow_guild_create,
     )
-    await server.start()
+    try:
+        await server.start()
+    except OSError as error:  # port taken, address not available: say so, no traceback
+        server.store.close()
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port}: {error.strerror or error}", param_hint="'--host' / '--port'"
+        ) from None
     try:
         bot = server.bot(bot_name) or server.create_bot(bot_name)
         if not server.store.guilds_by_name(guild_name):
@@ -103,13 +116,10 @@ async def _serve(
         )
         console.print(f"TOKEN={bot.token}", soft_wrap=True, highlight=False)
         console.print(f"URL={server.url}", soft_wrap=True, highlight=False)
-        console.print(Syntax(connect_snippet(server.url, bot.token), "python", word_wrap=True))
+        # Highlighted but never wrapped: the snippet must stay valid Python when copied.
+        snippet = connect_snippet(server.url, bot.token)
+        console.print(Syntax(snippet, "python").highlight(snippet.rstrip("\n")), soft_wrap=True)
         console.print("Press Ctrl+C to stop.", style="dim")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
         await server.stop()

@@ -6,7 +6,18 @@ so that its message says what happened and where.
 
 from __future__ import annotations
 
-__all__ = ["DiscobaseError", "LocalServerError"]
+__all__ = [
+    "DatabaseCorruptionError",
+    "DatabaseLookupError",
+    "DatabaseStorageError",
+    "DatabaseTableError",
+    "DiscobaseError",
+    "GuildNotFoundError",
+    "LocalServerError",
+    "LoginError",
+    "MissingPermissionsError",
+    "NotConnectedError",
+]
 
 
 class DiscobaseError(Exception):
@@ -49,3 +60,70 @@ class DiscobaseError(Exception):
 class LocalServerError(DiscobaseError):
     """The local Discord-compatible server could not do what was asked
     (bad configuration, unknown bot or guild, server not started)."""
+
+
+class DatabaseCorruptionError(DiscobaseError):
+    """The database was corrupted somehow."""
+
+
+class DatabaseLookupError(DiscobaseError):
+    """Something went wrong with an entry lookup."""
+
+
+class DatabaseStorageError(DiscobaseError):
+    """Failed store something in the database."""
+
+
+class DatabaseTableError(DiscobaseError):
+    """Something is wrong with a Table type."""
+
+
+class NotConnectedError(DiscobaseError):
+    """The database is not connected."""
+
+
+class LoginError(NotConnectedError):
+    """The bot could not log in: Discord rejected its token, or the gateway
+    refused the session (e.g. privileged intents that are not enabled)."""
+
+
+class GuildNotFoundError(DatabaseLookupError):
+    """The bot is not a member of the guild the database lives in (or it does not exist).
+
+    :attr:`invite_url`, when known, is the OAuth2 URL that adds the bot to a guild.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        guild_name: str | None = None,
+        guild_id: int | None = None,
+        invite_url: str | None = None,
+        table: str | None = None,
+        field: str | None = None,
+        channel: int | str | None = None,
+        route: str | None = None,
+    ) -> None:
+        self.guild_name = guild_name
+        self.guild_id = guild_id
+        self.invite_url = invite_url
+        super().__init__(message, table=table, field=field, channel=channel, route=route)
+
+
+class MissingPermissionsError(DatabaseStorageError):
+    """The bot lacks a permission; :attr:`permission` names it as Discord's
+    client does (e.g. ``"Manage Messages"``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permission: str,
+        table: str | None = None,
+        field: str | None = None,
+        channel: int | str | None = None,
+        route: str | None = None,
+    ) -> None:
+        self.permission = permission
+        super().__init__(message, table=table, field=field, channel=channel, route=route)

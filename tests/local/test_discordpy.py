@@ -182,11 +182,15 @@ async def test_discord_rate_limits_are_hit_and_waited_out() -> None:
             await stop_client(client)
 
 
+@pytest.mark.parametrize("same_bot", [False, True], ids=["two-bots", "one-bot-twice"])
 async def test_two_clients_see_each_others_writes(
-    server: LocalDiscord, bot: BotAccount, guild_id: int, connect: ConnectFactory
+    server: LocalDiscord, bot: BotAccount, guild_id: int, connect: ConnectFactory, same_bot: bool
 ) -> None:
-    other = server.create_bot("other-bot")
-    server.add_member(guild_id, other)
+    if same_bot:
+        other = bot
+    else:
+        other = server.create_bot("other-bot")
+        server.add_member(guild_id, other)
     first = await connect(bot)
     second = await connect(other)
     events: dict[str, list[tuple[str, int]]] = {"first": [], "second": []}

@@ -34,6 +34,49 @@ def _sf(value: int | None) -> str | None:
     return None if value is None else str(value)
 
 
+def with_component_ids(components: list[Any]) -> list[Any]:
+    """A copy of message ``components`` where each component has its numeric ``id``.
+
+    Discord fills in the ids a request leaves out, sequentially in depth-first order and
+    skipping the ones already used [DOC components reference "id"]; the spec requires
+    ``id`` on every ``*ComponentResponse``. Nested components are ``components`` lists
+    and a section's ``accessory``.
+    """
+    used: set[int] = set()
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("id"), int) and not isinstance(node.get("id"), bool):
+                used.add(node["id"])
+            collect(node.get("components"))
+            collect(node.get("accessory"))
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(components)
+    counter = 0
+
+    def assign(node: Any) -> Any:
+        nonlocal counter
+        if isinstance(node, list):
+            return [assign(item) for item in node]
+        if not isinstance(node, dict) or "type" not in node:
+            return node
+        result = dict(node)
+        if "id" not in result:
+            counter += 1
+            while counter in used:
+                counter += 1
+            result["id"] = counter
+        for key in ("components", "accessory"):
+            if key in result:
+                result[key] = assign(result[key])
+        return result
+
+    return [assign(component) for component in components]
+
+
 class Payloads:
     """Builds payloads from the store; ``base_url`` is the server's http URL (for attachment URLs)."""
 
@@ -185,8 +228,13 @@ class Payloads:
             payload["approximate_presence_count"] = 0
         return payload
 
-    def guild_create(self, guild: Guild, channels: list[Channel]) -> dict[str, Any]:
-        """The ``d`` of a GUILD_CREATE dispatch (``channels`` already filtered by visibility)."""
+    def guild_create(self, guild: Guild, channels: list[Channel], *, joined: bool = False) -> dict[str, Any]:
+        """The ``d`` of a GUILD_CREATE dispatch (``channels`` already filtered by visibility).
+
+        ``joined``: the GUILD_CREATE of joining a guild, which has no ``unavailable`` key (that
+        key marks a lazy-loaded or recovered guild; discord.py fires ``on_guild_join`` only
+        without it and ``on_guild_available`` with ``unavailable: false``).
+        """
         members = self.store.guild_members(guild.id)
         payload = self.guild(guild)
         payload.update(
@@ -205,6 +253,8 @@ class Payloads:
                 "soundboard_sounds": [],
             }
         )
+        if joined:
+            del payload["unavailable"]
         return payload
 
     # ------------------------------------------------------------------ channels
@@ -272,12 +322,12 @@ class Payloads:
             "pinned": message.pinned,
             "type": message.type,
             "flags": message.flags,
-            "components": message.components,
+            "components": with_component_ids(message.components),
         }
         if message.nonce is not None:
             payload["nonce"] = message.nonce
         if message.message_reference is not None:
-            payload["message_reference"] = message.message_reference
+            payload["message_reference"] = self.message_reference(message)
         if gateway and message.guild_id is not None:
             payload["guild_id"] = str(message.guild_id)
             member = self.store.member(message.guild_id, message.author_id)
@@ -286,6 +336,17 @@ class Payloads:
                 del partial["user"]
                 payload["member"] = partial
         return payload
+
+    @staticmethod
+    def message_reference(message: Message) -> dict[str, Any]:
+        """``message_reference`` as Discord returns it: ``type`` and ``channel_id`` always present
+        (the spec requires both; a request may omit ``channel_id``, meaning this channel)."""
+        given = message.message_reference or {}
+        reference: dict[str, Any] = {"type": 0, "channel_id": str(message.channel_id)}
+        if "channel_id" not in given and message.guild_id is not None:
+            reference["guild_id"] = str(message.guild_id)
+        reference.update(given)
+        return reference
 
     # ------------------------------------------------------------------ commands and invites
     def command(self, command: Command) -> dict[str, Any]:
@@ -312,7 +373,21 @@ class Payloads:
         return {
             "type": 0,
             "code": invite.code,
-            "guild": {"id": str(guild.id), "name": guild.name, "icon": None, "splash": None, "features": []},
+            "guild_id": str(guild.id),
+            "guild": {  # the spec's InviteGuildResponse (all of its required fields)
+                "id": str(guild.id),
+                "name": guild.name,
+                "splash": None,
+                "banner": None,
+                "description": guild.description,
+                "icon": None,
+                "features": [],
+                "verification_level": 0,
+                "vanity_url_code": None,
+                "nsfw_level": 0,
+                "nsfw": False,
+                "premium_subscription_count": 0,
+            },
             "channel": {
                 "id": str(invite.channel_id),
                 "name": channel.name if channel else "",

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from loguru import logger
 
 from discobase.local import validation
@@ -49,6 +50,11 @@ MAX_PINS = 250
 #: Discord dedupes ``enforce_nonce`` creates "in the past few minutes".
 NONCE_WINDOW = 300.0
 BULK_DELETE_MAX_AGE_MS = 14 * 86_400_000
+#: The message flags a create may set (others are dropped): SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS,
+#: IS_VOICE_MESSAGE, IS_COMPONENTS_V2 [DOC MSG "Create Message" flags].
+CREATE_MESSAGE_FLAGS = 1 << 2 | 1 << 12 | 1 << 13 | 1 << 15
+#: The flags an edit may set or unset: SUPPRESS_EMBEDS only [DOC MSG "Edit Message" flags].
+EDIT_MESSAGE_FLAGS = 1 << 2
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -64,6 +70,11 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
         content_type="application/json",
         headers=headers,
     )
+
+
+def invalid_json() -> HTTPError:
+    """Malformed JSON (a JSON body or ``payload_json``): 400/50109 [DOC OP "JSON Error Codes"]."""
+    return HTTPError(400, 50109, "The request body contains invalid JSON.")
 
 
 def no_content() -> web.Response:
@@ -183,17 +194,26 @@ class RestAPI:
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            raise HTTPError(
-                400,
-                50035,
-                "Invalid Form Body",
-                {"_errors": [{"code": "JSON_DECODE", "message": "The request body contains invalid JSON."}]},
-            ) from None
+            raise invalid_json() from None
 
     async def read_message_body(self, request: web.Request) -> tuple[Any, list[Upload]]:
         """JSON or multipart (``payload_json`` + ``files[n]``) message body, with size limits."""
         if request.content_type != "multipart/form-data":
             return await self.read_json(request), []
+        try:
+            return await self._read_multipart(request)
+        except (ValueError, HttpProcessingError):
+            # aiohttp's reader: no boundary, no starting boundary, truncated parts, bad part headers.
+            # Discord's exact answer is UNCONFIRMED; a 400/50035 whole-request form error like its
+            # other unreadable bodies (not a 500).
+            raise HTTPError(
+                400,
+                50035,
+                "Invalid Form Body",
+                {"_errors": [{"code": "MULTIPART_INVALID", "message": "The multipart body is malformed."}]},
+            ) from None
+
+    async def _read_multipart(self, request: web.Request) -> tuple[Any, list[Upload]]:
         limit = self.server.upload_limit
         total = 0
         body: Any = None
@@ -216,12 +236,7 @@ class RestAPI:
                 try:
                     body = json.loads(bytes(data))
                 except (ValueError, UnicodeDecodeError):
-                    raise HTTPError(
-                        400,
-                        50035,
-                        "Invalid Form Body",
-                        {"payload_json": {"_errors": [{"code": "JSON_DECODE", "message": "Invalid JSON"}]}},
-                    ) from None
+                    raise invalid_json() from None
             elif name.startswith("files[") and name.endswith("]") and name[6:-1].isdigit():
                 uploads.append(
                     Upload(
@@ -423,7 +438,7 @@ class RestAPI:
         guild = self.store.guilds[guild_id]
         await self.dispatch(
             "GUILD_CREATE",
-            self.payloads.guild_create(guild, self.store.guild_channels(guild_id)),
+            self.payloads.guild_create(guild, self.store.guild_channels(guild_id), joined=True),
             guild_id=guild_id,
         )
         return json_response(self.payloads.guild(guild), status=201)
@@ -720,7 +735,7 @@ class RestAPI:
             attachments=attachments,
             components=spec.components,
             tts=spec.tts,
-            flags=spec.flags,
+            flags=spec.flags & CREATE_MESSAGE_FLAGS,
             nonce=spec.nonce,
             message_reference=spec.message_reference,
             type=19 if spec.message_reference else 0,
@@ -758,7 +773,7 @@ class RestAPI:
         if "components" in fields:
             message.components = list(spec.components or [])
         if "flags" in fields and spec.flags is not None:
-            message.flags = spec.flags
+            message.flags = message.flags & ~EDIT_MESSAGE_FLAGS | spec.flags & EDIT_MESSAGE_FLAGS
         removed: list[int] = []
         files: list[tuple[int, bytes]] = []
         if "attachments" in fields or uploads:

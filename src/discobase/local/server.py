@@ -293,7 +293,8 @@ class LocalDiscord:
         for bot in members or []:
             self.add_member(guild.id, bot, dispatch=False)
         if dispatch:
-            self._dispatch_soon("GUILD_CREATE", guild.id, owner_id)
+            for user_id in dict.fromkeys([owner_id, *(bot.user_id for bot in members or [])]):
+                self._dispatch_soon("GUILD_CREATE", guild.id, user_id)
         return guild.id
 
     def add_member(
@@ -367,6 +368,7 @@ class LocalDiscord:
             return
         guild = self.store.guilds[guild_id]
         payload = self._backend.guild_create_payload(guild.id, user_id)
+        payload.pop("unavailable", None)  # a join's GUILD_CREATE has no "unavailable" (on_guild_join)
         task = loop.create_task(self.gateway.dispatch(event, payload, guild_id=None, user_ids=[user_id]))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -533,9 +535,10 @@ class LocalDiscord:
                 if fault.kind == "latency":
                     await asyncio.sleep(fault.latency)
                 elif fault.kind == "drop":
+                    # Abort the TCP connection; the response below is never written.
                     if request.transport is not None:
                         request.transport.abort()
-                    raise ConnectionResetError("fault injection dropped the connection")
+                    return web.Response(status=204)
                 else:
                     status, headers, body = fault_response(fault)
                     return json_response(body, status=status, headers=headers)
@@ -568,8 +571,6 @@ class LocalDiscord:
             response = json_response({"message": "405: Method Not Allowed", "code": 0}, status=405)
         except web.HTTPNotFound:
             response = json_response({"message": "404: Not Found", "code": 0}, status=404)
-        except ConnectionResetError:
-            raise
         except Exception:
             logger.exception("unhandled error in {} {}", method, template)
             response = json_response({"message": "500: Internal Server Error", "code": 0}, status=500)

@@ -1,0 +1,512 @@
+"""``Database``: one Discord guild used as a database (the discobase 1.0.0 API, done right)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import discord
+from discord.ext import commands
+from loguru import logger
+
+from discobase.exceptions import (
+    DatabaseCorruptionError,
+    DatabaseTableError,
+    DiscobaseError,
+    GuildNotFoundError,
+    NotConnectedError,
+)
+from discobase.storage.codec import Codec
+from discobase.storage.cursor import TableCursor, TableMeta
+from discobase.storage.discord_transport import DiscordTransport, invite_url
+from discobase.storage.ids import IdGenerator
+from discobase.storage.transport import HISTORY_PAGE, ChannelInfo, GuildInfo, MessageEvent, Transport
+from discobase.table import Table
+
+if TYPE_CHECKING:
+    from discobase.local import LocalDiscord
+
+__all__ = ["REQUIRED_PERMISSIONS", "Database", "EmbeddedServerWarning"]
+
+T = TypeVar("T", bound=type[Table])
+
+#: Permissions the bot needs in the guild (manage channels and roles to make
+#: its hidden category; read, write, attach and delete messages).
+REQUIRED_PERMISSIONS = (
+    (1 << 4)  # MANAGE_CHANNELS
+    | (1 << 28)  # MANAGE_ROLES
+    | (1 << 10)  # VIEW_CHANNEL
+    | (1 << 11)  # SEND_MESSAGES
+    | (1 << 13)  # MANAGE_MESSAGES
+    | (1 << 15)  # ATTACH_FILES
+    | (1 << 16)  # READ_MESSAGE_HISTORY
+)
+CATEGORY_NAME = "discobase"
+METADATA_CHANNEL = "_dbmetadata"
+CATALOG_MARKER = "dbC1 "
+EMBEDDED_BOT = "discobase"
+
+
+class EmbeddedServerWarning(UserWarning):
+    """discobase started its embedded local Discord server (no token was given)."""
+
+
+def schema_hash(model: type[Table]) -> str:
+    schema = json.dumps(model.model_json_schema(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(schema.encode()).hexdigest()[:16]
+
+
+class Database:
+    """A Discord server used as a database.
+
+    Args:
+        name: name of the guild that holds the database. The bot must be a
+            member of it (bots cannot create guilds on Discord any more).
+        logging: enable discobase's loguru logging.
+        guild_id: select the guild by id instead of by name.
+        server_url: URL of a standalone local server (``discobase local
+            serve``); also read from ``DISCOBASE_API_URL``.
+        key: encryption key (32 bytes, or a passphrase): records are stored
+            AES-GCM encrypted.
+        data_channels: data channels per new table; writes are spread over
+            them to multiply Discord's per-channel rate limit.
+        transport: a ready :class:`~discobase.storage.transport.Transport`
+            (e.g. the in-memory one for tests) instead of discord.py.
+        data_dir: where the embedded local server keeps its data (default
+            ``.discobase/``, or ``DISCOBASE_DATA_DIR``).
+        snapshot_every: operations between two background snapshots of a table.
+        on_corruption: what opening does with messages in a data channel that
+            are not discobase data: every table is opened either way (the bad
+            messages are skipped and listed in :attr:`problems`); ``"raise"``
+            then raises :class:`~discobase.exceptions.DatabaseCorruptionError`
+            naming them, ``"skip"`` only logs them.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        logging: bool = False,
+        *,
+        guild_id: int | None = None,
+        server_url: str | None = None,
+        key: bytes | str | None = None,
+        data_channels: int = 1,
+        transport: Transport | None = None,
+        data_dir: str | Path | None = None,
+        snapshot_every: int = 5000,
+        on_corruption: Literal["raise", "skip"] = "raise",
+    ) -> None:
+        if logging:
+            logger.enable("discobase")
+        else:
+            logger.disable("discobase")
+        if not isinstance(name, str) or not 2 <= len(name) <= 100:
+            raise DiscobaseError(f"a database name is a guild name of 2 to 100 characters, not {name!r}")
+        if not 1 <= data_channels <= 50:
+            raise DiscobaseError(f"data_channels must be between 1 and 50, not {data_channels}")
+        self.name = name
+        """Name of the Discord-database server."""
+        self.guild_id = guild_id
+        self.server_url = server_url
+        self.data_channels = data_channels
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.snapshot_every = snapshot_every
+        if on_corruption not in ("raise", "skip"):
+            raise DiscobaseError(f"on_corruption must be 'raise' or 'skip', not {on_corruption!r}")
+        self.on_corruption = on_corruption
+        self.problems: list[DatabaseCorruptionError] = []
+        """Unreadable messages skipped while opening tables."""
+        self.tables: dict[str, type[Table]] = {}
+        """Tables attached to this database, by name."""
+        self.open: bool = False
+        """Whether the database is connected."""
+        self.guild: GuildInfo | None = None
+        """The guild used as the database (id and name), once connected."""
+        self._codec = Codec(key=key)
+        self._transport: Transport | None = transport
+        self._own_transport = transport is None
+        self._bot: commands.Bot | None = None
+        self._server: LocalDiscord | None = None
+        self._cursors: dict[str, TableCursor] = {}
+        self._channel_cursors: dict[int, TableCursor] = {}
+        self._catalog: dict[str, TableMeta] = {}
+        self._category_id: int | None = None
+        self._metadata_channel: ChannelInfo | None = None
+        self._ids = IdGenerator()
+        self._task: asyncio.Task[None] | None = None
+        self._setup_event: asyncio.Event | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._startup_error: BaseException | None = None
+        self._writes: set[asyncio.Task[Any]] = set()
+        self._subscribed = False
+
+    def __repr__(self) -> str:
+        return f"Database(name={self.name!r}, open={self.open}, tables={sorted(self.tables)})"
+
+    # ------------------------------------------------------------------ discord.py
+    @property
+    def bot(self) -> commands.Bot:
+        """The discord.py ``Bot`` that talks to Discord (made on first use)."""
+        if self._bot is None:
+            intents = discord.Intents.none()
+            intents.guilds = True
+            intents.guild_messages = True
+            intents.message_content = True
+            self._bot = commands.Bot(command_prefix="!", intents=intents, guild_ready_timeout=0.5)
+            self._bot.db = self  # type: ignore[attr-defined]
+        return self._bot
+
+    # ------------------------------------------------------------------ tables
+    def table(self, clas: T) -> T:
+        """Attach a :class:`Table` subclass to this database (a decorator)."""
+        if not isinstance(clas, type) or not issubclass(clas, Table):
+            raise DatabaseTableError(f"{clas} is not a subclass of discobase.Table, did you forget it?")
+        name = clas.__name__.lower()
+        if name in self.tables:
+            raise DatabaseTableError(f"table {clas.__name__} already exists", table=name)
+        if clas.__disco_database__ is not None:
+            raise DatabaseTableError(f"{clas!r} can only be attached to one database", table=name)
+        clas.__disco_name__ = name
+        clas.__disco_database__ = self
+        clas.__disco_keys__ = set(clas.model_fields.keys())  # type: ignore[call-overload]
+        self.tables[name] = clas
+        return clas
+
+    # ------------------------------------------------------------------ connection
+    def _require_transport(self) -> Transport:
+        if self._transport is None:
+            raise NotConnectedError("not connected to the database, did you forget to login?")
+        return self._transport
+
+    async def _resolve_transport(self, token: str | None) -> Transport:
+        if self._transport is not None:
+            return self._transport
+        token = token or os.environ.get("DISCOBASE_TOKEN") or None
+        server_url = self.server_url or os.environ.get("DISCOBASE_API_URL") or None
+        if server_url is not None:
+            if token is None:
+                raise NotConnectedError(
+                    f"a token is needed to use the local server at {server_url}: "
+                    "'discobase local serve' prints one (pass it to conn(), or set DISCOBASE_TOKEN)"
+                )
+            from discobase.local.server import attach
+
+            attach(self.bot, server_url)
+        elif token is None:
+            token = await self._start_embedded_server()
+        transport = DiscordTransport(self.bot, token)
+        self._transport = transport
+        return transport
+
+    async def _start_embedded_server(self) -> str:
+        from discobase.local import LocalDiscord
+
+        directory = self.data_dir or Path(os.environ.get("DISCOBASE_DATA_DIR", ".discobase"))
+        data = directory / "local.sqlite3"
+        warnings.warn(
+            f"no Discord token given: discobase uses its embedded local Discord server, persisted in {data}",
+            EmbeddedServerWarning,
+            stacklevel=4,
+        )
+        server = LocalDiscord(data, rate_limits="discord")
+        await server.start()
+        self._server = server
+        bot = server.bot(EMBEDDED_BOT) or server.create_bot(EMBEDDED_BOT)
+        guilds = server.store.guilds_by_name(self.name)
+        if not guilds:
+            server.create_guild(self.name, members=[bot])
+        else:
+            for guild in guilds:
+                server.add_member(guild.id, bot)
+        server.attach(self.bot)
+        return bot.token
+
+    async def login(self, bot_token: str | None = None) -> None:
+        """Connect, build the tables, and stay connected until :meth:`close`.
+
+        Errors while starting (bad token, missing guild, missing permissions)
+        are raised here and from :meth:`wait_ready`.
+        """
+        if self.open:
+            raise RuntimeError("connection is already open, did you call login() twice?")
+        self._setup_event = self._setup_event or asyncio.Event()
+        self._stop_event = asyncio.Event()
+        self._startup_error = None
+        try:
+            transport = await self._resolve_transport(bot_token)
+            await transport.connect()
+            await self.init()
+        except BaseException as error:
+            self._startup_error = error
+            self._setup_event.set()
+            await self._shutdown()
+            raise
+        self.open = True
+        self._setup_event.set()
+        await self._stop_event.wait()
+
+    def login_task(self, bot_token: str | None = None) -> asyncio.Task[None]:
+        """Run :meth:`login` as a task (the database keeps a reference to it)."""
+        self._setup_event = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(self.login(bot_token))
+        task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+        self._task = task
+        return task
+
+    async def wait_ready(self) -> None:
+        """Wait until the database is ready; raises the start-up error if it failed."""
+        if self._setup_event is None:
+            raise NotConnectedError("not connected to the database, did you forget to login?")
+        await self._setup_event.wait()
+        if self._startup_error is not None:
+            raise self._startup_error
+
+    @asynccontextmanager
+    async def conn(self, bot_token: str | None = None) -> AsyncIterator[Database]:
+        """Connect for the duration of an ``async with`` block (the recommended way).
+
+        ``bot_token`` None (and no ``DISCOBASE_TOKEN``) uses the embedded local
+        Discord server.
+        """
+        self.login_task(bot_token)
+        try:
+            await self.wait_ready()
+            yield self
+        finally:
+            if self.open:
+                await self.close()
+            elif self._task is not None and not self._task.done():
+                self._task.cancel()
+
+    async def close(self) -> None:
+        """Wait for pending writes, write snapshots, disconnect."""
+        if not self.open:
+            raise ValueError("cannot close a connection that is not open")
+        self.open = False
+        try:
+            if self._writes:
+                await asyncio.gather(*list(self._writes), return_exceptions=True)
+            for cursor in self._cursors.values():
+                await cursor.close()
+        finally:
+            await self._shutdown()
+            if self._stop_event is not None:
+                self._stop_event.set()
+
+    async def _shutdown(self) -> None:
+        for table in self.tables.values():
+            table.__disco_cursor__ = None
+        self._cursors.clear()
+        self._channel_cursors.clear()
+        transport, self._transport = self._transport, (None if self._own_transport else self._transport)
+        if transport is not None and self._own_transport:
+            await transport.close()
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+        self._bot = None
+        self._subscribed = False
+        self._metadata_channel = None
+        self._category_id = None
+        self._catalog.clear()
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    # ------------------------------------------------------------------ initialisation
+    async def init(self) -> None:
+        """Find the guild and build the tables (``login`` calls it)."""
+        transport = self._require_transport()
+        guilds = await transport.guilds()
+        found = [g for g in guilds if (g.id == self.guild_id if self.guild_id else g.name == self.name)]
+        if not found:
+            link = invite_url(transport.application_id, REQUIRED_PERMISSIONS)
+            what = f"id {self.guild_id}" if self.guild_id else f"named {self.name!r}"
+            raise GuildNotFoundError(
+                f"the bot is not a member of a guild {what}. Bots cannot create guilds: "
+                f"create it in Discord, then invite the bot with {link} "
+                f"(permissions integer {REQUIRED_PERMISSIONS})",
+                guild_name=self.name,
+                guild_id=self.guild_id,
+                invite_url=link,
+            )
+        if len(found) > 1:
+            logger.warning(
+                "{} guilds are named {!r}; using the oldest ({})", len(found), self.name, found[0].id
+            )
+        self.guild = min(found, key=lambda g: g.id)
+        if not self._subscribed:
+            transport.subscribe(self._on_event)
+            self._subscribed = True
+        await self.build_tables()
+
+    async def _on_event(self, event: MessageEvent) -> None:
+        cursor = self._channel_cursors.get(event.channel_id)
+        if cursor is not None:
+            await cursor.on_event(event)
+
+    async def _ensure_catalog(self) -> ChannelInfo:
+        transport = self._require_transport()
+        assert self.guild is not None
+        if self._metadata_channel is not None:
+            return self._metadata_channel
+        channels = await transport.channels(self.guild.id)
+        category = next((c for c in channels if c.type == 4 and c.name == CATEGORY_NAME), None)
+        if category is None:
+            category = await transport.create_channel(self.guild.id, CATEGORY_NAME, type=4, private=True)
+        self._category_id = category.id
+        metadata = next((c for c in channels if c.type == 0 and c.name == METADATA_CHANNEL), None)
+        if metadata is None:
+            metadata = await transport.create_channel(
+                self.guild.id,
+                METADATA_CHANNEL,
+                parent_id=category.id,
+                topic="discobase catalog",
+                private=True,
+            )
+        self._metadata_channel = metadata
+        await self._read_catalog(metadata.id)
+        return metadata
+
+    async def _read_catalog(self, channel_id: int) -> None:
+        transport = self._require_transport()
+        after = 0
+        while True:
+            page = await transport.history(channel_id, after=after, limit=HISTORY_PAGE)
+            for message in page:
+                after = message.id
+                if not message.content.startswith(CATALOG_MARKER):
+                    continue
+                try:
+                    meta = TableMeta.from_json(json.loads(message.content[len(CATALOG_MARKER) :]), message.id)
+                except (ValueError, KeyError, TypeError) as error:
+                    raise DatabaseCorruptionError(
+                        f"catalog message {message.id} is unreadable: {error}", channel=channel_id
+                    ) from error
+                self._catalog.setdefault(meta.name, meta)  # the oldest entry of a name wins
+            if len(page) < HISTORY_PAGE:
+                return
+
+    async def build_tables(self) -> None:
+        """Create or open every attached table. Safe to call again (e.g. after
+        attaching more tables while connected)."""
+        transport = self._require_transport()
+        if self.guild is None:
+            raise NotConnectedError("not connected to the database, did you forget to login?")
+        metadata = await self._ensure_catalog()
+        pending = [(name, model) for name, model in self.tables.items() if name not in self._cursors]
+        metas = []
+        for name, model in pending:
+            meta = self._catalog.get(name)
+            if meta is None:
+                meta = await self._create_table(name, model, metadata.id)
+            metas.append((model, meta))
+        cursors = [
+            TableCursor(
+                model=model,
+                meta=meta,
+                transport=transport,
+                codec=self._codec,
+                ids=self._ids,
+                snapshot_every=self.snapshot_every,
+            )
+            for model, meta in metas
+        ]
+        for cursor in cursors:
+            for channel_id in cursor.meta.data_channels:
+                self._channel_cursors[channel_id] = cursor
+        results = await asyncio.gather(*(c.open() for c in cursors), return_exceptions=True)
+        problems: list[DatabaseCorruptionError] = []
+        for cursor, result in zip(cursors, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                for channel_id in cursor.meta.data_channels:
+                    self._channel_cursors.pop(channel_id, None)
+                raise result
+            self._cursors[cursor.name] = cursor
+            cursor.model.__disco_cursor__ = cursor
+            problems.extend(cursor.problems)
+        self.problems.extend(problems)
+        if problems and self.on_corruption == "raise":
+            error = DatabaseCorruptionError(
+                f"{len(problems)} unreadable message(s) were skipped while opening: "
+                + "; ".join(str(p) for p in problems[:5])
+                + " (open with on_corruption='skip' to use the database anyway)",
+                table=problems[0].table,
+                channel=problems[0].channel,
+            )
+            error.problems = problems  # type: ignore[attr-defined]
+            raise error
+
+    async def _create_table(self, name: str, model: type[Table], catalog_channel: int) -> TableMeta:
+        transport = self._require_transport()
+        assert self.guild is not None
+        data = []
+        for number in range(self.data_channels):
+            channel_name = name if self.data_channels == 1 else f"{name}-{number}"
+            channel = await transport.create_channel(
+                self.guild.id,
+                channel_name,
+                parent_id=self._category_id,
+                topic=f"discobase data: {name}",
+                private=True,
+            )
+            data.append(channel.id)
+        index = await transport.create_channel(
+            self.guild.id,
+            f"{name}-index",
+            parent_id=self._category_id,
+            topic=f"discobase index: {name}",
+            private=True,
+        )
+        meta = TableMeta(
+            name=name,
+            data_channels=data,
+            index_channel=index.id,
+            fields=list(model.model_fields),
+            schema_hash=schema_hash(model),
+            json_schema={},
+        )
+        content = CATALOG_MARKER + json.dumps(meta.to_json(), separators=(",", ":"))
+        message = await transport.send(catalog_channel, content)
+        meta.message_id = message.id
+        self._catalog[name] = meta
+        logger.info("created table {} ({} data channel(s))", name, len(data))
+        return meta
+
+    # ------------------------------------------------------------------ clean
+    async def clean(self) -> None:
+        """Delete every channel this database created (tables, catalog, category).
+
+        Irreversible. Tables stay attached in memory but are no longer ready.
+        """
+        transport = self._require_transport()
+        if self._metadata_channel is None:
+            raise NotConnectedError("not connected to the database, did you forget to login?")
+        for cursor in self._cursors.values():
+            await cursor.flush()
+        channel_ids: list[int] = []
+        for meta in self._catalog.values():
+            channel_ids.extend([*meta.data_channels, meta.index_channel])
+        channel_ids.append(self._metadata_channel.id)
+        if self._category_id is not None:
+            channel_ids.append(self._category_id)
+        for channel_id in channel_ids:
+            await transport.delete_channel(channel_id)
+        for table in self.tables.values():
+            table.__disco_cursor__ = None
+        self._cursors.clear()
+        self._channel_cursors.clear()
+        self._catalog.clear()
+        self._metadata_channel = None
+        self._category_id = None
+        logger.info("cleaned database {}", self.name)

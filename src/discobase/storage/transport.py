@@ -1,0 +1,190 @@
+"""The Transport protocol: everything discobase needs from Discord, and nothing more.
+
+The ORM (cursor, database) speaks only this protocol. Two implementations:
+
+- :class:`~discobase.storage.discord_transport.DiscordTransport` on discord.py
+  (real Discord, or the local server);
+- :class:`~discobase.storage.memory.MemoryTransport`, in memory, for fast unit
+  tests, with the same semantics (ids, ordering, limits, events).
+
+All ids are ints (snowflakes). Message lists are **oldest first**.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "CONTENT_LIMIT",
+    "FILES_PER_MESSAGE",
+    "HISTORY_PAGE",
+    "UPLOAD_LIMIT",
+    "ChannelInfo",
+    "EventHandler",
+    "FileData",
+    "GuildInfo",
+    "MessageEvent",
+    "RawAttachment",
+    "RawMessage",
+    "Transport",
+]
+
+#: Characters in a message's content.
+CONTENT_LIMIT = 2000
+#: Files in one message.
+FILES_PER_MESSAGE = 10
+#: Bytes in one file (Discord's default for bots since 2025).
+UPLOAD_LIMIT = 10 * 1024 * 1024
+#: Messages in one history page.
+HISTORY_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class GuildInfo:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """A guild channel as discobase sees it (``type`` 0 = text, 4 = category)."""
+
+    id: int
+    name: str
+    type: int
+    parent_id: int | None = None
+    topic: str | None = None
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FileData:
+    """A file to upload."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RawAttachment:
+    id: int
+    filename: str
+    size: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A message as stored: content plus attachment references (bytes are read on demand)."""
+
+    id: int
+    channel_id: int
+    author_id: int
+    content: str
+    attachments: tuple[RawAttachment, ...] = ()
+    edited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A gateway event on a message: ``create`` and ``update`` carry the message."""
+
+    kind: Literal["create", "update", "delete"]
+    channel_id: int
+    message_ids: tuple[int, ...]
+    message: RawMessage | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+EventHandler = Callable[[MessageEvent], Awaitable[None] | None]
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """What discobase needs from Discord. Implementations raise
+    :class:`~discobase.exceptions.DatabaseStorageError` (with channel and route
+    in its context) for failures that retrying will not fix."""
+
+    @property
+    def user_id(self) -> int:
+        """The bot's user id (after :meth:`connect`)."""
+        ...
+
+    @property
+    def application_id(self) -> int:
+        """The bot's application id (after :meth:`connect`)."""
+        ...
+
+    async def connect(self) -> None:
+        """Log in and wait until the guild list is known."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def guilds(self) -> list[GuildInfo]:
+        """Guilds the bot is a member of."""
+        ...
+
+    async def channels(self, guild_id: int) -> list[ChannelInfo]:
+        """Channels of a guild the bot can see."""
+        ...
+
+    async def create_channel(
+        self,
+        guild_id: int,
+        name: str,
+        *,
+        type: int = 0,
+        parent_id: int | None = None,
+        topic: str | None = None,
+        private: bool = False,
+    ) -> ChannelInfo:
+        """Create a channel; ``private`` hides it from @everyone (the bot keeps access)."""
+        ...
+
+    async def edit_channel(
+        self, channel_id: int, *, topic: str | None = None, name: str | None = None
+    ) -> None: ...
+
+    async def delete_channel(self, channel_id: int) -> None:
+        """Delete a channel; a channel that is already gone is not an error."""
+        ...
+
+    async def send(self, channel_id: int, content: str, files: Sequence[FileData] = ()) -> RawMessage: ...
+
+    async def edit(
+        self,
+        channel_id: int,
+        message_id: int,
+        content: str,
+        files: Sequence[FileData] = (),
+        keep_attachments: Sequence[int] = (),
+    ) -> RawMessage:
+        """Replace a message's content; attachments not in ``keep_attachments`` are removed."""
+        ...
+
+    async def delete_messages(self, channel_id: int, message_ids: Sequence[int]) -> None:
+        """Delete messages (bulk where Discord allows it); missing ones are ignored."""
+        ...
+
+    async def fetch(self, channel_id: int, message_id: int) -> RawMessage | None: ...
+
+    async def history(
+        self,
+        channel_id: int,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = HISTORY_PAGE,
+    ) -> list[RawMessage]:
+        """One page, **oldest first**: the ``limit`` oldest messages after ``after``,
+        or the ``limit`` newest before ``before`` (or newest overall)."""
+        ...
+
+    async def read_attachment(self, attachment: RawAttachment) -> bytes: ...
+
+    def subscribe(self, handler: EventHandler) -> None:
+        """Receive message events of every channel (the caller filters)."""
+        ...

@@ -1,0 +1,225 @@
+"""``Table``: a Pydantic model whose instances are records in a Discord server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeVar, overload
+
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from discobase.exceptions import (
+    DatabaseLookupError,
+    DatabaseStorageError,
+    DatabaseTableError,
+    NotConnectedError,
+)
+
+if TYPE_CHECKING:
+    from discobase.database import Database
+    from discobase.storage.cursor import TableCursor
+
+__all__ = ["Table", "WriteTask"]
+
+T = TypeVar("T")
+
+
+class WriteTask(asyncio.Task[T]):
+    """The task ``save()``/``update()``/``delete()`` return: awaitable like any
+    task, and safe to fire and forget — a failure nobody awaited is reported
+    through the event loop's exception handler (and discobase's logger)
+    instead of vanishing."""
+
+    _observed = False
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        self._observed = True
+        return super().__await__()
+
+    __iter__ = __await__
+
+    def result(self) -> T:
+        self._observed = True
+        return super().result()
+
+    def exception(self) -> BaseException | None:
+        self._observed = True
+        return super().exception()
+
+
+def _report_unobserved(task: asyncio.Task[Any]) -> None:
+    if task.cancelled() or not isinstance(task, WriteTask) or task._observed:
+        return
+    error = super(WriteTask, task).exception()
+    if error is None:
+        return
+    logger.opt(exception=error).error("a discobase write that nobody awaited failed: {}", error)
+    task.get_loop().call_exception_handler(
+        {"message": "discobase write failed and was never awaited", "exception": error, "task": task}
+    )
+
+
+def spawn(coro: Coroutine[Any, Any, T], database: Database | None = None) -> WriteTask[T]:
+    """Run ``coro`` as a :class:`WriteTask`; the database keeps a reference and
+    waits for it at ``close()``."""
+    loop = asyncio.get_running_loop()
+    task: WriteTask[T] = WriteTask(coro, loop=loop)
+
+    def check(done: asyncio.Task[Any]) -> None:
+        # Give code that awaits the task right after creating it a turn to do so.
+        loop.call_soon(_report_unobserved, done)
+
+    task.add_done_callback(check)
+    if database is not None:
+        database._track(task)
+    return task
+
+
+class Table(BaseModel):
+    """Base class of the models stored by discobase.
+
+    Subclass it, decorate the subclass with ``@db.table``, then ``save()``,
+    ``find()``, ``update()`` and ``delete()`` its records. Every type Pydantic
+    can serialize round-trips exactly (floats' ``inf``/``nan`` and ``bytes``
+    included: the model is configured to serialize them losslessly).
+    """
+
+    model_config = ConfigDict(ser_json_inf_nan="constants", ser_json_bytes="base64", val_json_bytes="base64")
+
+    __disco_database__: ClassVar[Database | None] = None
+    """Attached `Database` object. Set by the `table()` decorator."""
+    __disco_cursor__: ClassVar[TableCursor | None] = None
+    """Internal table cursor, set when the tables are built."""
+    __disco_keys__: ClassVar[set[str]] = set()
+    """All keys of the table, set by `table()`."""
+    __disco_name__: ClassVar[str] = "_notset"
+    """Internal name of the table. Set by the `table()` decorator."""
+
+    _disco_id: int = PrivateAttr(default=-1)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__disco_database__ = None
+        cls.__disco_cursor__ = None
+        cls.__disco_keys__ = set()
+        cls.__disco_name__ = "_notset"
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def __disco_id__(self) -> int:
+        """The record's id (-1 until saved). Stable for the record's life, and
+        independent of the Discord message it is stored in."""
+        return self._disco_id
+
+    @__disco_id__.setter
+    def __disco_id__(self, value: int) -> None:
+        self._disco_id = value
+
+    @property
+    def record_id(self) -> int | None:
+        """The record's id, or None while it is not saved."""
+        return None if self._disco_id == -1 else self._disco_id
+
+    # ------------------------------------------------------------------ checks
+    @classmethod
+    def _ensure_db(cls) -> TableCursor:
+        database = cls.__disco_database__
+        if database is None:
+            raise DatabaseTableError(
+                f"{cls.__name__} has no attached database, did you forget to call @db.table?",
+                table=cls.__name__,
+            )
+        if not database.open:
+            raise NotConnectedError(
+                "database is not connected! did you forget to open it (async with db.conn(...))?",
+                table=cls.__disco_name__,
+            )
+        cursor = cls.__disco_cursor__
+        if cursor is None:
+            raise DatabaseTableError(
+                f"{cls.__name__} is not ready, you might want to add a call to build_tables()",
+                table=cls.__disco_name__,
+            )
+        return cursor
+
+    def _ensure_written(self) -> None:
+        if self._disco_id == -1:
+            raise DatabaseStorageError(
+                "this entry has not been written, did you mean to call save()?", table=self.__disco_name__
+            )
+
+    # ------------------------------------------------------------------ writes
+    def save(self) -> WriteTask[Self]:
+        """Save the entry to the database as a new record.
+
+        Returns a task: ``await user.save()`` waits until Discord acknowledged
+        the write (and returns the model); without ``await`` it completes in
+        the background, and ``db.close()`` waits for it.
+        """
+        cursor = self._ensure_db()
+        if self._disco_id != -1:
+            raise DatabaseStorageError(
+                "this entry has already been written, did you mean to call update()?",
+                table=self.__disco_name__,
+            )
+        return spawn(cursor.insert(self), self.__disco_database__)
+
+    def update(self) -> WriteTask[Self]:
+        """Write the entry's current values as a new version of its record."""
+        cursor = self._ensure_db()
+        self._ensure_written()
+        return spawn(cursor.update(self), self.__disco_database__)
+
+    def commit(self) -> WriteTask[Self]:
+        """Save the current entry, or update it if it already exists in the database."""
+        if self._disco_id == -1:
+            return self.save()
+        return self.update()
+
+    def delete(self) -> WriteTask[None]:
+        """Delete the current entry from the database."""
+        cursor = self._ensure_db()
+        self._ensure_written()
+        return spawn(cursor.delete(self), self.__disco_database__)
+
+    # ------------------------------------------------------------------ reads
+    @classmethod
+    async def find(cls, **kwargs: Any) -> list[Self]:
+        """Find the entries whose fields equal all of ``kwargs`` (an AND).
+
+        ``find()`` with no arguments returns every entry. Served from memory:
+        a warm ``find`` sends no request to Discord.
+        """
+        cursor = cls._ensure_db()
+        return cursor.find(cls, kwargs)
+
+    @overload
+    @classmethod
+    async def find_unique(cls, *, strict: Literal[True] = True, **kwargs: Any) -> Self: ...
+
+    @overload
+    @classmethod
+    async def find_unique(cls, *, strict: Literal[False], **kwargs: Any) -> Self | None: ...
+
+    @classmethod
+    async def find_unique(cls, *, strict: bool = True, **kwargs: Any) -> Self | None:
+        """Find a unique entry in the database.
+
+        With ``strict`` (the default), no match or more than one match raises
+        :class:`~discobase.exceptions.DatabaseLookupError`; otherwise no match
+        returns None and the first match is returned.
+        """
+        if not kwargs:
+            raise ValueError("a query must be passed to find_unique")
+        values = await cls.find(**kwargs)
+        if not values:
+            if strict:
+                raise DatabaseLookupError(f"no entry found with query {kwargs}", table=cls.__disco_name__)
+            return None
+        if strict and len(values) > 1:
+            raise DatabaseLookupError(
+                f"more than one entry was found with find_unique ({len(values)} match {kwargs})",
+                table=cls.__disco_name__,
+            )
+        return values[0]
