@@ -58,6 +58,10 @@ EXPECTED: dict[str, list[str]] = {
         r"after reopening the database",
         r"^demo finished$",
     ],
+    "seed_usage.py": [
+        r"^found: \['Peter'\]$",
+        r"^after delete: \[\]$",
+    ],
     "rate_limits.py": [
         r"^discord, headers on : 8 messages in ([4-9]|1\d)\.\d s, 8 attempts, 0 429s$",
         r"^discord, headers off: 8 messages in ([4-9]|1\d)\.\d s, 9 attempts, 1 429s$",

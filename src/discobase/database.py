@@ -245,8 +245,10 @@ class Database:
             await self.init()
         except BaseException as error:
             self._startup_error = error
-            self._setup_event.set()
-            await self._shutdown()
+            try:
+                await self._shutdown()  # release everything before anyone is told
+            finally:
+                self._setup_event.set()
             raise
         self.open = True
         self._setup_event.set()
@@ -282,8 +284,10 @@ class Database:
         finally:
             if self.open:
                 await self.close()
-            elif self._task is not None and not self._task.done():
-                self._task.cancel()
+            elif self._task is not None:
+                if not self._task.done():
+                    self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
 
     async def close(self) -> None:
         """Wait for pending writes, write snapshots, disconnect."""
