@@ -37,13 +37,17 @@ from discobase.exceptions import (
     LoginError,
     MissingPermissionsError,
     NotConnectedError,
+    QueryError,
+    UniqueViolationError,
 )
-from discobase.table import Table, WriteTask
+from discobase.query import Condition, FieldExpr, Page, Query
+from discobase.table import Field, Table, TableOptions, WriteTask
 
 __version__ = "2.0.0.dev0"
 __license__ = "MIT"
 
 __all__ = [
+    "Condition",
     "Database",
     "DatabaseCorruptionError",
     "DatabaseLookupError",
@@ -51,12 +55,19 @@ __all__ = [
     "DatabaseTableError",
     "DiscobaseError",
     "EmbeddedServerWarning",
+    "Field",
+    "FieldExpr",
     "GuildNotFoundError",
     "LocalServerError",
     "LoginError",
     "MissingPermissionsError",
     "NotConnectedError",
+    "Page",
+    "Query",
+    "QueryError",
     "Table",
+    "TableOptions",
+    "UniqueViolationError",
     "WriteTask",
     "__license__",
     "__version__",

@@ -27,8 +27,9 @@ from discobase.storage.codec import Codec
 from discobase.storage.cursor import TableCursor, TableMeta
 from discobase.storage.discord_transport import DiscordTransport, invite_url
 from discobase.storage.ids import IdGenerator
+from discobase.storage.indexes import TableIndexes
 from discobase.storage.transport import HISTORY_PAGE, ChannelInfo, GuildInfo, MessageEvent, Transport
-from discobase.table import Table
+from discobase.table import Table, TableOptions
 
 if TYPE_CHECKING:
     from discobase.local import LocalDiscord
@@ -168,7 +169,10 @@ class Database:
         """Attach a :class:`Table` subclass to this database (a decorator)."""
         if not isinstance(clas, type) or not issubclass(clas, Table):
             raise DatabaseTableError(f"{clas} is not a subclass of discobase.Table, did you forget it?")
-        name = clas.__name__.lower()
+        options = TableOptions(clas)
+        name = options.name
+        if not 1 <= len(name) <= 90:
+            raise DatabaseTableError(f"a table name must be 1 to 90 characters, not {name!r}", table=name)
         if name in self.tables:
             raise DatabaseTableError(f"table {clas.__name__} already exists", table=name)
         if clas.__disco_database__ is not None:
@@ -176,6 +180,7 @@ class Database:
         clas.__disco_name__ = name
         clas.__disco_database__ = self
         clas.__disco_keys__ = set(clas.model_fields.keys())  # type: ignore[call-overload]
+        TableIndexes(clas, name, options.indexes, options.unique)  # reject bad index declarations now
         self.tables[name] = clas
         return clas
 
@@ -421,6 +426,7 @@ class Database:
                 codec=self._codec,
                 ids=self._ids,
                 snapshot_every=self.snapshot_every,
+                options=TableOptions(model),
             )
             for model, meta in metas
         ]
@@ -455,8 +461,10 @@ class Database:
         transport = self._require_transport()
         assert self.guild is not None
         data = []
-        for number in range(self.data_channels):
-            channel_name = name if self.data_channels == 1 else f"{name}-{number}"
+        # Unique constraints are resolved in message order, which only one channel gives.
+        count = 1 if TableOptions(model).unique else self.data_channels
+        for number in range(count):
+            channel_name = name if count == 1 else f"{name}-{number}"
             channel = await transport.create_channel(
                 self.guild.id,
                 channel_name,

@@ -17,6 +17,8 @@ __all__ = [
     "LoginError",
     "MissingPermissionsError",
     "NotConnectedError",
+    "QueryError",
+    "UniqueViolationError",
 ]
 
 
@@ -127,3 +129,26 @@ class MissingPermissionsError(DatabaseStorageError):
     ) -> None:
         self.permission = permission
         super().__init__(message, table=table, field=field, channel=channel, route=route)
+
+
+class QueryError(DatabaseLookupError):
+    """A query is malformed: an unknown field, a value of the wrong type for
+    its field, or an operation the field's type does not support."""
+
+
+class UniqueViolationError(DatabaseStorageError):
+    """A write would give two records the same value of a unique field (or
+    combination of fields). :attr:`fields` and :attr:`value` name them."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: tuple[str, ...] = (),
+        value: object = None,
+        table: str | None = None,
+        channel: int | str | None = None,
+    ) -> None:
+        self.fields = fields
+        self.value = value
+        super().__init__(message, table=table, field=",".join(fields) or None, channel=channel)

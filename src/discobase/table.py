@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeVar, overload
 
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import Field as PydanticField
+from pydantic._internal._model_construction import ModelMetaclass
+from pydantic_core import PydanticUndefined
 
 from discobase.exceptions import (
     DatabaseLookupError,
@@ -15,12 +18,13 @@ from discobase.exceptions import (
     DatabaseTableError,
     NotConnectedError,
 )
+from discobase.query import Condition, FieldExpr, Query
 
 if TYPE_CHECKING:
     from discobase.database import Database
     from discobase.storage.cursor import TableCursor
 
-__all__ = ["Table", "WriteTask"]
+__all__ = ["Field", "Table", "TableOptions", "WriteTask"]
 
 T = TypeVar("T")
 
@@ -76,7 +80,83 @@ def spawn(coro: Coroutine[Any, Any, T], database: Database | None = None) -> Wri
     return task
 
 
-class Table(BaseModel):
+def Field(
+    default: Any = PydanticUndefined,
+    *,
+    unique: bool = False,
+    index: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """``pydantic.Field`` plus discobase's options.
+
+    Args:
+        unique: no two records may have the same value of this field; a write
+            that would break it raises
+            :class:`~discobase.exceptions.UniqueViolationError` before any
+            request is sent.
+        index: keep a sorted index on this field (fast ranges and ordering).
+            Every field has a hash index (fast equality) anyway.
+        **kwargs: anything ``pydantic.Field`` takes.
+    """
+    extra = kwargs.pop("json_schema_extra", None)
+    marks = {"unique": unique, "index": index}
+    if extra is None:
+        extra = {"discobase": marks}
+    elif isinstance(extra, dict):
+        extra = {**extra, "discobase": marks}
+    else:
+        raise TypeError("discobase.Field takes json_schema_extra only as a dict")
+    return PydanticField(default, json_schema_extra=extra, **kwargs)
+
+
+class TableOptions:
+    """A table's storage options, from ``discobase.Field`` marks and its ``Settings`` class.
+
+    ``Settings`` (an inner class, like Beanie's) may define ``name`` (the
+    table's name), ``indexes`` (fields with a sorted index) and ``unique``
+    (tuples of fields whose combination is unique).
+    """
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        settings = getattr(model, "Settings", None)
+        name = getattr(settings, "name", None)
+        self.name: str = str(name) if name else model.__name__.lower()
+        fields = model.model_fields
+        indexes = [str(f) for f in getattr(settings, "indexes", ()) or ()]
+        unique: list[tuple[str, ...]] = []
+        for raw in getattr(settings, "unique", ()) or ():
+            unique.append((raw,) if isinstance(raw, str) else tuple(str(f) for f in raw))
+        for field_name, info in fields.items():
+            extra = info.json_schema_extra
+            marks = extra.get("discobase") if isinstance(extra, dict) else None
+            if isinstance(marks, dict):
+                if marks.get("unique") and (field_name,) not in unique:
+                    unique.append((field_name,))
+                if marks.get("index") and field_name not in indexes:
+                    indexes.append(field_name)
+        for field_name in [*indexes, *(f for group in unique for f in group)]:
+            if field_name not in fields:
+                raise DatabaseTableError(
+                    f"{model.__name__}.Settings names {field_name!r}, which is not a field",
+                    table=self.name,
+                    field=field_name,
+                )
+        self.indexes: tuple[str, ...] = tuple(indexes)
+        self.unique: tuple[tuple[str, ...], ...] = tuple(unique)
+
+
+class TableMeta(ModelMetaclass):
+    """Makes ``User.age`` a :class:`~discobase.query.FieldExpr` (pydantic keeps
+    fields off the class, so the attribute lookup reaches here)."""
+
+    def __getattr__(cls, name: str) -> Any:
+        fields = cls.__dict__.get("__pydantic_fields__")
+        if fields is not None and name in fields:
+            return FieldExpr(cls, (name,), fields[name].annotation)  # type: ignore[arg-type]
+        return ModelMetaclass.__getattr__(cls, name)  # type: ignore[attr-defined]
+
+
+class Table(BaseModel, metaclass=TableMeta):
     """Base class of the models stored by discobase.
 
     Subclass it, decorate the subclass with ``@db.table``, then ``save()``,
@@ -193,6 +273,41 @@ class Table(BaseModel):
         """
         cursor = cls._ensure_db()
         return cursor.find(cls, kwargs)
+
+    @classmethod
+    def query(cls, *conditions: Condition) -> Query[Self]:
+        """A lazy query: ``User.query(User.age >= 18).sort(-User.age).limit(10)``.
+
+        Conditions are ANDed; await the query (or call ``to_list()``,
+        ``count()``, ``first()``, ``page()``, ``delete()``, ``update()``...).
+        """
+        return Query(cls, conditions)
+
+    @classmethod
+    async def insert_many(
+        cls,
+        models: Iterable[Self],
+        *,
+        progress: bool | Callable[[int, int], object] = False,
+    ) -> list[Self]:
+        """Save many new records, packed into as few messages as Discord's limits allow.
+
+        Args:
+            models: unsaved instances of this table.
+            progress: ``True`` shows a rich progress bar; a callable is called
+                with ``(done, total)`` as batches are acknowledged.
+        """
+        cursor = cls._ensure_db()
+        items = list(models)
+        for item in items:
+            if not isinstance(item, cls):
+                raise DatabaseTableError(f"insert_many() takes {cls.__name__} instances, not {item!r}")
+            if item._disco_id != -1:
+                raise DatabaseStorageError(
+                    f"{item!r} is already saved, did you mean update()?", table=cls.__disco_name__
+                )
+        await cursor.insert_many(items, progress=progress)
+        return items
 
     @overload
     @classmethod

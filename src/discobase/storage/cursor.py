@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from collections import deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, get_origin
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
 
@@ -30,20 +29,29 @@ from discobase.exceptions import (
     DatabaseLookupError,
     DatabaseStorageError,
     DiscobaseError,
+    UniqueViolationError,
 )
 from discobase.storage.codec import Codec, CodecError, Op
 from discobase.storage.ids import IdGenerator
+from discobase.storage.indexes import TableIndexes, index_key
 from discobase.storage.transport import HISTORY_PAGE, MessageEvent, RawAttachment, RawMessage, Transport
 
 if TYPE_CHECKING:
-    from discobase.table import Table
+    from discobase.query import Condition
+    from discobase.table import Table, TableOptions
 
-__all__ = ["TableCursor", "TableMeta"]
+__all__ = ["TableCursor", "TableMeta", "index_key"]
 
 M = TypeVar("M", bound="Table")
 
 #: Operations packed into one message at most (besides the byte budget).
-MAX_OPS_PER_MESSAGE = 5000
+MAX_OPS_PER_MESSAGE = 20_000
+#: How long a write on a table with unique constraints waits for its own
+#: gateway echo (which orders it among other processes' writes) before it
+#: reads the channel's history instead.
+ECHO_TIMEOUT = 2.0
+#: Results of recently applied messages, for writers waiting on their echo.
+RECENT_RESULTS = 2048
 
 
 @dataclass
@@ -87,30 +95,39 @@ class TableMeta:
 @dataclass(slots=True)
 class _Pending:
     op: Op
-    future: asyncio.Future[bool]
+    future: asyncio.Future[str | None]
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+class _Progress:
+    """Progress of a long operation: a rich bar (``True``), a callback, or nothing."""
 
+    def __init__(self, progress: bool | Callable[[int, int], object], total: int, label: str) -> None:
+        self.total = total
+        self.done = 0
+        self.callback = progress if callable(progress) else None
+        self.bar: Any = None
+        self.task: Any = None
+        if progress is True:
+            from rich.progress import Progress
 
-def index_key(value: Any, is_set: bool = False) -> Hashable:
-    """A hashable key for a JSON value; equal keys ⇔ equal stored values.
+            self.bar = Progress(transient=True)
+            self.task = self.bar.add_task(label, total=total)
 
-    Strings, ints and None are their own keys (bools are tagged, since
-    ``True == 1``); floats and containers become canonical JSON (so ``nan``
-    finds ``nan``); a set field's list is sorted first.
-    """
-    kind = type(value)
-    if kind is str or kind is int or value is None:
-        return value  # type: ignore[no-any-return]
-    if kind is bool:
-        return ("b", value)
-    if kind is float:
-        return ("f", repr(value) if math.isnan(value) or math.isinf(value) else value)
-    if is_set and kind is list:
-        value = sorted(value, key=_canonical)
-    return ("j", _canonical(value))
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
 
 
 class TableCursor:
@@ -126,6 +143,7 @@ class TableCursor:
         ids: IdGenerator,
         snapshot_every: int = 5000,
         compaction: bool = True,
+        options: TableOptions | None = None,
     ) -> None:
         self.model = model
         self.meta = meta
@@ -138,12 +156,18 @@ class TableCursor:
         self.records: dict[int, str] = {}
         self.versions: dict[int, int] = {}  # record id -> id of the message of its last operation
         self.problems: list[DatabaseCorruptionError] = []
-        self._indexes: dict[str, dict[Hashable, set[int]]] | None = None
-        self._set_fields = {
-            name
-            for name, info in model.model_fields.items()
-            if get_origin(info.annotation) in (set, frozenset)
-        }
+        self.indexes = TableIndexes(
+            model,
+            meta.name,
+            options.indexes if options is not None else (),
+            options.unique if options is not None else (),
+        )
+        # Writes to tables with unique constraints take effect in message order
+        # (their own gateway echo), so every process resolves conflicts alike.
+        self.ordered = bool(self.indexes.unique)
+        self._results: dict[int, list[str | None]] = {}
+        self._echo: dict[int, asyncio.Future[list[str | None]]] = {}
+        self._reserved: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], int] = {}
         self._applied: set[int] = set()  # data message ids already applied
         self._confirmed: dict[int, int] = dict.fromkeys(meta.data_channels, 0)  # scanned through, per channel
         self._queues: dict[int, deque[_Pending]] = {c: deque() for c in meta.data_channels}
@@ -161,6 +185,7 @@ class TableCursor:
         """Load the newest snapshot, then replay the data channels after it."""
         self._buffer = []
         await self._load_snapshot()
+        self.indexes.load_unique(self.records)
         for channel_id in self.meta.data_channels:
             await self._catch_up(channel_id)
         buffered, self._buffer = self._buffer, None
@@ -243,68 +268,55 @@ class TableCursor:
             return
         self._apply_ops(message.channel_id, message.id, ops)
 
-    def _apply_ops(self, channel_id: int, message_id: int, ops: Sequence[Op]) -> list[bool]:
-        """Apply a message's operations (once); returns per operation whether it took effect."""
+    def _apply_ops(self, channel_id: int, message_id: int, ops: Sequence[Op]) -> list[str | None]:
+        """Apply a message's operations (once); per operation None if it took
+        effect, else why not (``stale``, ``missing``, ``unique:<fields>``)."""
         if message_id in self._applied:
-            return [True] * len(ops)
+            return self._results.get(message_id, [None] * len(ops))
         self._applied.add(message_id)
-        results = []
-        for op in ops:
-            results.append(self._apply(op, message_id))
+        results = [self._apply(op, message_id) for op in ops]
         self._ops_since_snapshot += len(ops)
         self._messages_since_snapshot += 1
+        if self.ordered:
+            self._results[message_id] = results
+            if len(self._results) > RECENT_RESULTS:
+                del self._results[next(iter(self._results))]
+            waiter = self._echo.pop(message_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(results)
         return results
 
-    def _apply(self, op: Op, version: int) -> bool:
+    def _apply(self, op: Op, version: int) -> str | None:
         rid = op.rid
         if self.versions.get(rid, 0) >= version:
-            return False  # an older operation arriving late
+            return "stale"  # an older operation arriving late
+        indexes = self.indexes
+        old = self.records.get(rid)
         if op.kind == "d":
             self.versions[rid] = version
-            old = self.records.pop(rid, None)
-            if old is not None:
-                self._unindex(rid, old)
-            return old is not None
-        if op.kind == "u" and rid not in self.records:
-            return False  # updating a record that was deleted meanwhile
-        if op.kind == "i" and rid in self.versions and rid not in self.records:
-            return False  # inserting over a tombstone
+            if old is None:
+                return "missing"
+            del self.records[rid]
+            if indexes.active:
+                indexes.remove(rid, json.loads(old))
+            return None
+        if op.kind == "u" and old is None:
+            return "missing"  # updating a record that was deleted meanwhile
+        if op.kind == "i" and rid in self.versions and old is None:
+            return "missing"  # inserting over a tombstone
         assert op.data is not None
+        values = json.loads(op.data) if indexes.active else None
+        if values is not None and indexes.unique:
+            clash = indexes.conflict(rid, values)
+            if clash is not None:
+                return "unique:" + ",".join(clash[0])  # the earlier message holds the value
         self.versions[rid] = version
-        old = self.records.get(rid)
-        if old is not None:
-            self._unindex(rid, old)
+        if old is not None and values is not None:
+            indexes.remove(rid, json.loads(old))
         self.records[rid] = op.data
-        self._index(rid, op.data)
-        return True
-
-    # ------------------------------------------------------------------ indexes
-    def _build_indexes(self) -> dict[str, dict[Hashable, set[int]]]:
-        if self._indexes is None:
-            self._indexes = {name: {} for name in self.model.model_fields}
-            for rid, data in self.records.items():
-                self._index(rid, data)
-        return self._indexes
-
-    def _index(self, rid: int, data: str) -> None:
-        if self._indexes is None:
-            return
-        values = json.loads(data)
-        for name, index in self._indexes.items():
-            key = index_key(values.get(name), name in self._set_fields)
-            index.setdefault(key, set()).add(rid)
-
-    def _unindex(self, rid: int, data: str) -> None:
-        if self._indexes is None:
-            return
-        values = json.loads(data)
-        for name, index in self._indexes.items():
-            key = index_key(values.get(name), name in self._set_fields)
-            bucket = index.get(key)
-            if bucket is not None:
-                bucket.discard(rid)
-                if not bucket:
-                    del index[key]
+        if values is not None:
+            indexes.add(rid, values)
+        return None
 
     def query_key(self, model: type[Table], name: str, value: Any) -> Hashable:
         """The index key of ``value`` for field ``name``, validated and
@@ -312,7 +324,7 @@ class TableCursor:
         probe = model.model_construct()
         model.__pydantic_validator__.validate_assignment(probe, name, value)
         dumped = json.loads(probe.model_dump_json(include={name}))
-        return index_key(dumped.get(name), name in self._set_fields)
+        return self.indexes.key(name, dumped.get(name))
 
     def find(self, model: type[M], filters: dict[str, Any]) -> list[M]:
         """Records whose fields equal every filter (AND), oldest record first."""
@@ -326,13 +338,73 @@ class TableCursor:
         if not filters:
             ids: Iterable[int] = sorted(self.records)
         else:
-            indexes = self._build_indexes()
+            self.indexes.build(self.records)
+            indexes = self.indexes.hash
+            assert indexes is not None
             buckets = []
             for name, value in filters.items():
                 buckets.append(indexes[name].get(self.query_key(model, name, value), set()))
             buckets.sort(key=len)
             ids = sorted(set(buckets[0]).intersection(*buckets[1:]))
         return [self.materialize(model, rid) for rid in ids]
+
+    def _candidates(self, model: type[Table], condition: Condition) -> set[int] | None:
+        """Record ids an index gives for ``condition`` exactly, or None (no usable index)."""
+        field = condition.field
+        if field is None or len(field.path) != 1:
+            return None
+        name = field.path[0]
+        self.indexes.build(self.records)
+        hashes, ranges = self.indexes.hash, self.indexes.sorted
+        assert hashes is not None
+        assert ranges is not None
+        if condition.op in ("eq", "is_none"):
+            return set(hashes[name].get(self.query_key(model, name, condition.value), ()))
+        if condition.op == "in":
+            found: set[int] = set()
+            for value in condition.value:
+                found |= hashes[name].get(self.query_key(model, name, value), set())
+            return found
+        if condition.op in ("lt", "le", "gt", "ge") and name in ranges and condition.value is not None:
+            return ranges[name].range(condition.op, condition.value)
+        return None
+
+    def _plan(
+        self, model: type[Table], conditions: Sequence[Condition]
+    ) -> tuple[set[int] | None, list[Condition]]:
+        """Candidate ids from the most selective indexed condition, and the conditions left to check."""
+        conjuncts = [part for condition in conditions for part in condition.conjuncts()]
+        best: tuple[set[int], int] | None = None
+        for position, condition in enumerate(conjuncts):
+            ids = self._candidates(model, condition)
+            if ids is not None and (best is None or len(ids) < len(best[0])):
+                best = (ids, position)
+        if best is None:
+            if conjuncts:
+                logger.debug(
+                    "table {}: no index for {}; scanning {} records", self.name, conjuncts, len(self.records)
+                )
+            return None, conjuncts
+        return best[0], [c for i, c in enumerate(conjuncts) if i != best[1]]
+
+    def select(self, model: type[M], conditions: Sequence[Condition]) -> list[M]:
+        """Records matching every condition, oldest record first."""
+        candidates, residual = self._plan(model, conditions)
+        ids = sorted(self.records if candidates is None else candidates)
+        found = []
+        for rid in ids:
+            instance = self.materialize(model, rid)
+            if all(condition.matches(instance) for condition in residual):
+                found.append(instance)
+        return found
+
+    def count(self, model: type[Table], conditions: Sequence[Condition]) -> int:
+        candidates, residual = self._plan(model, conditions)
+        if candidates is not None and not residual:
+            return len(candidates)
+        if candidates is None and not residual:
+            return len(self.records)
+        return len(self.select(model, conditions))
 
     def materialize(self, model: type[M], rid: int) -> M:
         instance = model.model_validate_json(self.records[rid])
@@ -343,10 +415,63 @@ class TableCursor:
     def _serialize(self, instance: Table) -> str:
         return instance.model_dump_json()
 
+    def _violation(self, fields: tuple[str, ...], value: tuple[Any, ...]) -> UniqueViolationError:
+        shown = value[0] if len(value) == 1 else value
+        names = fields[0] if len(fields) == 1 else fields
+        return UniqueViolationError(
+            f"table {self.name!r} already has a record with {names} = {shown!r}",
+            fields=fields,
+            value=shown,
+            table=self.name,
+        )
+
+    def _reserve(self, rid: int, data: str) -> list[tuple[tuple[str, ...], tuple[Hashable, ...]]]:
+        """Check unique constraints against stored records and writes in flight;
+        reserve this write's values until it lands. Raises before any request."""
+        indexes = self.indexes
+        if not indexes.unique:
+            return []
+        values = json.loads(data)
+        clash = indexes.conflict(rid, values)
+        if clash is not None:
+            raise self._violation(*clash)
+        keys = []
+        for fields in indexes.unique:
+            key = (fields, indexes.unique_key(fields, values))
+            holder = self._reserved.get(key)
+            if holder is not None and holder != rid:
+                raise self._violation(fields, tuple(values.get(name) for name in fields))
+            keys.append(key)
+        for key in keys:
+            self._reserved[key] = rid
+        return keys
+
+    def _release(self, keys: list[tuple[tuple[str, ...], tuple[Hashable, ...]]], rid: int) -> None:
+        for key in keys:
+            if self._reserved.get(key) == rid:
+                del self._reserved[key]
+
+    def _check_result(self, result: str | None, rid: int, data: str | None) -> None:
+        if result is None:
+            return
+        if result.startswith("unique:"):
+            fields = tuple(result[len("unique:") :].split(","))
+            values = json.loads(data) if data is not None else {}
+            raise self._violation(fields, tuple(values.get(name) for name in fields))
+        if result == "missing":
+            raise DatabaseLookupError(f"record {rid} was deleted before this write landed", table=self.name)
+
+    async def _write(self, op: Op) -> str | None:
+        keys = self._reserve(op.rid, op.data) if op.data is not None else []
+        try:
+            return await self._submit(op)
+        finally:
+            self._release(keys, op.rid)
+
     async def insert(self, instance: M) -> M:
         rid = self.ids.next()
         data = self._serialize(instance)
-        await self._submit(Op("i", rid, data))
+        self._check_result(await self._write(Op("i", rid, data)), rid, data)
         instance._disco_id = rid
         return instance
 
@@ -354,9 +479,8 @@ class TableCursor:
         rid = instance._disco_id
         if rid not in self.records:
             raise DatabaseLookupError(f"record {rid} does not exist (was it deleted?)", table=self.name)
-        applied = await self._submit(Op("u", rid, self._serialize(instance)))
-        if not applied:
-            raise DatabaseLookupError(f"record {rid} was deleted before this update landed", table=self.name)
+        data = self._serialize(instance)
+        self._check_result(await self._write(Op("u", rid, data)), rid, data)
         return instance
 
     async def delete(self, instance: Table) -> None:
@@ -364,11 +488,57 @@ class TableCursor:
         await self._submit(Op("d", rid, None))
         instance._disco_id = -1
 
-    async def _submit(self, op: Op) -> bool:
+    async def insert_many(
+        self, instances: Sequence[Table], *, progress: bool | Callable[[int, int], object] = False
+    ) -> None:
+        """Insert new records concurrently, so group commit packs them into few messages."""
+        total = len(instances)
+        rids = [self.ids.next() for _ in instances]
+        datas = [self._serialize(instance) for instance in instances]
+        if self.indexes.unique:  # check the batch against itself and the table before sending anything
+            seen: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], int] = {}
+            for rid, data in zip(rids, datas, strict=True):
+                values = json.loads(data)
+                clash = self.indexes.conflict(rid, values)
+                if clash is not None:
+                    raise self._violation(*clash)
+                for fields in self.indexes.unique:
+                    key = (fields, self.indexes.unique_key(fields, values))
+                    if key in seen or key in self._reserved:
+                        raise self._violation(fields, tuple(values.get(name) for name in fields))
+                    seen[key] = rid
+        with _Progress(progress, total, f"inserting into {self.name}") as report:
+
+            async def one(instance: Table, rid: int, data: str) -> None:
+                self._check_result(await self._write(Op("i", rid, data)), rid, data)
+                instance._disco_id = rid
+                report.advance()
+
+            await asyncio.gather(*(one(*item) for item in zip(instances, rids, datas, strict=True)))
+
+    async def delete_many(self, instances: Sequence[Table]) -> int:
+        results = await asyncio.gather(*(self._submit(Op("d", i._disco_id, None)) for i in instances))
+        for instance in instances:
+            instance._disco_id = -1
+        return sum(1 for result in results if result is None)
+
+    async def update_many(self, instances: Sequence[M], values: dict[str, Any]) -> int:
+        """Set ``values`` on every instance and write those that changed; returns how many changed."""
+        changed: list[M] = []
+        for instance in instances:
+            before = self.records.get(instance._disco_id)
+            for name, value in values.items():
+                type(instance).__pydantic_validator__.validate_assignment(instance, name, value)
+            if self._serialize(instance) != before:
+                changed.append(instance)
+        await asyncio.gather(*(self.update(instance) for instance in changed))
+        return len(changed)
+
+    async def _submit(self, op: Op) -> str | None:
         if self._closed:
             raise DatabaseStorageError("the table is closed", table=self.name)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
+        future: asyncio.Future[str | None] = loop.create_future()
         channel_id = self._channel_of(op.rid)
         self._queues[channel_id].append(_Pending(op, future))
         writer = self._writers.get(channel_id)
@@ -395,6 +565,10 @@ class TableCursor:
             try:
                 encoded = self.codec.encode_batch(ops, schema_version=self.meta.schema_version)
                 message = await self.transport.send(channel_id, encoded.content, encoded.files)
+                if self.ordered:
+                    results = await self._await_echo(channel_id, message, ops)
+                else:
+                    results = self._apply_ops(channel_id, message.id, ops)
             except asyncio.CancelledError:
                 for pending in batch:
                     pending.future.cancel()
@@ -415,12 +589,28 @@ class TableCursor:
                     if not pending.future.done():
                         pending.future.set_exception(failure)
                 continue
-            results = self._apply_ops(channel_id, message.id, ops)
-            for pending, applied in zip(batch, results, strict=True):
+            for pending, result in zip(batch, results, strict=True):
                 if not pending.future.done():
-                    pending.future.set_result(applied)
+                    pending.future.set_result(result)
             logger.debug("table {}: {} op(s) in message {}", self.name, len(ops), message.id)
             self._maybe_snapshot()
+
+    async def _await_echo(self, channel_id: int, message: RawMessage, ops: Sequence[Op]) -> list[str | None]:
+        """Results of our own message, applied in message order: from its gateway
+        echo, or (if that is late) from reading the channel's history."""
+        if message.id in self._applied:
+            return self._results.get(message.id, [None] * len(ops))
+        waiter: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
+        self._echo[message.id] = waiter
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), ECHO_TIMEOUT)
+        except TimeoutError:
+            await self._catch_up(channel_id)
+            if message.id not in self._applied:  # not in the history either: apply it ourselves
+                return self._apply_ops(channel_id, message.id, ops)
+            return self._results.get(message.id, [None] * len(ops))
+        finally:
+            self._echo.pop(message.id, None)
 
     async def flush(self) -> None:
         """Wait until every queued write has been sent."""

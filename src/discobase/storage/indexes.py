@@ -1,0 +1,240 @@
+"""In-memory indexes of a table: hash (equality), sorted (ranges, order), unique.
+
+Records are held as JSON text; indexes are keyed on the JSON-decoded values
+(hash, unique) or on the values validated back to their Python type (sorted),
+so ranges over datetimes, Decimals or enums compare as those types.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import json
+import math
+import types
+import uuid
+from collections.abc import Hashable, Iterable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from discobase.exceptions import DatabaseTableError
+
+__all__ = ["ORDERABLE", "SortedIndex", "TableIndexes", "index_key"]
+
+#: Field types a sorted index accepts (also inside Optional[...]).
+ORDERABLE: tuple[type, ...] = (int, float, str, bool, datetime, date, time, timedelta, Decimal, uuid.UUID)
+_MAX_ID = (1 << 64) - 1
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def index_key(value: Any, is_set: bool = False) -> Hashable:
+    """A hashable key for a JSON value; equal keys ⇔ equal stored values.
+
+    Strings, ints and None are their own keys (bools are tagged, since
+    ``True == 1``); floats and containers become canonical JSON (so ``nan``
+    finds ``nan``); a set field's list is sorted first.
+    """
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value  # type: ignore[no-any-return]
+    if kind is bool:
+        return ("b", value)
+    if kind is float:
+        return ("f", repr(value) if math.isnan(value) or math.isinf(value) else value)
+    if is_set and kind is list:
+        value = sorted(value, key=_canonical)
+    return ("j", _canonical(value))
+
+
+def _orderable(annotation: Any) -> bool:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return len(args) == 1 and _orderable(args[0])
+    if get_origin(annotation) is Literal:
+        values = get_args(annotation)
+        return len({type(v) for v in values}) == 1
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return issubclass(annotation, (int, str, float))
+        return issubclass(annotation, ORDERABLE)
+    return False
+
+
+class SortedIndex:
+    """``(value, record id)`` pairs in order; ``None`` and NaN are left out
+    (no range ever matches them)."""
+
+    def __init__(self, name: str, annotation: Any) -> None:
+        self.name = name
+        self._adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        self.entries: list[tuple[Any, int]] = []
+
+    def convert(self, json_value: Any) -> Any | None:
+        if json_value is None:
+            return None
+        try:
+            value = self._adapter.validate_python(json_value)
+        except ValidationError:
+            return None
+        if isinstance(value, enum.Enum):
+            value = value.value
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value
+
+    def add(self, rid: int, json_value: Any) -> None:
+        value = self.convert(json_value)
+        if value is not None:
+            bisect.insort(self.entries, (value, rid))
+
+    def remove(self, rid: int, json_value: Any) -> None:
+        value = self.convert(json_value)
+        if value is None:
+            return
+        position = bisect.bisect_left(self.entries, (value, rid))
+        if position < len(self.entries) and self.entries[position] == (value, rid):
+            del self.entries[position]
+
+    def range(self, op: str, value: Any) -> set[int] | None:
+        """Record ids for ``field <op> value``; None when the value cannot be ordered here."""
+        if isinstance(value, enum.Enum):
+            value = value.value
+        try:
+            if op == "gt":
+                start, end = bisect.bisect_right(self.entries, (value, _MAX_ID)), len(self.entries)
+            elif op == "ge":
+                start, end = bisect.bisect_left(self.entries, (value, -1)), len(self.entries)
+            elif op == "lt":
+                start, end = 0, bisect.bisect_left(self.entries, (value, -1))
+            elif op == "le":
+                start, end = 0, bisect.bisect_right(self.entries, (value, _MAX_ID))
+            else:
+                return None
+        except TypeError:
+            return None
+        return {rid for _, rid in self.entries[start:end]}
+
+
+class TableIndexes:
+    """Hash indexes on every field and sorted indexes on the declared ones
+    (both built on first use), plus unique maps (always maintained)."""
+
+    def __init__(
+        self,
+        model: type[BaseModel],
+        table: str,
+        sorted_fields: Iterable[str],
+        unique: Iterable[tuple[str, ...]],
+    ):
+        self.table = table
+        fields = model.model_fields
+        self.set_fields = {
+            n for n, i in fields.items() if get_origin(_plain(i.annotation)) in (set, frozenset)
+        }
+        self.field_names = tuple(fields)
+        self.sorted_fields = tuple(sorted_fields)
+        for name in self.sorted_fields:
+            if not _orderable(fields[name].annotation):
+                raise DatabaseTableError(
+                    f"field {name!r} of type {fields[name].annotation!r} cannot have a sorted index "
+                    "(numbers, strings, dates and times, Decimal, UUID and enums can)",
+                    table=table,
+                    field=name,
+                )
+        self._annotations = {name: fields[name].annotation for name in self.sorted_fields}
+        self.unique = tuple(unique)
+        self.hash: dict[str, dict[Hashable, set[int]]] | None = None
+        self.sorted: dict[str, SortedIndex] | None = None
+        self.unique_maps: dict[tuple[str, ...], dict[tuple[Hashable, ...], int]] = {
+            c: {} for c in self.unique
+        }
+
+    @property
+    def active(self) -> bool:
+        """Whether applying a record needs its decoded values."""
+        return self.hash is not None or self.sorted is not None or bool(self.unique)
+
+    def key(self, name: str, json_value: Any) -> Hashable:
+        return index_key(json_value, name in self.set_fields)
+
+    def unique_key(self, fields: tuple[str, ...], values: dict[str, Any]) -> tuple[Hashable, ...]:
+        return tuple(self.key(name, values.get(name)) for name in fields)
+
+    def build(self, records: dict[int, str]) -> None:
+        """Build the hash and sorted indexes (the unique maps are kept up to date all along)."""
+        if self.hash is not None:
+            return
+        self.hash = {name: {} for name in self.field_names}
+        self.sorted = {name: SortedIndex(name, self._annotations[name]) for name in self.sorted_fields}
+        for rid, data in records.items():
+            self._add_indexes(rid, json.loads(data))
+        for index in self.sorted.values():
+            index.entries.sort()
+
+    def load_unique(self, records: dict[int, str]) -> None:
+        if not self.unique:
+            return
+        for maps in self.unique_maps.values():
+            maps.clear()
+        for rid, data in records.items():
+            values = json.loads(data)
+            for fields, mapping in self.unique_maps.items():
+                mapping[self.unique_key(fields, values)] = rid
+
+    def conflict(self, rid: int, values: dict[str, Any]) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
+        """The first unique constraint another record already holds ``values`` of."""
+        for fields, mapping in self.unique_maps.items():
+            holder = mapping.get(self.unique_key(fields, values))
+            if holder is not None and holder != rid:
+                return fields, tuple(values.get(name) for name in fields)
+        return None
+
+    def add(self, rid: int, values: dict[str, Any]) -> None:
+        for fields, mapping in self.unique_maps.items():
+            mapping[self.unique_key(fields, values)] = rid
+        if self.hash is not None:
+            self._add_indexes(rid, values, insort=True)
+
+    def _add_indexes(self, rid: int, values: dict[str, Any], insort: bool = False) -> None:
+        assert self.hash is not None
+        assert self.sorted is not None
+        for name, index in self.hash.items():
+            index.setdefault(self.key(name, values.get(name)), set()).add(rid)
+        for name, sorted_index in self.sorted.items():
+            if insort:
+                sorted_index.add(rid, values.get(name))
+            else:
+                value = sorted_index.convert(values.get(name))
+                if value is not None:
+                    sorted_index.entries.append((value, rid))
+
+    def remove(self, rid: int, values: dict[str, Any]) -> None:
+        for fields, mapping in self.unique_maps.items():
+            key = self.unique_key(fields, values)
+            if mapping.get(key) == rid:
+                del mapping[key]
+        if self.hash is None or self.sorted is None:
+            return
+        for name, index in self.hash.items():
+            value_key = self.key(name, values.get(name))
+            bucket = index.get(value_key)
+            if bucket is not None:
+                bucket.discard(rid)
+                if not bucket:
+                    del index[value_key]
+        for name, sorted_index in self.sorted.items():
+            sorted_index.remove(rid, values.get(name))
+
+
+def _plain(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
