@@ -58,6 +58,13 @@ EXPECTED: dict[str, list[str]] = {
         r"after reopening the database",
         r"^demo finished$",
     ],
+    "queries.py": [
+        r"^adults: \['ada', 'cy', 'bob'\]$",
+        r"^in Oslo: \['bob'\]$",
+        r"^refused: \('email',\) ada@x\.org$",
+        r"^query error: cannot compare User\.age",
+        r"^left: \[\('ada', 37\), \('bob', 25\), \('cy', 37\)\]$",
+    ],
     "seed_usage.py": [
         r"^found: \['Peter'\]$",
         r"^after delete: \[\]$",

@@ -359,9 +359,12 @@ class Query(Generic[M]):
         return query
 
     # ------------------------------------------------------------------ running
-    def _matching(self) -> list[M]:
+    def _matching(self, *, windowed: bool = False) -> list[M]:
         cursor = self.model._ensure_db()
-        records = cursor.select(self.model, self.conditions)
+        stop_after = None
+        if windowed and not self._sort and self._limit is not None:
+            stop_after = self._skip + self._limit  # insertion order: no need to look further
+        records = cursor.select(self.model, self.conditions, stop_after)
         if self._sort:
             records = sort_records(records, self._sort)
         return records
@@ -371,7 +374,7 @@ class Query(Generic[M]):
         return records[self._skip : end]
 
     async def to_list(self) -> list[M]:
-        return self._window(self._matching())
+        return self._window(self._matching(windowed=True))
 
     def __await__(self) -> Generator[Any, None, list[M]]:
         return self.to_list().__await__()
@@ -381,7 +384,7 @@ class Query(Generic[M]):
             yield record
 
     async def first_or_none(self) -> M | None:
-        found = self._window(self._matching())
+        found = self._window(self._matching(windowed=True))
         return found[0] if found else None
 
     async def first(self) -> M:

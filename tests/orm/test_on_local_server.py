@@ -268,3 +268,98 @@ async def test_embedded_server_without_a_token(tmp_path: Path, monkeypatch: pyte
     with pytest.warns(discobase.EmbeddedServerWarning):
         async with db2.conn():
             assert [n.text for n in await Note.find()] == ["kept"]
+
+
+UNIQUE_CHILD = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    import discobase
+
+    db = discobase.Database(os.environ["GUILD"], server_url=os.environ["URL"])
+
+    @db.table
+    class Member(discobase.Table):
+        email: str = discobase.Field(unique=True)
+        who: str
+
+    async def main():
+        async with db.conn(os.environ["TOKEN"]):
+            print("ready", flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+            try:
+                await Member(email="same@example.org", who="child").save()
+                print("child won", flush=True)
+            except discobase.UniqueViolationError:
+                print("child lost", flush=True)
+            for _ in range(200):
+                holders = await Member.find(email="same@example.org")
+                if holders:
+                    break
+                await asyncio.sleep(0.01)
+            print("holder", [m.who for m in holders], flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_unique_race_between_two_processes(
+    local: tuple[LocalDiscord, BotAccount], tmp_path: Path
+) -> None:
+    server, bot = local
+    db = discobase.Database(GUILD, server_url=server.url)
+
+    @db.table
+    class Member(discobase.Table):
+        email: str = discobase.Field(unique=True)
+        who: str
+
+    async with db.conn(bot.token):
+        script = tmp_path / "unique_child.py"
+        script.write_text(UNIQUE_CHILD)
+        env = {**os.environ, "GUILD": GUILD, "URL": server.url, "TOKEN": bot.token}
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert child.stdin is not None
+        assert child.stdout is not None
+        try:
+            assert (await asyncio.wait_for(child.stdout.readline(), timeout=30)).strip() == b"ready"
+            child.stdin.write(b"go\n")
+            await child.stdin.drain()
+            try:
+                await Member(email="same@example.org", who="parent").save()
+                parent_won = True
+            except discobase.UniqueViolationError:
+                parent_won = False
+            out, err = await asyncio.wait_for(child.communicate(), timeout=30)
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+        assert child.returncode == 0, err.decode()
+        lines = out.decode().splitlines()
+        child_won = "child won" in lines
+        assert parent_won != child_won, lines  # exactly one of the two writes took the value
+        winner = "parent" if parent_won else "child"
+        assert f"holder ['{winner}']" in lines
+        for _ in range(100):
+            holders = await Member.find(email="same@example.org")
+            if holders:
+                break
+            await asyncio.sleep(0.01)
+        assert [m.who for m in holders] == [winner]
+    db2 = discobase.Database(GUILD, server_url=server.url)
+
+    @db2.table
+    class Member(discobase.Table):  # type: ignore[no-redef]
+        email: str = discobase.Field(unique=True)
+        who: str
+
+    async with db2.conn(bot.token):
+        assert [m.who for m in await Member.find()] == [winner]

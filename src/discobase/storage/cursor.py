@@ -45,7 +45,7 @@ __all__ = ["TableCursor", "TableMeta", "index_key"]
 M = TypeVar("M", bound="Table")
 
 #: Operations packed into one message at most (besides the byte budget).
-MAX_OPS_PER_MESSAGE = 20_000
+MAX_OPS_PER_MESSAGE = 100_000
 #: How long a write on a table with unique constraints waits for its own
 #: gateway echo (which orders it among other processes' writes) before it
 #: reads the channel's history instead.
@@ -166,6 +166,7 @@ class TableCursor:
         # (their own gateway echo), so every process resolves conflicts alike.
         self.ordered = bool(self.indexes.unique)
         self._results: dict[int, list[str | None]] = {}
+        self._sending: dict[int, asyncio.Future[None]] = {}  # channel -> send in flight
         self._echo: dict[int, asyncio.Future[list[str | None]]] = {}
         self._reserved: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], int] = {}
         self._applied: set[int] = set()  # data message ids already applied
@@ -372,38 +373,80 @@ class TableCursor:
     def _plan(
         self, model: type[Table], conditions: Sequence[Condition]
     ) -> tuple[set[int] | None, list[Condition]]:
-        """Candidate ids from the most selective indexed condition, and the conditions left to check."""
+        """Candidate ids from every condition an index answers exactly (intersected;
+        range conditions on one sorted field become one interval), and the
+        conditions left to check on the candidates."""
         conjuncts = [part for condition in conditions for part in condition.conjuncts()]
-        best: tuple[set[int], int] | None = None
-        for position, condition in enumerate(conjuncts):
+        candidates: set[int] | None = None
+        residual: list[Condition] = []
+        self.indexes.build(self.records)
+        ranges = self.indexes.sorted or {}
+        bounds: dict[str, list[tuple[Any, bool] | None]] = {}
+        for condition in conjuncts:
+            field = condition.field
+            if (
+                field is not None
+                and len(field.path) == 1
+                and field.path[0] in ranges
+                and condition.op in ("lt", "le", "gt", "ge")
+                and condition.value is not None
+            ):
+                lower, upper = bounds.setdefault(field.path[0], [None, None])
+                inclusive = condition.op in ("le", "ge")
+                bound = (condition.value, inclusive)
+                try:
+                    if condition.op in ("gt", "ge"):
+                        if lower is None or (bound[0], not inclusive) > (lower[0], not lower[1]):
+                            bounds[field.path[0]][0] = bound
+                    elif upper is None or (bound[0], inclusive) < (upper[0], upper[1]):
+                        bounds[field.path[0]][1] = bound
+                    continue
+                except TypeError:
+                    pass
             ids = self._candidates(model, condition)
-            if ids is not None and (best is None or len(ids) < len(best[0])):
-                best = (ids, position)
-        if best is None:
-            if conjuncts:
-                logger.debug(
-                    "table {}: no index for {}; scanning {} records", self.name, conjuncts, len(self.records)
+            if ids is None:
+                residual.append(condition)
+            elif candidates is None:
+                candidates = ids
+            else:
+                candidates &= ids
+        for name, (lower, upper) in bounds.items():
+            found = ranges[name].between(lower, upper)
+            if found is None:
+                residual.extend(
+                    c
+                    for c in conjuncts
+                    if c.field is not None and c.field.path == (name,) and c.op in ("lt", "le", "gt", "ge")
                 )
-            return None, conjuncts
-        return best[0], [c for i, c in enumerate(conjuncts) if i != best[1]]
+                continue
+            candidates = set(found) if candidates is None else candidates & set(found)
+        if candidates is None and conjuncts:
+            logger.debug(
+                "table {}: no index for {}; scanning {} records", self.name, conjuncts, len(self.records)
+            )
+        return candidates, residual
 
-    def select(self, model: type[M], conditions: Sequence[Condition]) -> list[M]:
-        """Records matching every condition, oldest record first."""
+    def select(
+        self, model: type[M], conditions: Sequence[Condition], stop_after: int | None = None
+    ) -> list[M]:
+        """Records matching every condition, oldest record first; at most
+        ``stop_after`` of them when given."""
         candidates, residual = self._plan(model, conditions)
         ids = sorted(self.records if candidates is None else candidates)
-        found = []
+        found: list[M] = []
         for rid in ids:
+            if stop_after is not None and len(found) >= stop_after:
+                break
             instance = self.materialize(model, rid)
             if all(condition.matches(instance) for condition in residual):
                 found.append(instance)
         return found
 
     def count(self, model: type[Table], conditions: Sequence[Condition]) -> int:
+        """How many records match, without building them when the indexes answer alone."""
         candidates, residual = self._plan(model, conditions)
-        if candidates is not None and not residual:
-            return len(candidates)
-        if candidates is None and not residual:
-            return len(self.records)
+        if not residual:
+            return len(self.records) if candidates is None else len(candidates)
         return len(self.select(model, conditions))
 
     def materialize(self, model: type[M], rid: int) -> M:
@@ -507,20 +550,33 @@ class TableCursor:
                     if key in seen or key in self._reserved:
                         raise self._violation(fields, tuple(values.get(name) for name in fields))
                     seen[key] = rid
-        with _Progress(progress, total, f"inserting into {self.name}") as report:
-
-            async def one(instance: Table, rid: int, data: str) -> None:
-                self._check_result(await self._write(Op("i", rid, data)), rid, data)
-                instance._disco_id = rid
-                report.advance()
-
-            await asyncio.gather(*(one(*item) for item in zip(instances, rids, datas, strict=True)))
+        keys: list[tuple[tuple[str, ...], tuple[Hashable, ...]]] = []
+        if self.indexes.unique:
+            for rid, data in zip(rids, datas, strict=True):
+                values = json.loads(data)
+                for fields in self.indexes.unique:
+                    key = (fields, self.indexes.unique_key(fields, values))
+                    self._reserved[key] = rid
+                    keys.append(key)
+        try:
+            with _Progress(progress, total, f"inserting into {self.name}") as report:
+                futures = self._enqueue([Op("i", rid, data) for rid, data in zip(rids, datas, strict=True)])
+                for instance, rid, data, future in zip(instances, rids, datas, futures, strict=True):
+                    self._check_result(await future, rid, data)
+                    instance._disco_id = rid
+                    report.advance()
+        finally:
+            for key in keys:
+                self._reserved.pop(key, None)
 
     async def delete_many(self, instances: Sequence[Table]) -> int:
-        results = await asyncio.gather(*(self._submit(Op("d", i._disco_id, None)) for i in instances))
-        for instance in instances:
+        futures = self._enqueue([Op("d", i._disco_id, None) for i in instances])
+        deleted = 0
+        for instance, future in zip(instances, futures, strict=True):
+            if await future is None:
+                deleted += 1
             instance._disco_id = -1
-        return sum(1 for result in results if result is None)
+        return deleted
 
     async def update_many(self, instances: Sequence[M], values: dict[str, Any]) -> int:
         """Set ``values`` on every instance and write those that changed; returns how many changed."""
@@ -535,16 +591,27 @@ class TableCursor:
         return len(changed)
 
     async def _submit(self, op: Op) -> str | None:
+        return await self._enqueue([op])[0]
+
+    def _enqueue(self, ops: Sequence[Op]) -> list[asyncio.Future[str | None]]:
+        """Queue operations for their channels' writers (started as needed);
+        each future resolves when Discord acknowledged the operation's message."""
         if self._closed:
             raise DatabaseStorageError("the table is closed", table=self.name)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[str | None] = loop.create_future()
-        channel_id = self._channel_of(op.rid)
-        self._queues[channel_id].append(_Pending(op, future))
-        writer = self._writers.get(channel_id)
-        if writer is None or writer.done():
-            self._writers[channel_id] = loop.create_task(self._writer(channel_id))
-        return await future
+        futures: list[asyncio.Future[str | None]] = []
+        touched = set()
+        for op in ops:
+            future: asyncio.Future[str | None] = loop.create_future()
+            channel_id = self._channel_of(op.rid)
+            self._queues[channel_id].append(_Pending(op, future))
+            futures.append(future)
+            touched.add(channel_id)
+        for channel_id in touched:
+            writer = self._writers.get(channel_id)
+            if writer is None or writer.done():
+                self._writers[channel_id] = loop.create_task(self._writer(channel_id))
+        return futures
 
     def _take_batch(self, queue: deque[_Pending]) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -562,9 +629,15 @@ class TableCursor:
         while queue:
             batch = self._take_batch(queue)
             ops = [p.op for p in batch]
+            sending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._sending[channel_id] = sending
             try:
                 encoded = self.codec.encode_batch(ops, schema_version=self.meta.schema_version)
-                message = await self.transport.send(channel_id, encoded.content, encoded.files)
+                try:
+                    message = await self.transport.send(channel_id, encoded.content, encoded.files)
+                finally:
+                    self._sending.pop(channel_id, None)
+                    sending.set_result(None)
                 if self.ordered:
                     results = await self._await_echo(channel_id, message, ops)
                 else:
@@ -628,7 +701,13 @@ class TableCursor:
             self._buffer.append(event)
             return
         if event.kind == "create" and event.message is not None:
-            await self._apply_message(event.message)
+            message = event.message
+            sending = self._sending.get(message.channel_id)
+            if sending is not None and message.author_id == self.transport.user_id:
+                # Probably the echo of the message being sent: once the send returns we
+                # know its id and need not decode it (its attachments would be downloaded).
+                await asyncio.shield(sending)
+            await self._apply_message(message)
 
     # ------------------------------------------------------------------ snapshots and compaction
     def _maybe_snapshot(self) -> None:

@@ -101,6 +101,32 @@ class SortedIndex:
         if position < len(self.entries) and self.entries[position] == (value, rid):
             del self.entries[position]
 
+    def between(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> list[int] | None:
+        """Record ids with ``lower <(=) value <(=) upper`` (each bound ``(value, inclusive)``
+        or None), in value order; None when a bound cannot be ordered here."""
+        try:
+            start = 0
+            if lower is not None:
+                value, inclusive = lower
+                value = value.value if isinstance(value, enum.Enum) else value
+                start = (
+                    bisect.bisect_left(self.entries, (value, -1))
+                    if inclusive
+                    else bisect.bisect_right(self.entries, (value, _MAX_ID))
+                )
+            end = len(self.entries)
+            if upper is not None:
+                value, inclusive = upper
+                value = value.value if isinstance(value, enum.Enum) else value
+                end = (
+                    bisect.bisect_right(self.entries, (value, _MAX_ID))
+                    if inclusive
+                    else bisect.bisect_left(self.entries, (value, -1))
+                )
+        except TypeError:
+            return None
+        return [rid for _, rid in self.entries[start:end]]
+
     def range(self, op: str, value: Any) -> set[int] | None:
         """Record ids for ``field <op> value``; None when the value cannot be ordered here."""
         if isinstance(value, enum.Enum):

@@ -1,0 +1,77 @@
+"""Queries, indexes, unique fields and bulk writes (on the embedded local server)."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+import discobase
+
+
+class Address(BaseModel):
+    city: str
+
+
+db = discobase.Database("discobase queries")
+
+
+@db.table
+class User(discobase.Table):
+    email: str = discobase.Field(unique=True)  # no two users share an email
+    name: str
+    age: int = discobase.Field(0, index=True)  # sorted index: fast ranges and ordering
+    tags: list[str] = []
+    address: Address | None = None
+    joined: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+
+    class Settings:
+        name = "users"  # the table's name (default: the class name in lower case)
+
+
+async def main() -> None:
+    warnings.simplefilter("ignore", discobase.EmbeddedServerWarning)
+    async with db.conn():
+        await User.query().delete()  # start empty on every run
+        await User.insert_many(
+            [
+                User(email="ada@x.org", name="ada", age=36, tags=["math"], address=Address(city="London")),
+                User(email="bob@x.org", name="bob", age=25, address=Address(city="Oslo")),
+                User(email="cy@x.org", name="cy", age=36, tags=["art", "math"]),
+                User(email="dee@x.org", name="dee", age=17),
+            ],
+            progress=False,  # True shows a progress bar; a callable gets (done, total)
+        )
+
+        adults = await User.query(User.age >= 18).sort(-User.age, User.name).to_list()
+        print("adults:", [u.name for u in adults])
+        print("in Oslo:", [u.name for u in await User.query(User.address.city == "Oslo")])
+        print(
+            "math, not ada:",
+            [u.name for u in await User.query(User.tags.contains("math") & ~(User.name == "ada"))],
+        )
+        print("count of ada/bob:", await User.query(User.name.in_(["ada", "bob"])).count())
+
+        page = await User.query().sort(User.name).page(1, 3)
+        print(f"page 1 of {page.pages}:", [u.name for u in page.items], "of", page.total)
+
+        print("birthday updates:", await User.query(User.age == 36).update(age=37))
+        print("deleted minors:", await User.query(User.age < 18).delete())
+
+        try:
+            await User(email="ada@x.org", name="another ada").save()
+        except discobase.UniqueViolationError as error:
+            print("refused:", error.fields, error.value)
+
+        try:
+            User.age >= "old"  # noqa: B015 - a wrong type is an error, not an empty result
+        except discobase.QueryError as error:
+            print("query error:", error)
+
+        print("left:", sorted((u.name, u.age) for u in await User.find()))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
