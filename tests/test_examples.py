@@ -58,6 +58,14 @@ EXPECTED: dict[str, list[str]] = {
         r"after reopening the database",
         r"^demo finished$",
     ],
+    "migrations.py": [
+        r"^status: RUNNING version: 1\.0\.0$",
+        r"^migration 1\.1\.0 converted 2 prices to cents$",
+        r"^status: RUNNING version: 1\.1\.0$",
+        r"^products: \[\('cake', 400\), \('tea', 300\)\]$",
+        r"^refused: the database 'discobase migrations' is at version 1\.1\.0, "
+        r"newer than this program's 1\.0\.0",
+    ],
     "queries.py": [
         r"^adults: \['ada', 'cy', 'bob'\]$",
         r"^in Oslo: \['bob'\]$",

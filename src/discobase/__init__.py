@@ -31,10 +31,12 @@ from discobase.exceptions import (
     DatabaseLookupError,
     DatabaseStorageError,
     DatabaseTableError,
+    DatabaseVersionError,
     DiscobaseError,
     GuildNotFoundError,
     LocalServerError,
     LoginError,
+    MigrationError,
     MissingPermissionsError,
     NotConnectedError,
     QueryError,
@@ -42,17 +44,20 @@ from discobase.exceptions import (
 )
 from discobase.query import Condition, FieldExpr, Page, Query
 from discobase.table import Field, Table, TableOptions, WriteTask
+from discobase.versioning import DBStatus, Version, database_safe, required_argument, timed
 
 __version__ = "2.0.0.dev0"
 __license__ = "MIT"
 
 __all__ = [
     "Condition",
+    "DBStatus",
     "Database",
     "DatabaseCorruptionError",
     "DatabaseLookupError",
     "DatabaseStorageError",
     "DatabaseTableError",
+    "DatabaseVersionError",
     "DiscobaseError",
     "EmbeddedServerWarning",
     "Field",
@@ -60,6 +65,7 @@ __all__ = [
     "GuildNotFoundError",
     "LocalServerError",
     "LoginError",
+    "MigrationError",
     "MissingPermissionsError",
     "NotConnectedError",
     "Page",
@@ -68,10 +74,14 @@ __all__ = [
     "Table",
     "TableOptions",
     "UniqueViolationError",
+    "Version",
     "WriteTask",
     "__license__",
     "__version__",
+    "database_safe",
     "exceptions",
+    "required_argument",
+    "timed",
 ]
 
 logger.disable("discobase")

@@ -6,8 +6,9 @@ import asyncio
 import hashlib
 import json
 import os
+import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -19,8 +20,10 @@ from loguru import logger
 from discobase.exceptions import (
     DatabaseCorruptionError,
     DatabaseTableError,
+    DatabaseVersionError,
     DiscobaseError,
     GuildNotFoundError,
+    MigrationError,
     NotConnectedError,
 )
 from discobase.storage.codec import Codec
@@ -30,6 +33,7 @@ from discobase.storage.ids import IdGenerator
 from discobase.storage.indexes import TableIndexes
 from discobase.storage.transport import HISTORY_PAGE, ChannelInfo, GuildInfo, MessageEvent, Transport
 from discobase.table import Table, TableOptions
+from discobase.versioning import DBStatus, Migration, MigrationRecord, Version, VersionRecord, now
 
 if TYPE_CHECKING:
     from discobase.local import LocalDiscord
@@ -88,6 +92,10 @@ class Database:
             messages are skipped and listed in :attr:`problems`); ``"raise"``
             then raises :class:`~discobase.exceptions.DatabaseCorruptionError`
             naming them, ``"skip"`` only logs them.
+        version: the version of the database this program expects (semantic
+            versioning). With it (or with registered migrations), the stored
+            version is checked at open and migrations run (see
+            :meth:`migration`, :meth:`on_init`).
     """
 
     def __init__(
@@ -103,6 +111,7 @@ class Database:
         data_dir: str | Path | None = None,
         snapshot_every: int = 5000,
         on_corruption: Literal["raise", "skip"] = "raise",
+        version: str | Version | None = None,
     ) -> None:
         if logging:
             logger.enable("discobase")
@@ -147,6 +156,13 @@ class Database:
         self._startup_error: BaseException | None = None
         self._writes: set[asyncio.Task[Any]] = set()
         self._subscribed = False
+        self.version: Version | None = Version.parse(version) if version is not None else None
+        """The version of the database this program expects."""
+        self.status = DBStatus.STOPPED
+        """Lifecycle status: STARTING, RUNNING, STOPPING, STOPPED or FAILED."""
+        self._migrations: dict[Version, list[tuple[str, Migration]]] = {}
+        self._on_init: list[tuple[str, Migration]] = []
+        self._system: dict[str, type[Table]] = {}
 
     def __repr__(self) -> str:
         return f"Database(name={self.name!r}, open={self.open}, tables={sorted(self.tables)})"
@@ -183,6 +199,135 @@ class Database:
         TableIndexes(clas, name, options.indexes, options.unique)  # reject bad index declarations now
         self.tables[name] = clas
         return clas
+
+    # ------------------------------------------------------------------ versions and migrations
+    def migration(self, version: str | Version) -> Callable[[Migration], Migration]:
+        """Register an async migration to ``version``: it runs at open when the
+        stored version is below ``version``, in version order, and is recorded
+        in the ``_migrations`` table.
+
+        ```python
+        @db.migration("1.3.0")
+        async def add_emails(db: discobase.Database) -> None:
+            await User.query(User.email.is_none()).update(email="")
+        ```
+        """
+        target = Version.parse(version)
+
+        def register(func: Migration) -> Migration:
+            self._migrations.setdefault(target, []).append((getattr(func, "__qualname__", repr(func)), func))
+            return func
+
+        return register
+
+    def on_init(self, func: Migration) -> Migration:
+        """Register an async function that runs once, when the database is new
+        (smdb's ``init_db``): e.g. to fill default data."""
+        self._on_init.append((getattr(func, "__qualname__", repr(func)), func))
+        return func
+
+    @property
+    def versioned(self) -> bool:
+        return self.version is not None or bool(self._migrations) or bool(self._on_init)
+
+    def _register_system_tables(self) -> None:
+        if not self.versioned or self._system:
+            return
+        for base in (VersionRecord, MigrationRecord):
+            system: type[Table] = type(base.__name__, (base,), {"__module__": __name__})
+            name = TableOptions(system).name
+            system.__disco_name__ = name
+            system.__disco_database__ = self
+            system.__disco_keys__ = set(system.model_fields.keys())
+            self._system[name] = system
+
+    def _target_version(self) -> Version:
+        return self.version or max(self._migrations, default=Version(0, 0, 0))
+
+    async def get_version(self) -> Version | None:
+        """The stored version of the database (None for a database without one)."""
+        versions = self._system.get("_versions")
+        if versions is None:
+            return None
+        records = await versions.find()
+        return Version.parse(records[0].version) if records else None  # type: ignore[attr-defined]
+
+    async def update_version(self, version: str | Version) -> None:
+        """Store ``version`` as the database's version."""
+        if not self._system:
+            raise DiscobaseError("this database is not versioned: pass version= to Database()")
+        versions = self._system["_versions"]
+        records = await versions.find()
+        text = str(Version.parse(version))
+        if records:
+            record = records[0]
+            record.version = text  # type: ignore[attr-defined]
+            record.updated = now()  # type: ignore[attr-defined]
+            await record.update()
+        else:
+            await versions(version=text, updated=now()).save()
+
+    async def _check_version(self) -> None:
+        """New database → on_init; newer stored version → refuse; older → migrate."""
+        if not self.versioned:
+            return
+        target = self._target_version()
+        stored = await self.get_version()
+        if stored is None:
+            for name, func in self._on_init:
+                await self._run_migration(target, name, func, record=False)
+            await self.update_version(target)
+            logger.info("new database {} at version {}", self.name, target)
+            return
+        if stored > target:
+            raise DatabaseVersionError(
+                f"the database {self.name!r} is at version {stored}, newer than this program's {target}: "
+                "upgrade the program (opening it with an older one could lose data)"
+            )
+        if stored == target:
+            return
+        migrations = self._system["_migrations"]
+        done = {
+            (m.version, m.name)  # type: ignore[attr-defined]
+            for m in await migrations.find()
+            if m.outcome == "applied"  # type: ignore[attr-defined]
+        }
+        for version in sorted(v for v in self._migrations if stored < v <= target):
+            for name, func in self._migrations[version]:
+                if (str(version), name) not in done:
+                    await self._run_migration(version, name, func)
+            await self.update_version(version)
+        await self.update_version(target)
+        logger.info("database {} migrated from {} to {}", self.name, stored, target)
+
+    async def _run_migration(
+        self, version: Version, name: str, func: Migration, *, record: bool = True
+    ) -> None:
+        started, clock = now(), time.perf_counter()
+        migrations = self._system["_migrations"]
+        try:
+            await func(self)
+        except Exception as error:
+            if record:
+                await migrations(
+                    version=str(version),
+                    name=name,
+                    started=started,
+                    finished=now(),
+                    duration=time.perf_counter() - clock,
+                    outcome=f"failed: {error!r}"[:1000],
+                ).save()
+            what = "on_init function" if not record else f"migration to {version}"
+            raise MigrationError(f"{what} {name} failed: {error}") from error
+        if record:
+            await migrations(
+                version=str(version),
+                name=name,
+                started=started,
+                finished=now(),
+                duration=time.perf_counter() - clock,
+                outcome="applied",
+            ).save()
 
     # ------------------------------------------------------------------ connection
     def _require_transport(self) -> Transport:
@@ -241,31 +386,55 @@ class Database:
         """
         if self.open:
             raise RuntimeError("connection is already open, did you call login() twice?")
-        self._setup_event = self._setup_event or asyncio.Event()
+        self._ready_event()
+        assert self._setup_event is not None
         self._stop_event = asyncio.Event()
         self._startup_error = None
+        self.status = DBStatus.STARTING
         try:
             transport = await self._resolve_transport(bot_token)
             await transport.connect()
+            self._register_system_tables()
             await self.init()
+            self.open = True
+            await self._check_version()
         except BaseException as error:
             self._startup_error = error
+            self.status = DBStatus.FAILED
+            self.open = False
             try:
                 await self._shutdown()  # release everything before anyone is told
             finally:
                 self._setup_event.set()
             raise
-        self.open = True
+        self.status = DBStatus.RUNNING
         self._setup_event.set()
         await self._stop_event.wait()
 
     def login_task(self, bot_token: str | None = None) -> asyncio.Task[None]:
         """Run :meth:`login` as a task (the database keeps a reference to it)."""
-        self._setup_event = asyncio.Event()
+        self._ready_event()
         task = asyncio.get_running_loop().create_task(self.login(bot_token))
         task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
         self._task = task
         return task
+
+    async def ensure_ready(self) -> None:
+        """Wait until the database is RUNNING; raise the start-up error if it FAILED
+        (smdb's ``ensure_ready``)."""
+        if self.status is DBStatus.RUNNING:
+            return
+        if self.status is DBStatus.FAILED and self._startup_error is not None:
+            raise self._startup_error
+        await self._ready_event().wait()
+        if self._startup_error is not None:
+            raise self._startup_error
+
+    def _ready_event(self) -> asyncio.Event:
+        """The event set when the current (or next) start-up ends."""
+        if self._setup_event is None or (self._setup_event.is_set() and not self.open):
+            self._setup_event = asyncio.Event()
+        return self._setup_event
 
     async def wait_ready(self) -> None:
         """Wait until the database is ready; raises the start-up error if it failed."""
@@ -299,6 +468,7 @@ class Database:
         if not self.open:
             raise ValueError("cannot close a connection that is not open")
         self.open = False
+        self.status = DBStatus.STOPPING
         try:
             if self._writes:
                 await asyncio.gather(*list(self._writes), return_exceptions=True)
@@ -306,11 +476,12 @@ class Database:
                 await cursor.close()
         finally:
             await self._shutdown()
+            self.status = DBStatus.STOPPED
             if self._stop_event is not None:
                 self._stop_event.set()
 
     async def _shutdown(self) -> None:
-        for table in self.tables.values():
+        for table in (*self.tables.values(), *self._system.values()):
             table.__disco_cursor__ = None
         self._cursors.clear()
         self._channel_cursors.clear()
@@ -411,7 +582,8 @@ class Database:
         if self.guild is None:
             raise NotConnectedError("not connected to the database, did you forget to login?")
         metadata = await self._ensure_catalog()
-        pending = [(name, model) for name, model in self.tables.items() if name not in self._cursors]
+        every = {**self._system, **self.tables}
+        pending = [(name, model) for name, model in every.items() if name not in self._cursors]
         metas = []
         for name, model in pending:
             meta = self._catalog.get(name)

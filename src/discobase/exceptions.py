@@ -11,10 +11,12 @@ __all__ = [
     "DatabaseLookupError",
     "DatabaseStorageError",
     "DatabaseTableError",
+    "DatabaseVersionError",
     "DiscobaseError",
     "GuildNotFoundError",
     "LocalServerError",
     "LoginError",
+    "MigrationError",
     "MissingPermissionsError",
     "NotConnectedError",
     "QueryError",
@@ -152,3 +154,14 @@ class UniqueViolationError(DatabaseStorageError):
         self.fields = fields
         self.value = value
         super().__init__(message, table=table, field=",".join(fields) or None, channel=channel)
+
+
+class MigrationError(DiscobaseError):
+    """A migration (or an ``on_init`` function) raised; the cause is chained.
+    The database is FAILED, and the migration is not recorded as applied:
+    fix it and open again to resume from it."""
+
+
+class DatabaseVersionError(DiscobaseError):
+    """The stored database version is newer than the program's: opening it
+    could lose data written by the newer program, so it is refused."""

@@ -456,7 +456,20 @@ class TableCursor:
 
     # ------------------------------------------------------------------ writes
     def _serialize(self, instance: Table) -> str:
-        return instance.model_dump_json()
+        """The record's JSON, refused (before anything is sent) unless it reads
+        back: a record that does not validate would make every ``find`` that
+        meets it raise. Pydantic writes a few such values, e.g. ints over 4300
+        digits, or ``nan`` in a nested model without ``ser_json_inf_nan``."""
+        model = type(instance)
+        try:
+            data = instance.model_dump_json()
+            model.model_validate_json(data)
+        except Exception as error:
+            raise DatabaseStorageError(
+                f"this {model.__name__} cannot be stored: its JSON would not read back ({error})",
+                table=self.name,
+            ) from error
+        return data
 
     def _violation(self, fields: tuple[str, ...], value: tuple[Any, ...]) -> UniqueViolationError:
         shown = value[0] if len(value) == 1 else value

@@ -1,0 +1,68 @@
+"""Versions and migrations (on the embedded local server).
+
+Run it twice: the first run creates the database at version 1.0.0; every run
+then opens it with version 1.1.0 code, and the migration runs only once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import warnings
+
+import discobase
+
+data_dir = os.environ.get("DISCOBASE_DATA_DIR") or tempfile.mkdtemp()
+
+
+def database(version: str) -> tuple[discobase.Database, type[discobase.Table]]:
+    db = discobase.Database("discobase migrations", version=version, data_dir=data_dir)
+
+    @db.table
+    class Product(discobase.Table):
+        name: str
+        price: int = 0
+        currency: str = "EUR"  # a field with a default needs no migration
+
+    @db.on_init  # runs once, when the database is new
+    async def seed(_: discobase.Database) -> None:
+        await Product.insert_many([Product(name="tea", price=3), Product(name="cake", price=4)])
+
+    @db.migration("1.1.0")  # runs when the stored version is below 1.1.0
+    async def prices_in_cents(_: discobase.Database) -> None:
+        changed = 0
+        for product in await Product.find():
+            product.price *= 100
+            await product.update()
+            changed += 1
+        print(f"migration 1.1.0 converted {changed} prices to cents")
+
+    return db, Product
+
+
+@discobase.timed
+async def show(product: type[discobase.Table]) -> None:
+    print("products:", sorted((p.name, p.price) for p in await product.find()))  # type: ignore[attr-defined]
+
+
+async def main() -> None:
+    warnings.simplefilter("ignore", discobase.EmbeddedServerWarning)
+    old, _ = database("1.0.0")
+    async with old.conn():
+        print("status:", old.status.name, "version:", await old.get_version())
+
+    new, product = database("1.1.0")
+    async with new.conn():
+        print("status:", new.status.name, "version:", await new.get_version())
+        await show(product)
+
+    try:
+        async with database("1.0.0")[0].conn():  # older code than the data: refused
+            pass
+    except discobase.DatabaseVersionError as error:
+        print("refused:", error)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
