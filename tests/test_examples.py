@@ -66,6 +66,7 @@ EXPECTED: dict[str, list[str]] = {
         r"^refused: the database 'discobase migrations' is at version 1\.1\.0, "
         r"newer than this program's 1\.0\.0",
     ],
+    "record_migration.py": [r"^after migration: \[\('ada', 'lovelace'\), \('alan', 'turing'\)\]$"],
     "queries.py": [
         r"^adults: \['ada', 'cy', 'bob'\]$",
         r"^in Oslo: \['bob'\]$",

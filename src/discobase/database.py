@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import os
+import sys
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -26,12 +27,21 @@ from discobase.exceptions import (
     MigrationError,
     NotConnectedError,
 )
+from discobase.schema import diff_schemas, field_summary, format_diff
 from discobase.storage.codec import Codec
 from discobase.storage.cursor import TableCursor, TableMeta
 from discobase.storage.discord_transport import DiscordTransport, invite_url
 from discobase.storage.ids import IdGenerator
 from discobase.storage.indexes import TableIndexes
-from discobase.storage.transport import HISTORY_PAGE, ChannelInfo, GuildInfo, MessageEvent, Transport
+from discobase.storage.transport import (
+    CONTENT_LIMIT,
+    HISTORY_PAGE,
+    ChannelInfo,
+    FileData,
+    GuildInfo,
+    MessageEvent,
+    Transport,
+)
 from discobase.table import Table, TableOptions
 from discobase.versioning import DBStatus, Migration, MigrationRecord, Version, VersionRecord, now
 
@@ -55,7 +65,9 @@ REQUIRED_PERMISSIONS = (
 )
 CATEGORY_NAME = "discobase"
 METADATA_CHANNEL = "_dbmetadata"
+CATALOG_PREFIX = "dbC1"
 CATALOG_MARKER = "dbC1 "
+CATALOG_FILE_MARKER = "dbC1+ "
 EMBEDDED_BOT = "discobase"
 
 
@@ -563,17 +575,60 @@ class Database:
             page = await transport.history(channel_id, after=after, limit=HISTORY_PAGE)
             for message in page:
                 after = message.id
-                if not message.content.startswith(CATALOG_MARKER):
+                if not message.content.startswith(CATALOG_PREFIX):
                     continue
                 try:
-                    meta = TableMeta.from_json(json.loads(message.content[len(CATALOG_MARKER) :]), message.id)
-                except (ValueError, KeyError, TypeError) as error:
+                    if message.content.startswith(CATALOG_MARKER):
+                        text = message.content[len(CATALOG_MARKER) :]
+                    else:  # too large for the content: in an attachment
+                        text = (await transport.read_attachment(message.attachments[0])).decode()
+                    meta = TableMeta.from_json(json.loads(text), message.id)
+                except (ValueError, KeyError, TypeError, IndexError) as error:
                     raise DatabaseCorruptionError(
                         f"catalog message {message.id} is unreadable: {error}", channel=channel_id
                     ) from error
                 self._catalog.setdefault(meta.name, meta)  # the oldest entry of a name wins
             if len(page) < HISTORY_PAGE:
                 return
+
+    @staticmethod
+    def _catalog_message(meta: TableMeta) -> tuple[str, list[FileData]]:
+        text = json.dumps(meta.to_json(), separators=(",", ":"))
+        if len(CATALOG_MARKER) + len(text) <= CONTENT_LIMIT:
+            return CATALOG_MARKER + text, []
+        return CATALOG_FILE_MARKER + meta.name, [FileData("catalog.json", text.encode())]
+
+    async def _write_catalog(self, meta: TableMeta, channel_id: int) -> None:
+        transport = self._require_transport()
+        content, files = self._catalog_message(meta)
+        if meta.message_id is None:
+            message = await transport.send(channel_id, content, files)
+            meta.message_id = message.id
+        else:
+            await transport.edit(channel_id, meta.message_id, content, files)
+
+    def _schema_plan(self, name: str, model: type[Table], meta: TableMeta) -> list[int] | None:
+        """Record migrations to run for ``model`` (their ``from_schema`` versions, in
+        order), [] if compatible, None if nothing changed. Raises with a diff if
+        the change is incompatible and no migration covers it."""
+        current = field_summary(model)
+        if not meta.schema:  # an entry from before schemas were stored: adopt the model's
+            meta.schema = current
+            return []
+        changes = diff_schemas(meta.schema, current)
+        if not changes:
+            return None
+        if all(change.compatible for change in changes):
+            logger.info("table {}: compatible schema change ({} field(s))", name, len(changes))
+            return []
+        steps = []
+        version = meta.schema_version
+        while version in model.__disco_record_migrations__:
+            steps.append(version)
+            version += 1
+        if not steps:
+            raise DatabaseTableError(format_diff(name, meta.schema_version, changes), table=name)
+        return steps
 
     async def build_tables(self) -> None:
         """Create or open every attached table. Safe to call again (e.g. after
@@ -585,10 +640,13 @@ class Database:
         every = {**self._system, **self.tables}
         pending = [(name, model) for name, model in every.items() if name not in self._cursors]
         metas = []
+        plans: dict[str, list[int] | None] = {}
         for name, model in pending:
             meta = self._catalog.get(name)
             if meta is None:
                 meta = await self._create_table(name, model, metadata.id)
+            else:
+                plans[name] = self._schema_plan(name, model, meta)
             metas.append((model, meta))
         cursors = [
             TableCursor(
@@ -617,6 +675,9 @@ class Database:
             self._cursors[cursor.name] = cursor
             cursor.model.__disco_cursor__ = cursor
             problems.extend(cursor.problems)
+            plan = plans.get(cursor.name)
+            if plan is not None:
+                await self._evolve(cursor, plan, metadata.id)
         self.problems.extend(problems)
         if problems and self.on_corruption == "raise":
             error = DatabaseCorruptionError(
@@ -628,6 +689,25 @@ class Database:
             )
             error.problems = problems  # type: ignore[attr-defined]
             raise error
+
+    async def _evolve(self, cursor: TableCursor, steps: list[int], catalog_channel: int) -> None:
+        """Run record migrations ``steps`` on an opened table, then store its new schema."""
+        model, meta = cursor.model, cursor.meta
+        if steps:
+            migrations = [model.__disco_record_migrations__[step] for step in steps]
+
+            def transform(record: dict[str, Any]) -> dict[str, Any]:
+                for migrate in migrations:
+                    record = migrate(dict(record))
+                return record
+
+            changed = await cursor.rewrite(transform, progress=sys.stderr.isatty())
+            meta.schema_version = steps[-1] + 1
+            logger.info("table {}: migrated {} records to schema {}", meta.name, changed, meta.schema_version)
+        meta.schema = field_summary(model)
+        meta.fields = list(model.model_fields)
+        meta.schema_hash = schema_hash(model)
+        await self._write_catalog(meta, catalog_channel)
 
     async def _create_table(self, name: str, model: type[Table], catalog_channel: int) -> TableMeta:
         transport = self._require_transport()
@@ -659,10 +739,9 @@ class Database:
             fields=list(model.model_fields),
             schema_hash=schema_hash(model),
             json_schema={},
+            schema=field_summary(model),
         )
-        content = CATALOG_MARKER + json.dumps(meta.to_json(), separators=(",", ":"))
-        message = await transport.send(catalog_channel, content)
-        meta.message_id = message.id
+        await self._write_catalog(meta, catalog_channel)
         self._catalog[name] = meta
         logger.info("created table {} ({} data channel(s))", name, len(data))
         return meta

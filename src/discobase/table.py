@@ -175,6 +175,8 @@ class Table(BaseModel, metaclass=TableMeta):
     """All keys of the table, set by `table()`."""
     __disco_name__: ClassVar[str] = "_notset"
     """Internal name of the table. Set by the `table()` decorator."""
+    __disco_record_migrations__: ClassVar[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+    """Record migrations by the schema version they convert from."""
 
     _disco_id: int = PrivateAttr(default=-1)
 
@@ -184,6 +186,7 @@ class Table(BaseModel, metaclass=TableMeta):
         cls.__disco_cursor__ = None
         cls.__disco_keys__ = set()
         cls.__disco_name__ = "_notset"
+        cls.__disco_record_migrations__ = {}
 
     # ------------------------------------------------------------------ identity
     @property
@@ -273,6 +276,32 @@ class Table(BaseModel, metaclass=TableMeta):
         """
         cursor = cls._ensure_db()
         return cursor.find(cls, kwargs)
+
+    @classmethod
+    def migrate(
+        cls, *, from_schema: int
+    ) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
+        """Register a record migration: a function that turns a record stored
+        with schema version ``from_schema`` (a dict) into one of the next version.
+
+        ```python
+        @User.migrate(from_schema=1)
+        def split_name(old: dict) -> dict:
+            first, _, last = old.pop("name").partition(" ")
+            return {**old, "first": first, "last": last}
+        ```
+
+        At ``build_tables``, a table whose stored schema is incompatible with
+        the model is rewritten through its migrations (in bulk, with progress).
+        """
+
+        def register(
+            func: Callable[[dict[str, Any]], dict[str, Any]],
+        ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+            cls.__disco_record_migrations__[from_schema] = func
+            return func
+
+        return register
 
     @classmethod
     def query(cls, *conditions: Condition) -> Query[Self]:

@@ -29,6 +29,7 @@ from discobase.exceptions import (
     DatabaseLookupError,
     DatabaseStorageError,
     DiscobaseError,
+    MigrationError,
     UniqueViolationError,
 )
 from discobase.storage.codec import Codec, CodecError, Op
@@ -66,6 +67,7 @@ class TableMeta:
     schema_version: int = 1
     json_schema: dict[str, Any] = field(default_factory=dict)
     message_id: int | None = None
+    schema: dict[str, dict[str, Any]] = field(default_factory=dict)  # field summaries (discobase.schema)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class TableMeta:
             "schema_hash": self.schema_hash,
             "schema_version": self.schema_version,
             "json_schema": self.json_schema,
+            "schema": self.schema,
         }
 
     @classmethod
@@ -89,6 +92,7 @@ class TableMeta:
             schema_version=int(data.get("schema_version", 1)),
             json_schema=dict(data.get("json_schema", {})),
             message_id=message_id,
+            schema=dict(data.get("schema", {})),
         )
 
 
@@ -581,6 +585,30 @@ class TableCursor:
         finally:
             for key in keys:
                 self._reserved.pop(key, None)
+
+    async def rewrite(
+        self, transform: Callable[[dict[str, Any]], dict[str, Any]], *, progress: bool = False
+    ) -> int:
+        """Write every record again as ``transform(old record as a dict)``,
+        validated by the model (a record migration). Returns how many changed."""
+        ops = []
+        for rid, data in list(self.records.items()):
+            try:
+                new = self.model.model_validate(transform(json.loads(data)))
+            except Exception as error:
+                raise MigrationError(
+                    f"record migration of table {self.name!r} failed on record {rid}: {error}",
+                    table=self.name,
+                ) from error
+            text = self._serialize(new)
+            if text != data:
+                ops.append(Op("u", rid, text))
+        with _Progress(progress, len(ops), f"migrating {self.name}") as report:
+            for future in self._enqueue(ops):
+                await future
+                report.advance()
+        logger.info("table {}: record migration rewrote {} records", self.name, len(ops))
+        return len(ops)
 
     async def delete_many(self, instances: Sequence[Table]) -> int:
         futures = self._enqueue([Op("d", i._disco_id, None) for i in instances])

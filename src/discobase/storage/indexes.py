@@ -13,7 +13,7 @@ import json
 import math
 import types
 import uuid
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Union, get_args, get_origin
@@ -50,6 +50,79 @@ def index_key(value: Any, is_set: bool = False) -> Hashable:
     if is_set and kind is list:
         value = sorted(value, key=_canonical)
     return ("j", _canonical(value))
+
+
+def _normalizer(annotation: Any, depth: int = 0) -> Callable[[Any], Any] | None:
+    """A function that puts a JSON value of type ``annotation`` in canonical form
+    (the items of every set, at any depth, sorted), or None if it already is."""
+    if depth > 30:
+        return None
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin in (Union, types.UnionType):
+        parts = [_normalizer(a, depth + 1) for a in args if a is not type(None)]
+        members = [p for p in parts if p is not None]
+        if not members:
+            return None
+
+        def union(value: Any) -> Any:
+            for member in members:  # the first member that changes the value wins
+                normalized = member(value)
+                if normalized != value:
+                    return normalized
+            return value
+
+        return union
+    if origin in (set, frozenset) or annotation in (set, frozenset):
+        item = _normalizer(args[0], depth + 1) if args else None
+
+        def as_set(value: Any) -> Any:
+            if not isinstance(value, list):
+                return value
+            items = [item(v) for v in value] if item is not None else value
+            return sorted(items, key=_canonical)
+
+        return as_set
+    if origin in (list, tuple) and args:
+        items = [_normalizer(a, depth + 1) for a in args if a is not Ellipsis]
+        if all(i is None for i in items):
+            return None
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+            only = items[0]
+
+            def as_list(value: Any) -> Any:
+                return [only(v) for v in value] if isinstance(value, list) and only is not None else value
+
+            return as_list
+
+        def as_tuple(value: Any) -> Any:
+            if not isinstance(value, list):
+                return value
+            head = [n(v) if n is not None else v for n, v in zip(items, value, strict=False)]
+            return head + value[len(items) :]
+
+        return as_tuple
+    if origin is dict and len(args) == 2:
+        inner = _normalizer(args[1], depth + 1)
+        if inner is None:
+            return None
+        return lambda value: {k: inner(v) for k, v in value.items()} if isinstance(value, dict) else value
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        fields = {
+            (info.alias or name): n
+            for name, info in annotation.model_fields.items()
+            if (n := _normalizer(info.annotation, depth + 1)) is not None
+        }
+        if not fields:
+            return None
+
+        def as_model(value: Any) -> Any:
+            if not isinstance(value, dict):
+                return value
+            return {k: fields[k](v) if k in fields else v for k, v in value.items()}
+
+        return as_model
+    return None
 
 
 def _orderable(annotation: Any) -> bool:
@@ -160,6 +233,9 @@ class TableIndexes:
     ):
         self.table = table
         fields = model.model_fields
+        self.normalizers = {
+            name: n for name, info in fields.items() if (n := _normalizer(info.annotation)) is not None
+        }
         self.set_fields = {
             n for n, i in fields.items() if get_origin(_plain(i.annotation)) in (set, frozenset)
         }
@@ -187,7 +263,8 @@ class TableIndexes:
         return self.hash is not None or self.sorted is not None or bool(self.unique)
 
     def key(self, name: str, json_value: Any) -> Hashable:
-        return index_key(json_value, name in self.set_fields)
+        normalize = self.normalizers.get(name)
+        return index_key(normalize(json_value) if normalize is not None else json_value)
 
     def unique_key(self, fields: tuple[str, ...], values: dict[str, Any]) -> tuple[Hashable, ...]:
         return tuple(self.key(name, values.get(name)) for name in fields)
