@@ -316,30 +316,26 @@ class Database:
         self, version: Version, name: str, func: Migration, *, record: bool = True
     ) -> None:
         started, clock = now(), time.perf_counter()
-        migrations = self._system["_migrations"]
-        try:
-            await func(self)
-        except Exception as error:
-            if record:
-                await migrations(
-                    version=str(version),
-                    name=name,
-                    started=started,
-                    finished=now(),
-                    duration=time.perf_counter() - clock,
-                    outcome=f"failed: {error!r}"[:1000],
-                ).save()
-            what = "on_init function" if not record else f"migration to {version}"
-            raise MigrationError(f"{what} {name} failed: {error}") from error
-        if record:
-            await migrations(
+
+        async def note(outcome: str) -> None:
+            await self._system["_migrations"](
                 version=str(version),
                 name=name,
                 started=started,
                 finished=now(),
                 duration=time.perf_counter() - clock,
-                outcome="applied",
+                outcome=outcome[:1000],
             ).save()
+
+        try:
+            await func(self)
+        except Exception as error:
+            if record:
+                await note(f"failed: {error!r}")
+            what = "on_init function" if not record else f"migration to {version}"
+            raise MigrationError(f"{what} {name} failed: {error}") from error
+        if record:
+            await note("applied")
 
     # ------------------------------------------------------------------ connection
     def _require_transport(self) -> Transport:
