@@ -243,15 +243,25 @@ class Database:
         return self.version is not None or bool(self._migrations) or bool(self._on_init)
 
     def _register_system_tables(self) -> None:
-        if not self.versioned or self._system:
-            return
-        for base in (VersionRecord, MigrationRecord):
-            system: type[Table] = type(base.__name__, (base,), {"__module__": __name__})
-            name = TableOptions(system).name
-            system.__disco_name__ = name
-            system.__disco_database__ = self
-            system.__disco_keys__ = set(system.model_fields.keys())
-            self._system[name] = system
+        if self.versioned:
+            for base in (VersionRecord, MigrationRecord):
+                self.system_table(base)
+
+    def system_table(self, base: T) -> T:
+        """Attach a discobase system table (``_versions``, ``_logs``, ...) to this
+        database: a subclass of ``base`` made for this database (a table class
+        belongs to one database), kept apart from :attr:`tables`, and built with
+        them. Returns the existing one if ``base``'s table is already attached."""
+        name = TableOptions(base).name
+        existing = self._system.get(name)
+        if existing is not None:
+            return existing  # type: ignore[return-value]
+        system: type[Table] = type(base.__name__, (base,), {"__module__": base.__module__})
+        system.__disco_name__ = name
+        system.__disco_database__ = self
+        system.__disco_keys__ = set(system.model_fields.keys())
+        self._system[name] = system
+        return system  # type: ignore[return-value]
 
     def _target_version(self) -> Version:
         return self.version or max(self._migrations, default=Version(0, 0, 0))
