@@ -33,6 +33,7 @@ from discobase.storage.cursor import TableCursor, TableMeta
 from discobase.storage.discord_transport import DiscordTransport, invite_url
 from discobase.storage.ids import IdGenerator
 from discobase.storage.indexes import TableIndexes
+from discobase.storage.lock import DiscordLock
 from discobase.storage.transport import (
     CONTENT_LIMIT,
     HISTORY_PAGE,
@@ -295,6 +296,27 @@ class Database:
             return
         target = self._target_version()
         stored = await self.get_version()
+        if stored == target:
+            return
+        if stored is not None and stored > target:
+            raise self._too_new(stored, target)
+        # Only one process migrates: the others wait for the lock, then find the work done.
+        transport = self._require_transport()
+        assert self._metadata_channel is not None
+        async with DiscordLock(transport, self._metadata_channel.id, "migrations"):
+            for cursor in list(self._cursors.values()):
+                for channel_id in cursor.meta.data_channels:
+                    await cursor._catch_up(channel_id)  # what the previous holder wrote
+            await self._migrate(target)
+
+    def _too_new(self, stored: Version, target: Version) -> DatabaseVersionError:
+        return DatabaseVersionError(
+            f"the database {self.name!r} is at version {stored}, newer than this program's {target}: "
+            "upgrade the program (opening it with an older one could lose data)"
+        )
+
+    async def _migrate(self, target: Version) -> None:
+        stored = await self.get_version()
         if stored is None:
             for name, func in self._on_init:
                 await self._run_migration(target, name, func, record=False)
@@ -302,10 +324,7 @@ class Database:
             logger.info("new database {} at version {}", self.name, target)
             return
         if stored > target:
-            raise DatabaseVersionError(
-                f"the database {self.name!r} is at version {stored}, newer than this program's {target}: "
-                "upgrade the program (opening it with an older one could lose data)"
-            )
+            raise self._too_new(stored, target)
         if stored == target:
             return
         migrations = self._system["_migrations"]
@@ -645,13 +664,20 @@ class Database:
         metadata = await self._ensure_catalog()
         every = {**self._system, **self.tables}
         pending = [(name, model) for name, model in every.items() if name not in self._cursors]
+        missing = [(name, model) for name, model in pending if name not in self._catalog]
+        if missing:
+            # Creating tables takes the catalog lock, so that two processes opening a new
+            # database at once do not both create a table (each with its own channels).
+            async with DiscordLock(transport, metadata.id, "catalog"):
+                await self._read_catalog(metadata.id)
+                for name, model in missing:
+                    if name not in self._catalog:
+                        await self._create_table(name, model, metadata.id)
         metas = []
         plans: dict[str, list[int] | None] = {}
         for name, model in pending:
-            meta = self._catalog.get(name)
-            if meta is None:
-                meta = await self._create_table(name, model, metadata.id)
-            else:
+            meta = self._catalog[name]
+            if name not in dict(missing):
                 plans[name] = self._schema_plan(name, model, meta)
             metas.append((model, meta))
         cursors = [
