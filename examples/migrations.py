@@ -53,9 +53,22 @@ async def main() -> None:
         print("status:", old.status.name, "version:", await old.get_version())
 
     new, product = database("1.1.0")
+
+    @discobase.database_safe(new, fail_value=[])  # waits for RUNNING; on an error: logs, returns []
+    @discobase.required_argument("name", "max_price")  # at least one of them, else TypeError
+    async def search(*, name: str | None = None, max_price: int | None = None) -> list[str]:
+        query = product.query()
+        if name is not None:
+            query = query.find(product.name == name)  # type: ignore[attr-defined]
+        if max_price is not None:
+            query = query.find(product.price <= max_price)  # type: ignore[attr-defined]
+        return [p.name for p in await query.to_list()]  # type: ignore[attr-defined]
+
     async with new.conn():
         print("status:", new.status.name, "version:", await new.get_version())
         await show(product)
+        print("cheaper than 3.50:", await search(max_price=350))
+        print("without arguments:", await search())  # the TypeError is logged, the fail value returned
 
     try:
         async with database("1.0.0")[0].conn():  # older code than the data: refused

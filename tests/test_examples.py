@@ -63,6 +63,8 @@ EXPECTED: dict[str, list[str]] = {
         r"^migration 1\.1\.0 converted 2 prices to cents$",
         r"^status: RUNNING version: 1\.1\.0$",
         r"^products: \[\('cake', 400\), \('tea', 300\)\]$",
+        r"^cheaper than 3\.50: \['tea'\]$",
+        r"^without arguments: \[\]$",
         r"^refused: the database 'discobase migrations' is at version 1\.1\.0, "
         r"newer than this program's 1\.0\.0",
     ],
