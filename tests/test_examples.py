@@ -24,6 +24,23 @@ TIMEOUT = 60.0
 
 #: Regular expressions each example's stdout must match (``re.MULTILINE``), by file name.
 EXPECTED: dict[str, list[str]] = {
+    "logs.py": [
+        r"^stored: 22 records$",
+        r"^first: INFO order 0 shipped \{'order': 0\}$",
+        r"^warnings and errors: \[\('WARNING', 'stock of tea is low'\), \('ERROR', 'pricing failed'\)\]$",
+        r"^traceback ends with: ZeroDivisionError: division by zero$",
+        r"^per day: ERROR 1\nper day: INFO 20\nper day: WARNING 1$",
+        r"^deleted: 20 INFO records$",
+        r"^left: 2$",
+    ],
+    "tickets.py": [
+        r"^tickets: 2$",
+        r"^  WARNING seen 4x at tickets\.py:\d+, solved: False$",
+        r"^  ERROR seen 1x at tickets\.py:\d+, solved: False$",
+        r"^kept occurrences: \['disk 95% full', 'disk 97% full', 'disk 99% full'\]$",
+        r"^open tickets after solving: 1$",
+        r"^reopened: True seen 5 times$",
+    ],
     "local_bot.py": [
         r"^logged in as demo-bot#0000 and sees guild 'demo server'$",
         r"^created channel #demo-channel \(\d+\)$",

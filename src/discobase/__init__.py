@@ -42,14 +42,17 @@ from discobase.exceptions import (
     QueryError,
     UniqueViolationError,
 )
+from discobase.logs import CSVBackend, JSONLBackend, LogRecord, MemoryBackend, SQLiteBackend, TableBackend
 from discobase.query import Condition, FieldExpr, Page, Query
 from discobase.table import Field, Table, TableOptions, WriteTask
+from discobase.ticketing import Occurrence, Ticket
 from discobase.versioning import DBStatus, Version, database_safe, required_argument, timed
 
 __version__ = "2.0.0.dev0"
 __license__ = "MIT"
 
 __all__ = [
+    "CSVBackend",
     "Condition",
     "DBStatus",
     "Database",
@@ -63,16 +66,23 @@ __all__ = [
     "Field",
     "FieldExpr",
     "GuildNotFoundError",
+    "JSONLBackend",
     "LocalServerError",
+    "LogRecord",
     "LoginError",
+    "MemoryBackend",
     "MigrationError",
     "MissingPermissionsError",
     "NotConnectedError",
+    "Occurrence",
     "Page",
     "Query",
     "QueryError",
+    "SQLiteBackend",
     "Table",
+    "TableBackend",
     "TableOptions",
+    "Ticket",
     "UniqueViolationError",
     "Version",
     "WriteTask",

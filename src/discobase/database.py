@@ -48,6 +48,8 @@ from discobase.versioning import DBStatus, Migration, MigrationRecord, Version, 
 
 if TYPE_CHECKING:
     from discobase.local import LocalDiscord
+    from discobase.logs import LogManager
+    from discobase.ticketing import TicketManager
 
 __all__ = ["REQUIRED_PERMISSIONS", "Database", "EmbeddedServerWarning"]
 
@@ -109,6 +111,8 @@ class Database:
             versioning). With it (or with registered migrations), the stored
             version is checked at open and migrations run (see
             :meth:`migration`, :meth:`on_init`).
+        log_table: store loguru's records in the ``_logs`` table (``True``: at
+            INFO and above; or a level name): the same as ``db.logs.attach(level)``.
     """
 
     def __init__(
@@ -125,6 +129,7 @@ class Database:
         snapshot_every: int = 5000,
         on_corruption: Literal["raise", "skip"] = "raise",
         version: str | Version | None = None,
+        log_table: bool | str = False,
     ) -> None:
         if logging:
             logger.enable("discobase")
@@ -176,6 +181,10 @@ class Database:
         self._migrations: dict[Version, list[tuple[str, Migration]]] = {}
         self._on_init: list[tuple[str, Migration]] = []
         self._system: dict[str, type[Table]] = {}
+        self._logs: LogManager | None = None
+        self._tickets: TicketManager | None = None
+        if log_table:
+            self.logs.attach("INFO" if log_table is True else log_table)
 
     def __repr__(self) -> str:
         return f"Database(name={self.name!r}, open={self.open}, tables={sorted(self.tables)})"
@@ -192,6 +201,25 @@ class Database:
             self._bot = commands.Bot(command_prefix="!", intents=intents, guild_ready_timeout=0.5)
             self._bot.db = self  # type: ignore[attr-defined]
         return self._bot
+
+    # ------------------------------------------------------------------ logs and tickets
+    @property
+    def logs(self) -> LogManager:
+        """Log records stored in the ``_logs`` table (see :mod:`discobase.logs`)."""
+        if self._logs is None:
+            from discobase.logs import LogManager
+
+            self._logs = LogManager(self)
+        return self._logs
+
+    @property
+    def tickets(self) -> TicketManager:
+        """Warnings and errors grouped into tickets (see :mod:`discobase.ticketing`)."""
+        if self._tickets is None:
+            from discobase.ticketing import TicketManager
+
+            self._tickets = TicketManager(self)
+        return self._tickets
 
     # ------------------------------------------------------------------ tables
     def table(self, clas: T) -> T:
@@ -504,6 +532,12 @@ class Database:
         """Wait for pending writes, write snapshots, disconnect."""
         if not self.open:
             raise ValueError("cannot close a connection that is not open")
+        for sink in (self._logs, self._tickets):  # write buffered log records while still open
+            if sink is not None:
+                try:
+                    await sink._before_close()
+                except Exception as error:
+                    logger.warning("writing buffered log records at close failed: {}", error)
         self.open = False
         self.status = DBStatus.STOPPING
         try:
