@@ -86,6 +86,13 @@ EXPECTED: dict[str, list[str]] = {
         r"newer than this program's 1\.0\.0",
     ],
     "record_migration.py": [r"^after migration: \[\('ada', 'lovelace'\), \('alan', 'turing'\)\]$"],
+    "events.py": [
+        r"^open on None: done$",
+        r"^  save on note: POST /channels/\{channel_id\}/messages ok \(\d+ bytes sent\)$",
+        r"^find on note: done$",
+        r"\('save', 'POST /channels/\{channel_id\}/messages'\), "
+        r"\('update', 'POST /channels/\{channel_id\}/messages'\)\]$",
+    ],
     "queries.py": [
         r"^adults: \['ada', 'cy', 'bob'\]$",
         r"^in Oslo: \['bob'\]$",

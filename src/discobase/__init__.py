@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from loguru import logger
 
-from discobase import exceptions
+from discobase import events, exceptions
 from discobase.database import Database, EmbeddedServerWarning
 from discobase.exceptions import (
     DatabaseCorruptionError,
@@ -89,6 +89,7 @@ __all__ = [
     "__license__",
     "__version__",
     "database_safe",
+    "events",
     "exceptions",
     "required_argument",
     "timed",

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -18,6 +18,7 @@ import discord
 from discord.ext import commands
 from loguru import logger
 
+from discobase.events import EventHandler, EventTracker, TrackedTransport
 from discobase.exceptions import (
     DatabaseCorruptionError,
     DatabaseTableError,
@@ -113,6 +114,9 @@ class Database:
             :meth:`migration`, :meth:`on_init`).
         log_table: store loguru's records in the ``_logs`` table (``True``: at
             INFO and above; or a level name): the same as ``db.logs.attach(level)``.
+        event_handlers: :class:`~discobase.events.EventHandler` instances told
+            about every ORM call and every Discord request inside it (also
+            ``db.events.register(handler)``).
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class Database:
         on_corruption: Literal["raise", "skip"] = "raise",
         version: str | Version | None = None,
         log_table: bool | str = False,
+        event_handlers: Sequence[EventHandler[Any, Any]] = (),
     ) -> None:
         if logging:
             logger.enable("discobase")
@@ -181,6 +186,11 @@ class Database:
         self._migrations: dict[Version, list[tuple[str, Migration]]] = {}
         self._on_init: list[tuple[str, Migration]] = []
         self._system: dict[str, type[Table]] = {}
+        self.events = EventTracker(database=self)
+        """The event handlers (see :mod:`discobase.events`)."""
+        for handler in event_handlers:
+            self.events.register(handler)
+        self._tracked: TrackedTransport | None = None
         self._logs: LogManager | None = None
         self._tickets: TicketManager | None = None
         if log_table:
@@ -385,7 +395,7 @@ class Database:
             ).save()
 
         try:
-            await func(self)
+            await self.events.run("migrate", None, func(self), version=str(version), name=name)
         except Exception as error:
             if record:
                 await note(f"failed: {error!r}")
@@ -396,9 +406,12 @@ class Database:
 
     # ------------------------------------------------------------------ connection
     def _require_transport(self) -> Transport:
+        """The transport, wrapped so that every call is reported to the event handlers."""
         if self._transport is None:
             raise NotConnectedError("not connected to the database, did you forget to login?")
-        return self._transport
+        if self._tracked is None or self._tracked.inner is not self._transport:
+            self._tracked = TrackedTransport(self._transport, self.events)
+        return self._tracked
 
     async def _resolve_transport(self, token: str | None) -> Transport:
         if self._transport is not None:
@@ -460,9 +473,13 @@ class Database:
             transport = await self._resolve_transport(bot_token)
             await transport.connect()
             self._register_system_tables()
-            await self.init()
-            self.open = True
-            await self._check_version()
+
+            async def open_database() -> None:
+                await self.init()
+                self.open = True
+                await self._check_version()
+
+            await self.events.run("open", None, open_database())
         except BaseException as error:
             self._startup_error = error
             self.status = DBStatus.FAILED

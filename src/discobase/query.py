@@ -374,7 +374,10 @@ class Query(Generic[M]):
         return records[self._skip : end]
 
     async def to_list(self) -> list[M]:
-        return self._window(self._matching(windowed=True))
+        async def run() -> list[M]:
+            return self._window(self._matching(windowed=True))
+
+        return await self.model._track("query", run())
 
     def __await__(self) -> Generator[Any, None, list[M]]:
         return self.to_list().__await__()
@@ -416,7 +419,7 @@ class Query(Generic[M]):
     async def delete(self) -> int:
         """Delete every matching record (packed into as few messages as possible)."""
         cursor = self.model._ensure_db()
-        return await cursor.delete_many(self._window(self._matching()))
+        return await self.model._track("query.delete", cursor.delete_many(self._window(self._matching())))
 
     async def update(self, **values: Any) -> int:
         """Set fields on every matching record; returns how many changed."""
@@ -424,4 +427,6 @@ class Query(Generic[M]):
         unknown = [name for name in values if name not in self.model.model_fields]
         if unknown:
             raise QueryError(f"{self.model.__name__} has no field {unknown[0]!r}", field=unknown[0])
-        return await cursor.update_many(self._window(self._matching()), values)
+        return await self.model._track(
+            "query.update", cursor.update_many(self._window(self._matching()), values), fields=sorted(values)
+        )

@@ -204,6 +204,14 @@ class Table(BaseModel, metaclass=TableMeta):
         """The record's id, or None while it is not saved."""
         return None if self._disco_id == -1 else self._disco_id
 
+    @classmethod
+    def _track(cls, operation: str, work: Coroutine[Any, Any, T], **details: Any) -> Coroutine[Any, Any, T]:
+        """``work`` reported as a request to the database's event handlers."""
+        database = cls.__disco_database__
+        if database is None:
+            return work
+        return database.events.run(operation, cls.__disco_name__, work, **details)
+
     # ------------------------------------------------------------------ checks
     @classmethod
     def _ensure_db(cls) -> TableCursor:
@@ -246,13 +254,13 @@ class Table(BaseModel, metaclass=TableMeta):
                 "this entry has already been written, did you mean to call update()?",
                 table=self.__disco_name__,
             )
-        return spawn(cursor.insert(self), self.__disco_database__)
+        return spawn(self._track("save", cursor.insert(self)), self.__disco_database__)
 
     def update(self) -> WriteTask[Self]:
         """Write the entry's current values as a new version of its record."""
         cursor = self._ensure_db()
         self._ensure_written()
-        return spawn(cursor.update(self), self.__disco_database__)
+        return spawn(self._track("update", cursor.update(self)), self.__disco_database__)
 
     def commit(self) -> WriteTask[Self]:
         """Save the current entry, or update it if it already exists in the database."""
@@ -264,7 +272,7 @@ class Table(BaseModel, metaclass=TableMeta):
         """Delete the current entry from the database."""
         cursor = self._ensure_db()
         self._ensure_written()
-        return spawn(cursor.delete(self), self.__disco_database__)
+        return spawn(self._track("delete", cursor.delete(self)), self.__disco_database__)
 
     # ------------------------------------------------------------------ reads
     @classmethod
@@ -275,7 +283,11 @@ class Table(BaseModel, metaclass=TableMeta):
         a warm ``find`` sends no request to Discord.
         """
         cursor = cls._ensure_db()
-        return cursor.find(cls, kwargs)
+
+        async def run() -> list[Self]:
+            return cursor.find(cls, kwargs)
+
+        return await cls._track("find", run(), filters=sorted(kwargs))
 
     @classmethod
     def migrate(
@@ -335,7 +347,7 @@ class Table(BaseModel, metaclass=TableMeta):
                 raise DatabaseStorageError(
                     f"{item!r} is already saved, did you mean update()?", table=cls.__disco_name__
                 )
-        await cursor.insert_many(items, progress=progress)
+        await cls._track("insert_many", cursor.insert_many(items, progress=progress), count=len(items))
         return items
 
     @overload
