@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 export NO_MKDOCS_2_WARNING := 1
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs docs-serve pytest serve clean
+.PHONY: demo test lint typecheck docs docs-serve pytest serve bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ demo: $(STAMP)
 test: lint typecheck docs pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests examples
-	$(VENV)/bin/ruff format --check src tests examples
+	$(VENV)/bin/ruff check src tests examples benchmarks docs/examples
+	$(VENV)/bin/ruff format --check src tests examples benchmarks docs/examples
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -33,6 +33,11 @@ pytest: $(STAMP)
 
 serve: $(STAMP)
 	$(VENV)/bin/discobase local serve
+
+# discobase against discobase 1.0.0 (installed into benchmarks/.baseline-venv on first use)
+# and against Discord's rate limits; regenerates docs/benchmarks.md.
+bench: $(STAMP)
+	$(PY) -m benchmarks --write-docs
 
 clean:
 	rm -rf $(VENV) .site .mypy_cache .ruff_cache .pytest_cache

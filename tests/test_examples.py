@@ -93,6 +93,12 @@ EXPECTED: dict[str, list[str]] = {
         r"\('save', 'POST /channels/\{channel_id\}/messages'\), "
         r"\('update', 'POST /channels/\{channel_id\}/messages'\)\]$",
     ],
+    "logs_api.py": [
+        r"^warnings: \['disk almost full'\]$",
+        r"^counts: \[\('INFO', 3\), \('WARNING', 1\)\]$",
+        r"^left: 0$",
+        r"^tickets: 1$",
+    ],
     "queries.py": [
         r"^adults: \['ada', 'cy', 'bob'\]$",
         r"^in Oslo: \['bob'\]$",

@@ -713,7 +713,7 @@ class LogManager(SinkWorker):
         *,
         backend: LogBackend | None = None,
         fallback: LogBackend | None = None,
-        batch_size: int = 500,
+        batch_size: int = 5000,
         retry_interval: float = 1.0,
         keep_days: float | None = None,
         filter: Callable[[Record], bool] | None = None,

@@ -290,7 +290,7 @@ async def test_a_failed_message_is_spooled_and_replayed_once(
     transport = MemoryTransport(memory)
     db = make_db(transport)
     spool = CountingBackend()
-    db.logs.attach(fallback=spool, retry_interval=0.0)
+    db.logs.attach(fallback=spool, retry_interval=0.0, batch_size=500)
     async with db.conn():
         transport.fail_next("send", DatabaseStorageError("message lost"), times=1)
         for number in range(2000):

@@ -1,0 +1,254 @@
+"""The benchmarks, short: request counts of a small ``crud`` (deterministic) and the ideal's arithmetic.
+
+The ``crud`` runs use the real runner: one local server without rate limits,
+each client in a subprocess. discobase 1.0.0 is not installed here (see
+``make bench`` for the comparison). Times are printed by the benchmark, never
+asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from benchmarks.ideal import Req, Step, crud_steps, ideal_for, simulate, workload_steps
+from benchmarks.report import ANALYSIS_BEGIN, ANALYSIS_END, BLOCK_BEGIN, markdown, write_docs
+from benchmarks.runner import Options, plan_runs, refresh, run_benchmarks
+from benchmarks.workloads import Sizes, crud_plan
+
+SMALL = Sizes(inserts=20, finds=20, updates=10, deletes=10, reopen_finds=5, bulk=100, logs=100)
+MSG = "/channels/{channel_id}/messages"
+POST = f"POST {MSG}"
+HISTORY = f"GET {MSG}"
+
+#: A cold reopen: the same reads, nothing created.
+REOPEN = {
+    HISTORY: 5,
+    "GET /guilds/{guild_id}/channels": 1,
+    "GET /oauth2/applications/@me": 1,
+    "GET /users/@me": 1,
+}
+
+
+def rest(requests: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in requests.items() if not k.startswith("GATEWAY")}
+
+
+def check_connect(requests: dict[str, int]) -> None:
+    """The first connect is set-up, not workload: its exact cost follows the start-up
+    protocol (catalog, lease). It makes the six channels of two new tables (category,
+    catalog, a data and an index channel per table) and stays small."""
+    assert requests["POST /guilds/{guild_id}/channels"] == 6
+    assert sum(requests.values()) <= 30, requests
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    options = Options(
+        workloads=("crud", "logs"),
+        sizes=SMALL,
+        baseline=False,
+        rate_limits="off",
+        latency_samples=50,
+        results=tmp_path_factory.mktemp("bench"),
+        timeout=60,
+    )
+    return asyncio.run(run_benchmarks(options))
+
+
+def phases(report: dict[str, Any], key: str) -> dict[str, dict[str, int]]:
+    run = next(r for r in report["runs"] if r["key"] == key)
+    assert run["error"] is None, run
+    assert run["complete"], run
+    return {p["name"]: rest(p["requests"]) for p in run["phases"]}
+
+
+@pytest.mark.timeout(60)
+def test_crud_sequential_request_counts(report: dict[str, Any]) -> None:
+    got = phases(report, "crud/sequential/ours")
+    check_connect(got.pop("connect"))
+    # One message per awaited write: nothing to pack.
+    assert got == {
+        "insert": {POST: 20},
+        "find": {},  # served from memory
+        "update": {POST: 10},
+        "delete": {POST: 10},
+        "close": {},
+        "reopen": REOPEN,
+        "reopen-find": {},
+        "find-latency": {},
+    }
+    run = next(r for r in report["runs"] if r["key"] == "crud/sequential/ours")
+    assert run["requests"] == 48  # the workload's requests (set-up excluded)
+    assert run["ops"] == run["planned_ops"] == SMALL.crud_ops()
+    assert run["correct"] == run["checked"] == SMALL.finds + SMALL.reopen_finds
+    assert run["status_429"] == 0
+    assert run["find_p50_us"] is not None
+    assert run["peak_rss_mib"] > 10
+
+
+@pytest.mark.timeout(60)
+def test_crud_concurrent_request_counts(report: dict[str, Any]) -> None:
+    got = phases(report, "crud/concurrent/ours")
+    check_connect(got["connect"])
+    assert got["reopen"] == REOPEN
+    assert got["find"] == got["reopen-find"] == got["close"] == {}
+    # Group commit: a phase's writes share messages, at least one per table, at most
+    # one more per table when a send was already in flight.
+    for name in ("insert", "update", "delete"):
+        assert set(got[name]) == {POST}, name
+        assert 2 <= got[name][POST] <= 4, (name, got[name])
+    run = next(r for r in report["runs"] if r["key"] == "crud/concurrent/ours")
+    assert run["correct"] == run["checked"] == SMALL.finds + SMALL.reopen_finds
+
+
+def test_report_renders_and_keeps_the_analysis(report: dict[str, Any], tmp_path: Path) -> None:
+    assert report["unavailable"] == {"logs": "not available yet (needs the _logs table)"}
+    assert any(t["target"].startswith("logs") and t["met"] is None for t in report["targets"])
+    assert {c["kind"] for c in report["comparisons"]} == {"vs ideal"}
+    docs = tmp_path / "benchmarks.md"
+    # The page holds other benchmarks' figures: only this runner's section is (re)written.
+    docs.write_text("# Benchmarks\n\n## One table at scale\n\nFigures by hand.\n")
+    write_docs(report, docs)
+    text = docs.read_text()
+    assert text.startswith("# Benchmarks\n\n## One table at scale\n\nFigures by hand.\n")
+    assert "\n## discobase against discobase 1.0.0\n" in text
+    assert "crud · sequential · ours" in text
+    assert report["command"] in text
+    assert "not available yet (needs the _logs table)" in text
+    docs.write_text(text.replace("_No analysis written for these figures yet._", "Hand-written."))
+    write_docs(report, docs)
+    regenerated = docs.read_text()
+    assert f"{ANALYSIS_BEGIN}\nHand-written.\n{ANALYSIS_END}" in regenerated
+    assert regenerated.count(BLOCK_BEGIN) == regenerated.count("## discobase against discobase 1.0.0") == 1
+    assert regenerated.startswith("# Benchmarks\n\n## One table at scale\n\nFigures by hand.\n")
+    assert markdown(report).count("### Runs") == 1
+    # Re-rendering a stored report recomputes the same derived figures.
+    again = refresh(json.loads(json.dumps(report)))
+    assert again["comparisons"] == report["comparisons"]
+    assert again["targets"] == report["targets"]
+
+
+# ------------------------------------------------------------------ the ideal
+
+
+def post(channel: str, tag: str | None = None) -> Req:
+    return Req("POST", MSG, channel, tag=tag)
+
+
+def test_ideal_write_bucket_is_5_per_5_seconds_per_channel() -> None:
+    # Six creates in one channel, one after another: the sixth waits for the next window.
+    seconds, _, rounds = simulate([Step("w", [post("a")]) for _ in range(6)])
+    assert seconds == pytest.approx(5.0, abs=0.002)
+    assert rounds == 6
+    # Ten at once in one channel: two windows. Five in each of two channels: one burst.
+    assert simulate([Step("w", [post("a")] * 10)])[0] == pytest.approx(5.0, abs=0.002)
+    assert simulate([Step("w", [post("a")] * 5 + [post("b")] * 5)])[0] == 0.0
+    # Edits share the bucket with creates.
+    edit = Req("PATCH", MSG + "/{message_id}", "a")
+    assert simulate([Step("w", [post("a")] * 5 + [edit])])[0] == pytest.approx(5.0, abs=0.002)
+
+
+def test_ideal_global_limit_and_round_trips() -> None:
+    # 60 writes spread over 60 channels: only the global limit (50 per second) binds.
+    assert simulate([Step("w", [post(str(n)) for n in range(60)])])[0] == pytest.approx(1.0, abs=0.002)
+    # Each step that sends something costs one round trip; empty steps cost nothing.
+    steps = [Step("a", [post("a")]), Step("b", []), Step("c", [post("b")])]
+    seconds, per_phase, rounds = simulate(steps, rtt=0.01)
+    assert seconds == pytest.approx(0.02)
+    assert rounds == 2
+    assert per_phase == pytest.approx({"a": 0.01, "c": 0.01})
+    # Without rate limits only the round trips remain.
+    many = [Step("w", [post("a")]) for _ in range(20)]
+    assert simulate(many, rate_limits="off", rtt=0.001)[0] == pytest.approx(0.02)
+
+
+def test_ideal_delete_bucket_depends_on_the_message_age() -> None:
+    delete = [Req("DELETE", MSG + "/{message_id}", "a", age_of=f"m{n}") for n in range(6)]
+    creates = [post(f"x{n}", tag=f"m{n}") for n in range(6)]
+    # Deleted at once when 0 s old: "young", 5 per 1 s, so the sixth waits a second.
+    assert simulate([Step("c", creates), Step("d", delete)])[0] == pytest.approx(1.0, abs=0.002)
+    # Deleted 20 s later: "old", 3 per 0.333 s.
+    later = [Step("c", creates), *[Step("pad", [post("p")]) for _ in range(21)], Step("d", delete)]
+    total, per_phase, _ = simulate(later)
+    assert per_phase["d"] == pytest.approx(0.333, abs=0.002)
+    assert total == pytest.approx(20.0 + 0.333, abs=0.01)
+
+
+def test_ideal_of_crud() -> None:
+    plan = crud_plan(SMALL, 7)
+    sequential = ideal_for(crud_steps(plan, "sequential"))
+    # An insert, an update (edit), a delete per operation; reopen: guilds, channels,
+    # one history page per table.
+    assert sequential.per_route == {
+        "DELETE /channels/{channel_id}/messages/{message_id}": 10,
+        "GET /channels/{channel_id}/messages": 2,
+        "GET /guilds/{guild_id}/channels": 1,
+        "GET /users/@me/guilds": 1,
+        "PATCH /channels/{channel_id}/messages/{message_id}": 10,
+        POST: 20,
+    }
+    # 10 creates per channel, alternating: two windows; then 5 edits per channel: the
+    # next window. The deletes (of 5-10 s old messages) and the reopen fit in bursts.
+    assert sequential.per_phase["insert"] == pytest.approx(5.0, abs=0.01)
+    assert sequential.per_phase["update"] == pytest.approx(5.0, abs=0.01)
+    assert sequential.limit_seconds == pytest.approx(10.0, abs=0.02)
+    concurrent = ideal_for(crud_steps(plan, "concurrent"), rtt=0.001)
+    # One packed create, edit and edit per table, then the reopen (the records fit in the
+    # messages' content once compressed: no attachment to download).
+    assert concurrent.requests == 10
+    assert concurrent.limit_seconds == 0.0
+    assert concurrent.rounds == 6
+    assert concurrent.seconds == pytest.approx(0.006)
+    # At the default sizes the 100 posts do not fit: the reopen downloads one attachment.
+    full = ideal_for(crud_steps(crud_plan(Sizes(), 7), "concurrent"))
+    assert full.per_route["GET /attachments/{channel_id}/{attachment_id}/{filename}"] == 1
+    # The issue's default crud, sequential: 100 creates per channel need 19 more windows.
+    default = ideal_for(crud_steps(crud_plan(Sizes(), 7), "sequential"))
+    assert default.per_phase["insert"] == pytest.approx(95.0, abs=0.1)
+    # 10,000 concurrent inserts fit in one message.
+    bulk = workload_steps("bulk", "concurrent", Sizes(), 7)
+    assert bulk is not None
+    assert ideal_for(bulk).requests == 1
+    assert workload_steps("logs", "concurrent", Sizes(), 7) is None
+
+
+# ------------------------------------------------------------------ sizes and plans
+
+
+def test_sizes_and_plans() -> None:
+    assert Sizes() == Sizes(200, 200, 100, 100, 50, 10_000, 10_000)
+    assert Sizes().scaled(0.1) == Sizes(20, 20, 10, 10, 5, 1000, 1000)
+    assert Sizes.parse("inserts=20, finds=3,updates=5,deletes=5") == Sizes(20, 3, 5, 5)
+    assert Sizes.parse("inserts=40,updates=10,deletes=10").inserts == 40
+    with pytest.raises(ValueError, match="must not exceed"):
+        Sizes(inserts=10, updates=8, deletes=8)
+    with pytest.raises(ValueError, match="bad size"):
+        Sizes.parse("nope=1")
+    plan = crud_plan(Sizes(), 7)
+    assert plan == crud_plan(Sizes(), 7)  # the seed fixes everything
+    assert len(plan.inserts) == len(plan.finds) == 200
+    assert plan.survivors == {"user": 50, "post": 50}
+    updated = {(t, i) for t, i, _ in plan.updates}
+    assert not updated & set(plan.deletes)  # a deleted record is never an updated one
+    assert all(op.expected >= 1 for op in plan.finds + plan.reopen_finds)
+
+
+def test_plan_of_runs() -> None:
+    runs = plan_runs(Options(baseline=True, rate_limits="discord"))
+    keys = [r.key for r in runs]
+    assert keys == [
+        "crud/sequential/ours",
+        "crud/concurrent/ours",
+        "crud/sequential/ours@0.05",
+        "crud/concurrent/ours@0.05",
+        "crud/sequential/1.0.0@0.05",
+        "bulk/concurrent/ours",
+        "bulk/sequential/1.0.0",
+    ]
+    assert all(r.budget == 300 for r in runs if r.library == "1.0.0")
+    off = [r.key for r in plan_runs(Options(rate_limits="off", workloads=("crud",)))]
+    assert off == ["crud/sequential/ours", "crud/concurrent/ours", "crud/sequential/1.0.0"]
