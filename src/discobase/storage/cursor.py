@@ -354,15 +354,15 @@ class TableCursor:
         return [self.materialize(model, rid) for rid in ids]
 
     def _candidates(self, model: type[Table], condition: Condition) -> set[int] | None:
-        """Record ids an index gives for ``condition`` exactly, or None (no usable index)."""
+        """Record ids a hash index gives for ``condition`` exactly, or None (no usable index;
+        ranges on sorted indexes are planned in :meth:`_plan`)."""
         field = condition.field
         if field is None or len(field.path) != 1:
             return None
         name = field.path[0]
         self.indexes.build(self.records)
-        hashes, ranges = self.indexes.hash, self.indexes.sorted
+        hashes = self.indexes.hash
         assert hashes is not None
-        assert ranges is not None
         if condition.op in ("eq", "is_none"):
             return set(hashes[name].get(self.query_key(model, name, condition.value), ()))
         if condition.op == "in":
@@ -370,8 +370,6 @@ class TableCursor:
             for value in condition.value:
                 found |= hashes[name].get(self.query_key(model, name, value), set())
             return found
-        if condition.op in ("lt", "le", "gt", "ge") and name in ranges and condition.value is not None:
-            return ranges[name].range(condition.op, condition.value)
         return None
 
     def _plan(
@@ -405,8 +403,9 @@ class TableCursor:
                     elif upper is None or (bound[0], inclusive) < (upper[0], upper[1]):
                         bounds[field.path[0]][1] = bound
                     continue
-                except TypeError:
-                    pass
+                except TypeError:  # bounds that do not compare: check the condition record by record
+                    residual.append(condition)
+                    continue
             ids = self._candidates(model, condition)
             if ids is None:
                 residual.append(condition)

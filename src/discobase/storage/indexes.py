@@ -33,12 +33,12 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def index_key(value: Any, is_set: bool = False) -> Hashable:
+def index_key(value: Any) -> Hashable:
     """A hashable key for a JSON value; equal keys ⇔ equal stored values.
 
     Strings, ints and None are their own keys (bools are tagged, since
     ``True == 1``); floats and containers become canonical JSON (so ``nan``
-    finds ``nan``); a set field's list is sorted first.
+    finds ``nan``). Sets are put in order beforehand, by the field's normalizer.
     """
     kind = type(value)
     if kind is str or kind is int or value is None:
@@ -47,8 +47,6 @@ def index_key(value: Any, is_set: bool = False) -> Hashable:
         return ("b", value)
     if kind is float:
         return ("f", repr(value) if math.isnan(value) or math.isinf(value) else value)
-    if is_set and kind is list:
-        value = sorted(value, key=_canonical)
     return ("j", _canonical(value))
 
 
@@ -200,25 +198,6 @@ class SortedIndex:
             return None
         return [rid for _, rid in self.entries[start:end]]
 
-    def range(self, op: str, value: Any) -> set[int] | None:
-        """Record ids for ``field <op> value``; None when the value cannot be ordered here."""
-        if isinstance(value, enum.Enum):
-            value = value.value
-        try:
-            if op == "gt":
-                start, end = bisect.bisect_right(self.entries, (value, _MAX_ID)), len(self.entries)
-            elif op == "ge":
-                start, end = bisect.bisect_left(self.entries, (value, -1)), len(self.entries)
-            elif op == "lt":
-                start, end = 0, bisect.bisect_left(self.entries, (value, -1))
-            elif op == "le":
-                start, end = 0, bisect.bisect_right(self.entries, (value, _MAX_ID))
-            else:
-                return None
-        except TypeError:
-            return None
-        return {rid for _, rid in self.entries[start:end]}
-
 
 class TableIndexes:
     """Hash indexes on every field and sorted indexes on the declared ones
@@ -235,9 +214,6 @@ class TableIndexes:
         fields = model.model_fields
         self.normalizers = {
             name: n for name, info in fields.items() if (n := _normalizer(info.annotation)) is not None
-        }
-        self.set_fields = {
-            n for n, i in fields.items() if get_origin(_plain(i.annotation)) in (set, frozenset)
         }
         self.field_names = tuple(fields)
         self.sorted_fields = tuple(sorted_fields)
@@ -333,11 +309,3 @@ class TableIndexes:
                     del index[value_key]
         for name, sorted_index in self.sorted.items():
             sorted_index.remove(rid, values.get(name))
-
-
-def _plain(annotation: Any) -> Any:
-    if get_origin(annotation) in (Union, types.UnionType):
-        args = [a for a in get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
