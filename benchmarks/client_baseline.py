@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-from benchmarks.protocol import Phase, Recorder, RunSpec, run_ops
+from benchmarks.protocol import Phase, Recorder, RunSpec, client_main, record_run, run_ops
 from benchmarks.workloads import CrudPlan, FindOp, Sizes, bulk_records, crud_plan
 
 #: How long to wait after connecting for 1.0.0's fire-and-forget start-up calls
@@ -197,26 +197,11 @@ RUNNERS: dict[str, Callable[[Any, RunSpec, Recorder], Awaitable[dict[str, Any]]]
 
 async def amain(spec: RunSpec) -> int:
     discobase = install_overrides(spec.url)
-    recorder = Recorder(spec)
-    try:
-        extra = await RUNNERS[spec.workload](discobase, spec, recorder)
-    except BaseException as error:
-        recorder.failure(error)
-        recorder.result()
-        raise
-    else:
-        recorder.result(**extra)
-    finally:
-        recorder.close()
-    return 0
+    return await record_run(spec, lambda recorder: RUNNERS[spec.workload](discobase, spec, recorder))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m benchmarks.client_baseline SPEC.json", file=sys.stderr)
-        return 2
-    return asyncio.run(amain(RunSpec.load(args[0])))
+    return client_main("benchmarks.client_baseline", amain, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ plus its entry in :data:`benchmarks.workloads.AVAILABLE`.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import sys
 import time
@@ -21,7 +20,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import discobase
-from benchmarks.protocol import Recorder, RunSpec, percentile, run_ops
+from benchmarks.protocol import Recorder, RunSpec, client_main, percentile, record_run, run_ops
 from benchmarks.workloads import CrudPlan, FindOp, Sizes, bulk_records, crud_plan
 
 Models = dict[str, type[discobase.Table]]
@@ -171,26 +170,11 @@ RUNNERS: dict[str, Callable[[RunSpec, Recorder], Awaitable[dict[str, Any]]]] = {
 
 
 async def amain(spec: RunSpec) -> int:
-    recorder = Recorder(spec)
-    try:
-        extra = await RUNNERS[spec.workload](spec, recorder)
-    except BaseException as error:
-        recorder.failure(error)
-        recorder.result()
-        raise
-    else:
-        recorder.result(**extra)
-    finally:
-        recorder.close()
-    return 0
+    return await record_run(spec, lambda recorder: RUNNERS[spec.workload](spec, recorder))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m benchmarks.client_ours SPEC.json", file=sys.stderr)
-        return 2
-    return asyncio.run(amain(RunSpec.load(args[0])))
+    return client_main("benchmarks.client_ours", amain, argv)
 
 
 if __name__ == "__main__":

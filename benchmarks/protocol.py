@@ -31,12 +31,21 @@ import resource
 import time
 import traceback
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TextIO
 
-__all__ = ["Phase", "Recorder", "RunSpec", "peak_rss_kib", "percentile", "run_ops"]
+__all__ = [
+    "Phase",
+    "Recorder",
+    "RunSpec",
+    "client_main",
+    "peak_rss_kib",
+    "percentile",
+    "record_run",
+    "run_ops",
+]
 
 Part = Literal["setup", "workload", "extra"]
 
@@ -287,3 +296,32 @@ def percentile(samples: Sequence[float], q: float) -> float:
     ordered = sorted(samples)
     rank = max(1, min(len(ordered), math.ceil(q * len(ordered))))
     return ordered[rank - 1]
+
+
+async def record_run(spec: RunSpec, work: Callable[[Recorder], Awaitable[dict[str, Any]]]) -> int:
+    """Run a client's workload, reporting its result (or its failure) through a Recorder."""
+    recorder = Recorder(spec)
+    try:
+        extra = await work(recorder)
+    except BaseException as error:
+        recorder.failure(error)
+        recorder.result()
+        raise
+    else:
+        recorder.result(**extra)
+    finally:
+        recorder.close()
+    return 0
+
+
+def client_main(
+    module: str, amain: Callable[[RunSpec], Coroutine[Any, Any, int]], argv: list[str] | None
+) -> int:
+    """``python -m <module> SPEC.json``: the entry point of a client process."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print(f"usage: python -m {module} SPEC.json", file=sys.stderr)
+        return 2
+    return asyncio.run(amain(RunSpec.load(args[0])))
