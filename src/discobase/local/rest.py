@@ -311,6 +311,16 @@ class RestAPI:
             raise forbidden_permissions()
         return channel, perms
 
+    def parent_for(self, guild_id: int, parent_id: int, child_type: int) -> Channel:
+        """The category a channel of ``child_type`` may be put in; else 400/50035 on ``parent_id``."""
+        parent = self.store.channels.get(parent_id)
+        if parent is None or parent.guild_id != guild_id or parent.type != 4 or child_type == 4:
+            errors = FormErrors()
+            errors.add(("parent_id",), "CHANNEL_PARENT_INVALID", "Invalid parent channel")
+            errors.raise_if_any()
+        assert parent is not None
+        return parent
+
     def message_for(self, request: web.Request, channel: Channel) -> Message:
         message_id = self.path_id(request, "message_id")
         message = self.store.get_message(channel.id, message_id)
@@ -491,12 +501,7 @@ class RestAPI:
             raise bad_request(30013, f"Maximum number of server channels reached ({MAX_CHANNELS_PER_GUILD})")
         overwrites = [Overwrite(o.id, o.type, o.allow, o.deny) for o in spec.permission_overwrites]
         if spec.parent_id is not None:
-            parent = self.store.channels.get(spec.parent_id)
-            if parent is None or parent.guild_id != guild.id or parent.type != 4 or spec.type == 4:
-                errors = FormErrors()
-                errors.add(("parent_id",), "CHANNEL_PARENT_INVALID", "Invalid parent channel")
-                errors.raise_if_any()
-            assert parent is not None
+            parent = self.parent_for(guild.id, spec.parent_id, spec.type)
             if sum(1 for c in channels if c.parent_id == parent.id) >= MAX_CHANNELS_PER_CATEGORY:
                 errors = FormErrors()
                 errors.add(
@@ -546,16 +551,7 @@ class RestAPI:
             channel.rate_limit_per_user = spec.rate_limit_per_user or 0
         if "parent_id" in fields:
             if spec.parent_id is not None:
-                parent = self.store.channels.get(spec.parent_id)
-                if (
-                    parent is None
-                    or parent.guild_id != channel.guild_id
-                    or parent.type != 4
-                    or channel.type == 4
-                ):
-                    errors = FormErrors()
-                    errors.add(("parent_id",), "CHANNEL_PARENT_INVALID", "Invalid parent channel")
-                    errors.raise_if_any()
+                self.parent_for(channel.guild_id, spec.parent_id, channel.type)
             channel.parent_id = spec.parent_id
         if "permission_overwrites" in fields:
             if not perms & Permission.MANAGE_ROLES:
