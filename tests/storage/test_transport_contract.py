@@ -631,17 +631,44 @@ async def test_discord_old_messages_are_deleted_one_by_one() -> None:
             await t.close()
 
 
+class _SlowGatewayClient(discord.Client):
+    """A client whose gateway connection starts only after 5 s."""
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        await asyncio.sleep(5)
+        await super().connect(reconnect=reconnect)
+
+
 async def test_discord_ready_timeout_closes_the_client() -> None:
     async with LocalDiscord(rate_limits="off") as server:
         bot = server.create_bot("slow")
         server.create_guild("db", owner=bot)
-        client = discord.Client(intents=default_intents(), guild_ready_timeout=5)  # READY comes late
+        client = _SlowGatewayClient(intents=default_intents())  # READY comes late
         server.attach(client)
         transport = DiscordTransport(client, bot.token, ready_timeout=0.2)
         with pytest.raises(NotConnectedError, match="not ready within"):
             await transport.connect()
         assert client.is_closed()
         await transport.close()
+
+
+async def test_discord_connect_does_not_wait_for_guild_ready_timeout() -> None:
+    """connect() returns once READY's guilds have arrived, not after discord.py's
+    ``guild_ready_timeout`` (which delays ``on_ready`` in case more guilds follow)."""
+    async with LocalDiscord(rate_limits="off") as server:
+        bot = server.create_bot("quick")
+        guild_id = server.create_guild("db", owner=bot)
+        client = discord.Client(intents=default_intents(), guild_ready_timeout=60)
+        server.attach(client)
+        transport = DiscordTransport(client, bot.token, ready_timeout=30)
+        try:
+            await transport.connect()
+            assert not client.is_ready()  # discord.py's ready is still 60 s away
+            assert [g.id for g in await transport.guilds()] == [guild_id]
+            made = await transport.create_channel(guild_id, "tables")
+            assert made.id in [c.id for c in await transport.channels(guild_id)]
+        finally:
+            await transport.close()
 
 
 def test_plan_deletes_splits_by_age_and_chunks() -> None:

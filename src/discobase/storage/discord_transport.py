@@ -271,20 +271,43 @@ class DiscordTransport:
         )
         self._task = task
         ready = asyncio.ensure_future(client.wait_until_ready())
+        arrived = asyncio.ensure_future(self._guilds_arrived())
         try:
             done, _ = await asyncio.wait(
-                {ready, task}, timeout=self.ready_timeout, return_when="FIRST_COMPLETED"
+                {ready, arrived, task}, timeout=self.ready_timeout, return_when="FIRST_COMPLETED"
             )
         finally:
-            if not ready.done():
-                ready.cancel()
-                await asyncio.gather(ready, return_exceptions=True)
-        if ready in done and not ready.cancelled() and ready.exception() is None:
+            for waiter in (ready, arrived):
+                if not waiter.done():
+                    waiter.cancel()
+            await asyncio.gather(ready, arrived, return_exceptions=True)
+        if any(w in done and not w.cancelled() and w.exception() is None for w in (ready, arrived)):
             return
         if task in done:
             error = task.exception() if not task.cancelled() else None
             raise self._gateway_error(error)
         raise NotConnectedError(f"the Discord gateway was not ready within {self.ready_timeout:g} s")
+
+    def _gateway_complete(self) -> bool:
+        """Whether READY has been read and every guild it listed has arrived.
+
+        discord.py's own ready (``on_ready``) comes ``guild_ready_timeout`` after
+        the last GUILD_CREATE, in case more guilds follow; discobase needs only
+        the guilds READY announced, so it goes on as soon as they are all in
+        the cache. ``False`` whenever it cannot tell (for example with an
+        ``AutoShardedClient``), which leaves the wait to discord.py's ready.
+        """
+        client = self.client
+        pending = getattr(client._connection, "_ready_state", None)
+        if client.user is None or pending is None:
+            return False
+        return all(not guild.unavailable for guild in client.guilds)
+
+    async def _guilds_arrived(self) -> None:
+        """Return once :meth:`_gateway_complete` holds, checked after every
+        gateway event (discord.py parses an event right after announcing it)."""
+        while not self._gateway_complete():
+            await self.client.wait_for("socket_event_type")
 
     @staticmethod
     def _gateway_error(error: BaseException | None) -> DiscobaseError:
