@@ -47,8 +47,8 @@ def parser() -> argparse.ArgumentParser:
         "--workloads",
         type=lambda t: _names(t, WORKLOADS, "workload"),
         default=WORKLOADS,
-        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: all; "
-        + "; ".join(f"{w}: {r}" for w, r in AVAILABLE.items() if r)
+        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: all"
+        + "".join(f"; {w}: {r}" for w, r in AVAILABLE.items() if r)
         + ")",
     )
     p.add_argument(

@@ -5,9 +5,9 @@ named in the :class:`~benchmarks.protocol.RunSpec` with
 ``discobase.Database(name, server_url=url)`` and ``db.conn(token)``, runs the
 workload and reports through a :class:`~benchmarks.protocol.Recorder`.
 
-Adding a workload (``logs`` once the ``_logs`` table exists) is one
-``async def run_<name>(spec, recorder)`` here, registered in :data:`RUNNERS`,
-plus its entry in :data:`benchmarks.workloads.AVAILABLE`.
+Adding a workload is one ``async def run_<name>(spec, recorder)`` here,
+registered in :data:`RUNNERS`, plus its entry in
+:data:`benchmarks.workloads.AVAILABLE`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+from loguru import logger
+
 import discobase
 from benchmarks.protocol import Recorder, RunSpec, client_main, percentile, record_run, run_ops
-from benchmarks.workloads import CrudPlan, FindOp, Sizes, bulk_records, crud_plan
+from benchmarks.workloads import LOG_TEMPLATE, CrudPlan, FindOp, Sizes, bulk_records, crud_plan, log_lines
 
 Models = dict[str, type[discobase.Table]]
 
@@ -163,9 +165,43 @@ async def run_bulk(spec: RunSpec, recorder: Recorder) -> dict[str, Any]:
     return {}
 
 
+async def run_logs(spec: RunSpec, recorder: Recorder) -> dict[str, Any]:
+    """The ``logs`` workload: loguru ``INFO`` records through the ``_logs`` sink,
+    timed from the first call until every record is stored."""
+    sizes = Sizes.from_json(spec.sizes)
+    lines = log_lines(sizes.logs, spec.seed)
+    calls = 0.0
+    logger.remove()  # only the _logs sink: no console output for these records
+    db = discobase.Database(spec.database, server_url=spec.url, data_channels=spec.data_channels)
+    db.logs.attach("INFO")
+    try:
+        async with AsyncExitStack() as stack:
+            with recorder.phase("connect", part="setup"):
+                await stack.enter_async_context(db.conn(spec.token))
+            recorder.start_budget()
+            with recorder.phase("log", len(lines)) as phase:
+                started = time.perf_counter()
+                for args in lines:
+                    logger.info(LOG_TEMPLATE, *args)
+                calls = time.perf_counter() - started
+                await db.logs.flush()
+                phase.done = len(lines)
+            with recorder.phase("verify", 1, part="extra") as phase:
+                # Every record is stored once, in the order it was logged.
+                stored = await db.logs.query(limit=None)
+                phase.checked = phase.done = 1
+                phase.ok = int([r.message for r in stored] == [LOG_TEMPLATE.format(*a) for a in lines])
+            with recorder.phase("close"):
+                await stack.aclose()
+    finally:
+        db.logs.detach()
+    return {"log_calls_seconds": calls}
+
+
 RUNNERS: dict[str, Callable[[RunSpec, Recorder], Awaitable[dict[str, Any]]]] = {
     "crud": run_crud,
     "bulk": run_bulk,
+    "logs": run_logs,
 }
 
 

@@ -51,7 +51,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.workloads import CrudPlan, Sizes, bulk_records, crud_plan, record_bytes
+from benchmarks.workloads import CrudPlan, Sizes, bulk_records, crud_plan, log_records, record_bytes
 from discobase.local.ratelimit import Profile, RateLimiter, message_age_metadata
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "bulk_steps",
     "crud_steps",
     "ideal_for",
+    "logs_steps",
     "simulate",
     "workload_steps",
 ]
@@ -266,10 +267,18 @@ def bulk_steps(records: list[dict[str, Any]], style: str) -> list[Step]:
     return [Step("insert", _packed_writes("POST", "user", payload))]
 
 
+def logs_steps(records: list[dict[str, Any]]) -> list[Step]:
+    """The ideal client's steps for ``logs``: every record packed into the ``_logs`` channel."""
+    payload = sum(record_bytes(r) + OP_OVERHEAD for r in records)
+    return [Step("log", _packed_writes("POST", "_logs", payload))]
+
+
 def workload_steps(workload: str, style: str, sizes: Sizes, seed: int) -> list[Step] | None:
     """The ideal steps of a workload, or None when it has no ideal yet."""
     if workload == "crud":
         return crud_steps(crud_plan(sizes, seed), style)
     if workload == "bulk":
         return bulk_steps(bulk_records(sizes.bulk, seed), style)
+    if workload == "logs":
+        return logs_steps(log_records(sizes.logs, seed))
     return None

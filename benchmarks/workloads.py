@@ -26,8 +26,9 @@ Workloads
     ``bulk`` inserts into ``user`` issued concurrently.
 
 ``logs``
-    ``logs`` loguru records into the ``_logs`` system table. Not available
-    yet: it needs the ``_logs`` table (see :data:`AVAILABLE`).
+    ``logs`` loguru ``INFO`` records (see :func:`log_lines`) into the
+    ``_logs`` system table, timed until every one is stored (discobase only:
+    1.0.0 has no log table).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from typing import Any, Literal
 __all__ = [
     "AVAILABLE",
     "CRUD_STYLES",
+    "LOG_TEMPLATE",
+    "OURS_ONLY",
     "WORKLOADS",
     "CrudPlan",
     "FindOp",
@@ -48,23 +51,28 @@ __all__ = [
     "Style",
     "bulk_records",
     "crud_plan",
+    "log_lines",
+    "log_records",
     "record_bytes",
 ]
 
-Style = Literal["sequential", "concurrent"]
+#: ``stream`` is ``logs``': calls that return at once, stored in the background.
+Style = Literal["sequential", "concurrent", "stream"]
 Table = Literal["user", "post"]
 
 #: Every workload the runner knows, in the order it runs them.
 WORKLOADS: tuple[str, ...] = ("crud", "bulk", "logs")
 #: ``crud`` styles (see the module docstring).
 CRUD_STYLES: tuple[Style, ...] = ("sequential", "concurrent")
-#: Workloads that can run, or why not. Adding ``logs`` later: write
-#: ``run_logs`` in :mod:`benchmarks.client_ours` and set its entry to ``None``.
+#: Workloads that can run, or why not (a new workload is listed here with its
+#: reason until its ``run_<name>`` exists in :mod:`benchmarks.client_ours`).
 AVAILABLE: dict[str, str | None] = {
     "crud": None,
     "bulk": None,
-    "logs": "not available yet (needs the _logs table)",
+    "logs": None,
 }
+#: Workloads that only discobase (this project) runs: 1.0.0 has no log table.
+OURS_ONLY: frozenset[str] = frozenset({"logs"})
 
 _WORDS = [
     "discord",
@@ -310,3 +318,36 @@ def bulk_records(count: int, seed: int) -> list[dict[str, Any]]:
 def record_bytes(record: dict[str, Any]) -> int:
     """Bytes of a record's compact JSON (what any library must store, at least)."""
     return len(json.dumps(record, separators=(",", ":")).encode())
+
+
+#: The message template of the ``logs`` workload (loguru's lazy ``{}`` formatting).
+LOG_TEMPLATE = "request {} served in {} ms"
+
+
+def log_lines(count: int, seed: int) -> list[tuple[int, int]]:
+    """The arguments of ``count`` ``logger.info(LOG_TEMPLATE, *args)`` calls."""
+    rng = random.Random(seed)
+    return [(index, rng.randrange(1, 500)) for index in range(count)]
+
+
+def log_records(count: int, seed: int) -> list[dict[str, Any]]:
+    """The stored form of the ``logs`` records (what any library must write, at least):
+    the fields of a ``_logs`` record with representative values."""
+    return [
+        {
+            "time": f"2026-11-23T10:00:{index % 60:02d}.{index % 1_000_000:06d}Z",
+            "level": "INFO",
+            "level_no": 20,
+            "message": LOG_TEMPLATE.format(index, millis),
+            "logger": "benchmarks.client_ours",
+            "module": "client_ours",
+            "function": "run_logs",
+            "file": "client_ours.py",
+            "line": 200,
+            "process": 4242,
+            "exception": None,
+            "extra": {},
+            "seq": index,
+        }
+        for index, millis in log_lines(count, seed)
+    ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeVar, overload
 
 from loguru import logger
@@ -16,6 +16,7 @@ from discobase.exceptions import (
     DatabaseLookupError,
     DatabaseStorageError,
     DatabaseTableError,
+    DiscobaseError,
     NotConnectedError,
 )
 from discobase.query import Condition, FieldExpr, Query
@@ -177,6 +178,9 @@ class Table(BaseModel, metaclass=TableMeta):
     """Internal name of the table. Set by the `table()` decorator."""
     __disco_record_migrations__: ClassVar[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
     """Record migrations by the schema version they convert from."""
+    __disco_json_reads_back__: ClassVar[bool] = False
+    """Whether every instance's JSON is known to validate again, so that saving
+    skips the check (for discobase's own tables, whose values it makes itself)."""
 
     _disco_id: int = PrivateAttr(default=-1)
 
@@ -187,6 +191,16 @@ class Table(BaseModel, metaclass=TableMeta):
         cls.__disco_keys__ = set()
         cls.__disco_name__ = "_notset"
         cls.__disco_record_migrations__ = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.__disco_json_reads_back__ and "__disco_json_reads_back__" not in cls.__dict__:
+            # Inherited: it holds only while the subclass keeps its parent's fields.
+            parent = next(b for b in cls.__mro__[1:] if issubclass(b, Table))
+            mine = {name: f.annotation for name, f in cls.model_fields.items()}
+            if mine != {name: f.annotation for name, f in parent.model_fields.items()}:
+                cls.__disco_json_reads_back__ = False
 
     # ------------------------------------------------------------------ identity
     @property
@@ -208,8 +222,8 @@ class Table(BaseModel, metaclass=TableMeta):
     def _track(cls, operation: str, work: Coroutine[Any, Any, T], **details: Any) -> Coroutine[Any, Any, T]:
         """``work`` reported as a request to the database's event handlers."""
         database = cls.__disco_database__
-        if database is None:
-            return work
+        if database is None or not database.events.active:
+            return work  # nobody listens: no wrapper coroutine per operation
         return database.events.run(operation, cls.__disco_name__, work, **details)
 
     # ------------------------------------------------------------------ checks
@@ -349,6 +363,13 @@ class Table(BaseModel, metaclass=TableMeta):
                 )
         await cls._track("insert_many", cursor.insert_many(items, progress=progress), count=len(items))
         return items
+
+    @classmethod
+    async def _insert_each(cls, models: Sequence[Self]) -> list[DiscobaseError | None]:
+        """Save new records like :meth:`insert_many`; per record, ``None`` or the
+        error that kept it out (for callers that route failures elsewhere)."""
+        cursor = cls._ensure_db()
+        return await cls._track("insert_many", cursor.insert_each(models), count=len(models))
 
     @overload
     @classmethod

@@ -342,3 +342,42 @@ async def test_a_large_record_round_trips(memory: MemoryDiscord) -> None:
 def _no_leaks() -> Iterator[None]:
     yield
     gc.collect()
+
+
+async def test_a_bulk_insert_failing_part_way_reports_each_record(
+    memory: MemoryDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """insert_each gives every record's outcome; insert_many raises the first
+    error, after the other messages have settled (and their records are saved)."""
+    monkeypatch.setattr("discobase.storage.cursor.MAX_OPS_PER_MESSAGE", 2)
+    db, User, transport = make_db(memory)
+    async with db.conn():
+        rows = [User(name=f"u{n}") for n in range(4)]
+        transport.fail_next("send", RuntimeError("first message lost"))
+        outcomes = await User._insert_each(rows)
+        assert [o is None for o in outcomes] == [False, False, True, True]
+        assert all(isinstance(o, DatabaseStorageError) for o in outcomes[:2])
+        assert [r.__disco_id__ for r in rows[:2]] == [-1, -1]
+        assert sorted(u.name for u in await User.find()) == ["u2", "u3"]
+
+        more = [User(name=f"v{n}") for n in range(4)]
+        transport.fail_next("send", RuntimeError("lost again"))
+        with pytest.raises(DatabaseStorageError, match="lost again"):
+            await User.insert_many(more)
+        assert [r.__disco_id__ != -1 for r in more] == [False, False, True, True]
+        assert sorted(u.name for u in await User.find()) == ["u2", "u3", "v2", "v3"]
+
+
+def test_only_discobase_own_tables_skip_the_read_back_check() -> None:
+    from discobase.logs import LogRecord
+
+    class Same(LogRecord):  # e.g. the table class a database makes for _logs
+        pass
+
+    class Wider(LogRecord):
+        score: float = 0.0
+
+    assert LogRecord.__disco_json_reads_back__
+    assert Same.__disco_json_reads_back__
+    assert not Wider.__disco_json_reads_back__
+    assert not Base.__disco_json_reads_back__

@@ -464,6 +464,8 @@ class TableCursor:
         meets it raise. Pydantic writes a few such values, e.g. ints over 4300
         digits, or ``nan`` in a nested model without ``ser_json_inf_nan``."""
         model = type(instance)
+        if model.__disco_json_reads_back__:
+            return instance.model_dump_json()
         try:
             data = instance.model_dump_json()
             model.model_validate_json(data)
@@ -550,7 +552,19 @@ class TableCursor:
     async def insert_many(
         self, instances: Sequence[Table], *, progress: bool | Callable[[int, int], object] = False
     ) -> None:
-        """Insert new records concurrently, so group commit packs them into few messages."""
+        """Insert new records concurrently, so group commit packs them into few
+        messages; raises the first record's error once every write has settled."""
+        for error in await self.insert_each(instances, progress=progress):
+            if error is not None:
+                raise error
+
+    async def insert_each(
+        self, instances: Sequence[Table], *, progress: bool | Callable[[int, int], object] = False
+    ) -> list[DiscobaseError | None]:
+        """Insert new records concurrently; per record, ``None`` when it was
+        stored or the error that kept it out (a batch can fail part-way).
+        Unique constraints are checked before anything is sent, and a
+        violation there is raised."""
         total = len(instances)
         rids = [self.ids.next() for _ in instances]
         datas = [self._serialize(instance) for instance in instances]
@@ -574,16 +588,23 @@ class TableCursor:
                     key = (fields, self.indexes.unique_key(fields, values))
                     self._reserved[key] = rid
                     keys.append(key)
+        outcomes: list[DiscobaseError | None] = []
         try:
             with _Progress(progress, total, f"inserting into {self.name}") as report:
                 futures = self._enqueue([Op("i", rid, data) for rid, data in zip(rids, datas, strict=True)])
                 for instance, rid, data, future in zip(instances, rids, datas, futures, strict=True):
-                    self._check_result(await future, rid, data)
-                    instance._disco_id = rid
+                    try:
+                        self._check_result(await future, rid, data)
+                    except DiscobaseError as error:
+                        outcomes.append(error)
+                    else:
+                        instance._disco_id = rid
+                        outcomes.append(None)
                     report.advance()
         finally:
             for key in keys:
                 self._reserved.pop(key, None)
+        return outcomes
 
     async def rewrite(
         self, transform: Callable[[dict[str, Any]], dict[str, Any]], *, progress: bool = False
@@ -813,6 +834,8 @@ class TableCursor:
             await self.transport.delete_messages(channel_id, [m.id for m in page])
             deleted += len(page)
             before = page[0].id
+            if len(page) < HISTORY_PAGE:
+                break  # that was the oldest page: no need to ask for another
         if deleted:
             logger.debug("table {}: compaction deleted {} messages in {}", self.name, deleted, channel_id)
 
