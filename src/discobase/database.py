@@ -172,6 +172,11 @@ class Database:
         self._catalog: dict[str, TableMeta] = {}
         self._category_id: int | None = None
         self._metadata_channel: ChannelInfo | None = None
+        # The last message id of every channel, from the channel list read at
+        # connect (used once, by the first build_tables), and the events of
+        # channels without a cursor yet, kept from that read until it is used.
+        self._listed: dict[int, int | None] | None = None
+        self._early: list[MessageEvent] | None = None
         self._ids = IdGenerator()
         self._task: asyncio.Task[None] | None = None
         self._setup_event: asyncio.Event | None = None
@@ -582,6 +587,7 @@ class Database:
         self._bot = None
         self._subscribed = False
         self._metadata_channel = None
+        self._listed = self._early = None
         self._category_id = None
         self._catalog.clear()
 
@@ -620,13 +626,17 @@ class Database:
         cursor = self._channel_cursors.get(event.channel_id)
         if cursor is not None:
             await cursor.on_event(event)
+        elif self._early is not None:
+            self._early.append(event)  # perhaps a table's, whose cursor is not made yet
 
     async def _ensure_catalog(self) -> ChannelInfo:
         transport = self._require_transport()
         assert self.guild is not None
         if self._metadata_channel is not None:
             return self._metadata_channel
+        self._early = []  # from here on, no event is missed: a message is either listed or kept
         channels = await transport.channels(self.guild.id)
+        self._listed = {c.id: c.last_message_id for c in channels}
         category = next((c for c in channels if c.type == 4 and c.name == CATEGORY_NAME), None)
         if category is None:
             category = await transport.create_channel(self.guild.id, CATEGORY_NAME, type=4, private=True)
@@ -713,6 +723,7 @@ class Database:
         if self.guild is None:
             raise NotConnectedError("not connected to the database, did you forget to login?")
         metadata = await self._ensure_catalog()
+        listed, self._listed = self._listed, None  # fresh only for the first build of a connection
         every = {**self._system, **self.tables}
         pending = [(name, model) for name, model in every.items() if name not in self._cursors]
         missing = [(name, model) for name, model in pending if name not in self._catalog]
@@ -743,10 +754,13 @@ class Database:
             )
             for model, meta in metas
         ]
+        early, self._early = self._early or [], None
         for cursor in cursors:
-            for channel_id in cursor.meta.data_channels:
+            channels = set(cursor.meta.data_channels)
+            cursor.keep([event for event in early if event.channel_id in channels])
+            for channel_id in channels:
                 self._channel_cursors[channel_id] = cursor
-        results = await asyncio.gather(*(c.open() for c in cursors), return_exceptions=True)
+        results = await asyncio.gather(*(c.open(listed) for c in cursors), return_exceptions=True)
         problems: list[DatabaseCorruptionError] = []
         for cursor, result in zip(cursors, results, strict=True):
             if isinstance(result, BaseException):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -381,3 +381,62 @@ def test_only_discobase_own_tables_skip_the_read_back_check() -> None:
     assert Same.__disco_json_reads_back__
     assert not Wider.__disco_json_reads_back__
     assert not Base.__disco_json_reads_back__
+
+
+HISTORY = "GET /channels/{channel_id}/messages"
+
+
+async def test_opening_skips_channels_the_channel_list_shows_unchanged(memory: MemoryDiscord) -> None:
+    db, User, _ = make_db(memory)
+    async with db.conn():
+        await User(name="a").save()  # one message, no snapshot: the index channel stays empty
+    db2, User2, transport = make_db(memory)
+    async with db2.conn():
+        # The catalog and the data channel; the empty index channel is not read.
+        assert transport.requests[HISTORY] == 2, transport.requests
+        assert [u.name for u in await User2.find()] == ["a"]
+        cursor = User2.__disco_cursor__
+        assert cursor is not None
+        await cursor.snapshot()
+    db3, User3, transport = make_db(memory)
+    async with db3.conn():
+        # The snapshot covers every data message: only the catalog and the index channel are read.
+        assert transport.requests[HISTORY] == 2, transport.requests
+        assert [u.name for u in await User3.find()] == ["a"]
+
+
+class _HookedTransport(MemoryTransport):
+    """Runs ``hook`` before its next history read (the catalog, while connecting)."""
+
+    hook: Callable[[], Awaitable[None]] | None = None
+
+    async def history(self, channel_id: int, **kwargs: Any) -> list[Any]:
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            await hook()
+        return await super().history(channel_id, **kwargs)
+
+
+async def test_a_write_between_the_channel_list_and_the_open_is_not_lost(memory: MemoryDiscord) -> None:
+    """The channel list shows the data channel empty, so it is not read; a record
+    another process writes after that list still arrives, as an event kept until
+    the table's cursor exists."""
+    writer, Writer, _ = make_db(memory)
+    transport = _HookedTransport(memory)
+    reader = discobase.Database("db", transport=transport)
+
+    @reader.table
+    class User(Base):
+        pass
+
+    async with writer.conn():
+
+        async def write_meanwhile() -> None:
+            await Writer(name="meanwhile").save()
+            await transport.drain()  # delivered now, before the reader's cursor exists
+
+        transport.hook = write_meanwhile
+        async with reader.conn():
+            assert transport.hook is None  # it ran
+            assert transport.requests[HISTORY] == 1  # the catalog only: the data channel was listed empty
+            assert [u.name for u in await User.find()] == ["meanwhile"]

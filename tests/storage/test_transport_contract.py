@@ -288,6 +288,23 @@ async def test_channels_create_list_edit_delete(harness: Harness) -> None:
         await t.history(table.id)
 
 
+async def test_the_channel_list_gives_each_channel_s_last_message_id(harness: Harness) -> None:
+    t = harness.primary
+    channel = await new_channel(harness, "last-id")
+
+    async def last_id() -> int | None:
+        listed = next(c for c in await t.channels(harness.guild_id) if c.id == channel.id)
+        return listed.last_message_id
+
+    assert channel.last_message_id is None
+    assert await last_id() is None  # never a message
+    await t.send(channel.id, "one")
+    second = await t.send(channel.id, "two")
+    assert await last_id() == second.id
+    await t.delete_messages(channel.id, [second.id])
+    assert await last_id() == second.id  # Discord keeps it after the message is deleted
+
+
 async def test_unknown_guild_is_guild_not_found(harness: Harness) -> None:
     with pytest.raises(GuildNotFoundError) as error:
         await harness.primary.channels(harness.guild_id + 12345)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -134,6 +134,14 @@ class _Progress:
             self.callback(self.done, self.total)
 
 
+def _nothing_after(listed: Mapping[int, int | None] | None, channel_id: int, mark: int) -> bool:
+    """Whether ``listed`` shows that ``channel_id`` has no message newer than ``mark``."""
+    if listed is None or channel_id not in listed:
+        return False
+    last = listed[channel_id]
+    return last is None or last <= mark
+
+
 class TableCursor:
     """State and storage of one table (see the module docstring)."""
 
@@ -177,7 +185,7 @@ class TableCursor:
         self._confirmed: dict[int, int] = dict.fromkeys(meta.data_channels, 0)  # scanned through, per channel
         self._queues: dict[int, deque[_Pending]] = {c: deque() for c in meta.data_channels}
         self._writers: dict[int, asyncio.Task[None]] = {}
-        self._buffer: list[MessageEvent] | None = None  # events that arrive while opening
+        self._buffer: list[MessageEvent] | None = []  # events that arrive before it is open
         self._ops_since_snapshot = 0
         self._messages_since_snapshot = 0
         self._snapshot_task: asyncio.Task[None] | None = None
@@ -186,13 +194,29 @@ class TableCursor:
         self._closed = False
 
     # ------------------------------------------------------------------ open
-    async def open(self) -> None:
-        """Load the newest snapshot, then replay the data channels after it."""
-        self._buffer = []
-        await self._load_snapshot()
+    def keep(self, events: Sequence[MessageEvent]) -> None:
+        """Events of this table's channels received before the cursor existed:
+        applied after the open, like those that arrive during it."""
+        if self._buffer is None:
+            raise DatabaseStorageError("the table is already open", table=self.name)
+        self._buffer[:0] = events
+
+    async def open(self, listed: Mapping[int, int | None] | None = None) -> None:
+        """Load the newest snapshot, then replay the data channels after it.
+
+        ``listed`` maps channel ids to their last message id, from a channel
+        list read before any event of theirs could be missed: a channel whose
+        last message is not newer than what the cursor has is not read (an
+        index channel without any message holds no snapshot).
+        """
+        if self._buffer is None:
+            raise DatabaseStorageError("the table is already open", table=self.name)
+        if not _nothing_after(listed, self.meta.index_channel, 0):
+            await self._load_snapshot()
         self.indexes.load_unique(self.records)
         for channel_id in self.meta.data_channels:
-            await self._catch_up(channel_id)
+            if not _nothing_after(listed, channel_id, self._confirmed[channel_id]):
+                await self._catch_up(channel_id)
         buffered, self._buffer = self._buffer, None
         for event in buffered:
             await self.on_event(event)

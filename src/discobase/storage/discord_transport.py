@@ -141,6 +141,7 @@ def message_from_discord(message: discord.Message) -> RawMessage:
 def channel_from_payload(data: Mapping[str, Any]) -> ChannelInfo:
     """A :class:`ChannelInfo` from a channel dict."""
     parent = data.get("parent_id")
+    last = data.get("last_message_id")
     return ChannelInfo(
         id=int(data["id"]),
         name=str(data.get("name") or ""),
@@ -148,6 +149,7 @@ def channel_from_payload(data: Mapping[str, Any]) -> ChannelInfo:
         parent_id=int(parent) if parent is not None else None,
         topic=data.get("topic"),
         position=int(data.get("position") or 0),
+        last_message_id=int(last) if last is not None else None,
     )
 
 

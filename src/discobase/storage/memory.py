@@ -154,6 +154,7 @@ class _Channel:
     overwrites: list[Overwrite] = field(default_factory=list)
     messages: dict[int, RawMessage] = field(default_factory=dict)
     order: list[int] = field(default_factory=list)
+    last_message_id: int | None = None  # kept when that message is deleted, as Discord does
 
     def info(self) -> ChannelInfo:
         return ChannelInfo(
@@ -163,6 +164,7 @@ class _Channel:
             parent_id=self.parent_id,
             topic=self.topic,
             position=self.position,
+            last_message_id=self.last_message_id,
         )
 
 
@@ -552,6 +554,7 @@ class MemoryTransport:
             attachments=tuple(self._attach(channel_id, files)),
         )
         channel.messages[message_id] = message
+        channel.last_message_id = message_id
         channel.order.append(message_id)
         logger.debug("sent {} to {}", message_id, channel_id)
         self.server.dispatch(channel, MessageEvent("create", channel_id, (message_id,), message))

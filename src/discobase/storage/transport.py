@@ -57,6 +57,9 @@ class ChannelInfo:
     parent_id: int | None = None
     topic: str | None = None
     position: int = 0
+    #: The newest message ever sent in the channel (Discord keeps it after that
+    #: message is deleted); ``None``: no message was ever sent.
+    last_message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
