@@ -259,18 +259,22 @@ def fits_inline(records: list[dict[str, Any]]) -> bool:
     return math.ceil(len(zlib.compress(packed, 9)) / 3) * 4 + INLINE_HEADER <= CONTENT_LIMIT
 
 
+def _packed_inserts(phase: str, table: str, records: list[dict[str, Any]]) -> list[Step]:
+    """One step that writes every record into ``table``'s channel, packed."""
+    payload = sum(record_bytes(r) + OP_OVERHEAD for r in records)
+    return [Step(phase, _packed_writes("POST", table, payload))]
+
+
 def bulk_steps(records: list[dict[str, Any]], style: str) -> list[Step]:
     """The ideal client's steps for ``bulk`` (``concurrent``: one packed step)."""
     if style == "sequential":
         return [Step("insert", [Req("POST", _MESSAGES, "user")]) for _ in records]
-    payload = sum(record_bytes(r) + OP_OVERHEAD for r in records)
-    return [Step("insert", _packed_writes("POST", "user", payload))]
+    return _packed_inserts("insert", "user", records)
 
 
 def logs_steps(records: list[dict[str, Any]]) -> list[Step]:
     """The ideal client's steps for ``logs``: every record packed into the ``_logs`` channel."""
-    payload = sum(record_bytes(r) + OP_OVERHEAD for r in records)
-    return [Step("log", _packed_writes("POST", "_logs", payload))]
+    return _packed_inserts("log", "_logs", records)
 
 
 def workload_steps(workload: str, style: str, sizes: Sizes, seed: int) -> list[Step] | None:

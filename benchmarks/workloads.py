@@ -43,7 +43,6 @@ __all__ = [
     "AVAILABLE",
     "CRUD_STYLES",
     "LOG_TEMPLATE",
-    "OURS_ONLY",
     "WORKLOADS",
     "CrudPlan",
     "FindOp",
@@ -71,8 +70,6 @@ AVAILABLE: dict[str, str | None] = {
     "bulk": None,
     "logs": None,
 }
-#: Workloads that only discobase (this project) runs: 1.0.0 has no log table.
-OURS_ONLY: frozenset[str] = frozenset({"logs"})
 
 _WORDS = [
     "discord",
