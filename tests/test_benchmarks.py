@@ -23,10 +23,13 @@ SMALL = Sizes(inserts=20, finds=20, updates=10, deletes=10, reopen_finds=5, bulk
 MSG = "/channels/{channel_id}/messages"
 POST = f"POST {MSG}"
 HISTORY = f"GET {MSG}"
+WITHDRAW = "DELETE /channels/{channel_id}/messages/{message_id}"
 
 #: A cold reopen: the same reads, nothing created. History: the catalog and each
 #: table's data channel; the index channels are listed empty (no snapshot) and not read.
+#: A connect: the catalog, the table's channels, and the record-id worker claim.
 REOPEN = {
+    POST: 1,
     HISTORY: 3,
     "GET /guilds/{guild_id}/channels": 1,
     "GET /oauth2/applications/@me": 1,
@@ -77,13 +80,13 @@ def test_crud_sequential_request_counts(report: dict[str, Any]) -> None:
         "find": {},  # served from memory
         "update": {POST: 10},
         "delete": {POST: 10},
-        "close": {},
+        "close": {WITHDRAW: 1},  # the record-id worker claim
         "reopen": REOPEN,
         "reopen-find": {},
         "find-latency": {},
     }
     run = next(r for r in report["runs"] if r["key"] == "crud/sequential/ours")
-    assert run["requests"] == 46  # the workload's requests (set-up excluded)
+    assert run["requests"] == 48  # the workload's requests (set-up excluded; 2 for the worker claim)
     assert run["ops"] == run["planned_ops"] == SMALL.crud_ops()
     assert run["correct"] == run["checked"] == SMALL.finds + SMALL.reopen_finds
     assert run["status_429"] == 0
@@ -96,7 +99,8 @@ def test_crud_concurrent_request_counts(report: dict[str, Any]) -> None:
     got = phases(report, "crud/concurrent/ours")
     check_connect(got["connect"])
     assert got["reopen"] == REOPEN
-    assert got["find"] == got["reopen-find"] == got["close"] == {}
+    assert got["find"] == got["reopen-find"] == {}
+    assert got["close"] == {WITHDRAW: 1}
     # Group commit: a phase's writes share messages, at least one per table, at most
     # one more per table when a send was already in flight.
     for name in ("insert", "update", "delete"):
@@ -113,7 +117,7 @@ def test_logs_request_counts(report: dict[str, Any]) -> None:
     # The first connect makes the category, the catalog and _logs' data and index channels.
     assert connect["POST /guilds/{guild_id}/channels"] == 4
     # 100 records: one message (too few for a snapshot: the close has nothing to do).
-    assert got == {"log": {POST: 1}, "verify": {}, "close": {}}
+    assert got == {"log": {POST: 1}, "verify": {}, "close": {WITHDRAW: 1}}
     run = next(r for r in report["runs"] if r["key"] == "logs/stream/ours")
     assert run["correct"] == run["checked"] == 1  # every record stored, in order
     assert run["ops"] == SMALL.logs

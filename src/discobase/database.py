@@ -26,13 +26,14 @@ from discobase.exceptions import (
     DiscobaseError,
     GuildNotFoundError,
     MigrationError,
+    MissingPermissionsError,
     NotConnectedError,
 )
 from discobase.schema import diff_schemas, field_summary, format_diff
 from discobase.storage.codec import Codec
 from discobase.storage.cursor import TableCursor, TableMeta
 from discobase.storage.discord_transport import DiscordTransport, invite_url
-from discobase.storage.ids import IdGenerator
+from discobase.storage.ids import IdGenerator, WorkerLease
 from discobase.storage.indexes import TableIndexes
 from discobase.storage.lock import DiscordLock
 from discobase.storage.transport import (
@@ -42,6 +43,7 @@ from discobase.storage.transport import (
     FileData,
     GuildInfo,
     MessageEvent,
+    RawMessage,
     Transport,
 )
 from discobase.table import Table, TableOptions
@@ -72,6 +74,7 @@ METADATA_CHANNEL = "_dbmetadata"
 CATALOG_PREFIX = "dbC1"
 CATALOG_MARKER = "dbC1 "
 CATALOG_FILE_MARKER = "dbC1+ "
+CATALOG_TOPIC = "discobase catalog"
 EMBEDDED_BOT = "discobase"
 
 
@@ -178,6 +181,7 @@ class Database:
         self._listed: dict[int, int | None] | None = None
         self._early: list[MessageEvent] | None = None
         self._ids = IdGenerator()
+        self._lease: WorkerLease | None = None
         self._task: asyncio.Task[None] | None = None
         self._setup_event: asyncio.Event | None = None
         self._stop_event: asyncio.Event | None = None
@@ -574,6 +578,9 @@ class Database:
                 self._stop_event.set()
 
     async def _shutdown(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None and self._transport is not None:
+            await lease.release()
         for table in (*self.tables.values(), *self._system.values()):
             table.__disco_cursor__ = None
         self._cursors.clear()
@@ -623,6 +630,12 @@ class Database:
         await self.build_tables()
 
     async def _on_event(self, event: MessageEvent) -> None:
+        if event.kind == "session":  # events were lost: every table reads its channels again
+            for table in list(self._cursors.values()):
+                await table.resync()
+            for table in {*self._channel_cursors.values()} - {*self._cursors.values()}:
+                await table.resync()  # tables still opening catch up once they are open
+            return
         cursor = self._channel_cursors.get(event.channel_id)
         if cursor is not None:
             await cursor.on_event(event)
@@ -635,30 +648,79 @@ class Database:
         if self._metadata_channel is not None:
             return self._metadata_channel
         self._early = []  # from here on, no event is missed: a message is either listed or kept
-        channels = await transport.channels(self.guild.id)
-        self._listed = {c.id: c.last_message_id for c in channels}
-        category = next((c for c in channels if c.type == 4 and c.name == CATEGORY_NAME), None)
+        channels = await transport.channels(self.guild.id, hidden=True)
+        self._listed = {c.id: c.last_message_id for c in channels if c.visible}
+        categories = [c for c in channels if c.type == 4 and c.name == CATEGORY_NAME]
+        category = next((c for c in categories if c.visible), categories[0] if categories else None)
+        metadata = self._find_catalog(channels, category)
         if category is None:
             category = await transport.create_channel(self.guild.id, CATEGORY_NAME, type=4, private=True)
         self._category_id = category.id
-        metadata = next((c for c in channels if c.type == 0 and c.name == METADATA_CHANNEL), None)
         if metadata is None:
             metadata = await transport.create_channel(
                 self.guild.id,
                 METADATA_CHANNEL,
                 parent_id=category.id,
-                topic="discobase catalog",
+                topic=CATALOG_TOPIC,
                 private=True,
             )
         self._metadata_channel = metadata
-        await self._read_catalog(metadata.id)
+        self._lease = WorkerLease(transport, metadata.id, self._ids)
+        await self._lease.post()  # before the catalog is read, which then shows every earlier claim
+        await self._lease.confirm(await self._read_catalog(metadata.id))
         return metadata
 
-    async def _read_catalog(self, channel_id: int) -> None:
+    def _find_catalog(
+        self, channels: Sequence[ChannelInfo], category: ChannelInfo | None
+    ) -> ChannelInfo | None:
+        """The catalog channel, by name or (renamed) by topic; None when the guild
+        holds no trace of a database. Raises when the catalog exists but cannot
+        be read, or is gone while tables remain: opening an empty database then
+        would hide the stored records and start a second catalog beside them."""
+        text = [c for c in channels if c.type == 0]
+        mine = [c for c in text if category is not None and c.parent_id == category.id]
+        found = (
+            next((c for c in mine if c.name == METADATA_CHANNEL), None)
+            or next((c for c in text if c.name == METADATA_CHANNEL), None)
+            or next((c for c in mine if c.topic == CATALOG_TOPIC), None)
+        )
+        if found is not None:
+            if not found.visible:
+                raise MissingPermissionsError(
+                    f"the bot cannot view the catalog channel #{found.name} of database {self.name!r}: "
+                    "give it View Channel and Read Message History there (or on the discobase category). "
+                    "Nothing was opened or written.",
+                    permission="View Channel",
+                    channel=found.id,
+                )
+            if found.name != METADATA_CHANNEL:
+                logger.warning("the catalog channel was renamed to #{}; using it", found.name)
+            return found
+        tables = [c for c in mine if (c.topic or "").startswith(("discobase data:", "discobase index:"))]
+        if category is not None and not category.visible:
+            raise MissingPermissionsError(
+                f"the bot cannot view the {CATEGORY_NAME!r} category of database {self.name!r}: give it "
+                "View Channel there. Nothing was opened or written.",
+                permission="View Channel",
+                channel=category.id,
+            )
+        if tables:
+            raise DatabaseCorruptionError(
+                f"the catalog channel #{METADATA_CHANNEL} of database {self.name!r} is missing (deleted, or "
+                f"moved out of the {CATEGORY_NAME!r} category) while {len(tables)} table channel(s) remain; "
+                "restore it (or move it back) before opening. Nothing was written.",
+                channel=tables[0].id,
+            )
+        return None
+
+    async def _read_catalog(self, channel_id: int) -> list[RawMessage]:
+        """Read every catalog entry; returns the channel's messages, oldest first."""
         transport = self._require_transport()
         after = 0
+        seen: list[RawMessage] = []
         while True:
             page = await transport.history(channel_id, after=after, limit=HISTORY_PAGE)
+            seen.extend(page)
             for message in page:
                 after = message.id
                 if not message.content.startswith(CATALOG_PREFIX):
@@ -675,7 +737,7 @@ class Database:
                     ) from error
                 self._catalog.setdefault(meta.name, meta)  # the oldest entry of a name wins
             if len(page) < HISTORY_PAGE:
-                return
+                return seen
 
     @staticmethod
     def _catalog_message(meta: TableMeta) -> tuple[str, list[FileData]]:
@@ -854,6 +916,9 @@ class Database:
             raise NotConnectedError("not connected to the database, did you forget to login?")
         for cursor in self._cursors.values():
             await cursor.flush()
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await lease.release()
         channel_ids: list[int] = []
         for meta in self._catalog.values():
             channel_ids.extend([*meta.data_channels, meta.index_channel])

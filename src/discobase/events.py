@@ -268,9 +268,9 @@ class TrackedTransport:
         async with self.tracker.event("GET /users/@me/guilds"):
             return await self.inner.guilds()
 
-    async def channels(self, guild_id: int) -> list[ChannelInfo]:
+    async def channels(self, guild_id: int, *, hidden: bool = False) -> list[ChannelInfo]:
         async with self.tracker.event("GET /guilds/{guild_id}/channels"):
-            return await self.inner.channels(guild_id)
+            return await self.inner.channels(guild_id, hidden=hidden)
 
     async def create_channel(self, guild_id: int, name: str, **options: Any) -> ChannelInfo:
         async with self.tracker.event("POST /guilds/{guild_id}/channels"):
@@ -284,10 +284,12 @@ class TrackedTransport:
         async with self.tracker.event("DELETE /channels/{channel_id}", channel_id):
             await self.inner.delete_channel(channel_id)
 
-    async def send(self, channel_id: int, content: str, files: Sequence[FileData] = ()) -> RawMessage:
+    async def send(
+        self, channel_id: int, content: str, files: Sequence[FileData] = (), *, nonce: str | None = None
+    ) -> RawMessage:
         sent = len(content.encode()) + _size(files)
         async with self.tracker.event("POST /channels/{channel_id}/messages", channel_id, sent):
-            return await self.inner.send(channel_id, content, files)
+            return await self.inner.send(channel_id, content, files, nonce=nonce)
 
     async def edit(
         self,

@@ -11,6 +11,7 @@ __all__ = [
     "DatabaseLookupError",
     "DatabaseStorageError",
     "DatabaseTableError",
+    "DatabaseUnavailableError",
     "DatabaseVersionError",
     "DiscobaseError",
     "GuildNotFoundError",
@@ -76,6 +77,12 @@ class DatabaseLookupError(DiscobaseError):
 
 class DatabaseStorageError(DiscobaseError):
     """Failed store something in the database."""
+
+
+class DatabaseUnavailableError(DatabaseStorageError):
+    """Discord could not be reached, or answered with a server error (5xx): the
+    request may or may not have taken effect. discobase retries such writes
+    with the same nonce, so a write that did land is not stored twice."""
 
 
 class DatabaseTableError(DiscobaseError):

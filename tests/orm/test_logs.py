@@ -37,10 +37,12 @@ class FlakyTransport(MemoryTransport):
 
     broken = False
 
-    async def send(self, channel_id: int, content: str, files: Sequence[FileData] = ()) -> RawMessage:
+    async def send(
+        self, channel_id: int, content: str, files: Sequence[FileData] = (), *, nonce: str | None = None
+    ) -> RawMessage:
         if self.broken:
             raise DatabaseStorageError("Discord is down")
-        return await super().send(channel_id, content, files)
+        return await super().send(channel_id, content, files, nonce=nonce)
 
 
 @pytest.fixture

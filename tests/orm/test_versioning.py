@@ -173,13 +173,16 @@ async def test_a_newer_stored_version_is_refused_and_nothing_is_written() -> Non
     older, _ = make(server, "2.5.0")
     transport = older._transport
     assert isinstance(transport, MemoryTransport)
+    before = {c.id: dict(c.messages) for c in server.channels.values()}
     with pytest.raises(DatabaseVersionError) as error:
         async with older.conn():
             pass
     assert "3.0.0" in str(error.value)
     assert "2.5.0" in str(error.value)
     assert older.status is DBStatus.FAILED
-    assert transport.requests.get("POST /channels/{channel_id}/messages", 0) == 0
+    # Its only message, the record-id worker claim, was withdrawn: the guild is as it was.
+    assert transport.requests.get("POST /channels/{channel_id}/messages", 0) == 1
+    assert {c.id: dict(c.messages) for c in server.channels.values()} == before
     check, _ = make(server, "3.0.0")
     async with check.conn():
         assert await check.get_version() == Version(3, 0, 0)

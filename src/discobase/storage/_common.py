@@ -22,6 +22,7 @@ from discobase.storage.transport import (
     CONTENT_LIMIT,
     FILES_PER_MESSAGE,
     HISTORY_PAGE,
+    MESSAGE_FILES_LIMIT,
     UPLOAD_LIMIT,
     EventHandler,
     FileData,
@@ -56,7 +57,7 @@ __all__ = [
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 #: Bytes of all files of one message together (Discord's request limit).
-REQUEST_FILES_LIMIT = 25 * 1024 * 1024
+REQUEST_FILES_LIMIT = MESSAGE_FILES_LIMIT
 #: Characters of an attachment's file name.
 FILENAME_LIMIT = 1024
 #: Ids in one bulk-delete request (and at least 2).

@@ -111,6 +111,7 @@ from discobase.exceptions import DiscobaseError
 from discobase.storage.transport import (
     CONTENT_LIMIT,
     FILES_PER_MESSAGE,
+    MESSAGE_FILES_LIMIT,
     UPLOAD_LIMIT,
     FileData,
     RawAttachment,
@@ -368,6 +369,7 @@ class Codec:
         content_limit: characters in a message's content.
         file_limit: bytes in one attachment.
         files_per_message: attachments in one message.
+        message_limit: bytes of all attachments of one message together.
     """
 
     __slots__ = (
@@ -378,6 +380,7 @@ class Codec:
         "_files_per_message",
         "_level",
         "_local",
+        "_message_limit",
     )
 
     def __init__(
@@ -390,13 +393,14 @@ class Codec:
         content_limit: int = CONTENT_LIMIT,
         file_limit: int = UPLOAD_LIMIT,
         files_per_message: int = FILES_PER_MESSAGE,
+        message_limit: int = MESSAGE_FILES_LIMIT,
     ) -> None:
         if content_limit < _MIN_CONTENT_LIMIT:
             raise ValueError(f"content_limit must be at least {_MIN_CONTENT_LIMIT}")
         if file_limit < 1 or files_per_message < 1:
             raise ValueError("file_limit and files_per_message must be positive")
-        if files_per_message * file_limit <= _AEAD_OVERHEAD:
-            raise ValueError("file_limit is too small")
+        if min(files_per_message * file_limit, message_limit) <= _AEAD_OVERHEAD:
+            raise ValueError("file_limit or message_limit is too small")
         if compress_threshold < 0:
             raise ValueError("compress_threshold must not be negative")
         if not -(1 << 17) <= level <= zstandard.MAX_COMPRESSION_LEVEL:
@@ -418,6 +422,7 @@ class Codec:
         self._content_limit = content_limit
         self._file_limit = file_limit
         self._files_per_message = files_per_message
+        self._message_limit = message_limit
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -425,7 +430,7 @@ class Codec:
         return (
             f"Codec(key={key}, compress_threshold={self._compress_threshold}, level={self._level}, "
             f"content_limit={self._content_limit}, file_limit={self._file_limit}, "
-            f"files_per_message={self._files_per_message})"
+            f"files_per_message={self._files_per_message}, message_limit={self._message_limit})"
         )
 
     __str__ = __repr__
@@ -453,8 +458,13 @@ class Codec:
     @property
     def max_batch_bytes(self) -> int:
         """The largest batch payload (sum of :meth:`estimate`) that always fits in one message,
-        assuming it does not compress at all."""
-        return self._files_per_message * self._file_limit - _AEAD_OVERHEAD
+        assuming it does not compress at all: within the files of one message and
+        Discord's limit on the size of one request."""
+        return self._bytes_per_message - _AEAD_OVERHEAD
+
+    @property
+    def _bytes_per_message(self) -> int:
+        return min(self._files_per_message * self._file_limit, self._message_limit)
 
     # -- zstd contexts (per thread) ------------------------------------------------
 
@@ -627,22 +637,22 @@ class Codec:
             blob = self._seal(data, head)
             return [EncodedMessage(f"{head}\n{base64.b64encode(blob).decode('ascii')}")]
         # 4. the blob in attachments, over several messages if allowed
-        per_file, per_message = self._file_limit, self._files_per_message
-        n_files = max(1, -(-blob_size // per_file))
-        n_parts = -(-n_files // per_message)
+        per_file, per_part = self._file_limit, self._bytes_per_message
+        n_parts = max(1, -(-blob_size // per_part))
         if n_parts > 1 and not multipart:
             raise ValueError(
-                f"{_WHAT[code]} payload of {blob_size} bytes does not fit in {per_message} file(s) "
-                f"of {per_file} bytes; split it (see Codec.fits)"
+                f"{_WHAT[code]} payload of {blob_size} bytes does not fit in one message "
+                f"({self._files_per_message} file(s) of {per_file} bytes, {self._message_limit} bytes "
+                "in all); split it (see Codec.fits)"
             )
         common = [f"{marker}:{flags}a", *tail, *([f"of={n_parts}"] if multipart else [])]
         blob = self._seal(data, " ".join(common))
         view = memoryview(blob)
-        chunks = [bytes(view[k : k + per_file]) for k in range(0, len(blob), per_file)] or [b""]
         stem = _STEMS[code]
         messages: list[EncodedMessage] = []
         for part in range(n_parts):
-            files = chunks[part * per_message : (part + 1) * per_message]
+            piece = view[part * per_part : (part + 1) * per_part]
+            files = [bytes(piece[k : k + per_file]) for k in range(0, len(piece), per_file)] or [b""]
             content = " ".join([*common, *([f"i={part}"] if multipart else []), f"f={len(files)}"])
             if len(content) > limit:
                 raise ValueError(f"{_WHAT[code]} header does not fit in {limit} characters")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,14 +30,23 @@ from discobase.exceptions import (
     DatabaseCorruptionError,
     DatabaseLookupError,
     DatabaseStorageError,
+    DatabaseUnavailableError,
     DiscobaseError,
     MigrationError,
     UniqueViolationError,
 )
+from discobase.storage._common import DISCORD_EPOCH_MS
 from discobase.storage.codec import Codec, CodecError, Op
 from discobase.storage.ids import IdGenerator
 from discobase.storage.indexes import TableIndexes, index_key
-from discobase.storage.transport import HISTORY_PAGE, MessageEvent, RawAttachment, RawMessage, Transport
+from discobase.storage.transport import (
+    HISTORY_PAGE,
+    FileData,
+    MessageEvent,
+    RawAttachment,
+    RawMessage,
+    Transport,
+)
 
 if TYPE_CHECKING:
     from discobase.query import Condition
@@ -53,6 +64,16 @@ MAX_OPS_PER_MESSAGE = 100_000
 ECHO_TIMEOUT = 2.0
 #: Results of recently applied messages, for writers waiting on their echo.
 RECENT_RESULTS = 2048
+#: Times an open starts over when compaction replaced its snapshot meanwhile.
+OPEN_ATTEMPTS = 5
+#: Index-channel messages that no snapshot manifest names (parts of a snapshot
+#: still being written, or left by a crashed writer) are kept this long.
+ORPHAN_AGE_MS = 15 * 60 * 1000
+#: Attempts of a write whose outcome is unknown (network error, 5xx) before it
+#: fails; each retry uses the same nonce, so a write that landed is not repeated.
+SEND_ATTEMPTS = 4
+#: Seconds before the first retry of such a write (doubled after each).
+RETRY_DELAY = 0.5
 
 
 @dataclass
@@ -94,6 +115,45 @@ class TableMeta:
             message_id=message_id,
             schema=dict(data.get("schema", {})),
         )
+
+
+@dataclass(slots=True)
+class _Manifest:
+    """A snapshot manifest seen in the index channel: its high-water marks (per
+    data channel, the newest message the snapshot covers) and part messages."""
+
+    id: int
+    hw: dict[int, int]
+    parts: tuple[int, ...]
+    valid: bool = False
+
+    @property
+    def start(self) -> int:
+        """The oldest message of the snapshot (a part, or the manifest itself)."""
+        return min((*self.parts, self.id))
+
+
+def _mark_valid(manifests: Sequence[_Manifest], channels: Sequence[int]) -> None:
+    """Mark the manifests (oldest first) that openers may use.
+
+    A manifest is valid when its mark on every data channel is at least that
+    of every valid manifest posted before it. Valid manifests therefore cover
+    more and more in message order, and the newest valid one covers the most.
+    A snapshot whose writer read the channels before another snapshot was
+    posted (two processes snapshotting at once) can carry older marks than
+    that one although its message is newer: it is not valid, and is never
+    read, since compaction may already have deleted data messages it needs.
+    """
+    frontier = dict.fromkeys(channels, 0)
+    for manifest in manifests:
+        manifest.valid = all(manifest.hw.get(c, 0) >= frontier[c] for c in channels)
+        if manifest.valid:
+            frontier = {c: manifest.hw.get(c, 0) for c in channels}
+
+
+def _age_ms(message_id: int) -> int:
+    """How old a message is, from its snowflake."""
+    return int(time.time() * 1000) - ((message_id >> 22) + DISCORD_EPOCH_MS)
 
 
 @dataclass(slots=True)
@@ -168,12 +228,11 @@ class TableCursor:
         self.records: dict[int, str] = {}
         self.versions: dict[int, int] = {}  # record id -> id of the message of its last operation
         self.problems: list[DatabaseCorruptionError] = []
-        self.indexes = TableIndexes(
-            model,
-            meta.name,
-            options.indexes if options is not None else (),
-            options.unique if options is not None else (),
+        self._index_options: tuple[tuple[str, ...], tuple[tuple[str, ...], ...]] = (
+            tuple(options.indexes) if options is not None else (),
+            tuple(options.unique) if options is not None else (),
         )
+        self.indexes = TableIndexes(model, meta.name, *self._index_options)
         # Writes to tables with unique constraints take effect in message order
         # (their own gateway echo), so every process resolves conflicts alike.
         self.ordered = bool(self.indexes.unique)
@@ -182,15 +241,22 @@ class TableCursor:
         self._echo: dict[int, asyncio.Future[list[str | None]]] = {}
         self._reserved: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], int] = {}
         self._applied: set[int] = set()  # data message ids already applied
-        self._confirmed: dict[int, int] = dict.fromkeys(meta.data_channels, 0)  # scanned through, per channel
+        # Per data channel: read from history through this id (every message up to
+        # it is applied), and the newest message applied in channel order (history
+        # or gateway events, never an own write applied at send time).
+        self._confirmed: dict[int, int] = dict.fromkeys(meta.data_channels, 0)
+        self._seen: dict[int, int] = dict.fromkeys(meta.data_channels, 0)
+        # Messages of a channel are applied by one path at a time, in order.
+        self._order_locks: dict[int, asyncio.Lock] = {c: asyncio.Lock() for c in meta.data_channels}
+        self._unreadable: set[int] = set()  # messages skipped as problems: never deleted
         self._queues: dict[int, deque[_Pending]] = {c: deque() for c in meta.data_channels}
         self._writers: dict[int, asyncio.Task[None]] = {}
         self._buffer: list[MessageEvent] | None = []  # events that arrive before it is open
         self._ops_since_snapshot = 0
         self._messages_since_snapshot = 0
         self._snapshot_task: asyncio.Task[None] | None = None
-        self._snapshot_starts: list[int] = []  # first message id of each known snapshot, oldest first
-        self._previous_hw: dict[int, int] = {}
+        self._snapshot_id: int | None = None  # the manifest this cursor opened from
+        self._resync_after_open = False
         self._closed = False
 
     # ------------------------------------------------------------------ open
@@ -202,72 +268,148 @@ class TableCursor:
         self._buffer[:0] = events
 
     async def open(self, listed: Mapping[int, int | None] | None = None) -> None:
-        """Load the newest snapshot, then replay the data channels after it.
+        """Load the newest valid snapshot, then replay the data channels after it.
 
         ``listed`` maps channel ids to their last message id, from a channel
         list read before any event of theirs could be missed: a channel whose
         last message is not newer than what the cursor has is not read (an
         index channel without any message holds no snapshot).
+
+        When the replay read history, the snapshot is looked up once more
+        afterwards: compaction removes a snapshot before it deletes the data
+        messages that only that snapshot needed, so a snapshot that is gone
+        means the replay may have missed messages, and the open starts over.
         """
         if self._buffer is None:
             raise DatabaseStorageError("the table is already open", table=self.name)
-        if not _nothing_after(listed, self.meta.index_channel, 0):
-            await self._load_snapshot()
-        self.indexes.load_unique(self.records)
-        for channel_id in self.meta.data_channels:
-            if not _nothing_after(listed, channel_id, self._confirmed[channel_id]):
-                await self._catch_up(channel_id)
+        for _attempt in range(OPEN_ATTEMPTS):
+            snapshot_id = None
+            if not _nothing_after(listed, self.meta.index_channel, 0):
+                snapshot_id = await self._load_snapshot()
+            self.indexes.load_unique(self.records)
+            replayed = False
+            for channel_id in self.meta.data_channels:
+                if not _nothing_after(listed, channel_id, self._confirmed[channel_id]):
+                    replayed = True
+                    await self._catch_up(channel_id)
+            if (
+                snapshot_id is None
+                or not replayed
+                or await self.transport.fetch(self.meta.index_channel, snapshot_id) is not None
+            ):
+                break
+            logger.info(
+                "table {}: snapshot {} was compacted while opening; reading again", self.name, snapshot_id
+            )
+            self._reset()
+            listed = None
+        else:
+            raise DatabaseStorageError(
+                f"table {self.name!r} could not be opened: its snapshots were replaced {OPEN_ATTEMPTS} times "
+                "while it was read",
+                table=self.name,
+                channel=self.meta.index_channel,
+            )
+        self._snapshot_id = snapshot_id
+        if self._resync_after_open:  # a session was lost while opening
+            for channel_id in self.meta.data_channels:
+                await self._catch_up(channel_id, since_seen=True)
         buffered, self._buffer = self._buffer, None
         for event in buffered:
             await self.on_event(event)
         logger.debug("opened table {} with {} records", self.name, len(self.records))
 
+    def _reset(self) -> None:
+        """Forget the state read so far (before opening again)."""
+        self.records.clear()
+        self.versions.clear()
+        self._applied.clear()
+        self._results.clear()
+        self.problems.clear()
+        self._unreadable.clear()
+        self.indexes = TableIndexes(self.model, self.name, self._index_options[0], self._index_options[1])
+        for channel_id in self.meta.data_channels:
+            self._confirmed[channel_id] = self._seen[channel_id] = 0
+
     async def _read(self, attachment: RawAttachment) -> bytes:
         return await self.transport.read_attachment(attachment)
 
-    async def _load_snapshot(self) -> None:
+    async def _manifests(self) -> tuple[list[RawMessage], list[_Manifest]]:
+        """The newest page of the index channel and the snapshot manifests on it,
+        oldest first, each marked valid or not (see :func:`_mark_valid`)."""
         page = await self.transport.history(self.meta.index_channel, limit=HISTORY_PAGE)
-        by_id = {m.id: m for m in page}
-        for message in reversed(page):
+        manifests: list[_Manifest] = []
+        for message in page:
             if not self.codec.is_snapshot_manifest(message.content):
                 continue
             try:
                 meta, part_ids = await self.codec.decode_manifest(message, self._read)
+                hw = {int(k): int(v) for k, v in dict(meta.get("hw", {})).items()}
+            except (CodecError, ValueError, TypeError, AttributeError) as error:
+                self._problem(self.meta.index_channel, message.id, f"unreadable snapshot manifest: {error}")
+                continue
+            manifests.append(_Manifest(message.id, hw, tuple(part_ids)))
+        _mark_valid(manifests, self.meta.data_channels)
+        return page, manifests
+
+    async def _load_snapshot(self) -> int | None:
+        """Load the newest valid snapshot; its manifest's id, or None if there is none."""
+        page, manifests = await self._manifests()
+        by_id = {m.id: m for m in page}
+        for manifest in reversed([m for m in manifests if m.valid]):
+            try:
                 parts: list[RawMessage] = []
-                for part_id in part_ids:
+                for part_id in manifest.parts:
                     part = by_id.get(part_id) or await self.transport.fetch(self.meta.index_channel, part_id)
                     if part is None:
                         raise CodecError(f"snapshot part {part_id} is missing")
                     parts.append(part)
                 records = await self.codec.decode_snapshot_parts(parts, self._read)
             except CodecError as error:
-                self._problem(self.meta.index_channel, message.id, f"unreadable snapshot: {error}")
+                self._problem(self.meta.index_channel, manifest.id, f"unreadable snapshot: {error}")
                 continue
-            hw = {int(k): int(v) for k, v in dict(meta.get("hw", {})).items()}
+            hw = manifest.hw
             for rid, data in records:
                 self.records[rid] = data
                 self.versions[rid] = hw.get(self._channel_of(rid), 0)
             for channel_id in self.meta.data_channels:
-                self._confirmed[channel_id] = hw.get(channel_id, 0)
-            self._previous_hw = hw
-            self._snapshot_starts = [min([*part_ids, message.id])]
-            logger.debug("table {}: snapshot {} with {} records", self.name, message.id, len(self.records))
-            return
+                self._confirmed[channel_id] = self._seen[channel_id] = hw.get(channel_id, 0)
+            logger.debug("table {}: snapshot {} with {} records", self.name, manifest.id, len(self.records))
+            return manifest.id
+        return None
 
-    async def _catch_up(self, channel_id: int) -> int:
-        """Replay every message after the confirmed mark; returns the newest id seen."""
-        after = self._confirmed[channel_id]
-        while True:
-            page = await self.transport.history(channel_id, after=after, limit=HISTORY_PAGE)
-            for message in page:
-                await self._apply_message(message)
-                after = message.id
-            if len(page) < HISTORY_PAGE:
-                break
-        self._confirmed[channel_id] = max(self._confirmed[channel_id], after)
-        return after
+    async def _catch_up(self, channel_id: int, *, since_seen: bool = False) -> int:
+        """Replay every message after the confirmed mark (or, with ``since_seen``,
+        after the newest message applied in order); returns the newest id seen."""
+        async with self._order_locks[channel_id]:
+            start = self._seen[channel_id] if since_seen else self._confirmed[channel_id]
+            after = start
+            while True:
+                page = await self.transport.history(channel_id, after=after, limit=HISTORY_PAGE)
+                for message in page:
+                    await self._apply_message(message)
+                    after = message.id
+                if len(page) < HISTORY_PAGE:
+                    break
+            if start <= self._confirmed[channel_id]:
+                self._confirmed[channel_id] = max(self._confirmed[channel_id], after)
+            self._seen[channel_id] = max(self._seen[channel_id], after)
+            return max(after, self._seen[channel_id])
+
+    async def resync(self) -> None:
+        """Catch up every data channel from history: after a gateway session that
+        did not resume, the events sent in between never arrive."""
+        if self._closed:
+            return
+        if self._buffer is not None:  # still opening: catch up once open
+            self._resync_after_open = True
+            return
+        for channel_id in self.meta.data_channels:
+            await self._catch_up(channel_id, since_seen=True)
+        logger.debug("table {}: caught up after a new gateway session", self.name)
 
     def _problem(self, channel_id: int, message_id: int, what: str) -> None:
+        self._unreadable.add(message_id)
         error = DatabaseCorruptionError(
             f"message {message_id} in channel {channel_id} of table {self.name!r} is not discobase data "
             f"({what}); it was skipped. Remove it, or restore the table from a backup.",
@@ -709,6 +851,68 @@ class TableCursor:
             batch.append(queue.popleft())
         return batch
 
+    def _encode(self, channel_id: int, ops: Sequence[Op]) -> tuple[str, Sequence[FileData]]:
+        """A batch message for ``ops``; a record too large for one message is refused."""
+        try:
+            encoded = self.codec.encode_batch(ops, schema_version=self.meta.schema_version)
+        except ValueError as error:
+            size = sum(map(self.codec.estimate, ops))
+            raise DatabaseStorageError(
+                f"a record of about {size} bytes is too large for one Discord message "
+                f"(at most {self.codec.max_batch_bytes} bytes after compression): {error}",
+                table=self.name,
+                channel=channel_id,
+            ) from error
+        return encoded.content, encoded.files
+
+    async def _send(
+        self, channel_id: int, content: str, files: Sequence[FileData], ops: Sequence[Op]
+    ) -> RawMessage:
+        """Send a batch; a send whose outcome is unknown is retried with the same
+        nonce (Discord returns the stored message instead of posting it again).
+        When every attempt failed so, the channel's history tells whether the
+        batch landed after all."""
+        nonce = secrets.token_hex(12)
+        mark = self._seen[channel_id]  # the message, if stored, is newer than this
+        delay = RETRY_DELAY
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                return await self.transport.send(channel_id, content, files, nonce=nonce)
+            except DatabaseUnavailableError as error:
+                if attempt == SEND_ATTEMPTS:
+                    found = await self._find_landed(channel_id, ops, mark)
+                    if found is not None:
+                        return found
+                    raise
+                logger.info(
+                    "table {}: write of {} op(s) failed ({}); retrying in {} s",
+                    self.name,
+                    len(ops),
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    async def _find_landed(self, channel_id: int, ops: Sequence[Op], after: int) -> RawMessage | None:
+        """Our message carrying exactly ``ops`` if the channel's history after ``after`` has it."""
+        wanted = list(ops)
+        while True:
+            page = await self.transport.history(channel_id, after=after, limit=HISTORY_PAGE)
+            for message in page:
+                if message.author_id != self.transport.user_id or not self.codec.is_batch(message.content):
+                    continue
+                try:
+                    _, found = await self.codec.decode_batch(message, self._read)
+                except CodecError:
+                    continue
+                if found == wanted:
+                    return message
+            if len(page) < HISTORY_PAGE:
+                return None
+            after = page[-1].id
+
     async def _writer(self, channel_id: int) -> None:
         queue = self._queues[channel_id]
         while queue:
@@ -717,9 +921,9 @@ class TableCursor:
             sending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._sending[channel_id] = sending
             try:
-                encoded = self.codec.encode_batch(ops, schema_version=self.meta.schema_version)
                 try:
-                    message = await self.transport.send(channel_id, encoded.content, encoded.files)
+                    content, files = self._encode(channel_id, ops)
+                    message = await self._send(channel_id, content, files, ops)
                 finally:
                     self._sending.pop(channel_id, None)
                     sending.set_result(None)
@@ -787,12 +991,15 @@ class TableCursor:
             return
         if event.kind == "create" and event.message is not None:
             message = event.message
-            sending = self._sending.get(message.channel_id)
-            if sending is not None and message.author_id == self.transport.user_id:
-                # Probably the echo of the message being sent: once the send returns we
-                # know its id and need not decode it (its attachments would be downloaded).
-                await asyncio.shield(sending)
-            await self._apply_message(message)
+            channel_id = message.channel_id
+            async with self._order_locks[channel_id]:
+                sending = self._sending.get(channel_id)
+                if sending is not None and message.author_id == self.transport.user_id:
+                    # Probably the echo of the message being sent: once the send returns we
+                    # know its id and need not decode it (its attachments would be downloaded).
+                    await asyncio.shield(sending)
+                await self._apply_message(message)
+                self._seen[channel_id] = max(self._seen[channel_id], message.id)
 
     # ------------------------------------------------------------------ snapshots and compaction
     def _maybe_snapshot(self) -> None:
@@ -810,14 +1017,20 @@ class TableCursor:
     async def snapshot(self) -> None:
         """Write the table's state to the index channel, then drop what it makes obsolete.
 
-        Each data channel is first scanned up to its newest message (so the
+        Each data channel is first read up to its newest message (so the
         snapshot misses nothing another process wrote), which fixes the
-        high-water marks. With compaction, data messages at or below the
-        *previous* snapshot's marks are deleted, and snapshots older than the
-        previous one too: a process that is opening from the previous
-        snapshot still finds everything it needs.
+        snapshot's high-water marks. Compaction (see :meth:`_compact`) follows.
+        A table that met unreadable messages writes no snapshot: its state is
+        incomplete, and a snapshot of it would let compaction delete the data.
         """
         await self.flush()
+        if self.problems:
+            logger.warning(
+                "table {}: no snapshot while {} unreadable message(s) are unresolved",
+                self.name,
+                len(self.problems),
+            )
+            return
         hw = {channel_id: await self._catch_up(channel_id) for channel_id in self.meta.data_channels}
         self._ops_since_snapshot = 0
         self._messages_since_snapshot = 0
@@ -834,29 +1047,64 @@ class TableCursor:
             part_ids.append(sent.id)
         manifest = self.codec.manifest(meta, part_ids)
         sent = await self.transport.send(self.meta.index_channel, manifest.content, manifest.files)
-        self._snapshot_starts.append(min([*part_ids, sent.id]))
         logger.debug("table {}: snapshot {} of {} records", self.name, sent.id, len(records))
         if self.compaction:
-            await self._compact(self._previous_hw)
-        self._previous_hw = hw
+            await self._compact(sent.id)
 
-    async def _compact(self, previous_hw: dict[int, int]) -> None:
-        if len(self._snapshot_starts) > 2:
-            await self._delete_before(self.meta.index_channel, self._snapshot_starts[-2])
-            del self._snapshot_starts[:-2]
-        for channel_id, mark in previous_hw.items():
+    async def _compact(self, snapshot_id: int) -> None:
+        """Delete the snapshots and data messages that no opener can need.
+
+        With the valid manifests of the index channel read after our snapshot
+        was posted, keep the newest two (a process may be opening from the
+        older one): first delete older snapshots, then the data messages at or
+        below the marks of the oldest valid snapshot left. Every snapshot an
+        opener could choose has marks at least those (valid marks only grow),
+        and an opener whose snapshot is deleted first notices and starts over
+        (see :meth:`open`). Messages this process could not read are never
+        deleted.
+        """
+        page, manifests = await self._manifests()
+        valid = [m for m in manifests if m.valid]
+        if not any(m.id == snapshot_id for m in valid) or len(valid) < 2:
+            return  # our snapshot is not valid (a newer one covers more), or nothing is obsolete yet
+        kept = [m for m in manifests if m.id >= valid[-2].id]
+        cutoff = min(m.start for m in kept)
+        doomed = {m.id for m in manifests if m.id < cutoff}
+        doomed |= {p for m in manifests if m.id < cutoff for p in m.parts}
+        doomed -= {p for m in kept for p in m.parts}
+        await self._delete_index_before(cutoff, doomed, page)
+        oldest = valid[-2]
+        for channel_id in self.meta.data_channels:
+            mark = oldest.hw.get(channel_id, 0)
             if mark:
                 await self._delete_before(channel_id, mark + 1)
 
-    async def _delete_before(self, channel_id: int, before: int, max_pages: int = 10) -> None:
-        """Delete messages older than ``before`` (bounded work per call; the rest goes next time)."""
+    async def _delete_index_before(self, cutoff: int, doomed: set[int], page: Sequence[RawMessage]) -> None:
+        """Delete index-channel messages older than ``cutoff``: the ``doomed``
+        snapshots, and other messages once they are old enough to be orphans."""
+        channel_id = self.meta.index_channel
+        ids = [m.id for m in page if m.id < cutoff and (m.id in doomed or _age_ms(m.id) > ORPHAN_AGE_MS)]
+        if ids:
+            await self.transport.delete_messages(channel_id, ids)
+        older = min((m.id for m in page), default=cutoff)
+        if len(page) == HISTORY_PAGE and older < cutoff:  # more below the page: old enough by now?
+            await self._delete_before(channel_id, older, keep=lambda mid: _age_ms(mid) <= ORPHAN_AGE_MS)
+
+    async def _delete_before(
+        self, channel_id: int, before: int, max_pages: int = 10, keep: Callable[[int], bool] | None = None
+    ) -> None:
+        """Delete messages older than ``before`` (bounded work per call; the rest
+        goes next time), except those this process could not read and those
+        ``keep`` names."""
         deleted = 0
         for _ in range(max_pages):
             page = await self.transport.history(channel_id, before=before, limit=HISTORY_PAGE)
             if not page:
                 break
-            await self.transport.delete_messages(channel_id, [m.id for m in page])
-            deleted += len(page)
+            ids = [m.id for m in page if m.id not in self._unreadable and (keep is None or not keep(m.id))]
+            if ids:
+                await self.transport.delete_messages(channel_id, ids)
+            deleted += len(ids)
             before = page[0].id
             if len(page) < HISTORY_PAGE:
                 break  # that was the oldest page: no need to ask for another

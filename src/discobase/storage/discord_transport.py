@@ -5,7 +5,8 @@ to :class:`~discobase.storage.transport.RawMessage` and friends (no
 ``discord.Message`` objects on the hot paths). Message events come from the
 gateway: ``on_message`` (create), ``on_raw_message_edit`` (update; its ``data``
 is the full message), ``on_raw_message_delete`` and ``on_raw_bulk_message_delete``
-(delete; the bulk one carries ``extra={"bulk": True}`` and its ids sorted).
+(delete; the bulk one carries ``extra={"bulk": True}`` and its ids sorted), and
+``on_connect`` (a new session that did not resume: ``session``).
 
 Listeners are added with ``add_listener`` on a :class:`discord.ext.commands.Bot`;
 on a plain :class:`discord.Client` (which has no listener list) the dispatch
@@ -50,6 +51,7 @@ from loguru import logger
 from discobase.exceptions import (
     DatabaseLookupError,
     DatabaseStorageError,
+    DatabaseUnavailableError,
     DiscobaseError,
     GuildNotFoundError,
     LoginError,
@@ -138,7 +140,7 @@ def message_from_discord(message: discord.Message) -> RawMessage:
     )
 
 
-def channel_from_payload(data: Mapping[str, Any]) -> ChannelInfo:
+def channel_from_payload(data: Mapping[str, Any], *, visible: bool = True) -> ChannelInfo:
     """A :class:`ChannelInfo` from a channel dict."""
     parent = data.get("parent_id")
     last = data.get("last_message_id")
@@ -150,6 +152,7 @@ def channel_from_payload(data: Mapping[str, Any]) -> ChannelInfo:
         topic=data.get("topic"),
         position=int(data.get("position") or 0),
         last_message_id=int(last) if last is not None else None,
+        visible=visible,
     )
 
 
@@ -377,7 +380,7 @@ class DiscordTransport:
                 route=route,
             ) from error
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            raise DatabaseStorageError(
+            raise DatabaseUnavailableError(
                 f"network error talking to Discord ({type(error).__name__}: {error})",
                 channel=channel,
                 route=route,
@@ -423,7 +426,8 @@ class DiscordTransport:
             return DatabaseLookupError(
                 f"the {what} does not exist (404, code {code}): {error.text}", channel=channel, route=route
             )
-        return DatabaseStorageError(
+        kind = DatabaseUnavailableError if error.status >= 500 else DatabaseStorageError
+        return kind(
             f"Discord answered {error.status} (code {code}): {error.text or error.response.reason}",
             channel=channel,
             route=route,
@@ -435,16 +439,17 @@ class DiscordTransport:
         self._require("guilds")
         return sorted((GuildInfo(g.id, g.name) for g in self.client.guilds), key=lambda g: g.id)
 
-    async def channels(self, guild_id: int) -> list[ChannelInfo]:
+    async def channels(self, guild_id: int, *, hidden: bool = False) -> list[ChannelInfo]:
         """The guild's channels the bot can see, by position (then id). Discord's
-        answer holds hidden channels too; they are filtered out here."""
+        answer holds hidden channels too; they are left out unless ``hidden``."""
         self._require("channels")
         data = await self._request(
             "GET " + ROUTE_GUILD_CHANNELS,
             lambda: self.client.http.get_all_guild_channels(guild_id),
             guild_id=guild_id,
         )
-        channels = [channel_from_payload(c) for c in data if self._can_view(guild_id, c)]
+        listed = [(c, self._can_view(guild_id, c)) for c in data]
+        channels = [channel_from_payload(c, visible=seen) for c, seen in listed if seen or hidden]
         return sorted(channels, key=lambda c: (c.position, c.id))
 
     def _can_view(self, guild_id: int, data: Mapping[str, Any]) -> bool:
@@ -536,7 +541,11 @@ class DiscordTransport:
         logger.debug("deleted channel {}", channel_id)
 
     # ------------------------------------------------------------------ messages
-    async def send(self, channel_id: int, content: str, files: Sequence[FileData] = ()) -> RawMessage:
+    async def send(
+        self, channel_id: int, content: str, files: Sequence[FileData] = (), *, nonce: str | None = None
+    ) -> RawMessage:
+        """Post a message; with ``nonce``, Discord's ``enforce_nonce`` makes a
+        retried send return the message that the first one stored."""
         self._require("send")
         check_send(channel_id, content, files)
         payload: dict[str, Any] = {
@@ -544,6 +553,9 @@ class DiscordTransport:
             "allowed_mentions": _NO_MENTIONS,
             "flags": _SUPPRESS_EMBEDS,
         }
+        if nonce is not None:
+            payload["nonce"] = nonce
+            payload["enforce_nonce"] = True
         if files:
             payload["attachments"] = [{"id": i, "filename": f.filename} for i, f in enumerate(files)]
         params = _params(payload, files)
@@ -696,6 +708,7 @@ class DiscordTransport:
             client.add_listener(self._on_raw_message_edit, "on_raw_message_edit")
             client.add_listener(self._on_raw_message_delete, "on_raw_message_delete")
             client.add_listener(self._on_raw_bulk_message_delete, "on_raw_bulk_message_delete")
+            client.add_listener(self._on_connect, "on_connect")
             return
         # A plain Client has no listener list. Its gateway events all go through the
         # ConnectionState's ``dispatch`` (a bound ``client.dispatch`` captured at
@@ -707,6 +720,8 @@ class DiscordTransport:
             original(event, *args, **kwargs)
             if args:
                 self._on_event(event, args[0])
+            elif event == "connect":
+                self._put_session()
 
         state.dispatch = dispatch
 
@@ -719,6 +734,14 @@ class DiscordTransport:
             self._put_delete(payload)
         elif event == "raw_bulk_message_delete":
             self._put_bulk_delete(payload)
+
+    async def _on_connect(self) -> None:
+        self._put_session()
+
+    def _put_session(self) -> None:
+        """discord.py dispatches ``connect`` for every READY, i.e. every new session
+        (a resumed one sends RESUMED instead)."""
+        self.pump.put(MessageEvent("session", 0, ()))
 
     async def _on_message(self, message: discord.Message) -> None:
         self._put_message(message)

@@ -1,18 +1,33 @@
 """Record ids: client-generated snowflakes, unique across processes.
 
-``(ms since 2015) << 22 | worker (10 random bits per process) << 12 | counter``
-— time-ordered like Discord's, so a record's id also tells when it was made.
+``(ms since 2015) << 22 | worker (10 bits) << 12 | counter`` — time-ordered
+like Discord's, so a record's id also tells when it was made. Two processes
+never hold the same worker number at once: each leases one (:class:`WorkerLease`)
+in the catalog channel before it writes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import random
 import threading
 import time
+from collections.abc import Sequence
 
-__all__ = ["EPOCH_MS", "IdGenerator", "id_time_ms"]
+from loguru import logger
+
+from discobase.exceptions import DatabaseLookupError, DatabaseStorageError
+from discobase.storage.transport import HISTORY_PAGE, RawMessage, Transport
+
+__all__ = ["EPOCH_MS", "WORKERS", "WORKER_MARKER", "IdGenerator", "WorkerLease", "id_time_ms"]
 
 EPOCH_MS = 1_420_070_400_000
+#: Worker numbers (10 bits).
+WORKERS = 1024
+#: Content prefix of a worker claim in the catalog channel.
+WORKER_MARKER = "dbW1 "
 
 
 def id_time_ms(record_id: int) -> int:
@@ -21,18 +36,36 @@ def id_time_ms(record_id: int) -> int:
 
 
 class IdGenerator:
-    """Strictly increasing ids; the 10 worker bits are random per generator,
-    so two processes collide only if they draw the same worker *and* the same
-    millisecond and counter (1 in 1024 per such coincidence, and they would
-    also have to target the same table)."""
+    """Strictly increasing ids for one worker number.
+
+    Without a worker the generator draws a random one (enough for a single
+    process); a database sets the worker it leased with :meth:`lease`, after
+    which ids are refused once the lease is no longer known to be held.
+    """
 
     def __init__(self, worker: int | None = None) -> None:
         self._worker = (worker if worker is not None else int.from_bytes(os.urandom(2), "big")) & 0x3FF
         self._last = 0
         self._lock = threading.Lock()
+        self._valid_until: float | None = None  # time.monotonic() deadline of a leased worker
+
+    @property
+    def worker(self) -> int:
+        return self._worker
+
+    def lease(self, worker: int, valid_until: float | None) -> None:
+        """Use ``worker`` until ``valid_until`` (``time.monotonic()``; None: for ever)."""
+        with self._lock:
+            self._worker = worker & 0x3FF
+            self._valid_until = valid_until
 
     def next(self) -> int:
         with self._lock:
+            if self._valid_until is not None and time.monotonic() > self._valid_until:
+                raise DatabaseStorageError(
+                    f"the lease of record-id worker {self._worker} could not be renewed (is Discord "
+                    "reachable?); no record is written until it is, so that ids stay unique"
+                )
             candidate = (max(int(time.time() * 1000) - EPOCH_MS, 0) << 22) | (self._worker << 12)
             if candidate <= self._last:
                 counter = (self._last & 0xFFF) + 1
@@ -42,3 +75,145 @@ class IdGenerator:
                     candidate = (self._last & ~0xFFF) | counter
             self._last = candidate
             return candidate
+
+
+def _claim_of(message: RawMessage) -> tuple[int, str, float] | None:
+    """``(worker, owner, expires)`` of a worker claim, or None."""
+    if not message.content.startswith(WORKER_MARKER):
+        return None
+    try:
+        data = json.loads(message.content[len(WORKER_MARKER) :])
+        worker, owner, expires = int(data["w"]), str(data["owner"]), float(data["expires"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (worker, owner, expires) if 0 <= worker < WORKERS else None
+
+
+class WorkerLease:
+    """A worker number held by this process, as a claim message in a channel.
+
+    To lease, a process posts a claim on a random number, then reads the
+    channel: if an earlier live claim names the same number, it withdraws and
+    claims a free one (reading what was posted since), and so on.
+    Message ids order the claims alike for every process, so no two live
+    claims keep one number. The holder renews its claim (an edit) every third
+    of the lease; the generator refuses ids once a renewal is overdue, and a
+    claim that expired (a crashed process) is deleted by the next process that
+    leases. Expiry times are wall-clock times: processes' clocks must agree to
+    well within ``margin``.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        channel_id: int,
+        ids: IdGenerator,
+        *,
+        lease: float = 600.0,
+        margin: float = 60.0,
+    ) -> None:
+        self.transport = transport
+        self.channel_id = channel_id
+        self.ids = ids
+        self.lease = lease
+        self.margin = margin
+        self.owner = os.urandom(8).hex()
+        self.worker: int | None = None
+        self._claim: int | None = None
+        self._started = 0.0
+        self._renewer: asyncio.Task[None] | None = None
+
+    def _content(self, worker: int) -> str:
+        claim = {"w": worker, "owner": self.owner, "expires": time.time() + self.lease}
+        return WORKER_MARKER + json.dumps(claim, separators=(",", ":"))
+
+    async def post(self) -> None:
+        """Post a claim on a random worker number (before the channel is read,
+        so that the read which follows shows it; see :meth:`confirm`)."""
+        self.worker = random.randrange(WORKERS)
+        self._started = time.monotonic()
+        self._claim = (await self.transport.send(self.channel_id, self._content(self.worker))).id
+
+    async def confirm(self, seen: Sequence[RawMessage], *, attempts: int = 8) -> int:
+        """Keep the posted claim if no earlier live claim names its number, else
+        withdraw it and claim a free one. ``seen`` is the channel's history read
+        after :meth:`post` (oldest first); only what follows it is read again."""
+        if self._claim is None or self.worker is None:
+            raise DatabaseStorageError("post() a worker claim before confirming it", channel=self.channel_id)
+        now = time.time()
+        live: dict[int, int] = {}  # worker -> id of its earliest live claim
+        expired: list[int] = []
+        last = 0
+        for message in seen:
+            last = max(last, message.id)
+            claim = _claim_of(message)
+            if claim is None:
+                continue
+            if claim[2] <= now:
+                expired.append(message.id)
+            elif claim[0] not in live or message.id < live[claim[0]]:
+                live[claim[0]] = message.id
+        if expired:  # claims of processes that ended without withdrawing them
+            await self.transport.delete_messages(self.channel_id, expired)
+        for _ in range(attempts):
+            mine, worker = self._claim, self.worker
+            if live.get(worker, mine) >= mine:
+                self.ids.lease(worker, self._started + self.lease - self.margin)
+                self._renewer = asyncio.get_running_loop().create_task(self._renew())
+                logger.debug("leased record-id worker {}", worker)
+                return worker
+            await self.transport.delete_messages(self.channel_id, [mine])
+            free = [w for w in range(WORKERS) if w not in live]
+            if not free:
+                raise DatabaseStorageError(
+                    f"all {WORKERS} record-id workers are leased: too many processes use this database",
+                    channel=self.channel_id,
+                )
+            self.worker = random.choice(free)
+            self._started = time.monotonic()
+            self._claim = mine = (await self.transport.send(self.channel_id, self._content(self.worker))).id
+            live = {w: i for w, i in live.items() if i != mine}
+            while True:
+                page = await self.transport.history(self.channel_id, after=last, limit=HISTORY_PAGE)
+                now = time.time()
+                for message in page:
+                    last = message.id
+                    claim = _claim_of(message)
+                    if claim is not None and claim[2] > now and message.id != mine:
+                        live[claim[0]] = min(live.get(claim[0], message.id), message.id)
+                if len(page) < HISTORY_PAGE:
+                    break
+        raise DatabaseStorageError(
+            f"could not lease a record-id worker in {attempts} attempts", channel=self.channel_id
+        )
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            claim, worker = self._claim, self.worker
+            if claim is None or worker is None:
+                return
+            started = time.monotonic()
+            try:
+                await self.transport.edit(self.channel_id, claim, self._content(worker))
+            except DatabaseLookupError:
+                logger.warning("the claim of record-id worker {} is gone; no new ids until reopened", worker)
+                self.ids.lease(worker, started)  # refuse ids from now on
+                return
+            except DatabaseStorageError as error:  # the next renewal tries again
+                logger.warning("could not renew the lease of record-id worker {}: {}", worker, error)
+                continue
+            self.ids.lease(worker, started + self.lease - self.margin)
+
+    async def release(self) -> None:
+        """Stop renewing and withdraw the claim (best effort: it expires anyway)."""
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            try:
+                await self.transport.delete_messages(self.channel_id, [claim])
+            except DatabaseStorageError as error:
+                logger.debug("could not withdraw the record-id worker claim: {}", error)

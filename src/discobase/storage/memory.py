@@ -156,7 +156,7 @@ class _Channel:
     order: list[int] = field(default_factory=list)
     last_message_id: int | None = None  # kept when that message is deleted, as Discord does
 
-    def info(self) -> ChannelInfo:
+    def info(self, *, visible: bool = True) -> ChannelInfo:
         return ChannelInfo(
             id=self.id,
             name=self.name,
@@ -165,6 +165,7 @@ class _Channel:
             topic=self.topic,
             position=self.position,
             last_message_id=self.last_message_id,
+            visible=visible,
         )
 
 
@@ -184,6 +185,8 @@ class MemoryDiscord:
         self.guilds: dict[int, _Guild] = {}
         self.channels: dict[int, _Channel] = {}
         self.files: dict[int, bytes] = {}
+        #: ``(bot user id, nonce)`` -> the message its first send stored (``enforce_nonce``).
+        self.nonces: dict[tuple[int, str], int] = {}
         self.bots: dict[str, MemoryBot] = {}
         self.transports: list[MemoryTransport] = []
         for name in guilds:
@@ -247,7 +250,7 @@ class MemoryDiscord:
     def dispatch(self, channel: _Channel, event: MessageEvent) -> None:
         """Queue ``event`` for every connected transport whose bot can see ``channel``."""
         for transport in self.transports:
-            if self.can_see(transport.bot, channel):
+            if not transport.gateway_down and self.can_see(transport.bot, channel):
                 transport.pump.put(event)
 
 
@@ -287,17 +290,36 @@ class MemoryTransport:
         self.requests: Counter[str] = Counter()
         self.pump = EventPump(f"MemoryTransport({self._bot_name})")
         self._faults: dict[str, deque[BaseException]] = {}
+        self._lost_replies: dict[str, deque[BaseException]] = {}
+        #: Whether this transport's gateway session is lost (see :meth:`lose_session`).
+        self.gateway_down = False
 
     def __repr__(self) -> str:
         state = "connected" if self._bot is not None else "not connected"
         return f"<MemoryTransport bot={self._bot_name!r} {state}>"
 
     # ------------------------------------------------------------------ test hooks
-    def fail_next(self, operation: str, exc: BaseException, *, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``operation`` (a method name) raise ``exc``."""
+    def fail_next(self, operation: str, exc: BaseException, *, times: int = 1, after: bool = False) -> None:
+        """Make the next ``times`` calls of ``operation`` (a method name) raise ``exc``:
+        before anything changes, or with ``after`` once the call took effect
+        (a reply lost on its way back; only ``send`` supports it)."""
         if operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}; one of {sorted(OPERATIONS)}")
-        self._faults.setdefault(operation, deque()).extend([exc] * times)
+        if after and operation != "send":
+            raise ValueError("after=True is supported for 'send' only")
+        faults = self._lost_replies if after else self._faults
+        faults.setdefault(operation, deque()).extend([exc] * times)
+
+    def lose_session(self) -> None:
+        """Simulate a gateway session that ends without resuming: from now on
+        this transport receives no event until :meth:`new_session`."""
+        self.gateway_down = True
+
+    def new_session(self) -> None:
+        """A new gateway session (not a resume): events flow again, announced by a
+        ``session`` event; those sent meanwhile are lost, as on Discord."""
+        self.gateway_down = False
+        self.pump.put(MessageEvent("session", 0, ()))
 
     async def drain(self) -> None:
         """Wait until every queued event has been delivered to the subscribers."""
@@ -387,12 +409,13 @@ class MemoryTransport:
         channels = [c for c in self.server.channels.values() if c.guild_id == guild_id]
         return sorted(channels, key=lambda c: (c.position, c.id))
 
-    async def channels(self, guild_id: int) -> list[ChannelInfo]:
+    async def channels(self, guild_id: int, *, hidden: bool = False) -> list[ChannelInfo]:
         bot = self._enter("channels")
         route = "GET " + ROUTE_GUILD_CHANNELS
         self.requests[route] += 1
         self._guild(guild_id, route)
-        return [c.info() for c in self._sorted_channels(guild_id) if self.server.can_see(bot, c)]
+        listed = [(c, self.server.can_see(bot, c)) for c in self._sorted_channels(guild_id)]
+        return [c.info(visible=seen) for c, seen in listed if seen or hidden]
 
     async def create_channel(
         self,
@@ -533,7 +556,9 @@ class MemoryTransport:
             )
         return attachments
 
-    async def send(self, channel_id: int, content: str, files: Sequence[FileData] = ()) -> RawMessage:
+    async def send(
+        self, channel_id: int, content: str, files: Sequence[FileData] = (), *, nonce: str | None = None
+    ) -> RawMessage:
         bot = self._enter("send")
         check_send(channel_id, content, files)
         route = "POST " + ROUTE_CHANNEL_MESSAGES
@@ -545,7 +570,16 @@ class MemoryTransport:
             raise DatabaseStorageError(
                 "cannot send messages in a non-text channel", channel=channel_id, route=route
             )
+        if nonce is not None:
+            if not 1 <= len(nonce) <= 25:
+                raise DatabaseStorageError("a nonce is 1 to 25 characters", channel=channel_id, route=route)
+            known = self.server.nonces.get((bot.user_id, nonce))
+            if known is not None and known in channel.messages:
+                self._lose_reply()
+                return channel.messages[known]
         message_id = self.server.ids.next()
+        if nonce is not None:
+            self.server.nonces[(bot.user_id, nonce)] = message_id
         message = RawMessage(
             id=message_id,
             channel_id=channel_id,
@@ -558,7 +592,14 @@ class MemoryTransport:
         channel.order.append(message_id)
         logger.debug("sent {} to {}", message_id, channel_id)
         self.server.dispatch(channel, MessageEvent("create", channel_id, (message_id,), message))
+        self._lose_reply()
         return message
+
+    def _lose_reply(self) -> None:
+        """Raise the fault of a reply lost after ``send`` took effect, if one is due."""
+        queue = self._lost_replies.get("send")
+        if queue:
+            raise queue.popleft()
 
     async def edit(
         self,

@@ -20,6 +20,7 @@ __all__ = [
     "CONTENT_LIMIT",
     "FILES_PER_MESSAGE",
     "HISTORY_PAGE",
+    "MESSAGE_FILES_LIMIT",
     "UPLOAD_LIMIT",
     "ChannelInfo",
     "EventHandler",
@@ -37,6 +38,10 @@ CONTENT_LIMIT = 2000
 FILES_PER_MESSAGE = 10
 #: Bytes in one file (Discord's default for bots since 2025).
 UPLOAD_LIMIT = 10 * 1024 * 1024
+#: Bytes of all files of one message together: Discord refuses a larger
+#: create-message request with 413 / 40005 "Request entity too large"
+#: (https://discord.com/developers/docs/resources/message#create-message).
+MESSAGE_FILES_LIMIT = 25 * 1024 * 1024
 #: Messages in one history page.
 HISTORY_PAGE = 100
 
@@ -60,6 +65,9 @@ class ChannelInfo:
     #: The newest message ever sent in the channel (Discord keeps it after that
     #: message is deleted); ``None``: no message was ever sent.
     last_message_id: int | None = None
+    #: Whether the bot may view the channel (only channels listed with
+    #: ``hidden=True`` can be ``False``).
+    visible: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +100,14 @@ class RawMessage:
 
 @dataclass(frozen=True, slots=True)
 class MessageEvent:
-    """A gateway event on a message: ``create`` and ``update`` carry the message."""
+    """A gateway event on a message: ``create`` and ``update`` carry the message.
 
-    kind: Literal["create", "update", "delete"]
+    ``session`` (channel 0, no message) says that a new gateway session began
+    that did not resume the previous one: events sent in between are lost, and
+    whoever keeps state from events reads the channels' history again.
+    """
+
+    kind: Literal["create", "update", "delete", "session"]
     channel_id: int
     message_ids: tuple[int, ...]
     message: RawMessage | None = None
@@ -130,8 +143,9 @@ class Transport(Protocol):
         """Guilds the bot is a member of."""
         ...
 
-    async def channels(self, guild_id: int) -> list[ChannelInfo]:
-        """Channels of a guild the bot can see."""
+    async def channels(self, guild_id: int, *, hidden: bool = False) -> list[ChannelInfo]:
+        """Channels of a guild the bot can see; with ``hidden``, those it cannot
+        see too (``visible=False``: their name and place, not their messages)."""
         ...
 
     async def create_channel(
@@ -155,7 +169,15 @@ class Transport(Protocol):
         """Delete a channel; a channel that is already gone is not an error."""
         ...
 
-    async def send(self, channel_id: int, content: str, files: Sequence[FileData] = ()) -> RawMessage: ...
+    async def send(
+        self, channel_id: int, content: str, files: Sequence[FileData] = (), *, nonce: str | None = None
+    ) -> RawMessage:
+        """Post a message. With ``nonce`` (at most 25 characters), a second send
+        with the same nonce by the same bot within a few minutes returns the
+        first message instead of posting another (Discord's ``enforce_nonce``).
+        Raises :class:`~discobase.exceptions.DatabaseUnavailableError` when the
+        outcome is unknown (network error, 5xx)."""
+        ...
 
     async def edit(
         self,

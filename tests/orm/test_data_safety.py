@@ -1,0 +1,332 @@
+"""No acknowledged write is lost with several processes: snapshot choice and
+compaction, catch-up after a lost gateway session, record ids, idempotent
+retries, request sizes, and the catalog's access checks.
+
+Each "process" is a :class:`~discobase.Database` with its own transport on one
+in-memory Discord; the same scenarios run over real sockets in tests/soak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+import discobase
+from discobase.exceptions import (
+    DatabaseCorruptionError,
+    DatabaseStorageError,
+    DatabaseUnavailableError,
+    MissingPermissionsError,
+    UniqueViolationError,
+)
+from discobase.local.permissions import Overwrite
+from discobase.storage import cursor as cursor_module
+from discobase.storage.cursor import TableCursor
+from discobase.storage.memory import MemoryDiscord, MemoryTransport
+from discobase.storage.transport import FileData, RawMessage
+
+
+class GatedTransport(MemoryTransport):
+    """A memory transport whose sends to ``gated`` channels wait for ``gate``."""
+
+    def __init__(self, server: MemoryDiscord) -> None:
+        super().__init__(server)
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.gated: set[int] = set()
+
+    async def send(
+        self, channel_id: int, content: str, files: Sequence[FileData] = (), *, nonce: str | None = None
+    ) -> RawMessage:
+        if channel_id in self.gated:
+            await self.gate.wait()
+        return await super().send(channel_id, content, files, nonce=nonce)
+
+
+def make(
+    server: MemoryDiscord, transport: MemoryTransport | None = None, **options: Any
+) -> tuple[discobase.Database, type[discobase.Table], MemoryTransport]:
+    transport = transport or MemoryTransport(server)
+    db = discobase.Database("db", transport=transport, snapshot_every=10**9, **options)
+
+    @db.table
+    class Item(discobase.Table):
+        name: str = discobase.Field(unique=True)
+        blob: str = ""
+
+    return db, Item, transport
+
+
+def cursor_of(table: type[discobase.Table]) -> TableCursor:
+    cursor = table.__disco_cursor__
+    assert cursor is not None
+    return cursor
+
+
+async def names(db: discobase.Database, table: type[discobase.Table]) -> list[str]:
+    return sorted(item.name for item in await table.find())  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cursor_module, "RETRY_DELAY", 0.0)
+
+
+# ---------------------------------------------------------------------- snapshots and compaction
+async def test_an_opener_ignores_a_snapshot_posted_late_with_older_marks() -> None:
+    """A and B both see r1, r2, r3; A's snapshot, computed before B wrote r2
+    and r3 but posted after B's two snapshots (whose compaction deleted r2's
+    message), must not be what a fresh process opens from."""
+    server = MemoryDiscord(["db"])
+    a, ItemA, slow = make(server, GatedTransport(server))
+    b, ItemB, _ = make(server)
+    async with a.conn(), b.conn():
+        assert isinstance(slow, GatedTransport)
+        await ItemA(name="r1").save()
+        await slow.drain()
+        cursor_a = cursor_of(ItemA)
+        slow.gated.add(cursor_a.meta.index_channel)
+        slow.gate.clear()
+        stale = asyncio.ensure_future(cursor_a.snapshot())  # marks fixed now, posted later
+        await asyncio.sleep(0)
+        await ItemB(name="r2").save()
+        await cursor_of(ItemB).snapshot()
+        await ItemB(name="r3").save()
+        await cursor_of(ItemB).snapshot()  # compacts: r2's message is gone
+        slow.gate.set()
+        await stale
+        await slow.drain()
+        assert await names(a, ItemA) == await names(b, ItemB) == ["r1", "r2", "r3"]
+    fresh, ItemF, _ = make(server)
+    async with fresh.conn():
+        assert await names(fresh, ItemF) == ["r1", "r2", "r3"]
+
+
+async def test_writers_that_snapshot_often_lose_nothing() -> None:
+    """Two processes writing with snapshots every few operations: every
+    acknowledged record is there for a fresh process, and both converge."""
+    server = MemoryDiscord(["db"])
+    a, ItemA, ta = make(server)
+    b, ItemB, tb = make(server)
+    rng = random.Random(12)
+    saved: set[str] = set()
+    async with a.conn(), b.conn():
+        for cursor in (cursor_of(ItemA), cursor_of(ItemB)):
+            cursor.snapshot_every = 3
+        for step in range(120):
+            table = ItemA if rng.random() < 0.5 else ItemB
+            await table(name=f"n{step}").save()
+            saved.add(f"n{step}")
+            if rng.random() < 0.2:
+                await asyncio.sleep(0)  # let background snapshots interleave
+        for cursor in (cursor_of(ItemA), cursor_of(ItemB)):
+            await cursor.flush()
+            if cursor._snapshot_task is not None:
+                await cursor._snapshot_task
+        await ta.drain()
+        await tb.drain()
+        assert set(await names(a, ItemA)) == set(await names(b, ItemB)) == saved
+    fresh, ItemF, _ = make(server)
+    async with fresh.conn():
+        assert set(await names(fresh, ItemF)) == saved
+
+
+# ---------------------------------------------------------------------- lost gateway sessions
+async def test_a_new_gateway_session_catches_up_what_was_missed() -> None:
+    server = MemoryDiscord(["db"])
+    a, ItemA, ta = make(server)
+    b, ItemB, _ = make(server)
+    async with a.conn(), b.conn():
+        ta.lose_session()
+        for n in range(5):
+            await ItemB(name=f"b{n}").save()
+        await ta.drain()
+        assert await names(a, ItemA) == []  # not delivered: the session is down
+        ta.new_session()
+        await ta.drain()
+        assert await names(a, ItemA) == [f"b{n}" for n in range(5)]
+        with pytest.raises(UniqueViolationError):  # a value the other process holds
+            await ItemA(name="b3").save()
+
+
+async def test_a_unique_write_during_a_lost_session_is_ordered_after_what_it_missed() -> None:
+    server = MemoryDiscord(["db"])
+    a, ItemA, ta = make(server)
+    b, ItemB, _ = make(server)
+    async with a.conn(), b.conn():
+        ta.lose_session()
+        await ItemB(name="taken").save()
+        save = asyncio.ensure_future(ItemA(name="taken").save())
+        await asyncio.sleep(0.05)
+        ta.new_session()  # its echo arrives on the new session, after the catch-up
+        with pytest.raises(UniqueViolationError):
+            await save
+    fresh, ItemF, _ = make(server)
+    async with fresh.conn():
+        assert await names(fresh, ItemF) == ["taken"]
+
+
+# ---------------------------------------------------------------------- record ids
+async def test_record_ids_do_not_collide_across_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both processes draw the same worker number and write in the same
+    millisecond: the lease gives the second another number."""
+    monkeypatch.setattr(random, "randrange", lambda n: 7)
+    server = MemoryDiscord(["db"])
+    a, ItemA, _ = make(server)
+    b, ItemB, _ = make(server)
+    async with a.conn(), b.conn():
+        assert a._ids.worker != b._ids.worker
+        monkeypatch.setattr("time.time", lambda: 1_800_000_000.0)
+        first = [await ItemA(name=f"a{n}").save() for n in range(3)]
+        second = [await ItemB(name=f"b{n}").save() for n in range(3)]
+        ids = {item.record_id for item in first + second}
+        assert len(ids) == 6
+    monkeypatch.undo()
+    fresh, ItemF, _ = make(server)
+    async with fresh.conn():
+        assert len(await ItemF.find()) == 6
+
+
+async def test_worker_claims_are_withdrawn_and_expired_ones_cleaned() -> None:
+    server = MemoryDiscord(["db"])
+    a, _, _ = make(server)
+    async with a.conn():
+        catalog = a._metadata_channel
+        assert catalog is not None
+        lease = a._lease
+        assert lease is not None
+        lease_message = lease._claim
+    channel = server.channels[catalog.id]
+    assert lease_message not in channel.messages  # withdrawn at close
+    # A crashed process's claim: expired long ago, deleted by the next opener.
+    probe = MemoryTransport(server)
+    await probe.connect()
+    old = await probe.send(catalog.id, 'dbW1 {"w":3,"owner":"dead","expires":1.0}')
+    await probe.close()
+    b, _, _ = make(server)
+    async with b.conn():
+        assert old.id not in channel.messages
+
+
+# ---------------------------------------------------------------------- idempotent writes
+async def test_a_write_whose_reply_is_lost_is_stored_once() -> None:
+    server = MemoryDiscord(["db"])
+    db, Item, transport = make(server)
+    async with db.conn():
+        transport.fail_next("send", DatabaseUnavailableError("connection reset"), after=True)
+        item = await Item(name="once").save()
+        assert item.record_id is not None
+        assert [i.record_id for i in await Item.find()] == [item.record_id]
+    fresh, ItemF, _ = make(server)
+    async with fresh.conn():
+        assert [i.record_id for i in await ItemF.find()] == [item.record_id]
+
+
+async def test_a_write_whose_every_reply_is_lost_is_found_in_the_history() -> None:
+    server = MemoryDiscord(["db"])
+    db, Item, transport = make(server)
+    async with db.conn():
+        attempts = cursor_module.SEND_ATTEMPTS
+        transport.fail_next("send", DatabaseUnavailableError("reset"), times=attempts, after=True)
+        item = await Item(name="landed").save()
+        assert item.record_id is not None
+    fresh, ItemF, _ = make(server)
+    async with fresh.conn():
+        assert [i.record_id for i in await ItemF.find()] == [item.record_id]
+
+
+async def test_a_write_that_never_landed_fails_and_stores_nothing() -> None:
+    server = MemoryDiscord(["db"])
+    db, Item, transport = make(server)
+    async with db.conn():
+        attempts = cursor_module.SEND_ATTEMPTS
+        transport.fail_next("send", DatabaseUnavailableError("down"), times=attempts)
+        with pytest.raises(DatabaseUnavailableError):
+            await Item(name="lost").save()
+        assert await Item.find() == []
+
+
+# ---------------------------------------------------------------------- request sizes
+def big(mib: float) -> str:
+    """``mib`` MiB of hex text, which compresses to about half."""
+    return os.urandom(int(mib * 1024 * 1024) // 2).hex()
+
+
+async def test_group_commit_stays_within_the_request_size() -> None:
+    server = MemoryDiscord(["db"])
+    db, Item, _ = make(server)
+    async with db.conn():
+        # 9 MiB each even compressed: together over the 25 MiB of one request
+        saved = await asyncio.gather(*(Item(name=f"big{n}", blob=big(18)).save() for n in range(3)))
+        assert all(item.record_id is not None for item in saved)
+        assert len(await Item.find()) == 3
+
+
+async def test_an_oversized_record_fails_alone() -> None:
+    server = MemoryDiscord(["db"])
+    db, Item, _ = make(server)
+    async with db.conn():
+        small = [Item(name=f"s{n}").save() for n in range(5)]
+        results = await asyncio.gather(
+            *small[:2], Item(name="huge", blob=big(60)).save(), *small[2:], return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 1
+        assert isinstance(errors[0], DatabaseStorageError)
+        assert "too large" in str(errors[0])
+        assert await names(db, Item) == [f"s{n}" for n in range(5)]
+
+
+# ---------------------------------------------------------------------- the catalog
+async def stored(server: MemoryDiscord) -> tuple[discobase.Database, type[discobase.Table]]:
+    db, Item, _ = make(server)
+    async with db.conn():
+        for n in range(3):
+            await Item(name=f"k{n}").save()
+    return db, Item
+
+
+def catalog_channel(server: MemoryDiscord) -> Any:
+    return next(c for c in server.channels.values() if c.name == "_dbmetadata")
+
+
+async def test_a_hidden_catalog_is_refused_not_replaced() -> None:
+    server = MemoryDiscord(["db"])
+    await stored(server)
+    catalog = catalog_channel(server)
+    channels_before = len(server.channels)
+    bot = server.bots["discobase"]
+    catalog.overwrites = [Overwrite(catalog.guild_id, 0, 0, 1 << 10), Overwrite(bot.user_id, 1, 0, 1 << 10)]
+    db, _, _ = make(server)
+    with pytest.raises(MissingPermissionsError) as error:
+        async with db.conn():
+            pass
+    assert error.value.channel == catalog.id
+    assert len(server.channels) == channels_before  # no second catalog
+
+
+async def test_a_renamed_catalog_is_still_found() -> None:
+    server = MemoryDiscord(["db"])
+    await stored(server)
+    catalog_channel(server).name = "renamed-by-an-admin"
+    db, Item, _ = make(server)
+    async with db.conn():
+        assert await names(db, Item) == ["k0", "k1", "k2"]
+
+
+async def test_a_deleted_catalog_with_tables_left_is_refused() -> None:
+    server = MemoryDiscord(["db"])
+    await stored(server)
+    catalog = catalog_channel(server)
+    del server.channels[catalog.id]
+    channels_before = len(server.channels)
+    db, _, _ = make(server)
+    with pytest.raises(DatabaseCorruptionError, match="catalog"):
+        async with db.conn():
+            pass
+    assert len(server.channels) == channels_before
