@@ -27,6 +27,7 @@ from loguru import logger
 from discobase import events, exceptions
 from discobase.database import Database, EmbeddedServerWarning
 from discobase.exceptions import (
+    AlreadyConnectedError,
     DatabaseCorruptionError,
     DatabaseLookupError,
     DatabaseStorageError,
@@ -34,6 +35,7 @@ from discobase.exceptions import (
     DatabaseVersionError,
     DiscobaseError,
     GuildNotFoundError,
+    InvalidRecordError,
     LocalServerError,
     LoginError,
     MigrationError,
@@ -52,6 +54,7 @@ __version__ = "2.0.0.dev0"
 __license__ = "MIT"
 
 __all__ = [
+    "AlreadyConnectedError",
     "CSVBackend",
     "Condition",
     "DBStatus",
@@ -66,6 +69,7 @@ __all__ = [
     "Field",
     "FieldExpr",
     "GuildNotFoundError",
+    "InvalidRecordError",
     "JSONLBackend",
     "LocalServerError",
     "LogRecord",

@@ -20,6 +20,7 @@ from loguru import logger
 
 from discobase.events import EventHandler, EventTracker, TrackedTransport
 from discobase.exceptions import (
+    AlreadyConnectedError,
     DatabaseCorruptionError,
     DatabaseTableError,
     DatabaseVersionError,
@@ -93,7 +94,9 @@ class Database:
     Args:
         name: name of the guild that holds the database. The bot must be a
             member of it (bots cannot create guilds on Discord any more).
-        logging: enable discobase's loguru logging.
+        logging: enable discobase's loguru logging (``logger.enable("discobase")``).
+            ``False`` changes nothing: discobase's logging is disabled once, when
+            the package is imported, and then left to the application.
         guild_id: select the guild by id instead of by name.
         server_url: URL of a standalone local server (``discobase local
             serve``); also read from ``DISCOBASE_API_URL``.
@@ -139,14 +142,14 @@ class Database:
         log_table: bool | str = False,
         event_handlers: Sequence[EventHandler[Any, Any]] = (),
     ) -> None:
-        if logging:
-            logger.enable("discobase")
-        else:
-            logger.disable("discobase")
         if not isinstance(name, str) or not 2 <= len(name) <= 100:
             raise DiscobaseError(f"a database name is a guild name of 2 to 100 characters, not {name!r}")
         if not 1 <= data_channels <= 50:
             raise DiscobaseError(f"data_channels must be between 1 and 50, not {data_channels}")
+        if logging:
+            # Never the other way round: disabling here would undo the application's
+            # logger.enable("discobase"), or another database's logging=True.
+            logger.enable("discobase")
         self.name = name
         """Name of the Discord-database server."""
         self.guild_id = guild_id
@@ -157,8 +160,7 @@ class Database:
         if on_corruption not in ("raise", "skip"):
             raise DiscobaseError(f"on_corruption must be 'raise' or 'skip', not {on_corruption!r}")
         self.on_corruption = on_corruption
-        self.problems: list[DatabaseCorruptionError] = []
-        """Unreadable messages skipped while opening tables."""
+        self._problems: list[DatabaseCorruptionError] = []
         self.tables: dict[str, type[Table]] = {}
         """Tables attached to this database, by name."""
         self.open: bool = False
@@ -208,6 +210,24 @@ class Database:
     def __repr__(self) -> str:
         return f"Database(name={self.name!r}, open={self.open}, tables={sorted(self.tables)})"
 
+    @property
+    def problems(self) -> list[DatabaseCorruptionError]:
+        """What was skipped because it could not be read, oldest first:
+        messages in a table's channels that are not discobase data (found while
+        opening), and stored records the model rejects
+        (:class:`~discobase.exceptions.InvalidRecordError`, found by the reads
+        that skip them; each once). Kept after ``close()``; the list is yours
+        to clear."""
+        self._collect_problems()
+        return self._problems
+
+    def _collect_problems(self) -> None:
+        """Move the records each table's reads rejected since last time into :attr:`problems`."""
+        for cursor in self._cursors.values():
+            if cursor.rejected:
+                self._problems.extend(cursor.rejected)
+                cursor.rejected.clear()
+
     # ------------------------------------------------------------------ discord.py
     @property
     def bot(self) -> commands.Bot:
@@ -249,6 +269,12 @@ class Database:
         name = options.name
         if not 1 <= len(name) <= 90:
             raise DatabaseTableError(f"a table name must be 1 to 90 characters, not {name!r}", table=name)
+        if name.startswith("_"):
+            raise DatabaseTableError(
+                f"table names starting with '_' are reserved for discobase's own tables ({name!r} is "
+                f"{clas.__name__}'s): give it another name, e.g. with an inner class Settings: name = ...",
+                table=name,
+            )
         if name in self.tables:
             raise DatabaseTableError(f"table {clas.__name__} already exists", table=name)
         if clas.__disco_database__ is not None:
@@ -469,10 +495,26 @@ class Database:
         """Connect, build the tables, and stay connected until :meth:`close`.
 
         Errors while starting (bad token, missing guild, missing permissions)
-        are raised here and from :meth:`wait_ready`.
+        are raised here and from :meth:`wait_ready`. Called while the database
+        is connected or connecting, it raises
+        :class:`~discobase.exceptions.AlreadyConnectedError` (a ``RuntimeError``
+        too, as in 1.0.0).
         """
-        if self.open:
-            raise RuntimeError("connection is already open, did you call login() twice?")
+        self._claim()
+        await self._login(bot_token)
+
+    def _claim(self) -> None:
+        """Mark the database STARTING, or refuse: a second connection of the same
+        database would share (and at its close, tear down) the open one's state."""
+        if self.open or self.status in (DBStatus.STARTING, DBStatus.RUNNING, DBStatus.STOPPING):
+            raise AlreadyConnectedError(
+                f"database {self.name!r} is already connected ({self.status.value}): use the open "
+                "connection; a nested 'async with db.conn()' or a second login() is refused, and the "
+                "open connection goes on unaffected"
+            )
+        self.status = DBStatus.STARTING
+
+    async def _login(self, bot_token: str | None) -> None:
         self._ready_event()
         assert self._setup_event is not None
         self._stop_event = asyncio.Event()
@@ -503,10 +545,23 @@ class Database:
         await self._stop_event.wait()
 
     def login_task(self, bot_token: str | None = None) -> asyncio.Task[None]:
-        """Run :meth:`login` as a task (the database keeps a reference to it)."""
+        """Run :meth:`login` as a task (the database keeps a reference to it).
+
+        Raises :class:`~discobase.exceptions.AlreadyConnectedError` at once if
+        the database is connected or connecting."""
+        loop = asyncio.get_running_loop()
+        self._claim()
         self._ready_event()
-        task = asyncio.get_running_loop().create_task(self.login(bot_token))
-        task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+        task = loop.create_task(self._login(bot_token))
+
+        def finished(done: asyncio.Task[None]) -> None:
+            if done.cancelled():
+                if self.status is DBStatus.STARTING:  # cancelled before it began: nothing to undo
+                    self.status = DBStatus.STOPPED
+            else:
+                done.exception()  # raised by wait_ready()/conn(); not an unretrieved error
+
+        task.add_done_callback(finished)
         self._task = task
         return task
 
@@ -540,9 +595,11 @@ class Database:
         """Connect for the duration of an ``async with`` block (the recommended way).
 
         ``bot_token`` None (and no ``DISCOBASE_TOKEN``) uses the embedded local
-        Discord server.
+        Discord server. Inside an open connection of the same database it raises
+        :class:`~discobase.exceptions.AlreadyConnectedError` (and the open
+        connection goes on).
         """
-        self.login_task(bot_token)
+        self.login_task(bot_token)  # refuses a nested connection before anything is entered
         try:
             await self.wait_ready()
             yield self
@@ -568,7 +625,8 @@ class Database:
         self.status = DBStatus.STOPPING
         try:
             if self._writes:
-                await asyncio.gather(*list(self._writes), return_exceptions=True)
+                # wait() does not retrieve their outcomes, so a failure nobody awaited is still reported
+                await asyncio.wait(list(self._writes))
             for cursor in self._cursors.values():
                 await cursor.close()
         finally:
@@ -581,6 +639,7 @@ class Database:
         lease, self._lease = self._lease, None
         if lease is not None and self._transport is not None:
             await lease.release()
+        self._collect_problems()
         for table in (*self.tables.values(), *self._system.values()):
             table.__disco_cursor__ = None
         self._cursors.clear()

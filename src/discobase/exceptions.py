@@ -1,12 +1,13 @@
 """The exception tree of discobase: one root, :class:`DiscobaseError`.
 
-Every error carries the context it happened in (table, field, channel, route)
-so that its message says what happened and where.
+Every error carries the context it happened in (table, field, record,
+channel, route) so that its message says what happened and where.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyConnectedError",
     "DatabaseCorruptionError",
     "DatabaseLookupError",
     "DatabaseStorageError",
@@ -15,6 +16,7 @@ __all__ = [
     "DatabaseVersionError",
     "DiscobaseError",
     "GuildNotFoundError",
+    "InvalidRecordError",
     "LocalServerError",
     "LoginError",
     "MigrationError",
@@ -40,10 +42,13 @@ class DiscobaseError(Exception):
         field: str | None = None,
         channel: int | str | None = None,
         route: str | None = None,
+        record: int | None = None,
     ) -> None:
         self.message = message
         self.table = table
         self.field = field
+        self.record = record
+        """The id of the record concerned (``record_id``), when there is one."""
         self.channel = channel
         self.route = route
         super().__init__(message)
@@ -51,7 +56,13 @@ class DiscobaseError(Exception):
     @property
     def context(self) -> dict[str, object]:
         """The context items that are set, in a stable order."""
-        items = {"table": self.table, "field": self.field, "channel": self.channel, "route": self.route}
+        items = {
+            "table": self.table,
+            "field": self.field,
+            "record": self.record,
+            "channel": self.channel,
+            "route": self.route,
+        }
         return {key: value for key, value in items.items() if value is not None}
 
     def __str__(self) -> str:
@@ -69,6 +80,13 @@ class LocalServerError(DiscobaseError):
 
 class DatabaseCorruptionError(DiscobaseError):
     """The database was corrupted somehow."""
+
+
+class InvalidRecordError(DatabaseCorruptionError):
+    """A stored record that the model no longer accepts (e.g. a validator added
+    after it was written rejects it). Reads skip it and list this error in
+    ``Database.problems``; :attr:`record` is its id and :attr:`field` the
+    first field that failed."""
 
 
 class DatabaseLookupError(DiscobaseError):
@@ -91,6 +109,12 @@ class DatabaseTableError(DiscobaseError):
 
 class NotConnectedError(DiscobaseError):
     """The database is not connected."""
+
+
+class AlreadyConnectedError(DiscobaseError, RuntimeError):
+    """The database is already connected (or connecting): ``conn()`` or
+    ``login()`` was called again before the open connection was closed. It is
+    a ``RuntimeError`` too, which is what 1.0.0's ``login()`` raised."""
 
 
 class LoginError(NotConnectedError):

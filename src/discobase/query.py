@@ -43,6 +43,11 @@ def _strip_optional(annotation: Any) -> Any:
     return annotation
 
 
+def _table_name(model: type[BaseModel]) -> str | None:
+    name = getattr(model, "__disco_name__", None)
+    return None if name is None or name == "_notset" else str(name)
+
+
 def _model_of(annotation: Any) -> type[BaseModel] | None:
     inner = _strip_optional(annotation)
     if isinstance(inner, type) and issubclass(inner, BaseModel):
@@ -76,18 +81,19 @@ class FieldExpr:
     __hash__ = object.__hash__
 
     # ------------------------------------------------------------------ values
+    def error(self, message: str) -> QueryError:
+        """A :class:`QueryError` about this field, with its table and field as context."""
+        return QueryError(message, table=_table_name(self.model), field=self.name)
+
     def coerce(self, value: Any, annotation: Any | None = None) -> Any:
-        """``value`` validated as this field's type; a wrong type is a QueryError."""
+        """``value`` validated as this field's type; a wrong type is a QueryError
+        (with Pydantic's error chained as its cause)."""
         if value is None:
             return None
         try:
             return _adapter(annotation if annotation is not None else self.annotation).validate_python(value)
         except ValidationError as error:
-            raise QueryError(
-                f"cannot compare {self!r} with {value!r}: {error.errors()[0]['msg']}",
-                table=getattr(self.model, "__disco_name__", None),
-                field=self.name,
-            ) from None
+            raise self.error(f"cannot compare {self!r} with {value!r}: {error.errors()[0]['msg']}") from error
 
     def get(self, instance: BaseModel) -> Any:
         value: Any = instance
@@ -137,18 +143,16 @@ class FieldExpr:
         inner = _strip_optional(self.annotation)
         if inner is str:
             if not isinstance(value, str):
-                raise QueryError(f"{self!r}.contains() needs a str, not {value!r}", field=self.name)
+                raise self.error(f"{self!r}.contains() needs a str, not {value!r}")
             return Condition("contains", self, value)
         item = self._item_annotation()
         if item is None:
-            raise QueryError(
-                f"{self!r} is not a str or a collection; contains() does not apply", field=self.name
-            )
+            raise self.error(f"{self!r} is not a str or a collection; contains() does not apply")
         return Condition("contains", self, self.coerce(value, item))
 
     def startswith(self, prefix: str) -> Condition:
         if _strip_optional(self.annotation) is not str or not isinstance(prefix, str):
-            raise QueryError(f"startswith() needs a str field and a str prefix ({self!r})", field=self.name)
+            raise self.error(f"startswith() needs a str field and a str prefix ({self!r})")
         return Condition("startswith", self, prefix)
 
     def is_none(self) -> Condition:
@@ -296,7 +300,7 @@ def sort_records(records: list[M], keys: Sequence[SortKey]) -> list[M]:
         try:
             result.sort(key=value, reverse=key.descending)
         except TypeError as error:
-            raise QueryError(
+            raise key.field.error(
                 f"cannot sort by {key.field!r}: its values are not comparable ({error})"
             ) from None
     return result
@@ -395,7 +399,9 @@ class Query(Generic[M]):
         if found is None:
             from discobase.exceptions import DatabaseLookupError
 
-            raise DatabaseLookupError(f"no {self.model.__name__} matches {list(self.conditions)!r}")
+            raise DatabaseLookupError(
+                f"no {self.model.__name__} matches {list(self.conditions)!r}", table=_table_name(self.model)
+            )
         return found
 
     async def count(self) -> int:
@@ -424,9 +430,22 @@ class Query(Generic[M]):
     async def update(self, **values: Any) -> int:
         """Set fields on every matching record; returns how many changed."""
         cursor = self.model._ensure_db()
+        table = _table_name(self.model)
         unknown = [name for name in values if name not in self.model.model_fields]
         if unknown:
-            raise QueryError(f"{self.model.__name__} has no field {unknown[0]!r}", field=unknown[0])
+            raise QueryError(
+                f"{self.model.__name__} has no field {unknown[0]!r}", table=table, field=unknown[0]
+            )
+        probe = self.model.model_construct()
+        for name, value in values.items():  # before any record is touched
+            try:
+                self.model.__pydantic_validator__.validate_assignment(probe, name, value)
+            except ValidationError as error:
+                raise QueryError(
+                    f"cannot set {self.model.__name__}.{name} to {value!r}: {error.errors()[0]['msg']}",
+                    table=table,
+                    field=name,
+                ) from error
         return await self.model._track(
             "query.update", cursor.update_many(self._window(self._matching()), values), fields=sorted(values)
         )

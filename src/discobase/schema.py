@@ -4,12 +4,14 @@ Each table's catalog entry keeps a summary of its fields (type as JSON schema,
 whether required, and a readable type) and a schema version. At
 ``build_tables`` the model is compared with it:
 
-- adding a field with a default, making a field optional, or making an
-  existing field required needs nothing (records always hold every field they
-  were written with; missing ones read with the default);
-- a new required field, a changed type, or a removed field is incompatible:
-  without a record migration registered with ``@Model.migrate(from_schema=N)``
-  it fails with a readable diff.
+- adding a field with a default, making a field optional, making an
+  existing field required, or adding members to an ``Enum`` (or values to a
+  ``Literal``) a field uses needs nothing (records always hold every field
+  they were written with; missing ones read with the default; every value
+  stored before is still accepted);
+- a new required field, a changed type, a removed enum member, or a removed
+  field is incompatible: without a record migration registered with
+  ``@Model.migrate(from_schema=N)`` it fails with a readable diff.
 """
 
 from __future__ import annotations
@@ -83,12 +85,34 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _accepts(old: Any, new: Any) -> bool:
+    """Whether schema ``new`` accepts every value schema ``old`` does, judged
+    conservatively: the same schema except that ``enum`` value lists may have
+    grown (a member added to an Enum or a value to a Literal), at any depth."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        if old.keys() != new.keys():
+            return False
+        for key, before in old.items():
+            now = new[key]
+            if key == "enum" and isinstance(before, list) and isinstance(now, list):
+                if not {_canonical(v) for v in before} <= {_canonical(v) for v in now}:
+                    return False
+            elif not _accepts(before, now):
+                return False
+        return True
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(_accepts(a, b) for a, b in zip(old, new, strict=True))
+    return _canonical(old) == _canonical(new)
+
+
 def _made_optional(old: Any, new: Any) -> bool:
+    """``new`` is ``old | None`` (``old`` possibly widened, see :func:`_accepts`)."""
     options = new.get("anyOf") if isinstance(new, dict) else None
     if not isinstance(options, list) or len(options) != 2:
         return False
-    texts = {_canonical(o) for o in options}
-    return texts == {_canonical(old), _canonical({"type": "null"})}
+    null = _canonical({"type": "null"})
+    rest = [o for o in options if _canonical(o) != null]
+    return len(rest) == 1 and _accepts(old, rest[0])
 
 
 def diff_schemas(stored: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]) -> list[SchemaChange]:
@@ -101,7 +125,9 @@ def diff_schemas(stored: dict[str, dict[str, Any]], current: dict[str, dict[str,
             changes.append(SchemaChange("added", name, None, label, compatible=not now["required"]))
             continue
         if _canonical(before["schema"]) != _canonical(now["schema"]):
-            compatible = _made_optional(before["schema"], now["schema"])
+            compatible = _accepts(before["schema"], now["schema"]) or _made_optional(
+                before["schema"], now["schema"]
+            )
             changes.append(SchemaChange("changed", name, before["type"], now["type"], compatible))
         elif before["required"] != now["required"]:
             kind = "required" if now["required"] else "optional"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeVar, overload
 
 from loguru import logger
@@ -32,30 +34,27 @@ T = TypeVar("T")
 
 class WriteTask(asyncio.Task[T]):
     """The task ``save()``/``update()``/``delete()`` return: awaitable like any
-    task, and safe to fire and forget — a failure nobody awaited is reported
+    task, and safe to fire and forget — a failure nobody retrieved is reported
     through the event loop's exception handler (and discobase's logger)
-    instead of vanishing."""
+    instead of vanishing.
 
-    _observed = False
+    "Nobody retrieved" is asyncio's own notion: neither awaiting the task nor
+    ``result()``/``exception()`` (which ``asyncio.gather`` calls, also with
+    ``return_exceptions=True``) looked at the failure before the task was
+    garbage-collected. So a write awaited long after it failed, or handed to
+    ``gather``, is never reported, and one nobody keeps is reported as soon as
+    it is dropped (at once in CPython, unless a reference cycle holds it until
+    the next garbage collection).
+    """
 
-    def __await__(self):  # type: ignore[no-untyped-def]
-        self._observed = True
-        return super().__await__()
-
-    __iter__ = __await__
-
-    def result(self) -> T:
-        self._observed = True
-        return super().result()
-
-    def exception(self) -> BaseException | None:
-        self._observed = True
-        return super().exception()
+    def __del__(self) -> None:
+        if self._log_traceback:  # it failed, and nobody retrieved the exception
+            self._log_traceback = False  # reported here rather than by asyncio's own message
+            _report_unobserved(self)
+        super().__del__()
 
 
-def _report_unobserved(task: asyncio.Task[Any]) -> None:
-    if task.cancelled() or not isinstance(task, WriteTask) or task._observed:
-        return
+def _report_unobserved(task: WriteTask[Any]) -> None:
     error = super(WriteTask, task).exception()
     if error is None:
         return
@@ -68,17 +67,17 @@ def _report_unobserved(task: asyncio.Task[Any]) -> None:
 def spawn(coro: Coroutine[Any, Any, T], database: Database | None = None) -> WriteTask[T]:
     """Run ``coro`` as a :class:`WriteTask`; the database keeps a reference and
     waits for it at ``close()``."""
-    loop = asyncio.get_running_loop()
-    task: WriteTask[T] = WriteTask(coro, loop=loop)
-
-    def check(done: asyncio.Task[Any]) -> None:
-        # Give code that awaits the task right after creating it a turn to do so.
-        loop.call_soon(_report_unobserved, done)
-
-    task.add_done_callback(check)
+    task: WriteTask[T] = WriteTask(coro, loop=asyncio.get_running_loop())
     if database is not None:
         database._track(task)
     return task
+
+
+#: Saves in flight, by ``id()`` of the instance being saved: a second
+#: ``save()`` of the same instance joins the first instead of storing the
+#: record twice. (Keyed by id because models are not hashable; the task holds
+#: the instance, so the id cannot be reused while the entry exists.)
+_saving: dict[int, WriteTask[Any]] = {}
 
 
 def Field(
@@ -146,6 +145,31 @@ class TableOptions:
         self.unique: tuple[tuple[str, ...], ...] = tuple(unique)
 
 
+@cache
+def _reserved_field_names() -> frozenset[str]:
+    """Names a field may not take: the public attributes :class:`Table` adds
+    to Pydantic's ``BaseModel`` (``save``, ``find``, ``record_id``...). A field
+    of that name would hide the method on instances (or be hidden by the
+    property), and ``Model.<name>`` would not be a field expression. Names
+    ``BaseModel`` itself has are left to Pydantic, which warns about them."""
+    return frozenset(name for name in dir(Table) if not name.startswith("_") and not hasattr(BaseModel, name))
+
+
+def _refuse_reserved_fields(cls: type) -> None:
+    """Raise if ``cls`` declares a field (any annotated name) that shadows the Table API."""
+    reserved = _reserved_field_names()
+    for name in inspect.get_annotations(cls):
+        if name in reserved:
+            settings = cls.__dict__.get("Settings")
+            table = getattr(settings, "name", None) or cls.__name__.lower()
+            raise DatabaseTableError(
+                f"{cls.__name__} declares a field {name!r}, which shadows Table.{name} "
+                f"(reserved: {', '.join(sorted(reserved))}); rename the field",
+                table=str(table),
+                field=name,
+            )
+
+
 class TableMeta(ModelMetaclass):
     """Makes ``User.age`` a :class:`~discobase.query.FieldExpr` (pydantic keeps
     fields off the class, so the attribute lookup reaches here)."""
@@ -185,6 +209,7 @@ class Table(BaseModel, metaclass=TableMeta):
     _disco_id: int = PrivateAttr(default=-1)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        _refuse_reserved_fields(cls)
         super().__init_subclass__(**kwargs)
         cls.__disco_database__ = None
         cls.__disco_cursor__ = None
@@ -250,6 +275,10 @@ class Table(BaseModel, metaclass=TableMeta):
 
     def _ensure_written(self) -> None:
         if self._disco_id == -1:
+            if id(self) in _saving:
+                raise DatabaseStorageError(
+                    "this entry is still being saved: await its save() first", table=self.__disco_name__
+                )
             raise DatabaseStorageError(
                 "this entry has not been written, did you mean to call save()?", table=self.__disco_name__
             )
@@ -261,14 +290,24 @@ class Table(BaseModel, metaclass=TableMeta):
         Returns a task: ``await user.save()`` waits until Discord acknowledged
         the write (and returns the model); without ``await`` it completes in
         the background, and ``db.close()`` waits for it.
+
+        Calling it again while the first save is in flight returns the same
+        task (the record is stored once); after a failed save, it tries again.
         """
         cursor = self._ensure_db()
+        key = id(self)
+        pending = _saving.get(key)
+        if pending is not None and not pending.done():
+            return pending
         if self._disco_id != -1:
             raise DatabaseStorageError(
                 "this entry has already been written, did you mean to call update()?",
                 table=self.__disco_name__,
             )
-        return spawn(self._track("save", cursor.insert(self)), self.__disco_database__)
+        task = spawn(self._track("save", cursor.insert(self)), self.__disco_database__)
+        _saving[key] = task
+        task.add_done_callback(lambda _done: _saving.pop(key, None))
+        return task
 
     def update(self) -> WriteTask[Self]:
         """Write the entry's current values as a new version of its record."""
@@ -295,6 +334,13 @@ class Table(BaseModel, metaclass=TableMeta):
 
         ``find()`` with no arguments returns every entry. Served from memory:
         a warm ``find`` sends no request to Discord.
+
+        Each value is validated as the field's stored values are (type,
+        constraints, field validators): an unknown field or a value the field
+        refuses raises :class:`~discobase.exceptions.QueryError` naming the
+        table and the field, with Pydantic's error as its ``__cause__``. A
+        stored record the model rejects is skipped and listed in
+        ``Database.problems``.
         """
         cursor = cls._ensure_db()
 
@@ -354,6 +400,7 @@ class Table(BaseModel, metaclass=TableMeta):
         """
         cursor = cls._ensure_db()
         items = list(models)
+        seen: set[int] = set()
         for item in items:
             if not isinstance(item, cls):
                 raise DatabaseTableError(f"insert_many() takes {cls.__name__} instances, not {item!r}")
@@ -361,6 +408,16 @@ class Table(BaseModel, metaclass=TableMeta):
                 raise DatabaseStorageError(
                     f"{item!r} is already saved, did you mean update()?", table=cls.__disco_name__
                 )
+            if id(item) in _saving:
+                raise DatabaseStorageError(
+                    f"{item!r} is being saved already (its save() is in flight)", table=cls.__disco_name__
+                )
+            if id(item) in seen:
+                raise DatabaseStorageError(
+                    f"{item!r} is given more than once; each instance is one record",
+                    table=cls.__disco_name__,
+                )
+            seen.add(id(item))
         await cls._track("insert_many", cursor.insert_many(items, progress=progress), count=len(items))
         return items
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
+from pydantic import ValidationError
 
 from discobase.exceptions import (
     DatabaseCorruptionError,
@@ -32,7 +33,9 @@ from discobase.exceptions import (
     DatabaseStorageError,
     DatabaseUnavailableError,
     DiscobaseError,
+    InvalidRecordError,
     MigrationError,
+    QueryError,
     UniqueViolationError,
 )
 from discobase.storage._common import DISCORD_EPOCH_MS
@@ -228,6 +231,10 @@ class TableCursor:
         self.records: dict[int, str] = {}
         self.versions: dict[int, int] = {}  # record id -> id of the message of its last operation
         self.problems: list[DatabaseCorruptionError] = []
+        # Records the model rejected on reads, not yet collected by the database
+        # (Database.problems), and the version each was rejected at (reported once).
+        self.rejected: list[DatabaseCorruptionError] = []
+        self._rejected_versions: dict[int, int] = {}
         self._index_options: tuple[tuple[str, ...], tuple[tuple[str, ...], ...]] = (
             tuple(options.indexes) if options is not None else (),
             tuple(options.unique) if options is not None else (),
@@ -491,9 +498,19 @@ class TableCursor:
 
     def query_key(self, model: type[Table], name: str, value: Any) -> Hashable:
         """The index key of ``value`` for field ``name``, validated and
-        serialized exactly as a stored record's field would be."""
+        serialized exactly as a stored record's field would be; a value the
+        field refuses is a :class:`~discobase.exceptions.QueryError` (the
+        Pydantic error chained)."""
         probe = model.model_construct()
-        model.__pydantic_validator__.validate_assignment(probe, name, value)
+        try:
+            model.__pydantic_validator__.validate_assignment(probe, name, value)
+        except ValidationError as error:
+            reason = error.errors()[0]["msg"] if error.errors() else str(error)
+            raise QueryError(
+                f"cannot look up {model.__name__}.{name} == {value!r}: {reason}",
+                table=self.name,
+                field=name,
+            ) from error
         dumped = json.loads(probe.model_dump_json(include={name}))
         return self.indexes.key(name, dumped.get(name))
 
@@ -501,7 +518,7 @@ class TableCursor:
         """Records whose fields equal every filter (AND), oldest record first."""
         unknown = [name for name in filters if name not in model.model_fields]
         if unknown:
-            raise DatabaseLookupError(
+            raise QueryError(
                 f"{model.__name__} has no field {unknown[0]!r}; its fields are {sorted(model.model_fields)}",
                 table=self.name,
                 field=unknown[0],
@@ -517,7 +534,8 @@ class TableCursor:
                 buckets.append(indexes[name].get(self.query_key(model, name, value), set()))
             buckets.sort(key=len)
             ids = sorted(set(buckets[0]).intersection(*buckets[1:]))
-        return [self.materialize(model, rid) for rid in ids]
+        found = [self._readable(model, rid) for rid in ids]
+        return [instance for instance in found if instance is not None]
 
     def _candidates(self, model: type[Table], condition: Condition) -> set[int] | None:
         """Record ids a hash index gives for ``condition`` exactly, or None (no usable index;
@@ -606,8 +624,8 @@ class TableCursor:
         for rid in ids:
             if stop_after is not None and len(found) >= stop_after:
                 break
-            instance = self.materialize(model, rid)
-            if all(condition.matches(instance) for condition in residual):
+            instance = self._readable(model, rid)
+            if instance is not None and all(condition.matches(instance) for condition in residual):
                 found.append(instance)
         return found
 
@@ -622,6 +640,39 @@ class TableCursor:
         instance = model.model_validate_json(self.records[rid])
         instance._disco_id = rid
         return instance
+
+    def _readable(self, model: type[M], rid: int) -> M | None:
+        """Record ``rid`` as a ``model``, or None if the model rejects it (e.g. a
+        validator added after it was stored): reads skip such a record rather
+        than fail as a whole, and it is reported once per version in
+        :attr:`problems` and :attr:`rejected`."""
+        try:
+            return self.materialize(model, rid)
+        except ValidationError as error:
+            version = self.versions.get(rid, 0)
+            if self._rejected_versions.get(rid) != version:
+                self._rejected_versions[rid] = version
+                self._reject(model, rid, error)
+            return None
+
+    def _reject(self, model: type[Table], rid: int, error: ValidationError) -> None:
+        details = error.errors()
+        where = details[0]["loc"] if details else ()
+        field = str(where[0]) if where else None
+        reason = details[0]["msg"] if details else str(error)
+        problem = InvalidRecordError(
+            f"record {rid} of table {self.name!r} is stored but {model.__name__} rejects it "
+            f"({'.'.join(map(str, where)) or 'record'}: {reason}); reads skip it. Relax the model, "
+            "or remove the record (an instance from model_construct() with __disco_id__ set to its id, "
+            "then delete())",
+            table=self.name,
+            field=field,
+            record=rid,
+            channel=self._channel_of(rid),
+        )
+        logger.warning("{}", problem)
+        self.problems.append(problem)
+        self.rejected.append(problem)
 
     # ------------------------------------------------------------------ writes
     def _serialize(self, instance: Table) -> str:
