@@ -48,7 +48,7 @@ from discobase.table import Table, TableOptions
 from discobase.versioning import DBStatus, Migration, MigrationRecord, Version, VersionRecord, now
 
 if TYPE_CHECKING:
-    from discobase.local import LocalDiscord
+    from discobase._embedded import EmbeddedServer
     from discobase.logs import LogManager
     from discobase.ticketing import TicketManager
 
@@ -72,7 +72,6 @@ METADATA_CHANNEL = "_dbmetadata"
 CATALOG_PREFIX = "dbC1"
 CATALOG_MARKER = "dbC1 "
 CATALOG_FILE_MARKER = "dbC1+ "
-EMBEDDED_BOT = "discobase"
 
 
 class EmbeddedServerWarning(UserWarning):
@@ -166,7 +165,7 @@ class Database:
         self._transport: Transport | None = transport
         self._own_transport = transport is None
         self._bot: commands.Bot | None = None
-        self._server: LocalDiscord | None = None
+        self._embedded: EmbeddedServer | None = None
         self._cursors: dict[str, TableCursor] = {}
         self._channel_cursors: dict[int, TableCursor] = {}
         self._catalog: dict[str, TableMeta] = {}
@@ -439,27 +438,37 @@ class Database:
         return transport
 
     async def _start_embedded_server(self) -> str:
-        from discobase.local import LocalDiscord
+        """Serve the data directory's embedded server, or join the process that
+        serves it (see :mod:`discobase._embedded`); returns the bot's token."""
+        from discobase._embedded import DATA_FILE, EmbeddedServer
 
         directory = self.data_dir or Path(os.environ.get("DISCOBASE_DATA_DIR", ".discobase"))
-        data = directory / "local.sqlite3"
         warnings.warn(
-            f"no Discord token given: discobase uses its embedded local Discord server, persisted in {data}",
+            "no Discord token given: discobase uses its embedded local Discord server, "
+            f"persisted in {directory / DATA_FILE}",
             EmbeddedServerWarning,
             stacklevel=4,
         )
-        server = LocalDiscord(data, rate_limits="discord")
-        await server.start()
-        self._server = server
-        bot = server.bot(EMBEDDED_BOT) or server.create_bot(EMBEDDED_BOT)
-        guilds = server.store.guilds_by_name(self.name)
-        if not guilds:
-            server.create_guild(self.name, members=[bot])
-        else:
-            for guild in guilds:
-                server.add_member(guild.id, bot)
-        server.attach(self.bot)
-        return bot.token
+        self._embedded = EmbeddedServer(directory)
+        return await self._embedded.join(self.name, self.bot, on_new_session=self._resync_tables)
+
+    def _resync_tables(self) -> None:
+        """After a gateway session that did not resume (the embedded server changed
+        hands): hold every table's incoming events, replay what was missed from the
+        channels' history, then apply the held events, keeping message order."""
+        cursors = list(self._cursors.values())
+        for cursor in cursors:
+            cursor.hold_events()
+
+        async def resync() -> None:
+            for cursor in cursors:
+                try:
+                    await cursor.resync()
+                except DiscobaseError as error:
+                    logger.warning("table {}: replaying a reconnection's gap failed: {}", cursor.name, error)
+
+        if cursors:
+            self._track(asyncio.get_running_loop().create_task(resync()))
 
     async def login(self, bot_token: str | None = None) -> None:
         """Connect, build the tables, and stay connected until :meth:`close`.
@@ -581,9 +590,9 @@ class Database:
         transport, self._transport = self._transport, (None if self._own_transport else self._transport)
         if transport is not None and self._own_transport:
             await transport.close()
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
+        embedded, self._embedded = self._embedded, None
+        if embedded is not None:
+            await embedded.close()
         self._bot = None
         self._subscribed = False
         self._metadata_channel = None

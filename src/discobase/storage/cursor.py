@@ -186,6 +186,7 @@ class TableCursor:
         self._queues: dict[int, deque[_Pending]] = {c: deque() for c in meta.data_channels}
         self._writers: dict[int, asyncio.Task[None]] = {}
         self._buffer: list[MessageEvent] | None = []  # events that arrive before it is open
+        self._holding = False  # the buffer holds events while resync() replays a gap
         self._ops_since_snapshot = 0
         self._messages_since_snapshot = 0
         self._snapshot_task: asyncio.Task[None] | None = None
@@ -793,6 +794,28 @@ class TableCursor:
                 # know its id and need not decode it (its attachments would be downloaded).
                 await asyncio.shield(sending)
             await self._apply_message(message)
+
+    def hold_events(self) -> None:
+        """Keep incoming events until :meth:`resync` has replayed a gap in the event
+        stream (a new gateway session that did not resume), so that they are
+        applied after the messages that came before them. No-op while opening:
+        :meth:`open` replays the channels itself."""
+        if self._buffer is None and not self._closed:
+            self._buffer = []
+            self._holding = True
+
+    async def resync(self) -> None:
+        """After :meth:`hold_events`: replay every data channel's history from the
+        confirmed mark (what arrived while no event could), then the held events."""
+        if not self._holding:
+            return
+        try:
+            for channel_id in self.meta.data_channels:
+                await self._catch_up(channel_id)
+        finally:
+            held, self._buffer, self._holding = self._buffer or [], None, False
+            for event in held:
+                await self.on_event(event)
 
     # ------------------------------------------------------------------ snapshots and compaction
     def _maybe_snapshot(self) -> None:
