@@ -51,7 +51,7 @@ from discobase.table import Table, TableOptions
 from discobase.versioning import DBStatus, Migration, MigrationRecord, Version, VersionRecord, now
 
 if TYPE_CHECKING:
-    from discobase.local import LocalDiscord
+    from discobase._embedded import EmbeddedServer
     from discobase.logs import LogManager
     from discobase.ticketing import TicketManager
 
@@ -76,7 +76,6 @@ CATALOG_PREFIX = "dbC1"
 CATALOG_MARKER = "dbC1 "
 CATALOG_FILE_MARKER = "dbC1+ "
 CATALOG_TOPIC = "discobase catalog"
-EMBEDDED_BOT = "discobase"
 
 
 class EmbeddedServerWarning(UserWarning):
@@ -171,7 +170,7 @@ class Database:
         self._transport: Transport | None = transport
         self._own_transport = transport is None
         self._bot: commands.Bot | None = None
-        self._server: LocalDiscord | None = None
+        self._embedded: EmbeddedServer | None = None
         self._cursors: dict[str, TableCursor] = {}
         self._channel_cursors: dict[int, TableCursor] = {}
         self._catalog: dict[str, TableMeta] = {}
@@ -469,27 +468,19 @@ class Database:
         return transport
 
     async def _start_embedded_server(self) -> str:
-        from discobase.local import LocalDiscord
+        """Serve the data directory's embedded server, or join the process that
+        serves it (see :mod:`discobase._embedded`); returns the bot's token."""
+        from discobase._embedded import DATA_FILE, EmbeddedServer
 
         directory = self.data_dir or Path(os.environ.get("DISCOBASE_DATA_DIR", ".discobase"))
-        data = directory / "local.sqlite3"
         warnings.warn(
-            f"no Discord token given: discobase uses its embedded local Discord server, persisted in {data}",
+            "no Discord token given: discobase uses its embedded local Discord server, "
+            f"persisted in {directory / DATA_FILE}",
             EmbeddedServerWarning,
             stacklevel=4,
         )
-        server = LocalDiscord(data, rate_limits="discord")
-        await server.start()
-        self._server = server
-        bot = server.bot(EMBEDDED_BOT) or server.create_bot(EMBEDDED_BOT)
-        guilds = server.store.guilds_by_name(self.name)
-        if not guilds:
-            server.create_guild(self.name, members=[bot])
-        else:
-            for guild in guilds:
-                server.add_member(guild.id, bot)
-        server.attach(self.bot)
-        return bot.token
+        self._embedded = EmbeddedServer(directory)
+        return await self._embedded.join(self.name, self.bot)
 
     async def login(self, bot_token: str | None = None) -> None:
         """Connect, build the tables, and stay connected until :meth:`close`.
@@ -647,9 +638,9 @@ class Database:
         transport, self._transport = self._transport, (None if self._own_transport else self._transport)
         if transport is not None and self._own_transport:
             await transport.close()
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
+        embedded, self._embedded = self._embedded, None
+        if embedded is not None:
+            await embedded.close()
         self._bot = None
         self._subscribed = False
         self._metadata_channel = None

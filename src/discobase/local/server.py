@@ -26,7 +26,7 @@ from discobase.local.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
 from discobase.local.ratelimit import Decision, RateLimiter, RateLimitProfile, message_age_metadata
 from discobase.local.rest import API_PREFIXES, BOT_KEY, RestAPI, json_response
 from discobase.local.snowflake import iso_timestamp, snowflake_ms
-from discobase.local.store import BotAccount, Channel, Member, Role, Store
+from discobase.local.store import BotAccount, Channel, Member, Role, Store, make_token
 
 if TYPE_CHECKING:
     import discord
@@ -249,6 +249,24 @@ class LocalDiscord:
         if not 2 <= len(name) <= 32:
             raise LocalServerError(f"a bot name must be 2 to 32 characters, not {len(name)}: {name!r}")
         return self.store.create_bot(name)
+
+    def reset_token(self, bot: BotAccount, token: str | None = None) -> str:
+        """Give ``bot`` a new token, as the Developer Portal's "Reset Token" does,
+        and return it: ``token`` if given (printable ASCII, no spaces), else a new
+        one in Discord's format. The old token no longer authenticates new
+        requests or gateway sessions (sessions already identified are not closed).
+        """
+        if bot.user_id not in self.store.bots:
+            raise LocalServerError(f"no bot with id {bot.user_id}")
+        if token is None:
+            token = make_token(bot.user_id)
+        elif not token or not all("!" <= char <= "~" for char in token) or len(token) > 200:
+            raise LocalServerError("a bot token must be 1 to 200 printable ASCII characters without spaces")
+        try:
+            self.store.set_token(bot.user_id, token)
+        except ValueError as error:
+            raise LocalServerError(f"cannot give bot {bot.user_id} that token: {error}") from None
+        return token
 
     def bot(self, name: str) -> BotAccount | None:
         """The bot named ``name``, if there is one."""

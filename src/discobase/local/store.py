@@ -302,6 +302,18 @@ class Store:
         self._db.execute("INSERT INTO bots VALUES (?, ?)", (user_id, _dump(bot)))
         return bot
 
+    def set_token(self, user_id: int, token: str) -> BotAccount:
+        """Replace the token of the bot ``user_id``: the old one stops authenticating."""
+        bot = self.bots[user_id]
+        owner = self.bots_by_token.get(token)
+        if owner is not None and owner.user_id != user_id:
+            raise ValueError("this token belongs to another bot")
+        self.bots_by_token.pop(bot.token, None)
+        bot.token = token
+        self.bots_by_token[token] = bot
+        self._db.execute("UPDATE bots SET data = ? WHERE user_id = ?", (_dump(bot), user_id))
+        return bot
+
     def bot_by_name(self, name: str) -> BotAccount | None:
         for bot in self.bots.values():
             if bot.name == name:
