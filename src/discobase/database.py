@@ -459,7 +459,8 @@ class Database:
             for guild in guilds:
                 server.add_member(guild.id, bot)
         server.attach(self.bot)
-        return bot.token
+        # The data file keeps only a digest of the token: a restarted server issues a new one.
+        return bot.issued_token or server.reset_token(bot)
 
     async def login(self, bot_token: str | None = None) -> None:
         """Connect, build the tables, and stay connected until :meth:`close`.
