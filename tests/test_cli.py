@@ -106,8 +106,10 @@ class Serve:
                 return line
 
     def wait_ready(self) -> None:
-        self.token = self.read_until(lambda line: line.startswith("TOKEN="))[len("TOKEN=") :]
+        """Read up to "Press Ctrl+C"; ``token`` is the printed TOKEN= (only when the run made
+        the bot or reset its token: the data file keeps a digest, so it is shown once)."""
         self.url = self.read_until(lambda line: line.startswith("URL="))[len("URL=") :]
+        self.token = next((line[len("TOKEN=") :] for line in self.lines if line.startswith("TOKEN=")), "")
         self.read_until(lambda line: line.startswith("Press Ctrl+C"))
 
     def printed_snippet(self) -> str:
@@ -210,8 +212,10 @@ def test_serve_plain_discordpy_admin_api_and_restart(serve: Any, tmp_path: Path)
     assert port not in (0, 8765)  # --port 0 printed the port really bound
     assert f"ws://127.0.0.1:{port}/gateway" in out
     assert "limits   off" in out
+    assert server.token
     assert server.printed_snippet() == connect_snippet(server.url, server.token)
     assert data.exists()
+    assert server.token.encode() not in data.read_bytes()  # only its digest is stored
 
     # 1. An unmodified discord.py program using exactly the printed snippet.
     script = tmp_path / "plain_client.py"
@@ -306,18 +310,31 @@ def test_serve_plain_discordpy_admin_api_and_restart(serve: Any, tmp_path: Path)
     assert server.stop(signal.SIGINT) == 0, server.stderr
     assert "Traceback" not in server.stderr
 
-    # 5. A restart on the same file reuses the bot (same token) and the guild.
+    # 5. A restart on the same file reuses the bot and the guild; the token, shown once at
+    # creation, is not printed again but still works.
     again = serve(data)
-    assert again.token == server.token
+    assert again.token == ""
+    assert "TOKEN=" not in "\n".join(again.lines)
+    assert "--reset-token" in "\n".join(again.lines)
+    assert connect_snippet(again.url, "<the bot's token>") == again.printed_snippet()
     status, _, info = http("GET", f"{again.url}/_local/info")
     assert [b["id"] for b in info["bots"]] == [bot_id]
     assert [g["id"] for g in info["guilds"]] == [guild_id]
     status, _, messages = http(
-        "GET", f"{again.url}/api/v10/channels/{general_id}/messages", token=again.token
+        "GET", f"{again.url}/api/v10/channels/{general_id}/messages", token=server.token
     )
     assert [m["id"] for m in messages] == [message_id]
     assert again.stop(signal.SIGTERM) == 0, again.stderr
     assert "Traceback" not in again.stderr
+
+    # 6. --reset-token prints a new token; the old one no longer works.
+    reset = serve(data, "--reset-token")
+    assert reset.token
+    assert reset.token != server.token
+    assert http("GET", f"{reset.url}/api/v10/users/@me", token=server.token)[0] == 401
+    status, _, me = http("GET", f"{reset.url}/api/v10/users/@me", token=reset.token)
+    assert (status, me["id"]) == (200, bot_id)
+    assert reset.stop(signal.SIGTERM) == 0, reset.stderr
 
 
 def test_serve_stops_cleanly_as_soon_as_it_printed_its_url(tmp_path: Path) -> None:

@@ -55,15 +55,20 @@ def serve(
     bot_name: Annotated[str, typer.Option(help="Name of the bot made on first run.")] = "discobase",
     guild_name: Annotated[str, typer.Option(help="Name of the guild made on first run.")] = "discobase",
     allow_guild_create: Annotated[bool, typer.Option(help="Let bots POST /guilds (legacy).")] = False,
+    reset_token: Annotated[
+        bool, typer.Option(help="Give the bot a new token (the old one stops working) and print it.")
+    ] = False,
 ) -> None:
     """Run the local Discord-compatible server until interrupted.
 
-    On first run it makes a bot and a guild; it prints the URL, the bot's
-    token and a discord.py snippet that connects to it.
+    On first run it makes a bot and a guild and prints the bot's token, once:
+    the data file keeps only a digest of it, so later runs accept the token but
+    cannot print it again (--reset-token makes a new one). It prints the URL and
+    a discord.py snippet that connects to it.
     """
     if rate_limits not in ("discord", "off"):
         raise typer.BadParameter("must be 'discord' or 'off'", param_hint="--rate-limits")
-    asyncio.run(_serve(host, port, data, rate_limits, bot_name, guild_name, allow_guild_create))
+    asyncio.run(_serve(host, port, data, rate_limits, bot_name, guild_name, allow_guild_create, reset_token))
 
 
 async def _serve(
@@ -74,6 +79,7 @@ async def _serve(
     bot_name: str,
     guild_name: str,
     allow_guild_create: bool,
+    reset_token: bool = False,
 ) -> None:
     from discobase.local import LocalDiscord
 
@@ -99,7 +105,10 @@ async def _serve(
             f"cannot listen on {host}:{port}: {error.strerror or error}", param_hint="'--host' / '--port'"
         ) from None
     try:
-        bot = server.bot(bot_name) or server.create_bot(bot_name)
+        existing = server.bot(bot_name)
+        bot = existing or server.create_bot(bot_name)
+        if reset_token and existing is not None:
+            server.reset_token(bot)
         if not server.store.guilds_by_name(guild_name):
             server.create_guild(guild_name, members=[bot])
         guild_id = server.guild_id(guild_name)
@@ -114,10 +123,18 @@ async def _serve(
                 title="discobase local server",
             )
         )
-        console.print(f"TOKEN={bot.token}", soft_wrap=True, highlight=False)
+        token = bot.issued_token
+        if token is not None:  # made (or reset) by this run: shown this once
+            console.print(f"TOKEN={token}", soft_wrap=True, highlight=False)
+        else:
+            console.print(
+                "The bot's token was printed when it was made; the data file keeps only its digest. "
+                "Run with --reset-token for a new one.",
+                style="dim",
+            )
         console.print(f"URL={server.url}", soft_wrap=True, highlight=False)
         # Highlighted but never wrapped: the snippet must stay valid Python when copied.
-        snippet = connect_snippet(server.url, bot.token)
+        snippet = connect_snippet(server.url, token or "<the bot's token>")
         console.print(Syntax(snippet, "python").highlight(snippet.rstrip("\n")), soft_wrap=True)
         console.print("Press Ctrl+C to stop.", style="dim")
         await stop.wait()

@@ -1,12 +1,19 @@
-"""Hypothesis fuzzing of the local server's body-taking routes and query parameters over HTTP.
+"""Hypothesis fuzzing of the local server over real sockets: REST bodies, query parameters,
+path parameters and headers of every route, the attachment CDN route, the ``/_local/`` admin
+API and gateway frames.
 
 Whatever a client sends, the server must answer like Discord: never a 5xx, always a JSON body
 (RFC 8259: no NaN), error bodies ``{message: str, code: int[, errors: tree]}`` whose tree leaves
 are ``{"_errors": [{"code": str, "message": str}]}``, and 2xx bodies that validate against the
-spec's response schema for the route (a message, a channel, ...).
+spec's response schema for the route (a message, a channel, ...). The CDN answers the file or
+404 "This content is no longer available."; a gateway frame is answered or the socket is closed
+with one of Discord's close codes, never dropped. Nothing may log a traceback or an error, and
+every request has a time limit, so a hang fails too.
 
 Each test starts ONE server (on a background event loop, so a plain synchronous ``@given``
-function can drive it) and runs all its examples against it.
+function can drive it) and runs all its examples against it. Runs are deterministic
+(``derandomize=True``); every case is counted in :mod:`tests.local.fuzzstats`, whose figures
+pytest prints at the end of the run.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -23,12 +31,22 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
-from hypothesis import HealthCheck, given, settings
+import yarl
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from discobase.local import BotAccount, LocalDiscord
+from discobase.local.cdn import GONE_MESSAGE
 from discobase.local.snowflake import snowflake_at
-from tests.local.openapi_spec import discord_error_shape_problems, strict_json, validate_response
+from tests.local import fuzzstats
+from tests.local.logwatch import LogWatch
+from tests.local.openapi_spec import (
+    discord_error_shape_problems,
+    operation,
+    response_schema,
+    strict_json,
+    validate_response,
+)
 
 T = TypeVar("T")
 
@@ -59,6 +77,7 @@ class LiveServer:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="fuzz-server", daemon=True)
+        self.watch = LogWatch()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
@@ -72,6 +91,7 @@ class LiveServer:
         return self.run(wrapper())
 
     def __enter__(self) -> LiveServer:
+        self.watch.__enter__()
         self.thread.start()
         self.run(self._start())
         return self
@@ -83,15 +103,19 @@ class LiveServer:
         self.guild_id = self.server.create_guild("fuzz guild", owner=self.bot)
         self.channel_id = self.server.create_channel(self.guild_id, "fuzz")
         self.category_id = self.server.create_channel(self.guild_id, "fuzz category", type=4)
-        self.session = aiohttp.ClientSession(headers={"Authorization": f"Bot {self.bot.token}"})
+        self.session = aiohttp.ClientSession(
+            headers={"Authorization": f"Bot {self.bot.token}"}, timeout=aiohttp.ClientTimeout(total=30)
+        )
         reply = await self._request("POST", f"/channels/{self.channel_id}/messages", json={"content": "seed"})
         self.message_id = int(strict_json(reply.raw)["id"])
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Reply:
-        async with self.session.request(method, self.server.api_url + path, **kwargs) as response:
+        url = path if path.startswith("http") else self.server.api_url + path
+        async with self.session.request(method, url, **kwargs) as response:
             return Reply(response.status, response.content_type, await response.read())
 
     def request(self, method: str, path: str, **kwargs: Any) -> Reply:
+        """A request to ``api_url + path`` (or to ``path`` when it is a full URL)."""
         return self.run(self._request(method, path, **kwargs))
 
     def __exit__(
@@ -104,6 +128,9 @@ class LiveServer:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(timeout=10)
             self.loop.close()
+            self.watch.__exit__(exc_type, exc, tb)
+        if exc_type is None:
+            assert self.watch.clean(), "the server logged errors:\n" + "\n".join(self.watch.problems)
 
 
 #: Known gap, not fixed here: message ``components`` are passed through with only their ``type``
@@ -117,6 +144,7 @@ KNOWN_GAP_COMPONENTS = True
 def check(reply: Reply, method: str, template: str, what: object) -> Any:
     """The Discord-likeness assertions shared by every fuzz test; returns the parsed body."""
     where = f"{method} {template} with {what!r:.300}"
+    fuzzstats.record(f"{method} {template}", reply.status)
     assert reply.status < 500, f"{where}: {reply.status} {reply.raw[:300]!r}"
     if reply.status == 204:
         assert reply.raw == b"", where
@@ -327,7 +355,11 @@ def channel_bodies(guild_id: int, category_id: int) -> st.SearchStrategy[Any]:
     )
 
 
-payload_json = message_bodies.map(dumps) | st.binary(max_size=40)
+#: JSON nested far deeper than anything real (beyond the server's bound and Python's recursion limit).
+deep_json = st.integers(min_value=60, max_value=3000).map(
+    lambda depth: b"[" * depth + b"]" * depth
+) | st.integers(min_value=30, max_value=1500).map(lambda depth: b'{"a":' * depth + b"1" + b"}" * depth)
+payload_json = message_bodies.map(dumps) | st.binary(max_size=40) | deep_json
 file_parts = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=11).map(lambda i: f"files[{i}]")
@@ -364,7 +396,7 @@ garbage_requests = st.tuples(
             "application/octet-stream",
         ]
     ),
-    st.binary(max_size=200) | message_bodies.map(dumps),
+    st.binary(max_size=200) | message_bodies.map(dumps) | deep_json,
 )
 
 
@@ -601,5 +633,411 @@ def test_fuzz_query_parameters() -> None:
             encoded = "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items())
             reply = live.request("GET", f"{path}?{encoded}" if encoded else path)
             check(reply, "GET", template, query)
+
+        run()
+
+
+# ------------------------------------------------------------------ paths, headers, CDN, admin, gateway
+
+
+def check_lenient(reply: Reply, method: str, template: str, what: object) -> Any:
+    """Like :func:`check`, for routes or statuses the spec may not describe: the spec's schema is
+    checked only where it declares one for the status."""
+    where = f"{method} {template} with {what!r:.300}"
+    fuzzstats.record(f"{method} {template}", reply.status)
+    assert reply.status < 500, f"{where}: {reply.status} {reply.raw[:300]!r}"
+    if reply.status == 204:
+        assert reply.raw == b"", where
+        return None
+    assert reply.content_type == "application/json", f"{where}: {reply.status} {reply.content_type}"
+    body = strict_json(reply.raw)
+    if reply.status >= 300:
+        assert 400 <= reply.status < 500, f"{where}: {reply.status}"
+        problems = discord_error_shape_problems(body)
+        assert not problems, f"{where}: {reply.status} {body!r:.300}\n" + "\n".join(problems)
+        return body
+    op = operation(method, template)
+    if op is not None and (
+        str(reply.status) in op["responses"] or f"{reply.status // 100}XX" in op["responses"]
+    ):
+        checked = body
+        if isinstance(body, dict) and "components" in body and "author" in body:
+            checked = {**body, "components": []}  # see KNOWN_GAP_COMPONENTS
+        if response_schema(method, template, reply.status) is not None:
+            problems = validate_response(method, template, reply.status, checked)
+            assert not problems, f"{where}: {reply.status} {body!r:.300}\n" + "\n".join(problems)
+    return body
+
+
+#: Path segments for ids: well-formed and not, in range and not, ASCII digits and not.
+odd_ids = st.sampled_from(
+    [
+        "0",
+        "1",
+        str(2**63 - 1),
+        str(2**63),
+        str(2**64 - 1),
+        str(2**64),
+        "9" * 30,
+        "9" * 5000,
+        "-1",
+        "+5",
+        "1e3",
+        "0x10",
+        " 1",
+        "\u00b2",
+        "\u0661\u0662",
+        "\uff11",
+        "@me",
+        "%00",
+        "abc",
+        "null",
+        "[]",
+    ]
+) | st.integers(min_value=0, max_value=2**70).map(str)
+#: Cases per REST route in the path/header/query fuzz.
+PATH_CASES_PER_ROUTE = 30
+#: aiohttp answers a request line longer than this with its own 400 (the app never sees it).
+MAX_REQUEST_LINE = 8190
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+header_names = st.from_regex(r"X-[A-Za-z0-9-]{1,20}", fullmatch=True)
+
+
+def path_routes(live: LiveServer) -> list[tuple[str, str, dict[str, list[str]]]]:
+    """Every REST route with the real ids its placeholders can take (none for the destructive
+    ``DELETE /channels/{channel_id}``, which would end the run for everything else)."""
+    real: dict[str, list[str]] = {
+        "channel_id": [str(live.channel_id), str(live.category_id)],
+        "guild_id": [str(live.guild_id)],
+        "message_id": [str(live.message_id)],
+        "application_id": [str(live.bot.application_id)],
+        "user_id": [str(live.bot.user_id), "@me"],
+        "overwrite_id": [str(live.guild_id), str(live.bot.user_id)],
+    }
+    routes = []
+    for method, template, _ in live.server.rest.routes():
+        names = re.findall(r"\{(\w+)\}", template)
+        ids = {
+            name: [] if (method, template) == ("DELETE", "/channels/{channel_id}") else real[name]
+            for name in names
+        }
+        routes.append((method, template, ids))
+    return routes
+
+
+def test_fuzz_paths_headers_and_query_of_every_route() -> None:
+    """Every route with odd ids in its path, odd or missing credentials, odd headers, odd query
+    strings and odd bodies: answered like Discord (401, 404, 400/50035, ...), never a 5xx."""
+    with LiveServer() as live:
+        routes = path_routes(live)
+        token = live.bot.token
+        valid = st.just(f"Bot {token}")
+        invalid = st.one_of(
+            st.none(),
+            st.just(token),
+            st.just(f"Bearer {token}"),
+            header_text.map(lambda t: "Bot " + t),
+            header_text,
+        )
+        authorization = st.integers(0, 3).flatmap(
+            lambda k: valid if k < 3 else invalid
+        )  # mostly past the 401
+        content_types = st.sampled_from(
+            ["application/json", "multipart/form-data", "text/plain", "application/x-www-form-urlencoded", ""]
+        )
+        query_values = st.one_of(odd_ids, st.integers(min_value=-5, max_value=200).map(str), header_text)
+        query_names = st.sampled_from(["limit", "before", "after", "around", "with_counts", "x"])
+        bodies_or_none = st.one_of(
+            st.none(), json_values.map(dumps), deep_json, st.binary(max_size=60), message_bodies.map(dumps)
+        )
+
+        def fuzz_one(index: int) -> None:
+            method, template, ids = routes[index]
+
+            @seed(index)  # deterministic, and a different sequence for each route
+            @settings(FUZZ, max_examples=PATH_CASES_PER_ROUTE)
+            @given(
+                data=st.data(),
+                auth=authorization,
+                extra=st.dictionaries(header_names, header_text, max_size=2),
+                reason=st.none() | header_text,
+                content_type=content_types,
+                query=st.lists(st.tuples(query_names, query_values), max_size=3),
+                body=bodies_or_none,
+            )
+            def run(
+                data: st.DataObject,
+                auth: str | None,
+                extra: dict[str, str],
+                reason: str | None,
+                content_type: str,
+                query: list[tuple[str, str]],
+                body: bytes | None,
+            ) -> None:
+                path = template
+                for name, choices in ids.items():
+                    segment = data.draw(
+                        st.sampled_from(choices) | odd_ids if choices else odd_ids, label=name
+                    )
+                    path = path.replace("{" + name + "}", quote(segment, safe="@"), 1)
+                encoded = "&".join(f"{quote(k)}={quote(v)}" for k, v in query)
+                headers = {**extra, "Authorization": auth or ""}
+                if reason is not None:
+                    headers["X-Audit-Log-Reason"] = quote(reason)
+                if body is not None:
+                    headers["Content-Type"] = content_type
+                target = f"{path}?{encoded}" if encoded else path
+                reply = live.request(
+                    method, target, headers=headers, data=body if method in ("POST", "PUT", "PATCH") else None
+                )
+                if len("/api/v10" + target) > MAX_REQUEST_LINE:  # refused by aiohttp's parser, before the app
+                    fuzzstats.record(f"{method} {template}", reply.status)
+                    assert (reply.status, reply.content_type) == (400, "text/plain"), target[:100]
+                    return
+                check_lenient(reply, method, template, (path, query, headers, body))
+
+            run()
+
+        for index in range(len(routes)):  # every route gets its own run
+            fuzz_one(index)
+
+
+CDN = "/attachments/{channel_id}/{attachment_id}/{filename}"
+
+
+def test_fuzz_the_attachment_cdn_route() -> None:
+    """Signed attachment URLs, mutated: only the genuine one gives the file, every other one is
+    404 "This content is no longer available.", whatever the ids, file name or query."""
+    with LiveServer() as live:
+        form = aiohttp.FormData()
+        form.add_field("payload_json", '{"content": "cdn"}', content_type="application/json")
+        form.add_field("files[0]", io.BytesIO(b"cdn bytes"), filename="f.bin")
+        message = strict_json(live.request("POST", MSG.format(channel_id=live.channel_id), data=form).raw)
+        genuine = yarl.URL(message["attachments"][0]["url"])
+        channel, attachment, filename = genuine.path.split("/")[2:5]
+        signed = dict(genuine.query)
+        hexes = st.text("0123456789abcdefABCDEF", max_size=20)
+
+        @settings(FUZZ, max_examples=300)
+        @given(
+            channel_id=st.just(channel) | odd_ids,
+            attachment_id=st.just(attachment) | odd_ids,
+            name=st.just(filename) | st.text(min_size=1, max_size=20).filter(lambda t: t not in (".", "..")),
+            query=st.fixed_dictionaries(
+                {},
+                optional={
+                    "ex": st.just(signed["ex"]) | hexes | st.text(max_size=10),
+                    "is": st.just(signed["is"]) | hexes,
+                    "hm": st.just(signed["hm"]) | hexes | st.just(signed["hm"].upper()),
+                    "x": header_text,
+                },
+            ),
+            auth=st.booleans(),
+        )
+        def run(channel_id: str, attachment_id: str, name: str, query: dict[str, str], auth: bool) -> None:
+            segments = "/".join(quote(part, safe="") for part in (channel_id, attachment_id, name))
+            url = genuine.with_path(f"/attachments/{segments}", encoded=True).with_query(query)
+            headers = None if auth else {"Authorization": ""}
+            reply = live.request("GET", str(url), headers=headers)
+            fuzzstats.record(f"GET {CDN}", reply.status)
+            if len(url.raw_path_qs) > MAX_REQUEST_LINE:  # refused by aiohttp's parser, before the app
+                assert (reply.status, reply.content_type) == (400, "text/plain"), str(url)[:100]
+                return
+            exact = (channel_id, attachment_id, name) == (channel, attachment, filename) and all(
+                query.get(key) == signed[key] for key in ("ex", "is", "hm")
+            )
+            if exact:
+                assert (reply.status, reply.raw) == (200, b"cdn bytes"), url
+            else:
+                assert (reply.status, reply.content_type, reply.raw.decode()) == (
+                    404,
+                    "text/plain",
+                    GONE_MESSAGE,
+                ), url
+
+        run()
+
+
+def test_fuzz_the_admin_api() -> None:
+    """``/_local/`` with any body: a 2xx, or a 4xx JSON error naming the problem; a fault it
+    accepts then works on a REST request without breaking the server."""
+    with LiveServer() as live:
+        admin = live.server.url + "/_local"
+        fault_specs = real_keys(
+            {
+                "kind": (
+                    st.sampled_from(["status", "ratelimit", "latency", "drop", "gateway_close"]),
+                    st.text(max_size=10) | st.just(["status"]),
+                ),
+                "route": (st.sampled_from(["GET /users/@me", "*", "/users/*"]), st.text(max_size=20)),
+                "probability": (st.floats(0, 1), st.floats(allow_nan=True) | huge_ints),
+                "count": (st.integers(1, 5), st.integers(-2, 0) | huge_ints),
+                "status": (st.integers(400, 599), st.integers(0, 1000) | huge_ints | st.just("500")),
+                "latency": (st.just(0), st.floats(allow_nan=True, allow_infinity=True) | huge_ints),
+                "retry_after": (st.floats(0, 5), st.floats(allow_nan=True, allow_infinity=True) | huge_ints),
+                "global": (st.booleans(), st.just("true")),
+                "close_code": (st.integers(4000, 4014), st.integers(0, 70000)),
+                "resumable": (st.booleans(), st.just(1)),
+            },
+            required=("kind",),
+        )
+        actions = st.sampled_from(["close", "reconnect", "invalid_session", "drop"]) | st.text(
+            st.characters(min_codepoint=0x61, max_codepoint=0x7A), min_size=1, max_size=12
+        )
+        action_bodies = real_keys(
+            {
+                "code": (
+                    st.sampled_from([1000, 4000, 4009]),
+                    json_values | huge_ints | st.integers(-5, 70000),
+                ),
+                "resumable": (st.booleans(), json_values),
+            }
+        )
+        raw_bodies = st.one_of(
+            st.none(),
+            json_values.map(dumps),
+            deep_json,
+            st.binary(max_size=40),
+            fault_specs.map(dumps),
+            fault_specs.map(dumps),
+            action_bodies.map(dumps),
+        )
+        targets = st.sampled_from(
+            [
+                ("GET", "/_local/info"),
+                ("GET", "/_local/stats"),
+                ("DELETE", "/_local/stats"),
+                ("GET", "/_local/faults"),
+                ("POST", "/_local/faults"),
+                ("POST", "/_local/faults"),
+                ("DELETE", "/_local/faults"),
+                ("POST", "/_local/gateway/{action}"),
+                ("POST", "/_local/gateway/{action}"),
+                ("PUT", "/_local/faults"),
+            ]
+        )
+
+        @settings(FUZZ, max_examples=300)
+        @given(target=targets, action=actions, body=raw_bodies)
+        def run(target: tuple[str, str], action: str, body: bytes | None) -> None:
+            method, template = target
+            path = template.replace("{action}", action)
+            reply = live.request(method, admin + path.removeprefix("/_local"), data=body)
+            fuzzstats.record(f"{method} {template}", reply.status)
+            assert reply.status < 500, (method, path, body, reply.status, reply.raw[:300])
+            if reply.status != 204:
+                assert reply.content_type == "application/json", (path, reply.status)
+                answer = strict_json(reply.raw)
+                if reply.status >= 400:
+                    assert not discord_error_shape_problems(answer), answer
+            if reply.status == 201:  # a fault was added: let it act on one REST request, then remove it
+                fault = strict_json(reply.raw)
+                if fault["kind"] in ("status", "ratelimit") or (
+                    fault["kind"] == "latency" and fault["latency"] < 0.01
+                ):
+                    after = live.request("GET", "/users/@me")
+                    assert after.content_type == "application/json", after
+                    if after.status >= 500:
+                        assert fault["kind"] == "status", after  # a status fault answers what it was told to
+                live.request("DELETE", admin + "/faults")
+
+        run()
+
+
+async def gateway_case(live: LiveServer, frames: list[str | bytes]) -> tuple[list[int], int | None]:
+    """Send ``frames`` after HELLO, then a heartbeat; read until it is acknowledged or the socket
+    closes. Returns the opcodes read and the close code (``None``: still open)."""
+    ops: list[int] = []
+    async with live.session.ws_connect(live.server.gateway_url + "?v=10&encoding=json") as ws:
+        hello = await ws.receive_json(timeout=10)
+        assert hello["op"] == 10
+        for frame in frames:
+            if isinstance(frame, bytes):
+                await ws.send_bytes(frame)
+            else:
+                await ws.send_str(frame)
+        await ws.send_str('{"op":1,"d":null}')
+        while True:
+            msg = await ws.receive(timeout=10)
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                ops.append(json.loads(msg.data)["op"])
+                if ops[-1] == 11:
+                    return ops, None
+            elif msg.type is aiohttp.WSMsgType.BINARY:
+                raise AssertionError(f"binary frame on a plain connection: {msg.data[:40]!r}")
+            else:
+                return ops, ws.close_code
+
+
+def frame_kind(frame: str | bytes) -> str:
+    """What a fuzzed frame is, for the figures: ``op N`` for each opcode a client may send,
+    ``unknown op``, ``other JSON`` or ``undecodable``."""
+    try:
+        payload = json.loads(frame)
+    except (ValueError, RecursionError):
+        return "/gateway undecodable"
+    op = payload.get("op") if isinstance(payload, dict) else None
+    if isinstance(op, int) and not isinstance(op, bool):
+        return f"/gateway op {op}" if op in (1, 2, 3, 4, 6, 8, 31, 43) else "/gateway unknown op"
+    return "/gateway other JSON"
+
+
+#: What a bad frame may end with: Discord's close codes for what a client did wrong. Never
+#: 1006 (dropped without a close frame), 1011 or 4000 (the server failed).
+CLIENT_FAULT_CLOSE_CODES = {4001, 4002, 4003, 4004, 4005, 4007, 4010, 4013}
+
+
+def test_fuzz_gateway_frames() -> None:
+    """Frames of every shape, alone or after a valid IDENTIFY: answered, or closed with a
+    client-fault close code; the server never drops the socket or logs a traceback."""
+    with LiveServer() as live:
+        token = live.bot.token
+        identify = json.dumps({"op": 2, "d": {"token": token, "intents": 1 | 2 | 512, "properties": {}}})
+        snowflakes = snowflake_like | st.just(str(live.guild_id)) | st.sampled_from(["\u00b2", "\u0661"])
+        payloads = real_keys(
+            {
+                "op": (st.sampled_from([1, 2, 3, 4, 6, 8, 31, 43]), st.integers(-1, 50) | json_values),
+                "d": (
+                    st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "token": st.just(token) | st.text(max_size=10) | json_values,
+                            "intents": st.integers(0, 1 << 26) | json_values,
+                            "shard": st.lists(st.integers(-1, 3), max_size=3) | json_values,
+                            "guild_id": snowflakes | st.lists(snowflakes, max_size=3),
+                            "user_ids": st.lists(snowflakes, max_size=3) | json_values,
+                            "query": st.text(max_size=5) | json_values,
+                            "limit": st.integers(-5, 2**70) | json_values,
+                            "nonce": st.text(max_size=5) | json_values,
+                            "session_id": st.text(max_size=10) | json_values,
+                            "seq": st.integers(-5, 2**64) | json_values,
+                        },
+                    ),
+                    json_values,
+                ),
+                "s": (st.none(), json_values),
+                "t": (st.none(), json_values),
+            },
+            required=("op",),
+        )
+        frames = st.one_of(
+            payloads.map(json.dumps),
+            payloads.map(json.dumps),
+            json_values.map(lambda v: json.dumps(v, allow_nan=True)),
+            deep_json.map(lambda raw: raw.decode()),
+            st.text(max_size=60),
+            st.binary(max_size=60),
+            st.text(min_size=4097, max_size=4200),
+        )
+
+        @settings(FUZZ, max_examples=400)
+        @given(identified=st.booleans(), frame=frames)
+        def run(identified: bool, frame: str | bytes) -> None:
+            sent: list[str | bytes] = [identify, frame] if identified else [frame]
+            ops, code = live.run(gateway_case(live, sent))
+            outcome = "gateway answered" if code is None else f"gateway close {code}"
+            fuzzstats.record(frame_kind(frame), None, family="gateway frames", outcome=outcome)
+            if code is not None:
+                assert code in CLIENT_FAULT_CLOSE_CODES, (sent, ops, code)
 
         run()

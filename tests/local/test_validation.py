@@ -569,7 +569,7 @@ def test_overwrite_edit() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("0", 0), ("123", 123), (123, 123), (str(2**64 - 1), 2**64 - 1), ("00012", 12)],
+    [("0", 0), ("123", 123), (123, 123), (str(2**63 - 1), 2**63 - 1), (2**63 - 1, 2**63 - 1), ("00012", 12)],
 )
 def test_parse_snowflake_accepts(value: object, expected: int) -> None:
     errors = FormErrors()
@@ -579,7 +579,10 @@ def test_parse_snowflake_accepts(value: object, expected: int) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["abc", "", "12a", " 12", "-1", "+1", "1.0", "\u0661\u0662", str(2**64), -1, 2**64, 1.0, True, None, []],
+    [
+        *("abc", "", "12a", " 12", "-1", "+1", "1.0", "\u0661\u0662", "\u00b2", str(2**64), -1, 2**64),
+        *(str(2**63), 2**63, str(2**64 - 1), "9" * 5000, 1.0, True, None, []),
+    ],
 )
 def test_parse_snowflake_rejects(value: object) -> None:
     errors = FormErrors()

@@ -2,7 +2,8 @@
 
 A handler raises :class:`HTTPError`; the server's middleware turns it into a
 JSON response ``{"message", "code"[, "errors"]}`` with the HTTP status, exactly
-as Discord answers (see ``shared/reference/discord-api-facts.md`` §3).
+as Discord answers (https://docs.discord.com/developers/reference#error-messages and
+https://docs.discord.com/developers/topics/opcodes-and-status-codes#json).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ same seed and the same sequence of calls give the same sequence of fires.
 HTTP kinds
 ----------
 ``status``
-    Answer with ``status`` (default 500) and Discord's generic body, e.g.
+    Answer with ``status`` (an HTTP error status, 400-599; default 500) and Discord's generic body, e.g.
     ``{"message": "500: Internal Server Error", "code": 0}`` (see
     :func:`fault_response`). discord.py retries 500, 502, 504 and 524.
 ``ratelimit``
@@ -81,6 +81,10 @@ GATEWAY_KINDS: frozenset[str] = _ALL_KINDS - HTTP_KINDS
 #: HTTP kinds that end the request (at most one fires per request).
 _TERMINAL_KINDS: frozenset[str] = frozenset({"status", "ratelimit", "drop"})
 
+#: Longest ``latency`` or ``retry_after`` of a fault: one day (longer is surely a mistake,
+#: and ``retry_after`` must stay small enough to compute the rate limit headers).
+MAX_FAULT_SECONDS = 86_400.0
+
 _API_PREFIX = re.compile(r"^/api/v\d+(?=/)")
 _METHOD_PREFIX = re.compile(r"^([A-Za-z*?\[\]!]+)\s+(\S.*)$")
 
@@ -147,12 +151,16 @@ class Fault:
             not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1
         ):
             raise ValueError(f"fault count must be a positive integer or null, got {self.count!r}")
-        if not isinstance(self.status, int) or isinstance(self.status, bool) or not 100 <= self.status <= 599:
-            raise ValueError(f"fault status must be an HTTP status code (100-599), got {self.status!r}")
+        # An error status: a 1xx answer leaves the client waiting for the final response, and
+        # 2xx/3xx with Discord's error body would be nonsense.
+        if not isinstance(self.status, int) or isinstance(self.status, bool) or not 400 <= self.status <= 599:
+            raise ValueError(f"fault status must be an HTTP error status (400-599), got {self.status!r}")
         for name in ("latency", "retry_after"):
             value = getattr(self, name)
-            if not _is_number(value) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"fault {name} must be a finite number of seconds >= 0, got {value!r}")
+            if not _is_number(value) or not math.isfinite(value) or not 0 <= value <= MAX_FAULT_SECONDS:
+                raise ValueError(
+                    f"fault {name} must be a number of seconds from 0 to {MAX_FAULT_SECONDS:g}, got {value!r}"
+                )
         if (
             not isinstance(self.close_code, int)
             or isinstance(self.close_code, bool)
@@ -197,7 +205,10 @@ class Fault:
             kwargs["global_"] = spec.get("global", spec.get("global_"))
         for name in ("probability", "latency", "retry_after"):
             if name in kwargs and _is_number(kwargs[name]):
-                kwargs[name] = float(kwargs[name])
+                try:
+                    kwargs[name] = float(kwargs[name])
+                except OverflowError:
+                    raise ValueError(f"fault {name} is out of range: {kwargs[name]!r}") from None
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:

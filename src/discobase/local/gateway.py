@@ -2,8 +2,8 @@
 
 :class:`GatewayHub` is an aiohttp handler (mounted at ``GET /gateway``) that
 speaks the Discord gateway protocol well enough for an unmodified discord.py
-2.7 client (see ``shared/reference/discordpy-integration.md`` §1(b)-(d) and
-``shared/reference/discord-api-facts.md`` §5):
+2.7 client (the protocol: https://docs.discord.com/developers/events/gateway and
+https://docs.discord.com/developers/topics/opcodes-and-status-codes#gateway):
 
 * HELLO / heartbeat / ACK, with a zombie check that closes silent connections;
 * IDENTIFY -> READY + one GUILD_CREATE per guild, RESUME with a bounded replay
@@ -37,6 +37,9 @@ from typing import Any, Final, Protocol, TypedDict
 import zstandard
 from aiohttp import WSMsgType, web
 from loguru import logger
+
+from discobase.local import jsonbody
+from discobase.local.snowflake import coerce_snowflake
 
 __all__ = [
     "CLOSE_REASONS",
@@ -75,7 +78,7 @@ CLIENT_OPCODES: Final = frozenset({1, 2, 3, 4, 6, 8, 31, 43})
 #: API versions accepted in the ``v`` query parameter.
 SUPPORTED_VERSIONS: Final = frozenset({"9", "10"})
 
-# Intent bits (discord-api-facts §5.6).
+# Intent bits (https://docs.discord.com/developers/events/gateway#list-of-intents).
 INTENT_GUILDS: Final = 1 << 0
 INTENT_GUILD_MEMBERS: Final = 1 << 1
 INTENT_GUILD_MODERATION: Final = 1 << 2
@@ -129,7 +132,8 @@ CLOSE_REASONS: Final[dict[int, str]] = {
     4014: "Disallowed intent(s).",
 }
 
-#: Largest payload a client may send (discord-api-facts §5.2, 4002).
+#: Largest payload a client may send; more is closed with 4002
+#: (https://docs.discord.com/developers/events/gateway#sending-events).
 MAX_CLIENT_PAYLOAD: Final = 4096
 #: GUILD_MEMBERS_CHUNK size.
 MEMBER_CHUNK_SIZE: Final = 1000
@@ -335,14 +339,9 @@ def _dispatch_text(event: str, seq: int, d_json: str) -> str:
 
 
 def _snowflake(value: Any) -> int | None:
-    """``value`` as a snowflake int if it is an int or a decimal string, else ``None``."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
+    """``value`` as a snowflake int (a JSON int or a string of ASCII digits, ``0..2**63-1``),
+    else ``None``."""
+    return coerce_snowflake(value)
 
 
 def _snowflake_list(value: Any) -> list[int] | None:
@@ -695,8 +694,8 @@ class GatewayHub:
             self._protocol_close(conn, 4002)
             return
         try:
-            payload = json.loads(raw)
-        except ValueError:
+            payload = jsonbody.decode(raw)
+        except jsonbody.UndecodableJSON:  # malformed, not UTF-8, or nested too deeply
             self._protocol_close(conn, 4002)
             return
         op = payload.get("op") if isinstance(payload, dict) else None

@@ -7,8 +7,8 @@ Snowflakes are strings, as on Discord.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
+from discobase.local.cdn import AttachmentSigner
 from discobase.local.permissions import Overwrite
 from discobase.local.snowflake import iso_timestamp
 from discobase.local.store import (
@@ -78,10 +78,12 @@ def with_component_ids(components: list[Any]) -> list[Any]:
 
 
 class Payloads:
-    """Builds payloads from the store; ``base_url`` is the server's http URL (for attachment URLs)."""
+    """Builds payloads from the store; ``base_url`` is the server's http URL and ``signer``
+    signs the attachment URLs (see :mod:`~discobase.local.cdn`)."""
 
-    def __init__(self, store: Store, base_url: str = "") -> None:
+    def __init__(self, store: Store, signer: AttachmentSigner, base_url: str = "") -> None:
         self.store = store
+        self.signer = signer
         self.base_url = base_url
 
     # ------------------------------------------------------------------ users
@@ -288,7 +290,8 @@ class Payloads:
 
     # ------------------------------------------------------------------ messages
     def attachment_url(self, channel_id: int, attachment: Attachment) -> str:
-        return f"{self.base_url}/attachments/{channel_id}/{attachment.id}/{quote(attachment.filename)}"
+        """A freshly signed URL (``?ex=…&is=…&hm=…&``), as every message payload carries on Discord."""
+        return self.signer.url(self.base_url, channel_id, attachment.id, attachment.filename)
 
     def attachment(self, channel_id: int, attachment: Attachment) -> dict[str, Any]:
         url = self.attachment_url(channel_id, attachment)

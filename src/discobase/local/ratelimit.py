@@ -6,7 +6,7 @@ the returned :class:`Decision` into a response: on success it adds
 ``Decision.status`` (429), ``Decision.headers`` and the JSON ``Decision.body``.
 Afterwards it reports the final status with :meth:`RateLimiter.record_response`
 so that invalid requests (401, 403, 429) can be counted towards the
-"Cloudflare ban" (see ``shared/reference/discord-api-facts.md`` §1).
+"Cloudflare ban" (https://docs.discord.com/developers/topics/rate-limits).
 
 Model
 -----
@@ -189,9 +189,9 @@ class RouteRule:
 
 
 # ---------------------------------------------------------------------------------------------
-# The numbers. Source: shared/reference/discord-api-facts.md §1.4 ("Known per-route numbers",
-# community observations, NOT documented by Discord and liable to change) and its "Advice for a
-# fake server". Tags: [HATA] = hata's hand-maintained table; #NNNN = discord-api-docs issue.
+# The numbers: community observations of Discord's per-route limits (NOT documented by Discord
+# and liable to change). Tags: [HATA] = the hand-maintained table of the hata library
+# (github.com/HuyaneMatsu/hata); #NNNN = an issue of github.com/discord/discord-api-docs.
 # Major id is channel_id for every /channels/{channel_id}/... route.
 # ---------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from loguru import logger
 
-from discobase.local import validation
+from discobase.local import jsonbody, validation
 from discobase.local.errors import (
     FormErrors,
     HTTPError,
@@ -75,6 +75,15 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 def invalid_json() -> HTTPError:
     """Malformed JSON (a JSON body or ``payload_json``): 400/50109 [DOC OP "JSON Error Codes"]."""
     return HTTPError(400, 50109, "The request body contains invalid JSON.")
+
+
+def decode_body(raw: bytes) -> Any:
+    """A JSON request body (or ``payload_json``); undecodable or nested deeper than
+    :data:`~discobase.local.jsonbody.MAX_JSON_DEPTH` → 400/50109 (see :mod:`~discobase.local.jsonbody`)."""
+    try:
+        return jsonbody.decode(raw)
+    except jsonbody.UndecodableJSON:
+        raise invalid_json() from None
 
 
 def no_content() -> web.Response:
@@ -169,7 +178,8 @@ class RestAPI:
         return value
 
     async def read_json(self, request: web.Request, *, optional: bool = False) -> Any:
-        """The JSON body; malformed JSON or a wrong content type is 400/50035."""
+        """The JSON body: a wrong content type is 400/50035; malformed or too deeply nested
+        JSON is 400/50109 (:func:`decode_body`)."""
         raw = await request.read()
         if not raw.strip():
             if optional:
@@ -191,10 +201,7 @@ class RestAPI:
                     ]
                 },
             )
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise invalid_json() from None
+        return decode_body(raw)
 
     async def read_message_body(self, request: web.Request) -> tuple[Any, list[Upload]]:
         """JSON or multipart (``payload_json`` + ``files[n]``) message body, with size limits."""
@@ -233,10 +240,7 @@ class RestAPI:
                 if len(data) > limit or total > self.server.request_limit:
                     raise HTTPError(413, 40005, "Request entity too large")
             if name == "payload_json":
-                try:
-                    body = json.loads(bytes(data))
-                except (ValueError, UnicodeDecodeError):
-                    raise invalid_json() from None
+                body = decode_body(bytes(data))
             elif name.startswith("files[") and name.endswith("]") and name[6:-1].isdigit():
                 uploads.append(
                     Upload(
@@ -310,6 +314,55 @@ class RestAPI:
         if need and perms & need != need:
             raise forbidden_permissions()
         return channel, perms
+
+    def check_overwrites(
+        self,
+        user_id: int,
+        guild_id: int,
+        channel: Channel | None,
+        overwrites: Iterable[Overwrite],
+    ) -> None:
+        """Discord's rule for setting permission overwrites; 403/50013 "Missing Permissions" if broken.
+
+        The caller has already checked MANAGE_ROLES. Only permissions the bot has can be
+        allowed or denied: on Create Guild Channel (``channel`` is ``None``) its permissions
+        in the guild, and setting MANAGE_ROLES in an overwrite is for administrators only
+        (https://docs.discord.com/developers/resources/guild#create-guild-channel); on Modify
+        Channel and Edit Channel Permissions its permissions in the guild, or in the parent
+        category if the channel has one, plus its permissions in the channel itself when an
+        overwrite of the channel gives it MANAGE_ROLES
+        (https://docs.discord.com/developers/resources/channel#edit-channel-permissions).
+        The guild owner and administrators may set anything. On an edit only the bits that
+        change count: re-sending an overwrite someone else set is not granting anything.
+        """
+        guild_perms = self.permissions(user_id, guild_id, None)
+        if guild_perms & Permission.ADMINISTRATOR:  # the owner's permissions include it too
+            return
+        existing: dict[tuple[int, int], Overwrite] = {}
+        if channel is None:
+            basis = guild_perms
+        else:
+            existing = {(o.type, o.id): o for o in channel.overwrites}
+            parent = self.store.channels.get(channel.parent_id) if channel.parent_id is not None else None
+            basis = self.permissions(user_id, guild_id, parent) if parent is not None else guild_perms
+            if self._manage_roles_overwrite(user_id, guild_id, channel):
+                basis |= self.permissions(user_id, guild_id, channel)
+        for overwrite in overwrites:
+            old = existing.get((overwrite.type, overwrite.id))
+            if old is None:
+                changed = overwrite.allow | overwrite.deny
+            else:
+                changed = (overwrite.allow ^ old.allow) | (overwrite.deny ^ old.deny)
+            if changed & ~basis or (channel is None and changed & Permission.MANAGE_ROLES):
+                raise forbidden_permissions()
+
+    def _manage_roles_overwrite(self, user_id: int, guild_id: int, channel: Channel) -> bool:
+        """Whether an overwrite of ``channel`` for the member or one of its roles allows MANAGE_ROLES."""
+        member = self.store.member(guild_id, user_id)
+        targets = {(1, user_id), (0, guild_id)} | {(0, role) for role in (member.roles if member else [])}
+        return any(
+            (o.type, o.id) in targets and o.allow & Permission.MANAGE_ROLES for o in channel.overwrites
+        )
 
     def parent_for(self, guild_id: int, parent_id: int, child_type: int) -> Channel:
         """The category a channel of ``child_type`` may be put in; else 400/50035 on ``parent_id``."""
@@ -514,6 +567,8 @@ class RestAPI:
                 overwrites = list(parent.overwrites)  # a new channel is synced with its category
         if overwrites and not perms & Permission.MANAGE_ROLES:
             raise forbidden_permissions()
+        if "permission_overwrites" in spec.fields_set:
+            self.check_overwrites(user_id, guild.id, None, overwrites)
         channel = Channel(
             id=self.store.next_id(),
             guild_id=guild.id,
@@ -539,6 +594,11 @@ class RestAPI:
         channel, perms = self.channel_for(request, Permission.MANAGE_CHANNELS)
         spec = validation.parse_channel_edit(await self.read_json(request, optional=True))
         fields = spec.fields_set
+        new_overwrites = [Overwrite(o.id, o.type, o.allow, o.deny) for o in spec.permission_overwrites or []]
+        if "permission_overwrites" in fields:  # checked first: a refused edit changes nothing
+            if not perms & Permission.MANAGE_ROLES:
+                raise forbidden_permissions()
+            self.check_overwrites(self.bot(request).user_id, channel.guild_id, channel, new_overwrites)
         if "name" in fields and spec.name is not None:
             channel.name = validation.normalize_channel_name(spec.name, channel.type)
         if "topic" in fields:
@@ -554,11 +614,7 @@ class RestAPI:
                 self.parent_for(channel.guild_id, spec.parent_id, channel.type)
             channel.parent_id = spec.parent_id
         if "permission_overwrites" in fields:
-            if not perms & Permission.MANAGE_ROLES:
-                raise forbidden_permissions()
-            channel.overwrites = [
-                Overwrite(o.id, o.type, o.allow, o.deny) for o in spec.permission_overwrites or []
-            ]
+            channel.overwrites = new_overwrites
         self.store.save_channel(channel)
         payload = self.payloads.channel(channel)
         await self.dispatch("CHANNEL_UPDATE", payload, guild_id=channel.guild_id, channel_id=None)
@@ -582,9 +638,9 @@ class RestAPI:
         channel, _ = self.channel_for(request, Permission.MANAGE_ROLES)
         target = self.path_id(request, "overwrite_id")
         allow, deny, kind = validation.parse_overwrite_edit(await self.read_json(request))
-        channel.overwrites = [o for o in channel.overwrites if o.id != target] + [
-            Overwrite(target, kind, allow, deny)
-        ]
+        overwrite = Overwrite(target, kind, allow, deny)
+        self.check_overwrites(self.bot(request).user_id, channel.guild_id, channel, [overwrite])
+        channel.overwrites = [o for o in channel.overwrites if o.id != target] + [overwrite]
         self.store.save_channel(channel)
         await self.dispatch("CHANNEL_UPDATE", self.payloads.channel(channel), guild_id=channel.guild_id)
         return no_content()

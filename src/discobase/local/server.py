@@ -6,27 +6,32 @@ Unmodified discord.py connects to it through :meth:`LocalDiscord.attach`.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import re
 import socket
+import sys
 import time
 from collections import Counter
-from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeGuard, cast
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from loguru import logger
 
 from discobase.exceptions import LocalServerError
+from discobase.local.cdn import DEFAULT_URL_LIFETIME, GONE_MESSAGE, AttachmentSigner
 from discobase.local.errors import HTTPError, not_found_route, unauthorized
 from discobase.local.faults import Fault, FaultInjector, fault_response
 from discobase.local.gateway import GatewayHub, GatewayIdentity
+from discobase.local.jsonbody import UndecodableJSON, decode
 from discobase.local.payloads import Payloads
 from discobase.local.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
 from discobase.local.ratelimit import Decision, RateLimiter, RateLimitProfile, message_age_metadata
 from discobase.local.rest import API_PREFIXES, BOT_KEY, RestAPI, json_response
-from discobase.local.snowflake import iso_timestamp, snowflake_ms
-from discobase.local.store import BotAccount, Channel, Member, Role, Store, make_token
+from discobase.local.snowflake import coerce_snowflake, is_object_id, iso_timestamp, snowflake_ms
+from discobase.local.store import BotAccount, Channel, Member, Role, Store
 
 if TYPE_CHECKING:
     import discord
@@ -40,6 +45,60 @@ _PUBLIC_ROUTES = frozenset({"GET /gateway", "GET /attachments/{channel_id}/{atta
 _DISCORD_API = re.compile(r"^https?://(?:[a-z]+\.)?discord(?:app)?\.com/api")
 _DISCORD_GATEWAY = re.compile(r"^wss?://gateway(?:[-.][a-z0-9-]+)*\.discord(?:app)?\.gg")
 _MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id")
+
+
+class _ProtocolLogger(logging.Logger):
+    """The logger of aiohttp's HTTP protocol handler for this server.
+
+    aiohttp answers a request it cannot parse (a request line or header over 8190
+    bytes, a malformed method, version or header) with 400 itself, and logs it with
+    a traceback at ERROR level: any client could fill the log that way. Such a
+    request is logged here at debug level, without a traceback; every other record
+    goes on to aiohttp's ``aiohttp.server`` logger as before.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("discobase.local.http")
+        self.parent = logging.getLogger("aiohttp.server")
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if isinstance(error, HttpProcessingError):
+            logger.debug("unparsable HTTP request refused with 400: {}", type(error).__name__)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+def _admin_error(message: str) -> HTTPError:
+    """A 400 of the admin API (its bodies are shaped like Discord's errors)."""
+    return HTTPError(400, 50035, message)
+
+
+async def _admin_body(request: web.Request, *, empty: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An admin request's JSON object body; ``empty`` is used when there is no body
+    (``None``: a body is required). Undecodable → 400/50109, not an object → 400/50035."""
+    raw = await request.read()
+    if not raw.strip():
+        if empty is None:
+            raise _admin_error("the body must be a JSON object")
+        return dict(empty)
+    try:
+        body = decode(raw)
+    except UndecodableJSON:
+        raise HTTPError(400, 50109, "The request body contains invalid JSON.") from None
+    if not isinstance(body, dict):
+        raise _admin_error(f"the body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def _is_close_code(code: object) -> TypeGuard[int]:
+    """Whether ``code`` is a close code a server may send: 1000-1003, 1007-1014 or 3000-4999
+    (RFC 6455 §7.4; 1004-1006 and 1015 are reserved and never sent in a close frame)."""
+    return (
+        isinstance(code, int)
+        and not isinstance(code, bool)
+        and (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999)
+    )
 
 
 def attach(client: discord.Client, url: str) -> None:
@@ -83,7 +142,7 @@ class _Backend:
         self.server = server
 
     def authenticate(self, token: str) -> GatewayIdentity | None:
-        bot = self.server.store.bots_by_token.get(token)
+        bot = self.server.store.bot_for_token(token)
         if bot is None:
             return None
         return GatewayIdentity(
@@ -139,13 +198,18 @@ class LocalDiscord:
         seed: seed of the fault injector's random numbers.
         heartbeat_interval: gateway heartbeat interval in seconds.
         upload_limit: largest attachment in bytes (Discord: 10 MiB).
+        attachment_url_lifetime: seconds an attachment URL stays valid after it
+            was handed out (Discord's last about a day); see :mod:`~discobase.local.cdn`.
 
     Use it as an async context manager, or call :meth:`start` and :meth:`stop`.
+    ``data`` must be a ``str`` or ``os.PathLike`` (``None`` is refused with a
+    :class:`TypeError`; pass ``":memory:"`` for a server that keeps nothing). A new
+    data file is created with mode 0600 and keeps only digests of bot tokens.
     """
 
     def __init__(
         self,
-        data: str | Path = ":memory:",
+        data: str | os.PathLike[str] = ":memory:",
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -155,14 +219,22 @@ class LocalDiscord:
         seed: int | None = 0,
         heartbeat_interval: float = 41.25,
         upload_limit: int = 10 * MiB,
+        attachment_url_lifetime: float = DEFAULT_URL_LIFETIME,
     ) -> None:
         self.store = Store(data)
+        try:
+            self.signer = AttachmentSigner(
+                self.store.meta_secret("attachment_url_key"), lifetime=attachment_url_lifetime
+            )
+        except ValueError:
+            self.store.close()
+            raise
         self.host = host
         self.port = port
         self.allow_guild_create = allow_guild_create
         self.upload_limit = upload_limit
         self.request_limit = 25 * MiB + upload_limit
-        self.payloads = Payloads(self.store)
+        self.payloads = Payloads(self.store, self.signer)
         self.ratelimiter = RateLimiter(rate_limits, headers=ratelimit_headers)
         self.faults = FaultInjector(seed)
         self._stats: Counter[str] = Counter()
@@ -211,7 +283,7 @@ class LocalDiscord:
         if self._runner is not None:
             return
         app = self.build_app()
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=_ProtocolLogger())
         await runner.setup()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -245,28 +317,47 @@ class LocalDiscord:
 
     # ------------------------------------------------------------------ accounts and guilds
     def create_bot(self, name: str = "discobase") -> BotAccount:
-        """A new bot user with its application and token."""
+        """A new bot user with its application and token.
+
+        The token is in the returned account's :attr:`~BotAccount.token`; like Discord's
+        developer portal, the server shows it this once: the data file keeps only its
+        SHA-256 digest, so after a restart the token still works but cannot be read
+        back (:meth:`reset_token` makes a new one).
+        """
         if not 2 <= len(name) <= 32:
             raise LocalServerError(f"a bot name must be 2 to 32 characters, not {len(name)}: {name!r}")
         return self.store.create_bot(name)
 
     def reset_token(self, bot: BotAccount, token: str | None = None) -> str:
-        """Give ``bot`` a new token, as the Developer Portal's "Reset Token" does,
-        and return it: ``token`` if given (printable ASCII, no spaces), else a new
-        one in Discord's format. The old token no longer authenticates new
-        requests or gateway sessions (sessions already identified are not closed).
+        """Give ``bot`` a new token and return it, as "Reset Token" does on Discord:
+        ``token`` if given (printable ASCII, no spaces), else a new one in Discord's format.
+
+        The old token stops working at once, for REST and for IDENTIFY/RESUME; called on
+        the running server's event loop, it also closes the bot's open gateway connections
+        with 4004 (authentication failed).
         """
         if bot.user_id not in self.store.bots:
             raise LocalServerError(f"no bot with id {bot.user_id}")
-        if token is None:
-            token = make_token(bot.user_id)
-        elif not token or not all("!" <= char <= "~" for char in token) or len(token) > 200:
+        if token is not None and (
+            not token or not all("!" <= char <= "~" for char in token) or len(token) > 200
+        ):
             raise LocalServerError("a bot token must be 1 to 200 printable ASCII characters without spaces")
         try:
-            self.store.set_token(bot.user_id, token)
+            token = self.store.reset_token(self.store.bots[bot.user_id], token)
         except ValueError as error:
             raise LocalServerError(f"cannot give bot {bot.user_id} that token: {error}") from None
+        if self._runner is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return token
+            task = loop.create_task(self._close_sessions_of(bot.user_id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return token
+
+    async def _close_sessions_of(self, user_id: int) -> None:
+        await self.gateway.close_sessions(4004, user_id=user_id)
 
     def bot(self, name: str) -> BotAccount | None:
         """The bot named ``name``, if there is one."""
@@ -419,8 +510,9 @@ class LocalDiscord:
         self._add_admin_routes(app)
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_get("/gateway/", self.gateway.handle)
+        # Any file name (braces included: aiohttp's default placeholder pattern refuses them).
         attachment = app.router.add_get(
-            "/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment
+            "/attachments/{channel_id}/{attachment_id}/{filename:[^/]+}", self._attachment
         )
         self._templates[attachment.resource.canonical if attachment.resource else ""] = (
             "/attachments/{channel_id}/{attachment_id}/{filename}"
@@ -429,7 +521,12 @@ class LocalDiscord:
 
     def _add_admin_routes(self, app: web.Application) -> None:
         """``/_local/...``: statistics, fault injection and gateway control over HTTP,
-        for a standalone server (``discobase local serve``). Not part of Discord's API."""
+        for a standalone server (``discobase local serve``). Not part of Discord's API.
+
+        Bodies are JSON objects (read with the same nesting bound as the REST routes);
+        anything else, and any field of the wrong type or out of range, is a 400 with
+        a ``{"message", "code"}`` body naming what is wrong, never a 5xx.
+        """
 
         async def get_stats(request: web.Request) -> web.Response:
             return json_response(self.stats())
@@ -442,10 +539,11 @@ class LocalDiscord:
             return json_response([fault.to_dict() for fault in self.faults.faults])
 
         async def add_fault(request: web.Request) -> web.Response:
+            spec = await _admin_body(request)
             try:
-                fault = self.faults.add(Fault.from_spec(await request.json()))
-            except (ValueError, TypeError) as error:
-                return json_response({"message": str(error), "code": 50035}, status=400)
+                fault = self.faults.add(Fault.from_spec(spec))
+            except (ValueError, TypeError, OverflowError) as error:
+                raise _admin_error(str(error)) from None
             return json_response(fault.to_dict(), status=201)
 
         async def clear_faults(request: web.Request) -> web.Response:
@@ -454,22 +552,23 @@ class LocalDiscord:
 
         async def gateway_action(request: web.Request) -> web.Response:
             action = request.match_info["action"]
-            try:
-                body = await request.json() if request.can_read_body else {}
-            except ValueError:
-                body = {}
-            if not isinstance(body, dict):
-                body = {}
+            if action not in ("close", "reconnect", "invalid_session", "drop"):
+                raise not_found_route()
+            body = await _admin_body(request, empty={})
             if action == "close":
-                count = await self.gateway.close_sessions(int(body.get("code", 4000)))
+                code = body.get("code", 4000)
+                if not _is_close_code(code):
+                    raise _admin_error(f"code must be a WebSocket close code (1000-4999), got {code!r}")
+                count = await self.gateway.close_sessions(code)
             elif action == "reconnect":
                 count = await self.gateway.send_reconnect()
             elif action == "invalid_session":
-                count = await self.gateway.send_invalid_session(bool(body.get("resumable", False)))
-            elif action == "drop":
-                count = await self.gateway.drop_connections()
+                resumable = body.get("resumable", False)
+                if not isinstance(resumable, bool):
+                    raise _admin_error(f"resumable must be true or false, got {resumable!r}")
+                count = await self.gateway.send_invalid_session(resumable)
             else:
-                return json_response({"message": "404: Not Found", "code": 0}, status=404)
+                count = await self.gateway.drop_connections()
             return json_response({"sessions": count})
 
         async def info(request: web.Request) -> web.Response:
@@ -499,34 +598,44 @@ class LocalDiscord:
         return self._templates.get(resource.canonical)
 
     async def _attachment(self, request: web.Request) -> web.StreamResponse:
-        try:
-            channel_id = int(request.match_info["channel_id"])
-            attachment_id = int(request.match_info["attachment_id"])
-        except ValueError:
-            raise not_found_route() from None
+        """The CDN route: the bytes of an attachment, for a URL signed by this server that has
+        not expired and names the attachment's file; 404 "This content is no longer available."
+        (as Discord's CDN answers) for anything else, checked before the store is touched."""
+        channel_id = coerce_snowflake(request.match_info["channel_id"])
+        attachment_id = coerce_snowflake(request.match_info["attachment_id"])
+        if (
+            channel_id is None
+            or attachment_id is None
+            or not is_object_id(channel_id)
+            or not is_object_id(attachment_id)
+            or not self.signer.verify(
+                channel_id, attachment_id, request.match_info["filename"], request.query
+            )
+        ):
+            return web.Response(status=404, text=GONE_MESSAGE)
         data = self.store.attachment_data(channel_id, attachment_id)
         if data is None:
-            raise not_found_route()
+            return web.Response(status=404, text=GONE_MESSAGE)
         return web.Response(body=data, content_type="application/octet-stream")
 
     def _actor(self, request: web.Request) -> tuple[BotAccount | None, str]:
         header = request.headers.get("Authorization", "")
         token = header[4:] if header.startswith("Bot ") else None
-        bot = self.store.bots_by_token.get(token) if token else None
+        bot = self.store.bot_for_token(token) if token else None
         return bot, str(bot.user_id) if bot else (request.remote or "unknown")
 
     async def _metadata(self, request: web.Request, template: str) -> str | None:
         """The sub-limit a request falls under (channel name/topic edits, deletes by age)."""
         if request.method == "DELETE" and template == "/channels/{channel_id}/messages/{message_id}":
-            raw = request.match_info.get("message_id", "")
-            return (
-                message_age_metadata(time.time() - snowflake_ms(int(raw)) / 1000) if raw.isdigit() else None
-            )
+            message_id = coerce_snowflake(request.match_info.get("message_id", ""))
+            if message_id is None:
+                return None
+            return message_age_metadata(time.time() - snowflake_ms(message_id) / 1000)
         if request.method == "PATCH" and template == "/channels/{channel_id}":
             try:
-                body = await request.json()
-            except ValueError:
-                return None
+                body = decode(await request.read())
+            except UndecodableJSON:
+                return None  # the handler answers it
             if isinstance(body, dict) and ("name" in body or "topic" in body):
                 return "name_topic"
         return None
@@ -535,10 +644,10 @@ class LocalDiscord:
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         template = self._template(request)
         method = request.method
-        if template is None and (
-            request.path in ("/gateway", "/gateway/") or request.path.startswith("/_local/")
-        ):
+        if template is None and request.path in ("/gateway", "/gateway/"):
             return await handler(request)  # type: ignore[no-any-return]
+        if template is None and request.path.startswith("/_local/"):
+            return await self._admin(request, handler)
         key = f"{method} {template}" if template is not None else f"{method} <unknown route>"
         self._stats[key] += 1
         bot, actor = self._actor(request)
@@ -597,6 +706,23 @@ class LocalDiscord:
                 response.headers[name] = value
         self.ratelimiter.record_response(actor=actor, status=response.status)
         return response
+
+    @staticmethod
+    async def _admin(request: web.Request, handler: Any) -> web.StreamResponse:
+        """Run an admin route, answering its errors with JSON (and a 500 only for a bug)."""
+        try:
+            return cast(web.StreamResponse, await handler(request))
+        except HTTPError as error:
+            return json_response(error.body(), status=error.status, headers=error.headers)
+        except web.HTTPRequestEntityTooLarge:
+            return json_response({"message": "Request entity too large", "code": 40005}, status=413)
+        except web.HTTPMethodNotAllowed:
+            return json_response({"message": "405: Method Not Allowed", "code": 0}, status=405)
+        except web.HTTPNotFound:
+            return json_response({"message": "404: Not Found", "code": 0}, status=404)
+        except Exception:
+            logger.exception("unhandled error in admin route {} {}", request.method, request.path)
+            return json_response({"message": "500: Internal Server Error", "code": 0}, status=500)
 
     @staticmethod
     def _limited(decision: Decision) -> web.Response:

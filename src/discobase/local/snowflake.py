@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, datetime
 
 __all__ = [
     "DISCORD_EPOCH",
+    "MAX_ID",
     "SnowflakeGenerator",
+    "coerce_snowflake",
+    "is_object_id",
     "iso_timestamp",
     "snowflake_at",
     "snowflake_datetime",
@@ -16,6 +20,32 @@ __all__ = [
 ]
 
 DISCORD_EPOCH = 1_420_070_400_000
+#: The largest id: Discord's ids are signed 64-bit integers, like SQLite's INTEGER.
+MAX_ID = 2**63 - 1
+_ASCII_DIGITS = re.compile(r"[0-9]{1,64}")
+
+
+def coerce_snowflake(value: object) -> int | None:
+    """``value`` as a snowflake: a JSON integer or a string of ASCII digits in ``0..MAX_ID``.
+
+    Anything else (signs, spaces, non-ASCII digits such as ``"١٢"`` or ``"²"``, booleans,
+    floats, values above :data:`MAX_ID`) gives ``None``. ``0`` is well-formed but names
+    nothing (see :func:`is_object_id`).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and _ASCII_DIGITS.fullmatch(value):
+        number = int(value)
+    else:
+        return None
+    return number if 0 <= number <= MAX_ID else None
+
+
+def is_object_id(value: int) -> bool:
+    """Whether ``value`` could be the id of something (``0 < value <= MAX_ID``)."""
+    return 0 < value <= MAX_ID
 
 
 def snowflake_ms(snowflake: int) -> int:

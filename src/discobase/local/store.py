@@ -4,12 +4,22 @@ Small, hot objects (bots, guilds, roles, members, channels, commands, invites)
 are held in memory and written through to SQLite; messages and attachment
 bytes live only in SQLite and are read with indexed queries. Restarting on the
 same file restores everything.
+
+The file holds everything a bot stored, so it is created readable by its owner
+only (mode 0600; SQLite gives its ``-wal`` and ``-shm`` files the same mode),
+and a file found with wider permissions is narrowed to 0600. Bot tokens are
+not in it: only their SHA-256 digests are, and a presented token is checked
+by hashing it. The plain token exists only in the process that made it (see
+:attr:`BotAccount.token`); a data file written by an older version with plain
+tokens is rewritten with digests when it is opened.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -19,6 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
+from discobase.exceptions import LocalServerError
 from discobase.local.permissions import DEFAULT_EVERYONE_PERMISSIONS, Overwrite
 from discobase.local.snowflake import SnowflakeGenerator, iso_timestamp
 
@@ -33,6 +46,8 @@ __all__ = [
     "Message",
     "Role",
     "Store",
+    "hash_token",
+    "make_token",
 ]
 
 _SCHEMA = """
@@ -58,19 +73,42 @@ CREATE INDEX IF NOT EXISTS attachments_by_message ON attachments (message_id);
 
 @dataclass(slots=True)
 class BotAccount:
-    """A bot user of the local server and its application."""
+    """A bot user of the local server and its application.
+
+    ``token_hash`` is the SHA-256 digest of the bot's token, which is all the data
+    file keeps. ``issued_token`` is the token itself, known only in the process that
+    made it (:meth:`LocalDiscord.create_bot <discobase.local.LocalDiscord.create_bot>`
+    or :meth:`~discobase.local.LocalDiscord.reset_token`) and ``None`` after a restart.
+    """
 
     user_id: int
     application_id: int
     name: str
-    token: str
+    token_hash: str
     discriminator: str = "0000"
     avatar: str | None = None
     owner_id: int = 0
+    issued_token: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> int:
         return self.user_id
+
+    @property
+    def token(self) -> str:
+        """The bot's token, as shown once when it was made.
+
+        Raises :class:`~discobase.exceptions.LocalServerError` when this process did
+        not make it (the data file keeps only its digest): a server restarted on the
+        same file still accepts the token, but cannot show it again;
+        :meth:`~discobase.local.LocalDiscord.reset_token` makes a new one.
+        """
+        if self.issued_token is None:
+            raise LocalServerError(
+                f"the token of bot {self.name!r} was shown when it was made and is not kept; "
+                "use LocalDiscord.reset_token(bot) (or 'discobase local serve --reset-token') for a new one"
+            )
+        return self.issued_token
 
     def __repr__(self) -> str:  # never show the token
         return f"BotAccount(user_id={self.user_id}, application_id={self.application_id}, name={self.name!r})"
@@ -193,6 +231,12 @@ def _dump(obj: Any) -> str:
     return json.dumps(asdict(obj), separators=(",", ":"))
 
 
+def _dump_bot(bot: BotAccount) -> str:
+    data = asdict(bot)
+    del data["issued_token"]  # never written: the file keeps the digest only
+    return json.dumps(data, separators=(",", ":"))
+
+
 def _load_channel(data: dict[str, Any]) -> Channel:
     data["overwrites"] = [Overwrite(**ow) for ow in data.get("overwrites", [])]
     return Channel(**data)
@@ -216,13 +260,61 @@ def make_token(user_id: int) -> str:
     return f"{head}.{stamp}.{secrets.token_urlsafe(27)}"
 
 
-class Store:
-    """All state of one local server, persisted in SQLite."""
+def hash_token(token: str) -> str:
+    """The SHA-256 digest (hex) under which a token is stored and looked up.
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
+    A token carries 216 random bits, so an unsalted digest cannot be reversed by
+    guessing; a salt or a slow hash would only matter for low-entropy secrets.
+    """
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _database_path(path: object) -> str:
+    """``path`` as the string SQLite opens; refuses anything but a ``str`` or ``os.PathLike``."""
+    if isinstance(path, str):
+        text = path
+    elif isinstance(path, os.PathLike):
+        fspath = os.fspath(path)
+        if not isinstance(fspath, str):
+            raise TypeError(f"the data path must be a str or a str os.PathLike, not bytes: {fspath!r}")
+        text = fspath
+    else:
+        raise TypeError(
+            "the data path must be a file path (str or os.PathLike) or ':memory:', "
+            f"not {type(path).__name__}: {path!r}"
+        )
+    if not text or "\0" in text:
+        raise ValueError(f"the data path must be a file path or ':memory:', not {text!r}")
+    return text
+
+
+def _create_private(path: str) -> None:
+    """Create ``path`` (and missing directories) readable by the owner only, or narrow an
+    existing file with wider permissions to 0600."""
+    target = Path(path)
+    if not target.parent.exists():
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        mode = os.fstat(fd).st_mode & 0o777
+        if mode & 0o077 and os.name == "posix":
+            os.fchmod(fd, 0o600)
+            logger.info("local server data file {} was readable by others; now mode 0600", path)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """All state of one local server, persisted in SQLite.
+
+    ``path`` is a file path (``str`` or ``os.PathLike``) or ``":memory:"``; anything
+    else is a :class:`TypeError` (``None`` is not "in memory": pass ``":memory:"``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = ":memory:") -> None:
+        self.path = _database_path(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -230,7 +322,7 @@ class Store:
         self._db.executescript(_SCHEMA)
         self.snowflakes = SnowflakeGenerator(worker=1, process=0)
         self.bots: dict[int, BotAccount] = {}
-        self.bots_by_token: dict[str, BotAccount] = {}
+        self._bots_by_token_hash: dict[str, BotAccount] = {}
         self.guilds: dict[int, Guild] = {}
         self.roles: dict[int, Role] = {}
         self.members: dict[tuple[int, int], Member] = {}
@@ -242,11 +334,23 @@ class Store:
     # ------------------------------------------------------------------ lifecycle
     def _load(self) -> None:
         top = 0
+        migrated: list[BotAccount] = []
         for (data,) in self._db.execute("SELECT data FROM bots"):
-            bot = BotAccount(**json.loads(data))
+            fields = json.loads(data)
+            plain = fields.pop("token", None)
+            if plain is not None:  # a file from before tokens were hashed
+                fields["token_hash"] = hash_token(plain)
+            bot = BotAccount(**fields)
+            if plain is not None:
+                bot.issued_token = plain  # read in this process, so it can still be shown once
+                migrated.append(bot)
             self.bots[bot.user_id] = bot
-            self.bots_by_token[bot.token] = bot
+            self._bots_by_token_hash[bot.token_hash] = bot
             top = max(top, bot.user_id, bot.application_id)
+        for bot in migrated:
+            self._db.execute("UPDATE bots SET data = ? WHERE user_id = ?", (_dump_bot(bot), bot.user_id))
+        if migrated:
+            logger.info("replaced {} plain bot token(s) in the data file by their digests", len(migrated))
         for (data,) in self._db.execute("SELECT data FROM guilds"):
             guild = Guild(**json.loads(data))
             self.guilds[guild.id] = guild
@@ -295,24 +399,47 @@ class Store:
 
     # ------------------------------------------------------------------ bots and guilds
     def create_bot(self, name: str) -> BotAccount:
+        """A new bot; its token is in :attr:`BotAccount.issued_token` (only its digest is stored)."""
         user_id = self.next_id()
-        bot = BotAccount(user_id=user_id, application_id=user_id, name=name, token=make_token(user_id))
+        token = make_token(user_id)
+        bot = BotAccount(
+            user_id=user_id,
+            application_id=user_id,
+            name=name,
+            token_hash=hash_token(token),
+            issued_token=token,
+        )
         self.bots[user_id] = bot
-        self.bots_by_token[bot.token] = bot
-        self._db.execute("INSERT INTO bots VALUES (?, ?)", (user_id, _dump(bot)))
+        self._bots_by_token_hash[bot.token_hash] = bot
+        self._db.execute("INSERT INTO bots VALUES (?, ?)", (user_id, _dump_bot(bot)))
         return bot
 
-    def set_token(self, user_id: int, token: str) -> BotAccount:
-        """Replace the token of the bot ``user_id``: the old one stops authenticating."""
-        bot = self.bots[user_id]
-        owner = self.bots_by_token.get(token)
-        if owner is not None and owner.user_id != user_id:
+    def reset_token(self, bot: BotAccount, token: str | None = None) -> str:
+        """Give ``bot`` a new token (``token``, or a new one; the old one stops
+        working) and return it."""
+        token = token if token is not None else make_token(bot.user_id)
+        owner = self._bots_by_token_hash.get(hash_token(token))
+        if owner is not None and owner.user_id != bot.user_id:
             raise ValueError("this token belongs to another bot")
-        self.bots_by_token.pop(bot.token, None)
-        bot.token = token
-        self.bots_by_token[token] = bot
-        self._db.execute("UPDATE bots SET data = ? WHERE user_id = ?", (_dump(bot), user_id))
-        return bot
+        self._bots_by_token_hash.pop(bot.token_hash, None)
+        bot.token_hash = hash_token(token)
+        bot.issued_token = token
+        self._bots_by_token_hash[bot.token_hash] = bot
+        self._db.execute("UPDATE bots SET data = ? WHERE user_id = ?", (_dump_bot(bot), bot.user_id))
+        return token
+
+    def bot_for_token(self, token: str) -> BotAccount | None:
+        """The bot whose token is ``token`` (compared by digest), if any."""
+        return self._bots_by_token_hash.get(hash_token(token))
+
+    def meta_secret(self, key: str, size: int = 32) -> bytes:
+        """A random secret named ``key``, made on first use and kept in the file."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            return bytes.fromhex(row[0])
+        secret = secrets.token_bytes(size)
+        self._db.execute("INSERT INTO meta VALUES (?, ?)", (key, secret.hex()))
+        return secret
 
     def bot_by_name(self, name: str) -> BotAccount | None:
         for bot in self.bots.values():

@@ -11,8 +11,10 @@ and raised together as 400/50035 "Invalid Form Body" with the nested
      "errors": {"content": {"_errors": [
          {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}}
 
-Sources (see ``shared/reference/discord-api-facts.md``): limits in §2, error
-shapes and codes in §3, message rules in §4. Where the OpenAPI spec and the
+Sources: Discord's docs (https://docs.discord.com/developers/resources/message,
+https://docs.discord.com/developers/resources/channel, error shapes in
+https://docs.discord.com/developers/reference#error-messages) and its OpenAPI spec
+(https://github.com/discord/discord-api-spec). Where the OpenAPI spec and the
 docs disagree the docs win (``content`` 2000 not 4000, text-channel ``topic``
 1024 not 4096). Leaf codes and messages are the ones seen on the wire
 (BASE_TYPE_REQUIRED, BASE_TYPE_MAX_LENGTH, NUMBER_TYPE_COERCE, …); the few
@@ -25,12 +27,17 @@ General conventions, mirroring Discord's (Python) form validation:
 * Unknown keys are ignored.
 * Strings must be JSON strings (``STRING_TYPE_CONVERT``); lengths count
   Python ``str`` characters, i.e. Unicode code points (Discord's counting
-  unit is UNCONFIRMED, see facts §2).
+  unit is UNCONFIRMED).
 * Booleans must be JSON ``true``/``false`` (``BOOLEAN_TYPE_CONVERT``).
 * Integers accept JSON integers, integer-looking strings (``"5"``) and
   finite floats (truncated; observed for embed ``color``); never booleans.
 * Snowflakes accept JSON integers and strings of ASCII digits in
-  ``0..2**64-1``; anything else is ``NUMBER_TYPE_COERCE`` 'Value "x" is not snowflake.'.
+  ``0..2**63-1``; anything else is ``NUMBER_TYPE_COERCE`` 'Value "x" is not snowflake.'.
+  Discord's ids are signed 64-bit integers (a snowflake with bit 63 set would be
+  dated after 2084), so nothing above ``2**63-1`` can name an object, and such a
+  value must never reach SQLite, whose INTEGER is signed 64-bit too. ``0`` is a
+  well-formed snowflake that names nothing (discord.py sends ``after=0`` to page
+  from the start; an upload placeholder ``attachments[].id`` may be ``0``).
 * A list longer than its maximum reports the length error and its items are
   not checked further (keeps error bodies bounded).
 """
@@ -46,7 +53,7 @@ from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 from discobase.local.errors import FormErrors, HTTPError, bad_request
-from discobase.local.snowflake import snowflake_at
+from discobase.local.snowflake import MAX_ID, coerce_snowflake, snowflake_at
 
 __all__ = [
     "CHANNEL_TYPES",
@@ -106,7 +113,7 @@ MAX_SLOWMODE: Final = 21600
 MAX_OVERWRITES: Final = 100  # [SPEC] permission_overwrites.maxItems
 MAX_INT32: Final = 2**31 - 1
 MAX_INT64: Final = 2**63 - 1
-MAX_SNOWFLAKE: Final = 2**64 - 1
+MAX_SNOWFLAKE: Final = MAX_ID  # ids are signed 64-bit (see the module docstring)
 MAX_PERMISSIONS: Final = 2**64 - 1
 BULK_DELETE_MIN: Final = 2
 BULK_DELETE_MAX: Final = 100
@@ -137,7 +144,6 @@ OPTION_TYPES: Final = tuple(range(1, 12))  # SUB_COMMAND … ATTACHMENT
 SUBCOMMAND_TYPES: Final = (1, 2)
 
 _INT_TEXT: Final = re.compile(r"[+-]?[0-9]{1,4000}")
-_DIGITS: Final = re.compile(r"[0-9]{1,64}")
 _MISSING: Final = object()
 
 # ------------------------------------------------------------------------------------- error helpers
@@ -317,26 +323,14 @@ def _model(value: object, path: Path, errors: FormErrors) -> dict[str, Any] | No
     return None
 
 
-def _coerce_snowflake(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and _DIGITS.fullmatch(value):
-        number = int(value)
-    else:
-        return None
-    return number if 0 <= number <= MAX_SNOWFLAKE else None
-
-
 def parse_snowflake(value: object, path: Path, errors: FormErrors) -> int | None:
-    """A snowflake (JSON int or digit string, ``0..2**64-1``), else records NUMBER_TYPE_COERCE.
+    """A snowflake (JSON int or digit string, ``0..2**63-1``), else records NUMBER_TYPE_COERCE.
 
-    Real error [OBS, facts §3.1]:
+    Real error [OBS]:
     ``{"code": "NUMBER_TYPE_COERCE", "message": 'Value "abc" is not snowflake.'}``.
     Returns ``None`` after recording the error in ``errors``.
     """
-    number = _coerce_snowflake(value)
+    number = coerce_snowflake(value)
     if number is None:
         errors.add(path, "NUMBER_TYPE_COERCE", f'Value "{_display(value)}" is not snowflake.')
     return number
@@ -1232,7 +1226,7 @@ def normalize_channel_name(name: str, type: int) -> str:
     For text and announcement channels (0, 5) the name is lowercased, each run of whitespace
     becomes ``-`` and leading/trailing ``-`` are removed; other characters (most of Unicode)
     are kept. Other types keep the name as given. This is OBSERVED behaviour, not documented
-    (facts §2, issue #1646): clients should read back the returned ``name``. If nothing would
+    (discord-api-docs issue #1646): clients should read back the returned ``name``. If nothing would
     be left (e.g. ``"---"``) the dashed name is kept unstripped so it is never empty.
     """
     if type not in TEXT_NAME_TYPES:
@@ -1806,7 +1800,7 @@ def parse_query_snowflake(value: str | None, name: str) -> int | None:
     """
     if value is None:
         return None
-    number = _coerce_snowflake(value)
+    number = coerce_snowflake(value)
     if number is None:
         raise _query_error(name, "NUMBER_TYPE_COERCE", f'Value "{_display(value)}" is not snowflake.')
     return number
