@@ -22,6 +22,7 @@ from discobase.events import EventHandler, EventTracker, TrackedTransport
 from discobase.exceptions import (
     AlreadyConnectedError,
     DatabaseCorruptionError,
+    DatabaseKeyError,
     DatabaseTableError,
     DatabaseVersionError,
     DiscobaseError,
@@ -31,7 +32,7 @@ from discobase.exceptions import (
     NotConnectedError,
 )
 from discobase.schema import diff_schemas, field_summary, format_diff
-from discobase.storage.codec import Codec
+from discobase.storage.codec import Codec, CodecError, derive_key, key_id
 from discobase.storage.cursor import TableCursor, TableMeta
 from discobase.storage.discord_transport import DiscordTransport, invite_url
 from discobase.storage.ids import IdGenerator, WorkerLease
@@ -76,6 +77,12 @@ CATALOG_PREFIX = "dbC1"
 CATALOG_MARKER = "dbC1 "
 CATALOG_FILE_MARKER = "dbC1+ "
 CATALOG_TOPIC = "discobase catalog"
+#: A catalog entry sealed with the database's key (``dbC1e <kid>:<base64>``), or
+#: (too large for the content) in an attachment.
+CATALOG_SEALED_MARKER = "dbC1e "
+CATALOG_SEALED_FILE_MARKER = "dbC1e+"
+#: The key record: which key encrypts the database, its passphrase salt, a check value.
+KEY_MARKER = "dbK1 "
 
 
 class EmbeddedServerWarning(UserWarning):
@@ -166,7 +173,12 @@ class Database:
         """Whether the database is connected."""
         self.guild: GuildInfo | None = None
         """The guild used as the database (id and name), once connected."""
-        self._codec = Codec(key=key)
+        if key is not None and not isinstance(key, str | bytes | bytearray | memoryview):
+            raise TypeError("key must be 32 bytes, a passphrase string or None")
+        # A bytes key is usable at once; a passphrase needs the database's salt
+        # (in the catalog's key record), so its codec is made at open.
+        self._key: bytes | str | None = bytes(key) if isinstance(key, bytearray | memoryview) else key
+        self._codec = Codec(key=key) if isinstance(self._key, bytes) else Codec(accept_plaintext=key is None)
         self._transport: Transport | None = transport
         self._own_transport = transport is None
         self._bot: commands.Bot | None = None
@@ -183,6 +195,8 @@ class Database:
         self._early: list[MessageEvent] | None = None
         self._ids = IdGenerator()
         self._lease: WorkerLease | None = None
+        self._sealed_catalog = False  # catalog entries are sealed with the key (key records exist)
+        self._raw_key: bytes | None = None  # the 32 bytes the key stands for, once known
         self._task: asyncio.Task[None] | None = None
         self._setup_event: asyncio.Event | None = None
         self._stop_event: asyncio.Event | None = None
@@ -643,6 +657,7 @@ class Database:
             await embedded.close()
         self._bot = None
         self._subscribed = False
+        self._sealed_catalog = False
         self._metadata_channel = None
         self._listed = self._early = None
         self._category_id = None
@@ -764,41 +779,137 @@ class Database:
         return None
 
     async def _read_catalog(self, channel_id: int) -> list[RawMessage]:
-        """Read every catalog entry; returns the channel's messages, oldest first."""
+        """Read every catalog entry (after the key records, which say how they are
+        sealed); returns the channel's messages, oldest first."""
         transport = self._require_transport()
         after = 0
         seen: list[RawMessage] = []
         while True:
             page = await transport.history(channel_id, after=after, limit=HISTORY_PAGE)
             seen.extend(page)
-            for message in page:
-                after = message.id
-                if not message.content.startswith(CATALOG_PREFIX):
-                    continue
-                try:
-                    if message.content.startswith(CATALOG_MARKER):
-                        text = message.content[len(CATALOG_MARKER) :]
-                    else:  # too large for the content: in an attachment
-                        text = (await transport.read_attachment(message.attachments[0])).decode()
-                    meta = TableMeta.from_json(json.loads(text), message.id)
-                except (ValueError, KeyError, TypeError, IndexError) as error:
-                    raise DatabaseCorruptionError(
-                        f"catalog message {message.id} is unreadable: {error}", channel=channel_id
-                    ) from error
-                self._catalog.setdefault(meta.name, meta)  # the oldest entry of a name wins
+            if page:
+                after = page[-1].id
             if len(page) < HISTORY_PAGE:
-                return seen
+                break
+        await self._use_key(channel_id, seen)
+        for message in seen:
+            if not message.content.startswith(CATALOG_PREFIX):
+                continue
+            try:
+                context = self._catalog_context(channel_id, message.author_id)
+                if message.content.startswith(CATALOG_SEALED_FILE_MARKER):
+                    sealed = (await transport.read_attachment(message.attachments[0])).decode()
+                    text = self._codec.open_text(sealed, context)
+                elif message.content.startswith(CATALOG_SEALED_MARKER):
+                    text = self._codec.open_text(message.content[len(CATALOG_SEALED_MARKER) :], context)
+                elif self._sealed_catalog:
+                    raise DatabaseCorruptionError(
+                        f"catalog message {message.id} is not sealed with the database's key (was it posted "
+                        "by someone else?); remove it before opening",
+                        channel=channel_id,
+                    )
+                elif message.content.startswith(CATALOG_MARKER):
+                    text = message.content[len(CATALOG_MARKER) :]
+                else:  # too large for the content: in an attachment
+                    text = (await transport.read_attachment(message.attachments[0])).decode()
+                meta = TableMeta.from_json(json.loads(text), message.id)
+            except (ValueError, KeyError, TypeError, IndexError, CodecError) as error:
+                raise DatabaseCorruptionError(
+                    f"catalog message {message.id} is unreadable: {error}", channel=channel_id
+                ) from error
+            self._catalog.setdefault(meta.name, meta)  # the oldest entry of a name wins
+        return seen
 
     @staticmethod
-    def _catalog_message(meta: TableMeta) -> tuple[str, list[FileData]]:
+    def _catalog_context(channel_id: int, author_id: int) -> str:
+        return f"catalog/{channel_id}/{author_id}"
+
+    async def _use_key(self, channel_id: int, seen: Sequence[RawMessage]) -> None:
+        """Check the key against the catalog's key records and make the codec.
+
+        A new database with a key gets a key record: a random salt for a
+        passphrase, the key's id and a check value. An existing one must be
+        opened with a key whose id and check value match a record; otherwise
+        :class:`DatabaseKeyError` is raised before anything else is read.
+        Databases encrypted before key records existed have none, and are
+        opened as they were (a passphrase with the fixed salt only).
+        """
+        records: list[dict[str, Any]] = []
+        for message in seen:
+            if message.content.startswith(KEY_MARKER):
+                try:
+                    record = json.loads(message.content[len(KEY_MARKER) :])
+                    salt = record.get("salt")
+                    if salt is not None:
+                        bytes.fromhex(salt)
+                    records.append({"kid": str(record["kid"]), "salt": salt, "check": str(record["check"])})
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue
+        self._sealed_catalog = bool(records)
+        key = self._key
+        if key is None:
+            if records:
+                raise DatabaseKeyError(
+                    f"database {self.name!r} is encrypted: open it with its key (Database(..., key=...))",
+                    channel=channel_id,
+                )
+            return
+        ids = ", ".join(r["kid"] for r in records)
+        for record in records:
+            salt = record["salt"]
+            if isinstance(key, str):
+                raw = derive_key(key, salt=bytes.fromhex(salt) if isinstance(salt, str) else None)
+            else:
+                raw = key
+            if key_id(raw) != record["kid"]:
+                continue
+            codec = Codec(key=raw)
+            if not codec.verify_check(record["kid"], record["check"]):
+                continue
+            self._codec, self._raw_key = codec, raw
+            return
+        if records:
+            raise DatabaseKeyError(
+                f"the key given does not open database {self.name!r} (its key id is {ids}); "
+                "nothing was read or written",
+                channel=channel_id,
+            )
+        if any(m.content.startswith(CATALOG_PREFIX) for m in seen):
+            # Written before key records: the key as it was derived then.
+            self._raw_key = derive_key(key) if isinstance(key, str) else key
+            self._codec = Codec(key=self._raw_key)
+            return
+        await self._write_key_record(channel_id, key)
+
+    async def _write_key_record(self, channel_id: int, key: bytes | str) -> Codec:
+        """Post a key record for ``key`` (a fresh salt for a passphrase) and use it."""
+        salt = os.urandom(16) if isinstance(key, str) else None
+        raw = derive_key(key, salt=salt) if isinstance(key, str) else key
+        codec = Codec(key=raw)
+        record = {"kid": codec.key_id, "salt": salt.hex() if salt else None, "check": codec.check_value()}
+        await self._require_transport().send(
+            channel_id, KEY_MARKER + json.dumps(record, separators=(",", ":"))
+        )
+        self._codec, self._raw_key = codec, raw
+        self._sealed_catalog = True
+        logger.info("database {} is encrypted with key {}", self.name, codec.key_id)
+        return codec
+
+    def _catalog_message(self, meta: TableMeta, channel_id: int) -> tuple[str, list[FileData]]:
         text = json.dumps(meta.to_json(), separators=(",", ":"))
+        if self._sealed_catalog:
+            context = self._catalog_context(channel_id, self._require_transport().user_id)
+            sealed = self._codec.seal_text(text, context)
+            if len(CATALOG_SEALED_MARKER) + len(sealed) <= CONTENT_LIMIT:
+                return CATALOG_SEALED_MARKER + sealed, []
+            return CATALOG_SEALED_FILE_MARKER, [FileData("catalog.dbz", sealed.encode())]
         if len(CATALOG_MARKER) + len(text) <= CONTENT_LIMIT:
             return CATALOG_MARKER + text, []
         return CATALOG_FILE_MARKER + meta.name, [FileData("catalog.json", text.encode())]
 
     async def _write_catalog(self, meta: TableMeta, channel_id: int) -> None:
         transport = self._require_transport()
-        content, files = self._catalog_message(meta)
+        content, files = self._catalog_message(meta, channel_id)
         if meta.message_id is None:
             message = await transport.send(channel_id, content, files)
             meta.message_id = message.id
@@ -954,6 +1065,63 @@ class Database:
         self._catalog[name] = meta
         logger.info("created table {} ({} data channel(s))", name, len(data))
         return meta
+
+    # ------------------------------------------------------------------ keys
+    async def rotate_key(self, new_key: bytes | str) -> None:
+        """Encrypt the whole database with ``new_key`` (also: encrypt a database
+        that had no key).
+
+        Every table is written again as one snapshot sealed with the new key;
+        older snapshots and the data messages they covered are deleted, the
+        catalog entries are sealed again, and the key record of the old key is
+        removed, so that only ``new_key`` opens the database afterwards.
+        Messages that could not be read are never deleted (the rotation stops
+        first). Stop other processes that write to this database before
+        rotating, and open them with the new key afterwards.
+        """
+        if not self.open or self._metadata_channel is None:
+            raise NotConnectedError("rotate_key() needs an open database")
+        if not isinstance(new_key, str | bytes) or not new_key:
+            raise TypeError("new_key must be 32 bytes or a non-empty passphrase string")
+        transport = self._require_transport()
+        channel_id = self._metadata_channel.id
+        old_raw = self._raw_key
+        previous = await self._read_key_records(channel_id)
+        await self._write_key_record(channel_id, new_key)
+        new_raw = self._raw_key
+        assert new_raw is not None
+        codec = Codec(key=new_raw, old_keys=[old_raw] if old_raw is not None else [], accept_plaintext=True)
+        self._codec = codec
+        for meta in self._catalog.values():
+            if meta.message_id is not None:
+                await self._write_catalog(meta, channel_id)
+        for cursor in self._cursors.values():
+            await cursor.rewrite_all(codec)
+        self._codec = Codec(key=new_raw)
+        for cursor in self._cursors.values():
+            cursor.codec = self._codec
+        stale = [message_id for message_id, kid in previous if kid != self._codec.key_id]
+        if stale:
+            await transport.delete_messages(channel_id, stale)
+        self._key = new_key
+        logger.info("database {}: key rotated to {}", self.name, self._codec.key_id)
+
+    async def _read_key_records(self, channel_id: int) -> list[tuple[int, str]]:
+        """``(message id, key id)`` of the catalog's key records."""
+        transport = self._require_transport()
+        found: list[tuple[int, str]] = []
+        after = 0
+        while True:
+            page = await transport.history(channel_id, after=after, limit=HISTORY_PAGE)
+            for message in page:
+                after = message.id
+                if message.content.startswith(KEY_MARKER):
+                    try:
+                        found.append((message.id, str(json.loads(message.content[len(KEY_MARKER) :])["kid"])))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+            if len(page) < HISTORY_PAGE:
+                return found
 
     # ------------------------------------------------------------------ clean
     async def clean(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyConnectedError",
     "DatabaseCorruptionError",
+    "DatabaseKeyError",
     "DatabaseLookupError",
     "DatabaseStorageError",
     "DatabaseTableError",
@@ -101,6 +102,11 @@ class DatabaseUnavailableError(DatabaseStorageError):
     """Discord could not be reached, or answered with a server error (5xx): the
     request may or may not have taken effect. discobase retries such writes
     with the same nonce, so a write that did land is not stored twice."""
+
+
+class DatabaseKeyError(DiscobaseError):
+    """The key given does not open this database (a wrong key, a key missing for
+    an encrypted database). Raised at open, before anything is read or written."""
 
 
 class DatabaseTableError(DiscobaseError):

@@ -15,7 +15,7 @@ import pytest
 
 import discobase
 from discobase.exceptions import (
-    DatabaseCorruptionError,
+    DatabaseKeyError,
     GuildNotFoundError,
     LoginError,
     MissingPermissionsError,
@@ -162,8 +162,12 @@ async def test_encrypted_records_are_unreadable_without_the_key(
     assert stored
     assert all("secret" not in m.content for m in stored)
     keyless, _ = database(server, on_corruption="raise")
-    with pytest.raises(DatabaseCorruptionError, match="decrypt"):
+    with pytest.raises(DatabaseKeyError, match="is encrypted"):
         async with keyless.conn(bot.token):
+            pass
+    wrong, _ = database(server, key="Correct horse battery staple", on_corruption="skip")
+    with pytest.raises(DatabaseKeyError, match="does not open"):
+        async with wrong.conn(bot.token):
             pass
     keyed, User3 = database(server, key="correct horse battery staple")
     async with keyed.conn(bot.token):

@@ -278,7 +278,7 @@ async def test_wrong_key_and_missing_key(count: int) -> None:
     ops = [Op("u", i, record(i)) for i in range(count)]
     store = Store()
     message = store.post(Codec(key=KEY).encode_batch(ops))
-    with pytest.raises(CodecError, match=r"cannot decrypt.*wrong key or tampered data"):
+    with pytest.raises(CodecError, match=r"cannot decrypt.*wrong key"):
         await Codec(key=OTHER_KEY).decode_batch(message, store.read)
     with pytest.raises(CodecError, match=r"cannot decrypt.*no key"):
         await Codec().decode_batch(message, store.read)
@@ -292,7 +292,7 @@ async def test_tampered_ciphertext_inline_and_attached() -> None:
     raw = bytearray(base64.b64decode(body))
     raw[-1] ^= 1
     forged = RawMessage(id=1, channel_id=1, author_id=2, content=f"{head}\n{base64.b64encode(raw).decode()}")
-    with pytest.raises(CodecError, match="wrong key or tampered data"):
+    with pytest.raises(CodecError, match="tampered data"):
         await codec.decode_batch(forged, store.read)
 
     attached = store.post(codec.encode_batch([Op("i", i, noise(i, 300)) for i in range(100)]))
@@ -300,24 +300,33 @@ async def test_tampered_ciphertext_inline_and_attached() -> None:
     data = bytearray(store.blobs[url])
     data[len(data) // 2] ^= 0x40
     store.blobs[url] = bytes(data)
-    with pytest.raises(CodecError, match="wrong key or tampered data"):
+    with pytest.raises(CodecError, match="tampered data"):
         await codec.decode_batch(attached, store.read)
 
 
-async def test_header_is_authenticated() -> None:
+async def test_header_and_place_are_authenticated() -> None:
     codec = Codec(key=KEY)
     store = Store()
-    message = store.post(codec.encode_batch([Op("i", 1, '{"a":1}')], schema_version=1))
-    forged = RawMessage(id=1, channel_id=1, author_id=2, content=message.content.replace("s=1", "s=2", 1))
-    with pytest.raises(CodecError, match="wrong key or tampered data"):
-        await codec.decode_batch(forged, store.read)
+    message = store.post(codec.encode_batch([Op("i", 1, '{"a":1}')], schema_version=1, context="t/1/2"))
+    assert "s=1" not in message.content
+    assert "n=1" not in message.content
+    assert (await codec.decode_batch(message, store.read, context="t/1/2"))[1] == [Op("i", 1, '{"a":1}')]
+    forged = RawMessage(id=1, channel_id=1, author_id=2, content=message.content.replace("dB1:eb", "dB1:zeb"))
+    with pytest.raises(CodecError, match="tampered data"):
+        await codec.decode_batch(forged, store.read, context="t/1/2")
+    with pytest.raises(CodecError, match="moved from where it was written"):  # copied to another table
+        await codec.decode_batch(message, store.read, context="other/1/2")
 
 
-async def test_codec_with_key_reads_unencrypted_messages() -> None:
+async def test_codec_with_key_refuses_unencrypted_messages() -> None:
     store = Store()
     ops = [Op("i", i, record(i)) for i in range(300)]
-    message = store.post(Codec().encode_batch(ops))
-    assert (await Codec(key=KEY).decode_batch(message, store.read))[1] == ops
+    for batch in (ops, ops[:1]):  # in attachments, and plain text in the content
+        message = store.post(Codec().encode_batch(batch))
+        with pytest.raises(CodecError, match="unencrypted batch refused"):
+            await Codec(key=KEY).decode_batch(message, store.read)
+        # Reading a database written before it had a key is opt-in.
+        assert (await Codec(key=KEY, accept_plaintext=True).decode_batch(message, store.read))[1] == batch
 
 
 async def test_passphrase_keys() -> None:
@@ -564,7 +573,7 @@ async def test_snapshot_wrong_key_and_no_key() -> None:
     )
     store = Store()
     posted = [store.post(part) for part in parts]
-    with pytest.raises(CodecError, match="wrong key or tampered data"):
+    with pytest.raises(CodecError, match="wrong key"):
         await Codec(key=OTHER_KEY).decode_snapshot_parts(posted, store.read)
     with pytest.raises(CodecError, match="no key"):
         await Codec().decode_snapshot_parts(posted, store.read)

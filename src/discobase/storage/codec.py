@@ -91,6 +91,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -130,6 +133,7 @@ __all__ = [
     "OpKind",
     "ReadAttachment",
     "derive_key",
+    "key_id",
 ]
 
 #: The wire format version this module writes and reads.
@@ -156,6 +160,9 @@ _STEMS: Final[dict[str, str]] = {"B": "ops", "P": "snap", "S": "manifest"}
 
 _MARKER_RE: Final = re.compile(r"d([BPS])([0-9]{1,6})(?::([a-z]{0,8}))?")
 _FIELD_RE: Final = re.compile(r"([a-z]{1,8})=([0-9A-Za-z_-]{1,64})")
+_KID_RE: Final = re.compile(r"[0-9a-f]{8}")
+#: Fields that describe the payload; with a key they travel inside the ciphertext.
+_INNER_FIELDS: Final = ("s", "n", "u")
 _UINT_RE: Final = re.compile(r"[0-9]{1,19}")
 _RID_RE: Final = re.compile(r"-?[0-9]{1,40}")
 _SID_RE: Final = re.compile(r"[0-9a-f]{16}")
@@ -196,6 +203,22 @@ def derive_key(passphrase: str, *, salt: bytes | str | None = None) -> bytes:
         full_salt += b"/" + (salt.encode("utf-8") if isinstance(salt, str) else bytes(salt))
     kdf = Scrypt(salt=full_salt, length=32, n=_SCRYPT_N, r=8, p=1)
     return kdf.derive(passphrase.encode("utf-8"))
+
+
+def _key_bytes(key: bytes | str, salt: bytes | str | None) -> bytes:
+    if isinstance(key, str):
+        return derive_key(key, salt=salt)
+    if isinstance(key, bytes | bytearray | memoryview):
+        if len(key) != 32:
+            raise ValueError("a bytes key must be exactly 32 bytes (AES-256); pass a str to use a passphrase")
+        return bytes(key)
+    raise TypeError("key must be 32 bytes, a passphrase string or None")
+
+
+def key_id(key: bytes) -> str:
+    """A short public name of a 32-byte key (8 hex digits of an HMAC of a constant):
+    it tells which key encrypted a message without revealing anything of the key."""
+    return hmac.new(key, b"discobase key id", hashlib.sha256).hexdigest()[:8]
 
 
 @contextmanager
@@ -278,6 +301,13 @@ def _parse_header(content: object, code: str) -> _Header:
     if "a" in flags and body:
         raise CodecError(f"{what} with attachments has unexpected content after its header")
     return _Header(code, flags, fields, line, body)
+
+
+def _associated(head: str, context: str) -> bytes:
+    """Associated data of an encrypted message: its header line minus the
+    per-message ``i=``/``f=`` fields, and where it is stored."""
+    tokens = [t for t in head.split(" ") if not t.startswith(("i=", "f="))]
+    return " ".join(tokens).encode("utf-8") + b"\x00" + context.encode("utf-8")
 
 
 def _message_code(content: str) -> str | None:
@@ -370,14 +400,21 @@ class Codec:
         file_limit: bytes in one attachment.
         files_per_message: attachments in one message.
         message_limit: bytes of all attachments of one message together.
+        old_keys: keys that are still read but no longer written (after a key
+            rotation, until every message they encrypted is compacted away).
+        accept_plaintext: read unencrypted messages; by default only a codec
+            without a key does (with a key, unauthenticated data is refused).
     """
 
     __slots__ = (
+        "_accept_plaintext",
         "_aead",
         "_compress_threshold",
         "_content_limit",
         "_file_limit",
         "_files_per_message",
+        "_keyring",
+        "_kid",
         "_level",
         "_local",
         "_message_limit",
@@ -394,6 +431,8 @@ class Codec:
         file_limit: int = UPLOAD_LIMIT,
         files_per_message: int = FILES_PER_MESSAGE,
         message_limit: int = MESSAGE_FILES_LIMIT,
+        old_keys: Sequence[bytes | str] = (),
+        accept_plaintext: bool | None = None,
     ) -> None:
         if content_limit < _MIN_CONTENT_LIMIT:
             raise ValueError(f"content_limit must be at least {_MIN_CONTENT_LIMIT}")
@@ -406,17 +445,15 @@ class Codec:
         if not -(1 << 17) <= level <= zstandard.MAX_COMPRESSION_LEVEL:
             raise ValueError("level is not a valid zstd compression level")
         self._aead: AESGCM | None = None
-        if key is not None:
-            if isinstance(key, str):
-                self._aead = AESGCM(derive_key(key, salt=salt))
-            elif isinstance(key, bytes | bytearray | memoryview):
-                if len(key) != 32:
-                    raise ValueError(
-                        "a bytes key must be exactly 32 bytes (AES-256); pass a str to use a passphrase"
-                    )
-                self._aead = AESGCM(bytes(key))
-            else:
-                raise TypeError("key must be 32 bytes, a passphrase string or None")
+        self._kid = ""
+        self._keyring: dict[str, AESGCM] = {}
+        for number, given in enumerate([key, *old_keys] if key is not None else list(old_keys)):
+            raw = _key_bytes(given, salt)
+            kid = key_id(raw)
+            self._keyring.setdefault(kid, AESGCM(raw))
+            if number == 0 and key is not None:
+                self._aead, self._kid = self._keyring[kid], kid
+        self._accept_plaintext = key is None if accept_plaintext is None else accept_plaintext
         self._compress_threshold = compress_threshold
         self._level = level
         self._content_limit = content_limit
@@ -439,6 +476,57 @@ class Codec:
     def encrypted(self) -> bool:
         """Whether this codec encrypts what it writes."""
         return self._aead is not None
+
+    @property
+    def key_id(self) -> str:
+        """The id of the key this codec encrypts with ("" without a key)."""
+        return self._kid
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The ids of every key this codec reads."""
+        return tuple(self._keyring)
+
+    def check_value(self) -> str:
+        """A value that proves knowledge of the write key (for the catalog's key
+        record): the key's id encrypted under itself, base64."""
+        if self._aead is None:
+            raise ValueError("a codec without a key has no check value")
+        return self.seal_text(self._kid, "discobase key check")
+
+    def verify_check(self, kid: str, check: str) -> bool:
+        """Whether this codec holds the key ``kid`` whose check value is ``check``."""
+        aead = self._keyring.get(kid)
+        if aead is None:
+            return False
+        try:
+            return self.open_text(check, "discobase key check", kid=kid) == kid
+        except CodecError:
+            return False
+
+    def seal_text(self, text: str, context: str) -> str:
+        """``text`` encrypted with the write key, bound to ``context``: ``kid:base64``."""
+        if self._aead is None:
+            raise ValueError("a codec without a key cannot seal")
+        nonce = os.urandom(_NONCE)
+        sealed = nonce + self._aead.encrypt(nonce, _utf8(text), context.encode("utf-8"))
+        return f"{self._kid}:{base64.b64encode(sealed).decode('ascii')}"
+
+    def open_text(self, sealed: str, context: str, *, kid: str | None = None) -> str:
+        """The text of :meth:`seal_text`'s output, bound to ``context``."""
+        with _decoding("sealed text"):
+            given_kid, _, body = sealed.partition(":")
+            aead = self._keyring.get(kid or given_kid)
+            if aead is None:
+                raise CodecError(f"cannot decrypt: encrypted with key {given_kid!r}, which this codec lacks")
+            blob = base64.b64decode(body.encode("ascii"), validate=True)
+            if len(blob) < _AEAD_OVERHEAD:
+                raise CodecError("cannot decrypt: truncated data")
+            try:
+                data = aead.decrypt(blob[:_NONCE], blob[_NONCE:], context.encode("utf-8"))
+            except InvalidTag:
+                raise CodecError("cannot decrypt: wrong key or tampered data") from None
+            return data.decode("utf-8")
 
     @property
     def content_limit(self) -> int:
@@ -528,7 +616,9 @@ class Codec:
         """Whether ``ops`` always fit in one batch message (whatever the compression)."""
         return sum(map(self.estimate, ops)) <= self.max_batch_bytes
 
-    def encode_batch(self, ops: Sequence[Op], *, schema_version: int = 1) -> EncodedMessage:
+    def encode_batch(
+        self, ops: Sequence[Op], *, schema_version: int = 1, context: str = ""
+    ) -> EncodedMessage:
         """Encode record operations as one message.
 
         Raises:
@@ -560,11 +650,12 @@ class Codec:
             else:
                 raise ValueError(f"unknown op kind {kind!r} (record {rid})")
         text = "\n".join(lines)
-        (message,) = self._encode("B", [f"s={schema_version}", f"n={len(lines)}"], text, multipart=False)
+        fields = [f"s={schema_version}", f"n={len(lines)}"]
+        (message,) = self._encode("B", fields, text, multipart=False, context=context)
         return message
 
     def encode_snapshot(
-        self, records: Iterable[tuple[int, str]], *, meta: Mapping[str, Any] | None = None
+        self, records: Iterable[tuple[int, str]], *, meta: Mapping[str, Any] | None = None, context: str = ""
     ) -> list[EncodedMessage]:
         """Encode a table state (``(rid, data JSON text)`` pairs) as snapshot part messages.
 
@@ -585,7 +676,7 @@ class Codec:
         if lines and text.count("\n") != len(lines) - 1:
             text = "\n".join(line.replace("\n", " ") for line in lines)
         fields = [f"sid={secrets.token_hex(8)}", f"n={len(lines)}"]
-        messages = self._encode("P", fields, text, multipart=True)
+        messages = self._encode("P", fields, text, multipart=True, context=context)
         logger.debug(
             "encoded snapshot of {} records into {} part(s), {} file(s)",
             len(lines),
@@ -594,19 +685,31 @@ class Codec:
         )
         return messages
 
-    def manifest(self, meta: Mapping[str, Any], part_ids: Sequence[int]) -> EncodedMessage:
+    def manifest(
+        self, meta: Mapping[str, Any], part_ids: Sequence[int], *, context: str = ""
+    ) -> EncodedMessage:
         """The manifest message of a snapshot whose parts were posted as ``part_ids``.
 
         ``meta`` must be JSON-serialisable (TypeError otherwise)."""
         ids = [int(part_id) for part_id in part_ids]
         text = json.dumps({"meta": dict(meta), "parts": ids}, separators=(",", ":"), ensure_ascii=False)
-        (message,) = self._encode("S", [], text, multipart=False)
+        (message,) = self._encode("S", [], text, multipart=False, context=context)
         return message
 
-    def _encode(self, code: str, fields: list[str], text: str, *, multipart: bool) -> list[EncodedMessage]:
-        """Wrap a payload in one message (or, if ``multipart``, several part messages)."""
+    def _encode(
+        self, code: str, fields: list[str], text: str, *, multipart: bool, context: str = ""
+    ) -> list[EncodedMessage]:
+        """Wrap a payload in one message (or, if ``multipart``, several part messages).
+
+        With a key, the fields that describe the payload (``s``, ``n``, ``u``)
+        travel inside the ciphertext, the header names the key (``k=``), and
+        ``context`` (where the message is stored) is authenticated with it."""
         marker = f"d{code}{FORMAT_VERSION}"
         limit = self._content_limit
+        inner: list[str] = []
+        if self._aead is not None:
+            inner = [f for f in fields if f.split("=", 1)[0] in _INNER_FIELDS]
+            fields = [f"k={self._kid}", *(f for f in fields if f not in inner)]
         # 1. plain text in the content
         if self._aead is None and _plain_safe(text):
             head = " ".join([marker, *fields, *(["of=1", "i=0"] if multipart else [])])
@@ -626,15 +729,19 @@ class Codec:
                 data, flags = packed, "z"
         if self._aead is not None:
             flags += "e"
+        if self._aead is not None:
+            data = " ".join([*inner, f"u={size}"]).encode("ascii") + b"\n" + data
+            tail = fields
+        else:
+            tail = [*fields, f"u={size}"]
         blob_size = len(data) + (_AEAD_OVERHEAD if self._aead is not None else 0)
-        tail = [*fields, f"u={size}"]
         if multipart:
             head = " ".join([f"{marker}:{flags}b", *tail, "of=1", "i=0"])
         else:
             head = " ".join([f"{marker}:{flags}b", *tail])
         # 3. the blob as base64 in the content
         if len(head) + 1 + 4 * ((blob_size + 2) // 3) <= limit:
-            blob = self._seal(data, head)
+            blob = self._seal(data, head, context)
             return [EncodedMessage(f"{head}\n{base64.b64encode(blob).decode('ascii')}")]
         # 4. the blob in attachments, over several messages if allowed
         per_file, per_part = self._file_limit, self._bytes_per_message
@@ -646,7 +753,7 @@ class Codec:
                 "in all); split it (see Codec.fits)"
             )
         common = [f"{marker}:{flags}a", *tail, *([f"of={n_parts}"] if multipart else [])]
-        blob = self._seal(data, " ".join(common))
+        blob = self._seal(data, " ".join(common), context)
         view = memoryview(blob)
         stem = _STEMS[code]
         messages: list[EncodedMessage] = []
@@ -660,30 +767,30 @@ class Codec:
             messages.append(EncodedMessage(content, named))
         return messages
 
-    def _seal(self, data: bytes, head: str) -> bytes:
-        """Encrypt ``data`` (if there is a key) with ``head`` minus ``i=``/``f=`` as associated data."""
+    def _seal(self, data: bytes, head: str, context: str) -> bytes:
+        """Encrypt ``data`` (if there is a key), authenticating ``head`` minus
+        ``i=``/``f=`` and ``context``."""
         if self._aead is None:
             return data
-        associated = " ".join(t for t in head.split(" ") if not t.startswith(("i=", "f="))).encode()
         nonce = os.urandom(_NONCE)
-        return nonce + self._aead.encrypt(nonce, data, associated)
+        return nonce + self._aead.encrypt(nonce, data, _associated(head, context))
 
     # -- decoding ------------------------------------------------------------------------
 
-    def _open(self, header: _Header, blob: bytes) -> str:
-        """The payload text of a non-plain message, from its blob."""
-        size = header.uint("u", maximum=MAX_PAYLOAD_BYTES)
+    def _refuse_plaintext(self, header: _Header) -> None:
+        if "e" not in header.flags and not self._accept_plaintext:
+            raise CodecError(
+                f"unencrypted {header.what} refused: this database has a key, so data that is not "
+                "encrypted and authenticated with it is not read (was it posted by someone else?)"
+            )
+
+    def _open(self, header: _Header, blob: bytes, context: str = "") -> tuple[_Header, str]:
+        """The header (with the fields that were inside the ciphertext) and the
+        payload text of a non-plain message, from its blob."""
         data = blob
         if "e" in header.flags:
-            if self._aead is None:
-                raise CodecError(f"cannot decrypt {header.what}: it is encrypted and this codec has no key")
-            if len(blob) < _AEAD_OVERHEAD:
-                raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
-            view = memoryview(blob)
-            try:
-                data = self._aead.decrypt(view[:_NONCE], view[_NONCE:], header.associated_data)
-            except InvalidTag:
-                raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data") from None
+            data, header = self._decrypt(header, blob, context)
+        size = header.uint("u", maximum=MAX_PAYLOAD_BYTES)
         if "z" in header.flags:
             if zstandard.frame_content_size(data) != size:
                 raise CodecError(f"cannot decode {header.what}: compressed data does not match its header")
@@ -693,7 +800,46 @@ class Codec:
                 raise CodecError(f"cannot decode {header.what}: truncated or corrupt compressed data")
         if len(data) != size:
             raise CodecError(f"cannot decode {header.what}: payload is truncated or corrupt")
-        return data.decode("utf-8")
+        return header, data.decode("utf-8")
+
+    def _decrypt(self, header: _Header, blob: bytes, context: str) -> tuple[bytes, _Header]:
+        if not self._keyring:
+            raise CodecError(f"cannot decrypt {header.what}: it is encrypted and this codec has no key")
+        if len(blob) < _AEAD_OVERHEAD:
+            raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
+        view = memoryview(blob)
+        kid = header.fields.get("k")
+        if kid is None:  # written before key ids: any key, the header alone authenticated
+            for candidate in self._keyring.values():
+                try:
+                    return candidate.decrypt(view[:_NONCE], view[_NONCE:], header.associated_data), header
+                except InvalidTag:
+                    continue
+            raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
+        if _KID_RE.fullmatch(kid) is None:
+            raise CodecError(f"{header.what} header has an invalid k= field")
+        aead = self._keyring.get(kid)
+        if aead is None:
+            raise CodecError(
+                f"cannot decrypt {header.what}: it was encrypted with key {kid}, which this database "
+                f"was not given (wrong key? it has {', '.join(self._keyring)})"
+            )
+        try:
+            plain = aead.decrypt(view[:_NONCE], view[_NONCE:], _associated(header.line, context))
+        except InvalidTag:
+            raise CodecError(
+                f"cannot decrypt {header.what}: tampered data, or a message moved from where it was written"
+            ) from None
+        line, sep, data = plain.partition(b"\n")
+        if not sep:
+            raise CodecError(f"cannot decode {header.what}: missing inner header")
+        fields = dict(header.fields)
+        for token in line.decode("ascii").split(" "):
+            match = _FIELD_RE.fullmatch(token)
+            if match is None or match.group(1) not in _INNER_FIELDS or match.group(1) in fields:
+                raise CodecError(f"cannot decode {header.what}: malformed inner header")
+            fields[match.group(1)] = match.group(2)
+        return data, dataclasses.replace(header, fields=fields)
 
     def _blob_from_body(self, header: _Header) -> bytes:
         try:
@@ -701,35 +847,41 @@ class Codec:
         except (binascii.Error, UnicodeEncodeError, ValueError):
             raise CodecError(f"cannot decode {header.what}: invalid base64 content") from None
 
-    async def _payload(self, message: RawMessage, code: str, read: ReadAttachment) -> tuple[_Header, str]:
+    async def _payload(
+        self, message: RawMessage, code: str, read: ReadAttachment, context: str
+    ) -> tuple[_Header, str]:
         """Header and payload text of a single message of kind ``code``."""
         with _decoding(_WHAT[code]):
             header = _parse_header(message.content, code)
+            self._refuse_plaintext(header)
             attachments = _select_files(message, header)
         if not header.flags:
             return header, header.body
         blobs = await _read_all(attachments, read) if attachments else []
         with _decoding(header.what):
             blob = _join_blobs(blobs) if attachments else self._blob_from_body(header)
-            return header, self._open(header, blob)
+            return self._open(header, blob, context)
 
-    async def decode_batch(self, message: RawMessage, read: ReadAttachment) -> tuple[int, list[Op]]:
-        """``(schema_version, ops)`` of a batch message.
+    async def decode_batch(
+        self, message: RawMessage, read: ReadAttachment, *, context: str = ""
+    ) -> tuple[int, list[Op]]:
+        """``(schema_version, ops)`` of a batch message; ``context`` must be the one
+        it was encoded with (where it is stored).
 
         Raises:
             CodecError: the message is not a valid batch this codec can read.
         """
-        header, text = await self._payload(message, "B", read)
+        header, text = await self._payload(message, "B", read, context)
         with _decoding("batch"):
             schema = header.uint("s")
             count = header.uint("n")
             return schema, _parse_ops(text, count, validate=header.plain)
 
     async def decode_manifest(
-        self, message: RawMessage, read: ReadAttachment
+        self, message: RawMessage, read: ReadAttachment, *, context: str = ""
     ) -> tuple[dict[str, Any], list[int]]:
         """``(meta, part message ids)`` of a snapshot manifest."""
-        _, text = await self._payload(message, "S", read)
+        _, text = await self._payload(message, "S", read, context)
         with _decoding("snapshot manifest"):
             document = json.loads(text)
             if not isinstance(document, dict):
@@ -742,7 +894,7 @@ class Codec:
             return meta, parts
 
     async def decode_snapshot_parts(
-        self, parts: Sequence[RawMessage], read: ReadAttachment
+        self, parts: Sequence[RawMessage], read: ReadAttachment, *, context: str = ""
     ) -> list[tuple[int, str]]:
         """The records ``(rid, data JSON text)`` of a snapshot, from all its part messages
         (in any order)."""
@@ -769,15 +921,17 @@ class Codec:
             if total > 1 and "a" not in first.flags:
                 raise CodecError("cannot decode snapshot: a multi-part snapshot must use attachments")
             attachments = [a for i in range(total) for a in _select_files(*indexed[i])]
-            count = first.uint("n")
+        with _decoding("snapshot part"):
+            self._refuse_plaintext(first)
         if first.plain:
             text = first.body
         else:
             blobs = await _read_all(attachments, read) if attachments else []
             with _decoding("snapshot"):
                 blob = _join_blobs(blobs) if attachments else self._blob_from_body(first)
-                text = self._open(first, blob)
+                first, text = self._open(first, blob, context)
         with _decoding("snapshot"):
+            count = first.uint("n")
             records = _parse_records(text, count)
             if first.plain:
                 _validate_records((data for _, data in records), "snapshot part")

@@ -128,6 +128,7 @@ class _Manifest:
     id: int
     hw: dict[int, int]
     parts: tuple[int, ...]
+    author_id: int = 0
     valid: bool = False
 
     @property
@@ -338,6 +339,15 @@ class TableCursor:
         for channel_id in self.meta.data_channels:
             self._confirmed[channel_id] = self._seen[channel_id] = 0
 
+    def _context_of(self, channel_id: int, author_id: int) -> str:
+        """Where a message is stored, authenticated with its encrypted payload:
+        an encrypted message copied to another table or channel, or re-posted
+        by another account, does not decrypt."""
+        return f"{self.name}/{channel_id}/{author_id}"
+
+    def _context(self, message: RawMessage) -> str:
+        return self._context_of(message.channel_id, message.author_id)
+
     async def _read(self, attachment: RawAttachment) -> bytes:
         return await self.transport.read_attachment(attachment)
 
@@ -350,12 +360,14 @@ class TableCursor:
             if not self.codec.is_snapshot_manifest(message.content):
                 continue
             try:
-                meta, part_ids = await self.codec.decode_manifest(message, self._read)
+                meta, part_ids = await self.codec.decode_manifest(
+                    message, self._read, context=self._context(message)
+                )
                 hw = {int(k): int(v) for k, v in dict(meta.get("hw", {})).items()}
             except (CodecError, ValueError, TypeError, AttributeError) as error:
                 self._problem(self.meta.index_channel, message.id, f"unreadable snapshot manifest: {error}")
                 continue
-            manifests.append(_Manifest(message.id, hw, tuple(part_ids)))
+            manifests.append(_Manifest(message.id, hw, tuple(part_ids), message.author_id))
         _mark_valid(manifests, self.meta.data_channels)
         return page, manifests
 
@@ -371,7 +383,8 @@ class TableCursor:
                     if part is None:
                         raise CodecError(f"snapshot part {part_id} is missing")
                     parts.append(part)
-                records = await self.codec.decode_snapshot_parts(parts, self._read)
+                context = self._context_of(self.meta.index_channel, manifest.author_id)
+                records = await self.codec.decode_snapshot_parts(parts, self._read, context=context)
             except CodecError as error:
                 self._problem(self.meta.index_channel, manifest.id, f"unreadable snapshot: {error}")
                 continue
@@ -439,7 +452,7 @@ class TableCursor:
             self._problem(message.channel_id, message.id, "foreign content")
             return
         try:
-            _, ops = await self.codec.decode_batch(message, self._read)
+            _, ops = await self.codec.decode_batch(message, self._read, context=self._context(message))
         except CodecError as error:
             self._applied.add(message.id)
             self._problem(message.channel_id, message.id, str(error))
@@ -905,7 +918,11 @@ class TableCursor:
     def _encode(self, channel_id: int, ops: Sequence[Op]) -> tuple[str, Sequence[FileData]]:
         """A batch message for ``ops``; a record too large for one message is refused."""
         try:
-            encoded = self.codec.encode_batch(ops, schema_version=self.meta.schema_version)
+            encoded = self.codec.encode_batch(
+                ops,
+                schema_version=self.meta.schema_version,
+                context=self._context_of(channel_id, self.transport.user_id),
+            )
         except ValueError as error:
             size = sum(map(self.codec.estimate, ops))
             raise DatabaseStorageError(
@@ -955,7 +972,9 @@ class TableCursor:
                 if message.author_id != self.transport.user_id or not self.codec.is_batch(message.content):
                     continue
                 try:
-                    _, found = await self.codec.decode_batch(message, self._read)
+                    _, found = await self.codec.decode_batch(
+                        message, self._read, context=self._context(message)
+                    )
                 except CodecError:
                     continue
                 if found == wanted:
@@ -1065,6 +1084,30 @@ class TableCursor:
         except DiscobaseError as error:
             logger.warning("table {}: background snapshot failed: {}", self.name, error)
 
+    async def rewrite_all(self, codec: Codec) -> None:
+        """Switch to ``codec`` and write the whole table again with it: a snapshot,
+        then every older snapshot and every data message it covers is deleted
+        (a key rotation; other processes must not write meanwhile)."""
+        await self.flush()
+        self.codec = codec
+        if self.problems:
+            raise DatabaseStorageError(
+                f"table {self.name!r} has {len(self.problems)} unreadable message(s); resolve them "
+                "before rotating the key",
+                table=self.name,
+            )
+        snapshot_id = await self._write_snapshot()
+        page = await self.transport.history(self.meta.index_channel, limit=HISTORY_PAGE)
+        manifest = next(m for m in (await self._manifests())[1] if m.id == snapshot_id)
+        keep = {snapshot_id, *manifest.parts}
+        older = [m.id for m in page if m.id < snapshot_id and m.id not in keep]
+        if older:
+            await self.transport.delete_messages(self.meta.index_channel, older)
+        await self._delete_before(self.meta.index_channel, min(keep))
+        for channel_id, mark in manifest.hw.items():
+            if mark and channel_id in self._queues:
+                await self._delete_before(channel_id, mark + 1)
+
     async def snapshot(self) -> None:
         """Write the table's state to the index channel, then drop what it makes obsolete.
 
@@ -1082,6 +1125,12 @@ class TableCursor:
                 len(self.problems),
             )
             return
+        sent_id = await self._write_snapshot()
+        if self.compaction:
+            await self._compact(sent_id)
+
+    async def _write_snapshot(self) -> int:
+        """Catch up, post a snapshot of the state; the id of its manifest."""
         hw = {channel_id: await self._catch_up(channel_id) for channel_id in self.meta.data_channels}
         self._ops_since_snapshot = 0
         self._messages_since_snapshot = 0
@@ -1093,14 +1142,14 @@ class TableCursor:
             "schema": self.meta.schema_version,
         }
         part_ids: list[int] = []
-        for part in self.codec.encode_snapshot(records, meta=meta):
+        context = self._context_of(self.meta.index_channel, self.transport.user_id)
+        for part in self.codec.encode_snapshot(records, meta=meta, context=context):
             sent = await self.transport.send(self.meta.index_channel, part.content, part.files)
             part_ids.append(sent.id)
-        manifest = self.codec.manifest(meta, part_ids)
+        manifest = self.codec.manifest(meta, part_ids, context=context)
         sent = await self.transport.send(self.meta.index_channel, manifest.content, manifest.files)
         logger.debug("table {}: snapshot {} of {} records", self.name, sent.id, len(records))
-        if self.compaction:
-            await self._compact(sent.id)
+        return sent.id
 
     async def _compact(self, snapshot_id: int) -> None:
         """Delete the snapshots and data messages that no opener can need.
