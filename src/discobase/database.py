@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import os
 import sys
@@ -129,6 +130,9 @@ class Database:
         event_handlers: :class:`~discobase.events.EventHandler` instances told
             about every ORM call and every Discord request inside it (also
             ``db.events.register(handler)``).
+        hide_names: with a key, name the channels of new tables after a keyed
+            hash of the table's name instead of the name, so that table names,
+            like field names and schemas, are not visible on Discord.
     """
 
     def __init__(
@@ -147,6 +151,7 @@ class Database:
         version: str | Version | None = None,
         log_table: bool | str = False,
         event_handlers: Sequence[EventHandler[Any, Any]] = (),
+        hide_names: bool = False,
     ) -> None:
         if not isinstance(name, str) or not 2 <= len(name) <= 100:
             raise DiscobaseError(f"a database name is a guild name of 2 to 100 characters, not {name!r}")
@@ -175,6 +180,9 @@ class Database:
         """The guild used as the database (id and name), once connected."""
         if key is not None and not isinstance(key, str | bytes | bytearray | memoryview):
             raise TypeError("key must be 32 bytes, a passphrase string or None")
+        if hide_names and key is None:
+            raise DiscobaseError("hide_names=True needs a key: the channel names are derived from it")
+        self.hide_names = hide_names
         # A bytes key is usable at once; a passphrase needs the database's salt
         # (in the catalog's key record), so its codec is made at open.
         self._key: bytes | str | None = bytes(key) if isinstance(key, bytearray | memoryview) else key
@@ -1035,21 +1043,25 @@ class Database:
         data = []
         # Unique constraints are resolved in message order, which only one channel gives.
         count = 1 if TableOptions(model).unique else self.data_channels
+        label, shown = name, name
+        if self.hide_names and self._raw_key is not None:
+            digest = hmac.new(self._raw_key, b"discobase table name\x00" + name.encode(), hashlib.sha256)
+            label, shown = "t-" + digest.hexdigest()[:12], ""
         for number in range(count):
-            channel_name = name if count == 1 else f"{name}-{number}"
+            channel_name = label if count == 1 else f"{label}-{number}"
             channel = await transport.create_channel(
                 self.guild.id,
                 channel_name,
                 parent_id=self._category_id,
-                topic=f"discobase data: {name}",
+                topic=f"discobase data: {shown}".rstrip(),
                 private=True,
             )
             data.append(channel.id)
         index = await transport.create_channel(
             self.guild.id,
-            f"{name}-index",
+            f"{label}-index",
             parent_id=self._category_id,
-            topic=f"discobase index: {name}",
+            topic=f"discobase index: {shown}".rstrip(),
             private=True,
         )
         meta = TableMeta(

@@ -472,8 +472,8 @@ class TableEventHandler(EventHandler[RequestStart, None]):
         if request_context is None or self._table is None:
             return
         rows = self._pending.pop(output.request_id, [])
-        if not rows:
-            return
+        if not rows or self._table.__disco_cursor__ is None:
+            return  # nothing to write, or the database did not open (a failed start-up)
         token = _quiet.set(True)  # our own writes are not reported
         try:
             await self._table.insert_many(rows)

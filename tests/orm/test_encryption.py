@@ -163,3 +163,19 @@ async def test_rotate_key(old_key: str | None) -> None:
         with pytest.raises(DatabaseKeyError):
             async with old.conn():
                 pass
+
+
+async def test_hidden_names_leave_no_table_or_field_name_on_discord() -> None:
+    server = MemoryDiscord(["db"])
+    db, Person = make(server, key=PASSPHRASE, hide_names=True)
+    async with db.conn():
+        await Person(name="ada").save()
+        await cursor_of(Person).snapshot()
+    visible = [f"{c.name} {c.topic or ''}" for c in server.channels.values()]
+    visible += [m.content for c in server.channels.values() for m in c.messages.values()]
+    assert not any("person" in text or "secret_field" in text for text in visible)
+    again, Person2 = make(server, key=PASSPHRASE, hide_names=True)
+    async with again.conn():
+        assert [p.name for p in await Person2.find()] == ["ada"]  # type: ignore[attr-defined]
+    with pytest.raises(discobase.DiscobaseError, match="needs a key"):
+        make(server, hide_names=True)

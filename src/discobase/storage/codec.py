@@ -24,8 +24,11 @@ Every message starts with a **header line**::
 ``flags`` (any order, each at most once)
     ``z``  the payload is zstd-compressed (one frame, with content size and checksum);
     ``e``  the payload is encrypted: ``nonce(12) || AES-256-GCM ciphertext || tag(16)``,
-           with the header line minus its ``i=`` and ``f=`` fields as associated data
-           (so every field that describes the payload is authenticated);
+           with the header line minus its ``i=`` and ``f=`` fields, a zero byte and
+           the message's *context* (table, channel and author, given by the caller)
+           as associated data. The header names the key (``k=``, see :func:`key_id`);
+           the fields ``s``, ``n`` and ``u`` are not in it but on a first line inside
+           the plaintext, before the (maybe compressed) payload;
     ``b``  the blob is base64 text in the content, after the header line;
     ``a``  the blob is in the attachments ``<stem>-<j>.dbz`` (``j`` = 0 .. ``f``-1),
            concatenated in that order (stems: ``ops``, ``snap``, ``manifest``).
@@ -79,8 +82,11 @@ from other uses of the same passphrase, scrypt's cost slows guessing, and
 ``salt`` (e.g. the guild id) makes an attacker start over for each database. Nonces are
 12 random bytes per message (random 96-bit nonces stay safe for up to ~2**32
 messages per key, NIST SP 800-38D).
-A codec with a key still reads unencrypted messages (databases written before
-a key was set). The key never appears in ``repr``, ``str`` or exceptions.
+A codec with a key refuses unencrypted messages (unless ``accept_plaintext``:
+reading a database written before it had a key, to encrypt it), and reads
+messages of its ``old_keys`` (after a key rotation). Messages encrypted before
+key ids existed (no ``k=``, only the header authenticated) are still read.
+The key never appears in ``repr``, ``str`` or exceptions.
 
 Thread safety: zstd contexts are per thread, so large encodes and decodes can
 be moved to a worker thread (:func:`asyncio.to_thread`).
