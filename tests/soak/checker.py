@@ -184,8 +184,17 @@ class Report:
     server_kills: int = 0
     restarts: int = 0
     violations: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _subjects: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
-    def add(self, category: str, detail: str) -> None:
+    def __repr__(self) -> str:
+        return f"<Report {self.summary(limit=0).splitlines()[0]}>"
+
+    def add(self, category: str, detail: str, subject: str | None = None) -> None:
+        """Note a violation; one per ``subject`` (e.g. a record seen by both readers) and category."""
+        if subject is not None:
+            if (category, subject) in self._subjects:
+                return
+            self._subjects.add((category, subject))
         if detail not in self.violations[category]:
             self.violations[category].append(detail)
 
@@ -261,7 +270,7 @@ def check(reference: Reference, view: dict[str, Any], report: Report, phase: str
         for key, rid, values in rows:
             seen[key].append((rid, values))
             if key not in reference.records:
-                report.add("phantom", f"{phase}: {table}/{key} rid {rid} was never written")
+                report.add("phantom", f"{phase}: {table}/{key} rid {rid} was never written", key)
     for problem in view.get("problems", []):
         report.add("corrupt", f"{phase}: {problem}")
     for key, record in reference.records.items():
@@ -269,32 +278,35 @@ def check(reference: Reference, view: dict[str, Any], report: Report, phase: str
         allowed = record.allowed()
         where = f"{phase}: {record.table}/{key}"
         if len(stored) > 1:
-            report.add("duplicated", f"{where} stored {len(stored)} times (rids {[r for r, _ in stored]})")
+            report.add(
+                "duplicated", f"{where} stored {len(stored)} times (rids {[r for r, _ in stored]})", key
+            )
             continue
         if not stored:
             if ABSENT not in allowed:
-                report.add("lost", f"{where} is gone; last acknowledged: {_describe(record.last_ack())}")
+                report.add("lost", f"{where} is gone; last acknowledged: {_describe(record.last_ack())}", key)
             continue
         rid, values = stored[0]
         if canonical(values) in allowed:
             continue
         if allowed == {ABSENT}:
             if record.deleted():
-                report.add("resurrected", f"{where} rid {rid} is back after its acknowledged delete")
+                report.add("resurrected", f"{where} rid {rid} is back after its acknowledged delete", key)
             else:
-                report.add("phantom", f"{where} rid {rid} is stored although its insert was refused")
+                report.add("phantom", f"{where} rid {rid} is stored although its insert was refused", key)
         else:
             report.add(
                 "lost",
                 f"{where} rid {rid} has v={values.get('v')}, an acknowledged write is lost; "
                 f"last acknowledged: {_describe(record.last_ack())}",
+                key,
             )
     holders: dict[str, list[str]] = defaultdict(list)
     for row in view["tables"].get(ACCOUNTS, []):
         holders[row[2]["email"]].append(row[0])
     for email, keys in holders.items():
         if len(keys) > 1:
-            report.add("unique", f"{phase}: {email} is held by {sorted(keys)}")
+            report.add("unique", f"{phase}: {email} is held by {sorted(keys)}", email)
 
 
 def check_unique_acks(reference: Reference, report: Report) -> None:

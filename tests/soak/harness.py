@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -578,13 +578,3 @@ def _converge(
         time.sleep(0.25)
     for wid in sorted(pending):
         report.add("diverged", f"{wid} after {timeout:g} s: {last.get(wid)}")
-
-
-@dataclass
-class Totals:
-    """Sum of several runs, for ``make soak``'s summary."""
-
-    report: Report = field(default_factory=lambda: Report(name="total"))
-
-    def add(self, report: Report) -> None:
-        self.report.merge(report)

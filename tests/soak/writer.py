@@ -375,7 +375,7 @@ class Writer:
         config = self.config
         started = time.monotonic()
         lifetime = config.get("max_lifetime", 600.0)
-        earlier = [e for e in read_journal(self.journal_path)]
+        earlier = read_journal(self.journal_path)
         self.journal.write("start", wid=self.wid, inc=self.incarnation, pid=os.getpid())
         recovered = recover(earlier)
         self.counter = recovered.counter
