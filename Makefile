@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 export NO_MKDOCS_2_WARNING := 1
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs docs-serve pytest serve bench clean
+.PHONY: demo test lint typecheck docs docs-serve pytest serve bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ serve: $(STAMP)
 # and against Discord's rate limits; regenerates docs/benchmarks.md.
 bench: $(STAMP)
 	$(PY) -m benchmarks --write-docs
+
+# The model-based soak and crash trials (long, not in CI): writer processes with seeded
+# random operations, injected faults, >= 100 kill -9 of writers and >= 30 of the server,
+# checked against their journals; prints a summary at the end (tests/soak/README.md).
+# SOAK_SEED, SOAK_WRITER_KILLS, SOAK_SERVER_KILLS and SOAK_MATRIX_RUNS change it.
+soak: $(STAMP)
+	DISCOBASE_SOAK=1 $(VENV)/bin/pytest -p no:cacheprovider -m slow -s -q tests/soak
 
 clean:
 	rm -rf $(VENV) .site .mypy_cache .ruff_cache .pytest_cache
