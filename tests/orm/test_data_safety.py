@@ -154,6 +154,31 @@ async def test_a_new_gateway_session_catches_up_what_was_missed() -> None:
             await ItemA(name="b3").save()
 
 
+async def test_a_process_whose_missed_messages_were_compacted_reads_the_table_again() -> None:
+    """While A's session is down, B writes and snapshots twice: the messages A
+    missed are compacted away before A's new session, so A reads the snapshot."""
+    server = MemoryDiscord(["db"])
+    a, ItemA, ta = make(server)
+    b, ItemB, _ = make(server)
+    async with a.conn(), b.conn():
+        await ItemB(name="before").save()
+        await ta.drain()
+        ta.lose_session()
+        gone = await ItemB(name="gone").save()
+        for n in range(3):
+            await ItemB(name=f"b{n}").save()
+            await cursor_of(ItemB).snapshot()
+        await gone.delete()
+        await cursor_of(ItemB).snapshot()
+        data = server.channels[cursor_of(ItemB).meta.data_channels[0]]
+        assert len(data.messages) < 6  # compacted: what A missed is no longer in the channel
+        ta.new_session()
+        await ta.drain()
+        assert await names(a, ItemA) == await names(b, ItemB) == ["b0", "b1", "b2", "before"]
+        await ItemA(name="after").save()  # and A keeps working
+        assert "after" in await names(a, ItemA)
+
+
 async def test_a_unique_write_during_a_lost_session_is_ordered_after_what_it_missed() -> None:
     server = MemoryDiscord(["db"])
     a, ItemA, ta = make(server)

@@ -182,13 +182,23 @@ async def serve(args: argparse.Namespace) -> None:
     )
     await server.start()
     try:
-        bot = server.bot(BOT) or server.create_bot(BOT)
+        ready = Path(args.ready)
+        # The data file keeps only a digest of the bot's token: a restarted server
+        # gives the bot the token of the first run again, kept beside the data file.
+        kept = Path(args.data).with_suffix(".token")
+        bot = server.bot(BOT)
+        if bot is None:
+            bot = server.create_bot(BOT)
+            token = bot.token
+            kept.write_text(token)
+            kept.chmod(0o600)
+        else:
+            token = server.reset_token(bot, kept.read_text())
         if not server.store.guilds_by_name(GUILD):
             server.create_guild(GUILD, members=[bot])
-        ready = Path(args.ready)
         temporary = ready.with_suffix(".tmp")
         temporary.write_text(
-            json.dumps({"url": server.url, "token": bot.token, "pid": os.getpid(), "port": server.port})
+            json.dumps({"url": server.url, "token": token, "pid": os.getpid(), "port": server.port})
         )
         temporary.replace(ready)
         await stop.wait()

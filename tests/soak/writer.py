@@ -442,7 +442,18 @@ def share_worker(worker: int) -> None:
     ids.IdGenerator.__init__ = __init__  # type: ignore[method-assign]
 
 
+def _log_to_stderr() -> None:
+    """``SOAK_LOG_LEVEL=DEBUG``: discobase's own log in the writer's log file."""
+    level = os.environ.get("SOAK_LOG_LEVEL")
+    if level:
+        from loguru import logger
+
+        logger.enable("discobase")
+        logger.add(sys.stderr, level=level, format="{time:HH:mm:ss.SSS} {level} {message}")
+
+
 def main() -> None:
+    _log_to_stderr()
     config = json.loads(Path(sys.argv[1]).read_text())
     if config.get("shared_worker") is not None:
         share_worker(int(config["shared_worker"]))

@@ -153,6 +153,8 @@ _SCRYPT_N: Final = 2**15
 _NONCE: Final = 12
 _TAG: Final = 16
 _AEAD_OVERHEAD: Final = _NONCE + _TAG
+#: Bytes of the inner header line of an encrypted payload (``s=… n=… u=…\n``), at most.
+_INNER_HEADER_MAX: Final = 72
 _MIN_CONTENT_LIMIT: Final = 128
 
 OpKind = Literal["i", "u", "d"]
@@ -444,7 +446,7 @@ class Codec:
             raise ValueError(f"content_limit must be at least {_MIN_CONTENT_LIMIT}")
         if file_limit < 1 or files_per_message < 1:
             raise ValueError("file_limit and files_per_message must be positive")
-        if min(files_per_message * file_limit, message_limit) <= _AEAD_OVERHEAD:
+        if min(files_per_message * file_limit, message_limit) <= _AEAD_OVERHEAD + _INNER_HEADER_MAX:
             raise ValueError("file_limit or message_limit is too small")
         if compress_threshold < 0:
             raise ValueError("compress_threshold must not be negative")
@@ -554,7 +556,8 @@ class Codec:
         """The largest batch payload (sum of :meth:`estimate`) that always fits in one message,
         assuming it does not compress at all: within the files of one message and
         Discord's limit on the size of one request."""
-        return self._bytes_per_message - _AEAD_OVERHEAD
+        inner = _INNER_HEADER_MAX if self._aead is not None else 0
+        return self._bytes_per_message - _AEAD_OVERHEAD - inner
 
     @property
     def _bytes_per_message(self) -> int:

@@ -67,6 +67,9 @@ MAX_OPS_PER_MESSAGE = 100_000
 ECHO_TIMEOUT = 2.0
 #: Results of recently applied messages, for writers waiting on their echo.
 RECENT_RESULTS = 2048
+#: A catch-up after lost events reads back this far before the newest message
+#: applied in order (milliseconds of snowflake time).
+RESYNC_MARGIN_MS = 30_000
 #: Times an open starts over when compaction replaced its snapshot meanwhile.
 OPEN_ATTEMPTS = 5
 #: Index-channel messages that no snapshot manifest names (parts of a snapshot
@@ -222,6 +225,7 @@ class TableCursor:
         options: TableOptions | None = None,
     ) -> None:
         self.model = model
+        self._options = options
         self.meta = meta
         self.name = meta.name
         self.transport = transport
@@ -290,6 +294,19 @@ class TableCursor:
         """
         if self._buffer is None:
             raise DatabaseStorageError("the table is already open", table=self.name)
+        snapshot_id = await self._load(listed)
+        self._snapshot_id = snapshot_id
+        if self._resync_after_open:  # a session was lost while opening
+            for channel_id in self.meta.data_channels:
+                await self._catch_up(channel_id, since_seen=True)
+        buffered, self._buffer = self._buffer, None
+        for event in buffered:
+            await self.on_event(event)
+        logger.debug("opened table {} with {} records", self.name, len(self.records))
+
+    async def _load(self, listed: Mapping[int, int | None] | None = None) -> int | None:
+        """Read the state from the newest valid snapshot and the data channels
+        (see :meth:`open`); the snapshot's manifest id."""
         for _attempt in range(OPEN_ATTEMPTS):
             snapshot_id = None
             if not _nothing_after(listed, self.meta.index_channel, 0):
@@ -305,27 +322,18 @@ class TableCursor:
                 or not replayed
                 or await self.transport.fetch(self.meta.index_channel, snapshot_id) is not None
             ):
-                break
+                return snapshot_id
             logger.info(
                 "table {}: snapshot {} was compacted while opening; reading again", self.name, snapshot_id
             )
             self._reset()
             listed = None
-        else:
-            raise DatabaseStorageError(
-                f"table {self.name!r} could not be opened: its snapshots were replaced {OPEN_ATTEMPTS} times "
-                "while it was read",
-                table=self.name,
-                channel=self.meta.index_channel,
-            )
-        self._snapshot_id = snapshot_id
-        if self._resync_after_open:  # a session was lost while opening
-            for channel_id in self.meta.data_channels:
-                await self._catch_up(channel_id, since_seen=True)
-        buffered, self._buffer = self._buffer, None
-        for event in buffered:
-            await self.on_event(event)
-        logger.debug("opened table {} with {} records", self.name, len(self.records))
+        raise DatabaseStorageError(
+            f"table {self.name!r} could not be opened: its snapshots were replaced {OPEN_ATTEMPTS} times "
+            "while it was read",
+            table=self.name,
+            channel=self.meta.index_channel,
+        )
 
     def _reset(self) -> None:
         """Forget the state read so far (before opening again)."""
@@ -402,7 +410,7 @@ class TableCursor:
         """Replay every message after the confirmed mark (or, with ``since_seen``,
         after the newest message applied in order); returns the newest id seen."""
         async with self._order_locks[channel_id]:
-            start = self._seen[channel_id] if since_seen else self._confirmed[channel_id]
+            start = self._resync_start(channel_id) if since_seen else self._confirmed[channel_id]
             after = start
             while True:
                 page = await self.transport.history(channel_id, after=after, limit=HISTORY_PAGE)
@@ -424,9 +432,56 @@ class TableCursor:
         if self._buffer is not None:  # still opening: catch up once open
             self._resync_after_open = True
             return
+        _, manifests = await self._manifests()
+        valid = [m for m in manifests if m.valid]
+        if valid and any(valid[0].hw.get(c, 0) > self._resync_start(c) for c in self.meta.data_channels):
+            # Compaction may have deleted messages this process never applied (it
+            # deletes up to the marks of the oldest valid snapshot): read the table again.
+            await self._reload()
+            return
         for channel_id in self.meta.data_channels:
             await self._catch_up(channel_id, since_seen=True)
         logger.debug("table {}: caught up after a new gateway session", self.name)
+
+    def _resync_start(self, channel_id: int) -> int:
+        """Where a catch-up after lost events starts: a little before the newest
+        message applied in order, in case an event of an older message was still
+        on its way when the events stopped (a server may send them out of order)."""
+        seen = self._seen[channel_id] - (RESYNC_MARGIN_MS << 22)
+        return max(self._confirmed[channel_id], seen, 0)
+
+    async def _reload(self) -> None:
+        """Read the whole state again from the newest valid snapshot, into a new
+        state that replaces the current one once complete: reads and writes go
+        on meanwhile, and events are held, then applied to the new state."""
+        self._buffer = []
+        try:
+            fresh = TableCursor(
+                model=self.model,
+                meta=self.meta,
+                transport=self.transport,
+                codec=self.codec,
+                ids=self.ids,
+                snapshot_every=self.snapshot_every,
+                compaction=self.compaction,
+                options=self._options,
+            )
+            snapshot_id = await fresh._load()
+            self.records, self.versions, self.indexes = fresh.records, fresh.versions, fresh.indexes
+            self._applied, self._confirmed, self._seen = fresh._applied, fresh._confirmed, fresh._seen
+            self.problems.extend(p for p in fresh.problems if p not in self.problems)
+            self._unreadable |= fresh._unreadable
+            self._snapshot_id = snapshot_id
+            for message_id, results in fresh._results.items():
+                self._results[message_id] = results
+                waiter = self._echo.pop(message_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(results)
+        finally:
+            buffered, self._buffer = self._buffer, None
+            for event in buffered:
+                await self.on_event(event)
+        logger.info("table {}: read again from its snapshot after missing events", self.name)
 
     def _problem(self, channel_id: int, message_id: int, what: str) -> None:
         self._unreadable.add(message_id)
