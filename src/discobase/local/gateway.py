@@ -38,8 +38,8 @@ import zstandard
 from aiohttp import WSMsgType, web
 from loguru import logger
 
+from discobase._discord.snowflakes import coerce_snowflake
 from discobase.local import jsonbody
-from discobase.local.snowflake import coerce_snowflake
 
 __all__ = [
     "CLOSE_REASONS",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from discobase._discord.permissions import Overwrite
+from discobase._discord.snowflakes import iso_timestamp
 from discobase.local.cdn import AttachmentSigner
-from discobase.local.permissions import Overwrite
-from discobase.local.snowflake import iso_timestamp
 from discobase.local.store import (
     Attachment,
     BotAccount,

@@ -21,6 +21,8 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from loguru import logger
 
+from discobase._discord.permissions import Overwrite, Permission, compute_permissions
+from discobase._discord.snowflakes import snowflake_at
 from discobase.local import jsonbody, validation
 from discobase.local.errors import (
     FormErrors,
@@ -33,8 +35,6 @@ from discobase.local.errors import (
     unknown_message,
 )
 from discobase.local.payloads import TEXT_CHANNEL_TYPES
-from discobase.local.permissions import Overwrite, Permission, compute_permissions
-from discobase.local.snowflake import snowflake_at
 from discobase.local.store import Attachment, BotAccount, Channel, Command, Guild, Invite, Member, Message
 
 if TYPE_CHECKING:

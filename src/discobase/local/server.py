@@ -20,6 +20,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from loguru import logger
 
+from discobase._discord.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
+from discobase._discord.snowflakes import coerce_snowflake, is_object_id, iso_timestamp, snowflake_ms
 from discobase.exceptions import LocalServerError
 from discobase.local.cdn import DEFAULT_URL_LIFETIME, GONE_MESSAGE, AttachmentSigner
 from discobase.local.errors import HTTPError, not_found_route, unauthorized
@@ -27,10 +29,8 @@ from discobase.local.faults import Fault, FaultInjector, fault_response
 from discobase.local.gateway import GatewayHub, GatewayIdentity
 from discobase.local.jsonbody import UndecodableJSON, decode
 from discobase.local.payloads import Payloads
-from discobase.local.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
 from discobase.local.ratelimit import Decision, RateLimiter, RateLimitProfile, message_age_metadata
 from discobase.local.rest import API_PREFIXES, BOT_KEY, RestAPI, json_response
-from discobase.local.snowflake import coerce_snowflake, is_object_id, iso_timestamp, snowflake_ms
 from discobase.local.store import BotAccount, Channel, Member, Role, Store
 
 if TYPE_CHECKING:

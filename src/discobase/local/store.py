@@ -31,9 +31,9 @@ from typing import Any
 
 from loguru import logger
 
+from discobase._discord.permissions import DEFAULT_EVERYONE_PERMISSIONS, Overwrite
+from discobase._discord.snowflakes import SnowflakeGenerator, iso_timestamp
 from discobase.exceptions import LocalServerError
-from discobase.local.permissions import DEFAULT_EVERYONE_PERMISSIONS, Overwrite
-from discobase.local.snowflake import SnowflakeGenerator, iso_timestamp
 
 __all__ = [
     "Attachment",

@@ -52,8 +52,9 @@ from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
+from discobase._discord.channels import normalize_channel_name
+from discobase._discord.snowflakes import MAX_ID, coerce_snowflake, snowflake_at
 from discobase.local.errors import FormErrors, HTTPError, bad_request
-from discobase.local.snowflake import MAX_ID, coerce_snowflake, snowflake_at
 
 __all__ = [
     "CHANNEL_TYPES",
@@ -130,8 +131,6 @@ MAX_LOCALIZATIONS: Final = 34  # [SPEC] name_localizations.maxProperties
 
 CHANNEL_TYPES: Final = frozenset({0, 2, 4, 5, 13, 15})
 """Channel types the local server creates: text, voice, category, announcement, stage, forum."""
-TEXT_NAME_TYPES: Final = frozenset({0, 5})
-"""Types whose names Discord lowercases and dashes (GUILD_TEXT, GUILD_ANNOUNCEMENT)."""
 FORUM_TYPES: Final = frozenset({15, 16})
 OVERWRITE_TYPES: Final = (0, 1)  # role, member
 VIDEO_QUALITY_MODES: Final = (1, 2)
@@ -1215,24 +1214,6 @@ class ChannelEdit:
     default_auto_archive_duration: int | None = None
     flags: int | None = None
     fields_set: set[str] = field(default_factory=set)
-
-
-_WHITESPACE_RUN: Final = re.compile(r"\s+")
-
-
-def normalize_channel_name(name: str, type: int) -> str:
-    """The name Discord stores for a channel of ``type``.
-
-    For text and announcement channels (0, 5) the name is lowercased, each run of whitespace
-    becomes ``-`` and leading/trailing ``-`` are removed; other characters (most of Unicode)
-    are kept. Other types keep the name as given. This is OBSERVED behaviour, not documented
-    (discord-api-docs issue #1646): clients should read back the returned ``name``. If nothing would
-    be left (e.g. ``"---"``) the dashed name is kept unstripped so it is never empty.
-    """
-    if type not in TEXT_NAME_TYPES:
-        return name
-    dashed = _WHITESPACE_RUN.sub("-", name.lower())
-    return dashed.strip("-") or dashed
 
 
 def _channel_type_choices() -> str:
