@@ -842,7 +842,7 @@ class RestAPI:
         return json_response(self.payloads.message(message, viewer_id=self.bot(request).user_id))
 
     def _check_text_channel(self, channel: Channel) -> None:
-        if channel.type not in TEXT_CHANNEL_TYPES:
+        if channel.type not in TEXT_CHANNEL_TYPES and channel.type != 1:
             raise bad_request(50008, "Cannot send messages in a non-text channel")
 
     def _new_attachments(
