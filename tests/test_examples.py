@@ -42,7 +42,7 @@ EXPECTED: dict[str, list[str]] = {
         r"^reopened: True seen 5 times$",
     ],
     "local_bot.py": [
-        r"^logged in as demo-bot#0000 and sees guild 'demo server'$",
+        r"^logged in as demo-bot#\d{4} and sees guild 'demo server'$",
         r"^created channel #demo-channel \(\d+\)$",
         r"^  read back: 'hello, edited'$",
         r"^  read back: 'a file' \+ data\.bin \(900 bytes\)$",
@@ -53,7 +53,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "local_server_basics.py": [
         r"^server at http://127\.0\.0\.1:\d+, bots: \['owner-bot', 'helper-bot'\]$",
-        r"^helper-bot#0000 sees 'basics': \['Text Channels', 'announcements', 'general'\]$",
+        r"^helper-bot#\d{4} sees 'basics': \['Text Channels', 'announcements', 'general'\]$",
         r"^history: \['first', 'second'\]$",
         r"^#announcements: 403 50013 Missing Permissions$",
         r"^ +3  POST /channels/\{channel_id\}/messages$",
@@ -116,7 +116,7 @@ EXPECTED: dict[str, list[str]] = {
         r"^2 per 1 s, headers off: 8 messages in ([2-9]|1\d)\.\d s, 11 attempts, 3 429s$",
     ],
     "standalone_server.py": [
-        r"^discobase#0000 sees 'discobase' with \['general'\]$",
+        r"^discobase#\d{4} sees 'discobase' with \['general'\]$",
         r"^sent message \d+ to #general$",
         r"^server exited with 0$",
     ],

@@ -713,9 +713,16 @@ def path_routes(live: LiveServer) -> list[tuple[str, str, dict[str, list[str]]]]
         "application_id": [str(live.bot.application_id)],
         "user_id": [str(live.bot.user_id), "@me"],
         "overwrite_id": [str(live.guild_id), str(live.bot.user_id)],
+        "member_id": [str(live.bot.user_id)],
+        "role_id": [str(live.guild_id)],
+        "emoji": ["%F0%9F%91%8D", "name%3A1"],
+        "interaction_id": [str(live.message_id)],
+        "interaction_token": ["not-a-token"],
+        "webhook_id": [str(live.bot.application_id)],
+        "webhook_token": ["not-a-token"],
     }
     routes = []
-    for method, template, _ in live.server.rest.routes():
+    for method, template, _ in live.server.rest.routes() + live.server.interactions.routes():
         names = re.findall(r"\{(\w+)\}", template)
         ids = {
             name: [] if (method, template) == ("DELETE", "/channels/{channel_id}") else real[name]

@@ -14,6 +14,7 @@ error response validated here, so a new route without a check fails this file.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
@@ -23,6 +24,7 @@ from urllib.parse import quote
 import aiohttp
 
 from discobase.local import BotAccount, Fault, LocalDiscord, Overwrite, Permission, RateLimitProfile
+from discobase.local.interactions import Interaction
 from discobase.local.snowflake import snowflake_at
 from discobase.local.store import Message
 from tests.local.openapi_spec import (
@@ -43,6 +45,12 @@ NO_CLIENT_ERROR = {
 }
 
 MSG = "/channels/{channel_id}/messages"
+CALLBACK = "/interactions/{interaction_id}/{interaction_token}/callback"
+WEBHOOK = "/webhooks/{webhook_id}/{webhook_token}"
+ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
+WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+REACTIONS = "/channels/{channel_id}/messages/{message_id}/reactions"
+MEMBER_ROLE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
 ONE_MSG = "/channels/{channel_id}/messages/{message_id}"
 
 
@@ -340,6 +348,8 @@ async def test_success_responses_match_the_spec(server: LocalDiscord, bot: BotAc
         second = server.create_guild("another guild", members=[bot])
         await r.call("DELETE", "/users/@me/guilds/{guild_id}", {"guild_id": second}, expect=204)
 
+        await people_routes_succeed(r, server, bot, guild_id)
+
     missing = spec_routes(all_routes(server)) - r.success
     assert not missing, f"routes without a validated success response: {sorted(missing)}"
 
@@ -377,10 +387,13 @@ async def test_error_responses_match_the_spec(server: LocalDiscord, bot: BotAcco
             "application_id": app,
             "user_id": bot.user_id,
             "overwrite_id": other.user_id,
+            "emoji": quote("👍", safe=""),
+            "member_id": bot.user_id,
+            "role_id": guild_id,
         }
         for method, template in sorted(spec_routes(all_routes(server))):
-            if (method, template) in NO_CLIENT_ERROR:
-                continue
+            if (method, template) in NO_CLIENT_ERROR or template.startswith(("/interactions/", "/webhooks/")):
+                continue  # the interaction routes are authorised by the token in their path
             body = await r.call(method, template, params, expect=401, auth={})
             assert body == {"message": "401: Unauthorized", "code": 0}
         await r.call("GET", "/users/@me", expect=401, auth={"Authorization": "Bot not-a-token"})
@@ -524,6 +537,7 @@ async def test_error_responses_match_the_spec(server: LocalDiscord, bot: BotAcco
         await r.call(
             "POST", MSG, c, expect=413, data=multipart({}, [("big.bin", b"\0" * (server.upload_limit + 1))])
         )
+        await people_routes_fail(r, server, bot, guild_id)
 
     missing = spec_routes(all_routes(server)) - r.errors - set(NO_CLIENT_ERROR)
     assert not missing, f"routes without a validated error response: {sorted(missing)}"
@@ -640,3 +654,102 @@ def test_formats_are_checked() -> None:
     assert validate_schema("MessageResponse", {**message, "id": "01"})  # SnowflakeType pattern
     assert validate_schema("MessageResponse", {**message, "flags": 2**31})  # int32
     assert validate_schema("MessageResponse", {**message, "embeds": [{"type": "rich", "url": "no scheme"}]})
+
+
+async def pending_interaction(server: LocalDiscord) -> Interaction:
+    """The interaction a person just started (it waits for its answer in a task)."""
+    while not server.interactions._by_id:  # noqa: ASYNC110 - made in another task; no event to await
+        await asyncio.sleep(0.01)
+    return list(server.interactions._by_id.values())[-1]
+
+
+async def people_routes_succeed(r: Recorder, server: LocalDiscord, bot: BotAccount, guild_id: int) -> None:
+    """Users, DMs, roles, member edits and search, reactions, interactions and their webhooks."""
+    ada = server.create_user("ada")
+    await ada.join(guild_id)
+    g = {"guild_id": guild_id}
+    await r.call("GET", "/users/{user_id}", {"user_id": ada.id}, expect=200)
+    await r.call("GET", "/soundboard-default-sounds", expect=200)
+    dm = await r.call("POST", "/users/@me/channels", expect=200, json={"recipient_id": str(ada.id)})
+    assert dm["recipients"][0]["id"] == str(ada.id)
+    guilds = await r.call("GET", "/users/@me/guilds", expect=200, query="with_counts=true")
+    assert all("approximate_member_count" in guild for guild in guilds)
+    role = await r.call("POST", "/guilds/{guild_id}/roles", g, expect=200, json={"name": "mods"})
+    await r.call("PATCH", "/guilds/{guild_id}/roles", g, expect=200, json=[{"id": role["id"], "position": 1}])
+    found = await r.call("GET", "/guilds/{guild_id}/members/search", g, expect=200, query="query=AD&limit=5")
+    assert [m["user"]["id"] for m in found] == [str(ada.id)]
+    gm = {"guild_id": guild_id, "user_id": ada.id}
+    await r.call("PATCH", "/guilds/{guild_id}/members/{user_id}", gm, expect=200, json={"nick": "Ada"})
+    await r.call("PUT", MEMBER_ROLE, {**gm, "role_id": role["id"]}, expect=204)
+    await r.call("DELETE", MEMBER_ROLE, {**gm, "role_id": role["id"]}, expect=204)
+    general = server.store.guilds[guild_id].system_channel_id
+    message = await r.call("POST", MSG, {"channel_id": general}, expect=200, json={"content": "react here"})
+    e = {"channel_id": general, "message_id": message["id"], "emoji": quote("👍", safe="")}
+    await r.call("PUT", REACTIONS + "/{emoji}/@me", e, expect=204)
+    await ada.react(message, "👍")
+    users = await r.call("GET", REACTIONS + "/{emoji}", e, expect=200)
+    assert {u["id"] for u in users} == {str(bot.user_id), str(ada.id)}
+    fetched = await r.call("GET", ONE_MSG, e, expect=200)
+    assert fetched["reactions"][0]["count"] == 2
+    assert fetched["reactions"][0]["me"] is True
+    await r.call("DELETE", REACTIONS + "/{emoji}/{member_id}", {**e, "member_id": ada.id}, expect=204)
+    await r.call("DELETE", REACTIONS + "/{emoji}/@me", e, expect=204)
+    await r.call("PUT", REACTIONS + "/{emoji}/@me", e, expect=204)
+    await r.call("DELETE", REACTIONS + "/{emoji}", e, expect=204)
+    await r.call("PUT", REACTIONS + "/{emoji}/@me", e, expect=204)
+    await r.call("DELETE", REACTIONS, e, expect=204)
+    # an interaction answered over raw HTTP, then its follow-ups
+    ag = {"application_id": bot.application_id, "guild_id": guild_id}
+    commands = "/applications/{application_id}/guilds/{guild_id}/commands"
+    await r.call("PUT", commands, ag, expect=200, json=[{"name": "ping", "description": "Ping"}])
+    task = asyncio.create_task(ada.invoke(guild_id, "/ping"))
+    interaction = await pending_interaction(server)
+    cb = {"interaction_id": interaction.id, "interaction_token": interaction.token}
+    answer = {"type": 4, "data": {"content": "pong"}}
+    await r.call("POST", CALLBACK, cb, expect=200, auth={}, query="with_response=true", json=answer)
+    assert (await task).content == "pong"
+    w = {"webhook_id": bot.application_id, "webhook_token": interaction.token}
+    await r.call("GET", ORIGINAL, w, expect=200, auth={})
+    await r.call("PATCH", ORIGINAL, w, expect=200, auth={}, json={"content": "pong!"})
+    follow = await r.call(
+        "POST", WEBHOOK, w, expect=200, auth={}, query="wait=true", json={"content": "more"}
+    )
+    wm = {**w, "message_id": follow["id"]}
+    await r.call("GET", WEBHOOK_MESSAGE, wm, expect=200, auth={})
+    await r.call("PATCH", WEBHOOK_MESSAGE, wm, expect=200, auth={}, json={"content": "even more"})
+    await r.call("DELETE", WEBHOOK_MESSAGE, wm, expect=204, auth={})
+    await r.call("DELETE", ORIGINAL, w, expect=204, auth={})
+
+
+async def people_routes_fail(r: Recorder, server: LocalDiscord, bot: BotAccount, guild_id: int) -> None:
+    """A Discord-shaped 4XX from each route of :func:`people_routes_succeed`."""
+    g = {"guild_id": guild_id}
+    unknown = server.store.next_id()
+    assert (await r.call("GET", "/users/{user_id}", {"user_id": unknown}, expect=404))["code"] == 10013
+    await r.call("GET", "/soundboard-default-sounds", expect=401, auth={})
+    await r.call("POST", "/users/@me/channels", expect=400, json={})
+    await r.call("POST", "/guilds/{guild_id}/roles", g, expect=400, json={"color": -1})
+    await r.call("PATCH", "/guilds/{guild_id}/roles", g, expect=400, json={"id": "1"})
+    await r.call("GET", "/guilds/{guild_id}/members/search", g, expect=400)
+    gm = {"guild_id": guild_id, "user_id": unknown}
+    await r.call("PATCH", "/guilds/{guild_id}/members/{user_id}", gm, expect=404, json={"nick": "x"})
+    own = {"guild_id": guild_id, "user_id": bot.user_id, "role_id": unknown}
+    assert (await r.call("PUT", MEMBER_ROLE, own, expect=404))["code"] == 10011
+    await r.call("DELETE", MEMBER_ROLE, own, expect=404)
+    general = server.store.guilds[guild_id].system_channel_id
+    message = await r.call("POST", MSG, {"channel_id": general}, expect=200, json={"content": "x"})
+    bad = {"channel_id": general, "message_id": message["id"], "emoji": "abc"}
+    assert (await r.call("PUT", REACTIONS + "/{emoji}/@me", bad, expect=400))["code"] == 10014
+    await r.call("DELETE", REACTIONS + "/{emoji}/@me", bad, expect=400)
+    await r.call("DELETE", REACTIONS + "/{emoji}/{member_id}", {**bad, "member_id": bot.user_id}, expect=400)
+    await r.call("GET", REACTIONS + "/{emoji}", bad, expect=400)
+    await r.call("DELETE", REACTIONS + "/{emoji}", bad, expect=400)
+    await r.call("DELETE", REACTIONS, {**bad, "message_id": unknown}, expect=404)
+    cb = {"interaction_id": unknown, "interaction_token": "nope"}
+    body = {"type": 4, "data": {"content": "x"}}
+    assert (await r.call("POST", CALLBACK, cb, expect=404, auth={}, json=body))["code"] == 10062
+    w = {"webhook_id": bot.application_id, "webhook_token": "nope"}
+    assert (await r.call("POST", WEBHOOK, w, expect=401, auth={}, json={"content": "x"}))["code"] == 50027
+    for method in ("GET", "PATCH", "DELETE"):
+        await r.call(method, ORIGINAL, w, expect=401, auth={}, json={"content": "x"})
+        await r.call(method, WEBHOOK_MESSAGE, {**w, "message_id": unknown}, expect=401, auth={}, json={})

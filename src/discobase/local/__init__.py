@@ -14,8 +14,10 @@ async with LocalDiscord(rate_limits="discord") as server:
 
 from __future__ import annotations
 
+from discobase._discord.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite, Permission
 from discobase.local.faults import Fault, FaultInjector
-from discobase.local.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite, Permission
+from discobase.local.interactions import InteractionRefused, InteractionResult
+from discobase.local.people import Person, PersonRequestError
 from discobase.local.ratelimit import RateLimiter, RateLimitProfile
 from discobase.local.server import LocalDiscord
 from discobase.local.store import BotAccount
@@ -25,9 +27,13 @@ __all__ = [
     "BotAccount",
     "Fault",
     "FaultInjector",
+    "InteractionRefused",
+    "InteractionResult",
     "LocalDiscord",
     "Overwrite",
     "Permission",
+    "Person",
+    "PersonRequestError",
     "RateLimitProfile",
     "RateLimiter",
 ]

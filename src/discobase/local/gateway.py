@@ -38,8 +38,8 @@ import zstandard
 from aiohttp import WSMsgType, web
 from loguru import logger
 
+from discobase._discord.snowflakes import coerce_snowflake
 from discobase.local import jsonbody
-from discobase.local.snowflake import coerce_snowflake
 
 __all__ = [
     "CLOSE_REASONS",
@@ -218,8 +218,9 @@ class GatewayBackend(Protocol):
         """The guilds ``user_id`` is a member of."""
         ...
 
-    def guild_create_payload(self, guild_id: int, user_id: int) -> dict[str, Any]:
-        """The full GUILD_CREATE ``d`` for ``guild_id`` as ``user_id`` sees it."""
+    def guild_create_payload(self, guild_id: int, user_id: int, *, presences: bool = False) -> dict[str, Any]:
+        """The full GUILD_CREATE ``d`` for ``guild_id`` as ``user_id`` sees it; ``presences``:
+        the session has the GUILD_PRESENCES intent (else ``members`` is the user's own only)."""
         ...
 
     def can_see(self, user_id: int, guild_id: int, channel_id: int | None) -> bool:
@@ -775,7 +776,11 @@ class GatewayHub:
             ready["shard"] = list(session.shard)
         conn.send(session.record("READY", _dumps(ready)), "READY")
         for gid in guild_ids:
-            guild = dict(self.backend.guild_create_payload(gid, session.user_id))
+            guild = dict(
+                self.backend.guild_create_payload(
+                    gid, session.user_id, presences=bool(session.intents & INTENT_GUILD_PRESENCES)
+                )
+            )
             guild.setdefault("unavailable", False)
             session.guild_ids.add(gid)
             conn.send(session.record("GUILD_CREATE", _dumps(guild)), "GUILD_CREATE")

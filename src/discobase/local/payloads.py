@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from discobase._discord.permissions import Overwrite
+from discobase._discord.snowflakes import iso_timestamp
 from discobase.local.cdn import AttachmentSigner
-from discobase.local.permissions import Overwrite
-from discobase.local.snowflake import iso_timestamp
 from discobase.local.store import (
     Attachment,
     BotAccount,
@@ -88,15 +88,17 @@ class Payloads:
 
     # ------------------------------------------------------------------ users
     def user(self, user_id: int) -> dict[str, Any]:
-        bot = self.store.bots.get(user_id)
-        name = bot.name if bot is not None else f"user-{user_id}"
+        """A user object: a bot keeps its four-digit discriminator, a person has ``"0"`` and a
+        ``global_name`` (https://discord.com/developers/docs/resources/user#user-object)."""
+        account = self.store.bots.get(user_id)
+        name = account.name if account is not None else f"user-{user_id}"
         return {
             "id": str(user_id),
             "username": name,
-            "discriminator": bot.discriminator if bot is not None else "0",
-            "global_name": None,
-            "avatar": bot.avatar if bot is not None else None,
-            "bot": bot is not None,
+            "discriminator": account.discriminator if account is not None else "0",
+            "global_name": account.global_name if account is not None else None,
+            "avatar": account.avatar if account is not None else None,
+            "bot": account is not None and account.bot,
             "system": False,
             "public_flags": 0,
             "flags": 0,
@@ -178,7 +180,7 @@ class Payloads:
             "mute": False,
             "flags": 0,
             "pending": False,
-            "communication_disabled_until": None,
+            "communication_disabled_until": member.communication_disabled_until,
         }
 
     def guild(self, guild: Guild, *, with_counts: bool = False) -> dict[str, Any]:
@@ -230,8 +232,21 @@ class Payloads:
             payload["approximate_presence_count"] = 0
         return payload
 
-    def guild_create(self, guild: Guild, channels: list[Channel], *, joined: bool = False) -> dict[str, Any]:
+    def guild_create(
+        self,
+        guild: Guild,
+        channels: list[Channel],
+        *,
+        joined: bool = False,
+        viewer_id: int | None = None,
+        presences: bool = True,
+    ) -> dict[str, Any]:
         """The ``d`` of a GUILD_CREATE dispatch (``channels`` already filtered by visibility).
+
+        ``members`` lists every member only for a session with the GUILD_PRESENCES intent
+        (``presences``); without it Discord sends only the receiving user's own member
+        (``viewer_id``) and members in voice channels, of which the local server has none
+        (https://discord.com/developers/docs/events/gateway-events#guild-create).
 
         ``joined``: the GUILD_CREATE of joining a guild, which has no ``unavailable`` key (that
         key marks a lazy-loaded or recovered guild; discord.py fires ``on_guild_join`` only
@@ -246,7 +261,11 @@ class Payloads:
                 "unavailable": False,
                 "member_count": len(members),
                 "voice_states": [],
-                "members": [self.member(m) for m in members],
+                "members": [
+                    self.member(m)
+                    for m in members
+                    if presences or viewer_id is None or m.user_id == viewer_id
+                ],
                 "channels": [self.channel(c) for c in channels],
                 "threads": [],
                 "presences": [],
@@ -263,6 +282,18 @@ class Payloads:
     @staticmethod
     def overwrite(ow: Overwrite) -> dict[str, Any]:
         return {"id": str(ow.id), "type": ow.type, "allow": str(ow.allow), "deny": str(ow.deny)}
+
+    def dm_channel(self, channel: Channel, viewer_id: int) -> dict[str, Any]:
+        """A DM channel as ``viewer_id`` sees it: ``recipients`` are the other users
+        (https://discord.com/developers/docs/resources/channel#channel-object-example-dm-channel)."""
+        others = [u for u in channel.recipients if u != viewer_id] or [viewer_id]
+        return {
+            "id": str(channel.id),
+            "type": 1,
+            "last_message_id": _sf(channel.last_message_id),
+            "flags": 0,
+            "recipients": [self.user(u) for u in others],
+        }
 
     def channel(self, channel: Channel) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -308,7 +339,17 @@ class Payloads:
             payload["description"] = attachment.description
         return payload
 
-    def message(self, message: Message, *, gateway: bool = False) -> dict[str, Any]:
+    def message(
+        self,
+        message: Message,
+        *,
+        gateway: bool = False,
+        viewer_id: int | None = None,
+        referenced: bool = True,
+    ) -> dict[str, Any]:
+        """A message object; ``gateway`` adds MESSAGE_CREATE's ``guild_id``, ``member`` and
+        ``mentions[].member``; ``viewer_id`` decides the reactions' ``me``; ``referenced``
+        adds a reply's ``referenced_message`` (the message, or ``null`` once deleted)."""
         payload: dict[str, Any] = {
             "id": str(message.id),
             "channel_id": str(message.channel_id),
@@ -329,16 +370,61 @@ class Payloads:
         }
         if message.nonce is not None:
             payload["nonce"] = message.nonce
+        if message.reactions:
+            payload["reactions"] = [self.reaction(r, viewer_id) for r in message.reactions]
+        if message.application_id is not None:
+            payload["application_id"] = str(message.application_id)
+        if message.webhook_id is not None:
+            payload["webhook_id"] = str(message.webhook_id)
+        if message.interaction_metadata is not None:
+            payload["interaction_metadata"] = message.interaction_metadata
         if message.message_reference is not None:
             payload["message_reference"] = self.message_reference(message)
+            if referenced and message.type in (19, 21, 23):
+                target = self._referenced(message)
+                payload["referenced_message"] = (
+                    None if target is None else self.message(target, viewer_id=viewer_id, referenced=False)
+                )
         if gateway and message.guild_id is not None:
             payload["guild_id"] = str(message.guild_id)
             member = self.store.member(message.guild_id, message.author_id)
             if member is not None:
-                partial = self.member(member)
-                del partial["user"]
-                payload["member"] = partial
+                payload["member"] = self.partial_member(member)
+            for mentioned in payload["mentions"]:
+                other = self.store.member(message.guild_id, int(mentioned["id"]))
+                if other is not None:
+                    mentioned["member"] = self.partial_member(other)
         return payload
+
+    def partial_member(self, member: Member) -> dict[str, Any]:
+        """A member without its ``user`` (as in MESSAGE_CREATE's ``member``)."""
+        partial = self.member(member)
+        del partial["user"]
+        return partial
+
+    def _referenced(self, message: Message) -> Message | None:
+        reference = message.message_reference or {}
+        target_id = reference.get("message_id")
+        channel_id = reference.get("channel_id", message.channel_id)
+        if target_id is None:
+            return None
+        try:
+            return self.store.get_message(int(channel_id), int(target_id))
+        except (TypeError, ValueError):
+            return None
+
+    @staticmethod
+    def reaction(reaction: dict[str, Any], viewer_id: int | None) -> dict[str, Any]:
+        """One entry of a message's ``reactions`` (normal reactions only: no burst)."""
+        users: list[int] = reaction["users"]
+        return {
+            "emoji": dict(reaction["emoji"]),
+            "count": len(users),
+            "count_details": {"burst": 0, "normal": len(users)},
+            "burst_colors": [],
+            "me_burst": False,
+            "me": viewer_id is not None and viewer_id in users,
+        }
 
     @staticmethod
     def message_reference(message: Message) -> dict[str, Any]:

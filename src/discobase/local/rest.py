@@ -21,6 +21,8 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from loguru import logger
 
+from discobase._discord.permissions import Overwrite, Permission, compute_permissions
+from discobase._discord.snowflakes import snowflake_at
 from discobase.local import jsonbody, validation
 from discobase.local.errors import (
     FormErrors,
@@ -32,10 +34,19 @@ from discobase.local.errors import (
     unknown_guild,
     unknown_message,
 )
+from discobase.local.mentions import ALL_TYPES, Mentions, resolve_mentions
 from discobase.local.payloads import TEXT_CHANNEL_TYPES
-from discobase.local.permissions import Overwrite, Permission, compute_permissions
-from discobase.local.snowflake import snowflake_at
-from discobase.local.store import Attachment, BotAccount, Channel, Command, Guild, Invite, Member, Message
+from discobase.local.store import (
+    Attachment,
+    BotAccount,
+    Channel,
+    Command,
+    Guild,
+    Invite,
+    Member,
+    Message,
+    Role,
+)
 
 if TYPE_CHECKING:
     from discobase.local.server import LocalDiscord
@@ -53,6 +64,40 @@ BULK_DELETE_MAX_AGE_MS = 14 * 86_400_000
 #: The message flags a create may set (others are dropped): SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS,
 #: IS_VOICE_MESSAGE, IS_COMPONENTS_V2 [DOC MSG "Create Message" flags].
 CREATE_MESSAGE_FLAGS = 1 << 2 | 1 << 12 | 1 << 13 | 1 << 15
+#: Distinct emoji on one message (https://discord.com/developers/docs/topics/opcodes-and-status-codes, 30010).
+MAX_REACTIONS = 20
+#: What ``GET /soundboard-default-sounds`` lists: the sounds every user may play
+#: (https://discord.com/developers/docs/resources/soundboard#list-default-soundboard-sounds).
+DEFAULT_SOUNDS: list[dict[str, Any]] = [
+    {
+        "name": name,
+        "sound_id": str(index),
+        "volume": 1.0,
+        "emoji_id": None,
+        "emoji_name": emoji,
+        "available": True,
+    }
+    for index, (name, emoji) in enumerate(
+        [
+            ("quack", "🦆"),
+            ("airhorn", "🔊"),
+            ("cricket", "🦗"),
+            ("golf clap", "⛳"),
+            ("sad horn", "🎺"),
+            ("ba dum tss", "🥁"),
+        ],
+        start=1,
+    )
+]
+#: What a user may do in a DM channel (there are no roles or overwrites there).
+DM_PERMISSIONS = int(
+    Permission.VIEW_CHANNEL
+    | Permission.SEND_MESSAGES
+    | Permission.READ_MESSAGE_HISTORY
+    | Permission.ADD_REACTIONS
+    | Permission.ATTACH_FILES
+    | Permission.EMBED_LINKS
+)
 #: The flags an edit may set or unset: SUPPRESS_EMBEDS only [DOC MSG "Edit Message" flags].
 EDIT_MESSAGE_FLAGS = 1 << 2
 
@@ -123,6 +168,9 @@ class RestAPI:
         return [
             ("GET", "/users/@me", self.get_me),
             ("GET", "/users/@me/guilds", self.get_my_guilds),
+            ("POST", "/users/@me/channels", self.create_dm),
+            ("GET", "/users/{user_id}", self.get_user),
+            ("GET", "/soundboard-default-sounds", self.get_default_sounds),
             ("DELETE", "/users/@me/guilds/{guild_id}", self.leave_guild),
             ("GET", "/gateway", self.get_gateway),
             ("GET", "/gateway/bot", self.get_gateway_bot),
@@ -137,8 +185,14 @@ class RestAPI:
             ("GET", "/guilds/{guild_id}/channels", self.get_guild_channels),
             ("POST", "/guilds/{guild_id}/channels", self.create_channel),
             ("GET", "/guilds/{guild_id}/roles", self.get_roles),
+            ("POST", "/guilds/{guild_id}/roles", self.create_role),
+            ("PATCH", "/guilds/{guild_id}/roles", self.move_roles),
             ("GET", "/guilds/{guild_id}/members", self.get_members),
+            ("GET", "/guilds/{guild_id}/members/search", self.search_members),
             ("GET", "/guilds/{guild_id}/members/{user_id}", self.get_member),
+            ("PATCH", "/guilds/{guild_id}/members/{user_id}", self.edit_member),
+            ("PUT", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", self.add_member_role),
+            ("DELETE", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", self.remove_member_role),
             ("GET", "/channels/{channel_id}", self.get_channel),
             ("PATCH", "/channels/{channel_id}", self.edit_channel),
             ("DELETE", "/channels/{channel_id}", self.delete_channel),
@@ -157,6 +211,28 @@ class RestAPI:
             ("GET", "/channels/{channel_id}/messages", self.get_messages),
             ("POST", "/channels/{channel_id}/messages", self.create_message),
             ("GET", "/channels/{channel_id}/messages/{message_id}", self.get_message),
+            (
+                "PUT",
+                "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+                self.add_reaction,
+            ),
+            (
+                "DELETE",
+                "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+                self.remove_own_reaction,
+            ),
+            (
+                "DELETE",
+                "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/{member_id}",
+                self.remove_user_reaction,
+            ),
+            ("GET", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}", self.get_reactions),
+            (
+                "DELETE",
+                "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}",
+                self.clear_emoji_reactions,
+            ),
+            ("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions", self.clear_reactions),
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self.edit_message),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}", self.delete_message),
         ]
@@ -306,6 +382,12 @@ class RestAPI:
         if channel is None:
             raise unknown_channel()
         user_id = self.bot(request).user_id
+        if channel.type == 1:  # a DM: only its two users see it
+            if user_id not in channel.recipients:
+                raise forbidden_access()
+            if need and DM_PERMISSIONS & need != need:
+                raise forbidden_permissions()
+            return channel, DM_PERMISSIONS
         if self.store.member(channel.guild_id, user_id) is None:
             raise forbidden_access()
         perms = self.permissions(user_id, channel.guild_id, channel)
@@ -389,9 +471,29 @@ class RestAPI:
         guild_id: int | None,
         channel_id: int | None = None,
         author_id: int | None = None,
+        user_ids: Iterable[int] | None = None,
     ) -> None:
         await self.server.gateway.dispatch(
-            event, data, guild_id=guild_id, channel_id=channel_id, author_id=author_id
+            event, data, guild_id=guild_id, channel_id=channel_id, author_id=author_id, user_ids=user_ids
+        )
+
+    async def dispatch_message(self, event: str, channel: Channel, message: Message) -> None:
+        """MESSAGE_CREATE / MESSAGE_UPDATE to whoever sees ``channel`` (a DM's two users)."""
+        if channel.type == 1:
+            await self.dispatch(
+                event,
+                self.payloads.message(message, gateway=True),
+                guild_id=None,
+                author_id=message.author_id,
+                user_ids=channel.recipients,
+            )
+            return
+        await self.dispatch(
+            event,
+            self.payloads.message(message, gateway=True),
+            guild_id=channel.guild_id,
+            channel_id=channel.id,
+            author_id=message.author_id,
         )
 
     # ------------------------------------------------------------------ users, gateway, application
@@ -405,22 +507,29 @@ class RestAPI:
         )
         after = validation.parse_query_snowflake(request.query.get("after"), "after") or 0
         before = validation.parse_query_snowflake(request.query.get("before"), "before")
+        with_counts = validation.parse_query_bool(
+            request.query.get("with_counts"), "with_counts", default=False
+        )
         result: list[dict[str, Any]] = []
         for guild_id in self.store.guilds_of(user_id):
             if guild_id <= after or (before is not None and guild_id >= before):
                 continue
             guild = self.store.guilds[guild_id]
-            result.append(
-                {
-                    "id": str(guild.id),
-                    "name": guild.name,
-                    "icon": None,
-                    "banner": None,
-                    "owner": guild.owner_id == user_id,
-                    "permissions": str(self.permissions(user_id, guild_id, None)),
-                    "features": [],
-                }
-            )
+            entry: dict[str, Any] = {
+                "id": str(guild.id),
+                "name": guild.name,
+                "icon": None,
+                "banner": None,
+                "owner": guild.owner_id == user_id,
+                "permissions": str(self.permissions(user_id, guild_id, None)),
+                "features": [],
+            }
+            if (
+                with_counts
+            ):  # only when asked (https://discord.com/developers/docs/resources/user#get-current-user-guilds)
+                entry["approximate_member_count"] = len(self.store.guild_members(guild_id))
+                entry["approximate_presence_count"] = 0
+            result.append(entry)
         return json_response(result[:limit])
 
     async def leave_guild(self, request: web.Request) -> web.Response:
@@ -428,9 +537,27 @@ class RestAPI:
         user_id = self.bot(request).user_id
         if guild.owner_id == user_id:
             raise bad_request(50055, "Invalid guild")
-        await self.dispatch("GUILD_DELETE", {"id": str(guild.id)}, guild_id=guild.id)
-        self.store.remove_member(guild.id, user_id)
+        await self.member_removed(guild.id, user_id)
         return no_content()
+
+    async def member_added(self, member: Member) -> None:
+        """GUILD_MEMBER_ADD: the member and ``guild_id``
+        (https://discord.com/developers/docs/events/gateway-events#guild-member-add)."""
+        payload = self.payloads.member(member)
+        payload["guild_id"] = str(member.guild_id)
+        await self.dispatch("GUILD_MEMBER_ADD", payload, guild_id=member.guild_id)
+
+    async def member_removed(self, guild_id: int, user_id: int) -> None:
+        """Remove a member: GUILD_DELETE to its own sessions (a bot), GUILD_MEMBER_REMOVE
+        ``{guild_id, user}`` to the guild's others."""
+        if user_id in self.store.bots and self.store.bots[user_id].bot:
+            await self.dispatch("GUILD_DELETE", {"id": str(guild_id)}, guild_id=guild_id, user_ids=[user_id])
+        self.store.remove_member(guild_id, user_id)
+        await self.dispatch(
+            "GUILD_MEMBER_REMOVE",
+            {"guild_id": str(guild_id), "user": self.payloads.user(user_id)},
+            guild_id=guild_id,
+        )
 
     async def get_gateway(self, request: web.Request) -> web.Response:
         return json_response({"url": self.server.gateway_url})
@@ -706,14 +833,16 @@ class RestAPI:
             messages = self.store.history(channel.id, limit=limit, after=after)
         else:
             messages = self.store.history(channel.id, limit=limit)
-        return json_response([self.payloads.message(m) for m in messages])
+        viewer = self.bot(request).user_id
+        return json_response([self.payloads.message(m, viewer_id=viewer) for m in messages])
 
     async def get_message(self, request: web.Request) -> web.Response:
         channel, _ = self.channel_for(request, Permission.READ_MESSAGE_HISTORY)
-        return json_response(self.payloads.message(self.message_for(request, channel)))
+        message = self.message_for(request, channel)
+        return json_response(self.payloads.message(message, viewer_id=self.bot(request).user_id))
 
     def _check_text_channel(self, channel: Channel) -> None:
-        if channel.type not in TEXT_CHANNEL_TYPES:
+        if channel.type not in TEXT_CHANNEL_TYPES and channel.type != 1:
             raise bad_request(50008, "Cannot send messages in a non-text channel")
 
     def _new_attachments(
@@ -762,6 +891,64 @@ class RestAPI:
             raise bad_request(30015, "Maximum number of attachments in message reached (10)")
         return result, files
 
+    def _reply_target(
+        self, channel: Channel, perms: int, spec: validation.MessageCreate
+    ) -> tuple[dict[str, Any] | None, int | None]:
+        """The ``message_reference`` to store and the replied-to author (for a reply ping).
+
+        A reply (type 0 reference) needs READ_MESSAGE_HISTORY and a message of this channel;
+        an unknown one is a form error unless ``fail_if_not_exists`` is false, which sends
+        the message without the reference
+        (https://discord.com/developers/docs/resources/message#message-reference-structure).
+        """
+        reference = spec.message_reference
+        if reference is None or reference.get("type", 0) != 0:
+            return reference, None
+        if not perms & Permission.READ_MESSAGE_HISTORY:
+            raise HTTPError(403, 160002, "Cannot reply without permission to read message history")
+        target_channel = int(reference.get("channel_id", channel.id))
+        target = (
+            self.store.get_message(channel.id, int(reference["message_id"]))
+            if target_channel == channel.id
+            else None
+        )
+        if target is None:
+            if not spec.fail_if_not_exists:
+                return None, None
+            errors = FormErrors()
+            errors.add(("message_reference",), "REPLIES_UNKNOWN_MESSAGE", "Unknown message")
+            errors.raise_if_any()
+        assert target is not None
+        return reference, target.author_id
+
+    def set_mentions(
+        self,
+        message: Message,
+        allowed: dict[str, Any] | None,
+        perms: int,
+        *,
+        replied: int | None,
+        default_parse: tuple[str, ...] = ALL_TYPES,
+    ) -> None:
+        """Fill ``message``'s mention fields from its content (see :mod:`~discobase.local.mentions`)."""
+        if message.guild_id is None:
+            mentions = Mentions()
+        else:
+            roles = self.store.guild_roles(message.guild_id)
+            mentions = resolve_mentions(
+                message.content,
+                allowed,
+                user_exists=lambda user_id: user_id in self.store.bots,
+                mentionable_roles={r.id for r in roles if r.mentionable},
+                all_roles={r.id for r in roles if r.id != message.guild_id},
+                may_mention_everyone=bool(perms & Permission.MENTION_EVERYONE),
+                replied_user=replied,
+                default_parse=default_parse,
+            )
+        message.mentions = mentions.users
+        message.mention_roles = mentions.roles
+        message.mention_everyone = mentions.everyone
+
     async def create_message(self, request: web.Request) -> web.Response:
         channel, perms = self.channel_for(request, Permission.SEND_MESSAGES)
         self._check_text_channel(channel)
@@ -776,11 +963,12 @@ class RestAPI:
                 existing = self.store.get_message(channel.id, known[1])
                 if existing is not None:
                     return json_response(self.payloads.message(existing))
+        reference, replied = self._reply_target(channel, perms, spec)
         attachments, files = self._new_attachments(spec.attachments, uploads, {})
         message = Message(
             id=self.store.next_id(),
             channel_id=channel.id,
-            guild_id=channel.guild_id,
+            guild_id=None if channel.type == 1 else channel.guild_id,
             author_id=bot.user_id,
             content=spec.content or "",
             embeds=[{**e, "type": e.get("type", "rich")} for e in spec.embeds],
@@ -789,20 +977,15 @@ class RestAPI:
             tts=spec.tts,
             flags=spec.flags & CREATE_MESSAGE_FLAGS,
             nonce=spec.nonce,
-            message_reference=spec.message_reference,
-            type=19 if spec.message_reference else 0,
+            message_reference=reference,
+            type=19 if reference is not None and reference.get("type", 0) == 0 else 0,
         )
+        self.set_mentions(message, spec.allowed_mentions, perms, replied=replied)
         self.store.insert_message(message, files)
         if spec.nonce is not None and spec.enforce_nonce:
             self._nonces[(bot.user_id, str(spec.nonce))] = (channel.id, message.id, time.monotonic())
-        await self.dispatch(
-            "MESSAGE_CREATE",
-            self.payloads.message(message, gateway=True),
-            guild_id=channel.guild_id,
-            channel_id=channel.id,
-            author_id=message.author_id,
-        )
-        payload = self.payloads.message(message)
+        await self.dispatch_message("MESSAGE_CREATE", channel, message)
+        payload = self.payloads.message(message, viewer_id=bot.user_id)
         logger.trace("message {} created in channel {}", message.id, channel.id)
         return json_response(payload)
 
@@ -820,6 +1003,8 @@ class RestAPI:
             raise forbidden_permissions()
         if "content" in fields:
             message.content = spec.content or ""
+            # an edit re-reads the mentions with the edit's allowed_mentions (defaults if absent)
+            self.set_mentions(message, spec.allowed_mentions, perms, replied=None)
         if "embeds" in fields:
             message.embeds = [{**e, "type": e.get("type", "rich")} for e in spec.embeds or []]
         if "components" in fields:
@@ -844,14 +1029,8 @@ class RestAPI:
             raise bad_request(50006, "Cannot send an empty message")
         message.edited_timestamp = _now_iso()
         self.store.update_message(message, files, removed)
-        await self.dispatch(
-            "MESSAGE_UPDATE",
-            self.payloads.message(message, gateway=True),
-            guild_id=channel.guild_id,
-            channel_id=channel.id,
-            author_id=message.author_id,
-        )
-        return json_response(self.payloads.message(message))
+        await self.dispatch_message("MESSAGE_UPDATE", channel, message)
+        return json_response(self.payloads.message(message, viewer_id=bot.user_id))
 
     async def delete_message(self, request: web.Request) -> web.Response:
         channel, perms = self.channel_for(request)
@@ -859,12 +1038,20 @@ class RestAPI:
         if message.author_id != self.bot(request).user_id and not perms & Permission.MANAGE_MESSAGES:
             raise forbidden_permissions()
         self.store.delete_messages(channel.id, [message.id])
-        await self.dispatch(
-            "MESSAGE_DELETE",
-            {"id": str(message.id), "channel_id": str(channel.id), "guild_id": str(channel.guild_id)},
-            guild_id=channel.guild_id,
-            channel_id=channel.id,
-        )
+        if channel.type == 1:
+            await self.dispatch(
+                "MESSAGE_DELETE",
+                {"id": str(message.id), "channel_id": str(channel.id)},
+                guild_id=None,
+                user_ids=channel.recipients,
+            )
+        else:
+            await self.dispatch(
+                "MESSAGE_DELETE",
+                {"id": str(message.id), "channel_id": str(channel.id), "guild_id": str(channel.guild_id)},
+                guild_id=channel.guild_id,
+                channel_id=channel.id,
+            )
         return no_content()
 
     async def bulk_delete(self, request: web.Request) -> web.Response:
@@ -954,3 +1141,320 @@ class RestAPI:
 
     async def unpin(self, request: web.Request) -> web.Response:
         return await self._set_pinned(request, False)
+
+    # ------------------------------------------------------------------ users and DMs
+    async def get_user(self, request: web.Request) -> web.Response:
+        user_id = self.path_id(request, "user_id")
+        if user_id not in self.store.bots:
+            raise HTTPError(404, 10013, "Unknown User")
+        return json_response(self.payloads.user(user_id))
+
+    async def create_dm(self, request: web.Request) -> web.Response:
+        """Open (or return the open) DM channel with ``recipient_id``; a DM needs a guild in
+        common (https://discord.com/developers/docs/resources/user#create-dm)."""
+        me = self.bot(request).user_id
+        recipient = validation.parse_dm_create(await self.read_json(request))
+        if recipient not in self.store.bots:
+            raise HTTPError(404, 10013, "Unknown User")
+        if recipient != me and not set(self.store.guilds_of(me)) & set(self.store.guilds_of(recipient)):
+            raise HTTPError(403, 50007, "Cannot send messages to this user")
+        channel = self.store.dm_channel(me, recipient)
+        if channel is None:
+            channel = Channel(self.store.next_id(), 0, 1, "", recipients=sorted({me, recipient}))
+            self.store.save_channel(channel)
+        return json_response(self.payloads.dm_channel(channel, me))
+
+    async def get_default_sounds(self, request: web.Request) -> web.Response:
+        return json_response(DEFAULT_SOUNDS)
+
+    # ------------------------------------------------------------------ roles and members
+    def top_position(self, guild_id: int, user_id: int) -> int:
+        """The position of ``user_id``'s highest role (the owner outranks everyone)."""
+        if self.store.guilds[guild_id].owner_id == user_id:
+            return 1 << 30
+        member = self.store.member(guild_id, user_id)
+        positions = [
+            self.store.roles[r].position for r in (member.roles if member else []) if r in self.store.roles
+        ]
+        return max(positions, default=0)
+
+    def check_role_hierarchy(self, guild_id: int, user_id: int, role_ids: Iterable[int]) -> None:
+        """Roles at or above the actor's highest role cannot be given or taken (403/50013)
+        (https://discord.com/developers/docs/topics/permissions#permission-hierarchy)."""
+        top = self.top_position(guild_id, user_id)
+        for role_id in role_ids:
+            role = self.store.roles.get(role_id)
+            if role is None or role.guild_id != guild_id or role_id == guild_id:
+                raise HTTPError(404, 10011, "Unknown Role")
+            if role.managed or role.position >= top:
+                raise forbidden_permissions()
+
+    async def create_role(self, request: web.Request) -> web.Response:
+        guild = self.guild_for(request)
+        user_id = self.bot(request).user_id
+        perms = self.permissions(user_id, guild.id, None)
+        if not perms & Permission.MANAGE_ROLES:
+            raise forbidden_permissions()
+        spec = validation.parse_role_create(await self.read_json(request, optional=True))
+        roles = self.store.guild_roles(guild.id)
+        if len(roles) >= 250:
+            raise bad_request(30005, "Maximum number of guild roles reached (250)")
+        granted = spec.permissions if spec.permissions is not None else self.store.roles[guild.id].permissions
+        if granted & ~perms:  # a role cannot get permissions its creator lacks
+            raise forbidden_permissions()
+        role = Role(
+            id=self.store.next_id(),
+            guild_id=guild.id,
+            name=spec.name,
+            permissions=granted,
+            position=1,
+            color=spec.color,
+            hoist=spec.hoist,
+            mentionable=spec.mentionable,
+        )
+        for other in roles:  # a new role goes in at position 1, above @everyone
+            if other.id != guild.id and other.position >= 1:
+                other.position += 1
+                self.store.save_role(other)
+        self.store.save_role(role)
+        payload = self.payloads.role(role)
+        await self.dispatch(
+            "GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": payload}, guild_id=guild.id
+        )
+        return json_response(payload)
+
+    async def move_roles(self, request: web.Request) -> web.Response:
+        guild = self.guild_for(request)
+        user_id = self.bot(request).user_id
+        if not self.permissions(user_id, guild.id, None) & Permission.MANAGE_ROLES:
+            raise forbidden_permissions()
+        moves = validation.parse_role_positions(await self.read_json(request))
+        self.check_role_hierarchy(guild.id, user_id, [role_id for role_id, _ in moves])
+        top = self.top_position(guild.id, user_id)
+        changed = []
+        for role_id, position in moves:
+            role = self.store.roles[role_id]
+            if position is not None and position != role.position:
+                if position >= top:
+                    raise forbidden_permissions()
+                role.position = position
+                changed.append(role)
+        for role in changed:
+            self.store.save_role(role)
+            await self.dispatch(
+                "GUILD_ROLE_UPDATE",
+                {"guild_id": str(guild.id), "role": self.payloads.role(role)},
+                guild_id=guild.id,
+            )
+        return json_response([self.payloads.role(r) for r in self.store.guild_roles(guild.id)])
+
+    def member_target(self, request: web.Request, guild: Guild) -> Member:
+        raw = request.match_info["user_id"]
+        user_id = self.bot(request).user_id if raw == "@me" else self.path_id(request, "user_id")
+        member = self.store.member(guild.id, user_id)
+        if member is None:
+            raise HTTPError(404, 10007, "Unknown Member")
+        return member
+
+    async def member_updated(self, member: Member) -> None:
+        """GUILD_MEMBER_UPDATE (https://discord.com/developers/docs/events/gateway-events#guild-member-update)."""
+        payload = self.payloads.member(member)
+        payload["guild_id"] = str(member.guild_id)
+        await self.dispatch("GUILD_MEMBER_UPDATE", payload, guild_id=member.guild_id)
+
+    async def edit_member(self, request: web.Request) -> web.Response:
+        guild = self.guild_for(request)
+        member = self.member_target(request, guild)
+        actor = self.bot(request).user_id
+        spec = validation.parse_member_edit(await self.read_json(request, optional=True))
+        perms = self.permissions(actor, guild.id, None)
+        fields = spec.fields_set
+        own_nick = member.user_id == actor and perms & Permission.CHANGE_NICKNAME
+        if "nick" in fields and not perms & Permission.MANAGE_NICKNAMES and not own_nick:
+            raise forbidden_permissions()
+        if "roles" in fields:
+            if not perms & Permission.MANAGE_ROLES:
+                raise forbidden_permissions()
+            new_roles = spec.roles or []
+            self.check_role_hierarchy(guild.id, actor, set(new_roles) ^ set(member.roles))
+        if "communication_disabled_until" in fields and not perms & Permission.MODERATE_MEMBERS:
+            raise forbidden_permissions()
+        if member.user_id == guild.owner_id and member.user_id != actor and fields - {"roles"}:
+            raise forbidden_permissions()  # nobody else may rename or time out the owner
+        if "nick" in fields:
+            member.nick = spec.nick
+        if "roles" in fields:
+            member.roles = list(spec.roles or [])
+        if "communication_disabled_until" in fields:
+            member.communication_disabled_until = spec.communication_disabled_until
+        self.store.save_member(member)
+        await self.member_updated(member)
+        return json_response(self.payloads.member(member))
+
+    async def _set_member_role(self, request: web.Request, add: bool) -> web.Response:
+        guild = self.guild_for(request)
+        actor = self.bot(request).user_id
+        if not self.permissions(actor, guild.id, None) & Permission.MANAGE_ROLES:
+            raise forbidden_permissions()
+        member = self.member_target(request, guild)
+        role_id = self.path_id(request, "role_id")
+        self.check_role_hierarchy(guild.id, actor, [role_id])
+        if (role_id in member.roles) != add:
+            member.roles = [*member.roles, role_id] if add else [r for r in member.roles if r != role_id]
+            self.store.save_member(member)
+            await self.member_updated(member)
+        return no_content()
+
+    async def add_member_role(self, request: web.Request) -> web.Response:
+        return await self._set_member_role(request, True)
+
+    async def remove_member_role(self, request: web.Request) -> web.Response:
+        return await self._set_member_role(request, False)
+
+    async def search_members(self, request: web.Request) -> web.Response:
+        """Members whose username or nickname starts with ``query`` (case-insensitive; limit
+        default 1, at most 1000) (https://discord.com/developers/docs/resources/guild#search-guild-members)."""
+        guild = self.guild_for(request)
+        query = request.query.get("query")
+        if query is None or not 1 <= len(query) <= 100:
+            errors = FormErrors()
+            if query is None:
+                errors.add(("query",), "BASE_TYPE_REQUIRED", "This field is required")
+            else:
+                errors.add(("query",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+            errors.raise_if_any()
+        assert query is not None
+        limit = validation.parse_query_int(
+            request.query.get("limit"), "limit", default=1, minimum=1, maximum=1000
+        )
+        prefix = query.casefold()
+        found = []
+        for member in sorted(self.store.guild_members(guild.id), key=lambda m: m.user_id):
+            account = self.store.bots.get(member.user_id)
+            names = [account.name if account else "", member.nick or ""]
+            if any(name.casefold().startswith(prefix) for name in names if name):
+                found.append(self.payloads.member(member))
+        return json_response(found[:limit])
+
+    # ------------------------------------------------------------------ reactions
+    def emoji_for(self, request: web.Request) -> dict[str, Any]:
+        """The ``{emoji}`` of the path (percent-decoded): a unicode emoji → ``{"id": null, "name"}``;
+        a custom ``name:id`` names no emoji of the local server; anything else is 10014
+        (https://discord.com/developers/docs/resources/message#create-reaction)."""
+        raw = request.match_info["emoji"]
+        if ":" in raw or not 1 <= len(raw) <= 32 or raw.isascii() or any(c.isspace() for c in raw):
+            raise HTTPError(400, 10014, "Unknown Emoji")
+        return {"id": None, "name": raw}
+
+    @staticmethod
+    def _reaction(message: Message, emoji: dict[str, Any]) -> dict[str, Any] | None:
+        return next((r for r in message.reactions if r["emoji"] == emoji), None)
+
+    def _reaction_event(self, channel: Channel, message: Message, extra: dict[str, Any]) -> dict[str, Any]:
+        payload: dict[str, Any] = {"channel_id": str(channel.id), "message_id": str(message.id)}
+        if channel.type != 1:
+            payload["guild_id"] = str(channel.guild_id)
+        payload.update(extra)
+        return payload
+
+    async def _dispatch_reaction(self, event: str, channel: Channel, payload: dict[str, Any]) -> None:
+        if channel.type == 1:
+            await self.dispatch(event, payload, guild_id=None, user_ids=channel.recipients)
+        else:
+            await self.dispatch(event, payload, guild_id=channel.guild_id, channel_id=channel.id)
+
+    async def add_reaction(self, request: web.Request) -> web.Response:
+        channel, perms = self.channel_for(request, Permission.READ_MESSAGE_HISTORY)
+        message = self.message_for(request, channel)
+        emoji = self.emoji_for(request)
+        user_id = self.bot(request).user_id
+        reaction = self._reaction(message, emoji)
+        if reaction is None:
+            if not perms & Permission.ADD_REACTIONS:
+                raise forbidden_permissions()
+            if len(message.reactions) >= MAX_REACTIONS:
+                raise bad_request(30010, f"Maximum number of reactions reached ({MAX_REACTIONS})")
+            reaction = {"emoji": emoji, "users": []}
+            message.reactions.append(reaction)
+        if user_id in reaction["users"]:
+            return no_content()
+        reaction["users"].append(user_id)
+        self.store.update_message(message)
+        extra: dict[str, Any] = {
+            "user_id": str(user_id),
+            "emoji": emoji,
+            "message_author_id": str(message.author_id),
+            "burst": False,
+            "burst_colors": [],
+            "type": 0,
+        }
+        member = self.store.member(channel.guild_id, user_id) if channel.type != 1 else None
+        if member is not None:
+            extra["member"] = self.payloads.member(member)
+        await self._dispatch_reaction(
+            "MESSAGE_REACTION_ADD", channel, self._reaction_event(channel, message, extra)
+        )
+        return no_content()
+
+    async def _remove_reaction(self, request: web.Request, user_id: int, channel: Channel) -> web.Response:
+        message = self.message_for(request, channel)
+        emoji = self.emoji_for(request)
+        reaction = self._reaction(message, emoji)
+        if reaction is None or user_id not in reaction["users"]:
+            return no_content()
+        reaction["users"].remove(user_id)
+        if not reaction["users"]:
+            message.reactions.remove(reaction)
+        self.store.update_message(message)
+        extra = {"user_id": str(user_id), "emoji": emoji, "burst": False, "type": 0}
+        await self._dispatch_reaction(
+            "MESSAGE_REACTION_REMOVE", channel, self._reaction_event(channel, message, extra)
+        )
+        return no_content()
+
+    async def remove_own_reaction(self, request: web.Request) -> web.Response:
+        channel, _ = self.channel_for(request)
+        return await self._remove_reaction(request, self.bot(request).user_id, channel)
+
+    async def remove_user_reaction(self, request: web.Request) -> web.Response:
+        channel, _ = self.channel_for(request, Permission.MANAGE_MESSAGES)
+        return await self._remove_reaction(request, self.path_id(request, "member_id"), channel)
+
+    async def get_reactions(self, request: web.Request) -> web.Response:
+        channel, _ = self.channel_for(request, Permission.READ_MESSAGE_HISTORY)
+        message = self.message_for(request, channel)
+        emoji = self.emoji_for(request)
+        limit = validation.parse_query_int(
+            request.query.get("limit"), "limit", default=25, minimum=1, maximum=100
+        )
+        after = validation.parse_query_snowflake(request.query.get("after"), "after") or 0
+        kind = validation.parse_query_int(request.query.get("type"), "type", default=0, minimum=0, maximum=1)
+        reaction = self._reaction(message, emoji)
+        users = sorted(reaction["users"]) if reaction is not None and kind == 0 else []
+        return json_response([self.payloads.user(u) for u in users if u > after][:limit])
+
+    async def clear_emoji_reactions(self, request: web.Request) -> web.Response:
+        channel, _ = self.channel_for(request, Permission.MANAGE_MESSAGES)
+        message = self.message_for(request, channel)
+        emoji = self.emoji_for(request)
+        reaction = self._reaction(message, emoji)
+        if reaction is not None:
+            message.reactions.remove(reaction)
+            self.store.update_message(message)
+            await self._dispatch_reaction(
+                "MESSAGE_REACTION_REMOVE_EMOJI",
+                channel,
+                self._reaction_event(channel, message, {"emoji": emoji}),
+            )
+        return no_content()
+
+    async def clear_reactions(self, request: web.Request) -> web.Response:
+        channel, _ = self.channel_for(request, Permission.MANAGE_MESSAGES)
+        message = self.message_for(request, channel)
+        if message.reactions:
+            message.reactions = []
+            self.store.update_message(message)
+            await self._dispatch_reaction(
+                "MESSAGE_REACTION_REMOVE_ALL", channel, self._reaction_event(channel, message, {})
+            )
+        return no_content()

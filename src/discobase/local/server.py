@@ -12,7 +12,9 @@ import re
 import socket
 import sys
 import time
+import weakref
 from collections import Counter
+from collections.abc import Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeGuard, cast
 
@@ -20,17 +22,19 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from loguru import logger
 
+from discobase._discord.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
+from discobase._discord.snowflakes import coerce_snowflake, is_object_id, iso_timestamp, snowflake_ms
 from discobase.exceptions import LocalServerError
 from discobase.local.cdn import DEFAULT_URL_LIFETIME, GONE_MESSAGE, AttachmentSigner
 from discobase.local.errors import HTTPError, not_found_route, unauthorized
 from discobase.local.faults import Fault, FaultInjector, fault_response
 from discobase.local.gateway import GatewayHub, GatewayIdentity
+from discobase.local.interactions import Interactions
 from discobase.local.jsonbody import UndecodableJSON, decode
 from discobase.local.payloads import Payloads
-from discobase.local.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
+from discobase.local.people import Person
 from discobase.local.ratelimit import Decision, RateLimiter, RateLimitProfile, message_age_metadata
 from discobase.local.rest import API_PREFIXES, BOT_KEY, RestAPI, json_response
-from discobase.local.snowflake import coerce_snowflake, is_object_id, iso_timestamp, snowflake_ms
 from discobase.local.store import BotAccount, Channel, Member, Role, Store
 
 if TYPE_CHECKING:
@@ -41,7 +45,21 @@ __all__ = ["LocalDiscord", "attach"]
 MiB = 1024 * 1024
 
 #: Routes that need no ``Authorization`` header (like Discord's and its CDN's).
-_PUBLIC_ROUTES = frozenset({"GET /gateway", "GET /attachments/{channel_id}/{attachment_id}/{filename}"})
+_PUBLIC_ROUTES = frozenset(
+    {
+        "GET /gateway",
+        "GET /attachments/{channel_id}/{attachment_id}/{filename}",
+        # interaction callbacks and follow-ups are authorised by the interaction's token
+        "POST /interactions/{interaction_id}/{interaction_token}/callback",
+        "POST /webhooks/{webhook_id}/{webhook_token}",
+        "GET /webhooks/{webhook_id}/{webhook_token}/messages/@original",
+        "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original",
+        "DELETE /webhooks/{webhook_id}/{webhook_token}/messages/@original",
+        "GET /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+        "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+        "DELETE /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+    }
+)
 _DISCORD_API = re.compile(r"^https?://(?:[a-z]+\.)?discord(?:app)?\.com/api")
 _DISCORD_GATEWAY = re.compile(r"^wss?://gateway(?:[-.][a-z0-9-]+)*\.discord(?:app)?\.gg")
 _MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id")
@@ -130,9 +148,55 @@ def attach(client: discord.Client, url: str) -> None:
             ws_url = f"{gateway}?{query}" if query else gateway
         return await original_ws_connect(ws_url, compress=compress)
 
+    original_login = http.static_login
+
+    async def static_login(token: str) -> Any:
+        user = await original_login(token)
+        # interaction responses and follow-ups go through discord.py's webhook adapter on
+        # this client's session: remember which server the session talks to
+        _WEBHOOK_SESSIONS[http._HTTPClient__session] = api  # type: ignore[attr-defined]
+        return user
+
     setattr(http, "request", request)  # noqa: B010 - an instance attribute shadows the method
     setattr(http, "ws_connect", ws_connect)  # noqa: B010
+    setattr(http, "static_login", static_login)  # noqa: B010
     setattr(http, "_discobase_local", base)  # noqa: B010
+    _install_webhook_adapter()
+
+
+#: aiohttp sessions of attached discord.py clients → the local server's API base.
+_WEBHOOK_SESSIONS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def _install_webhook_adapter() -> None:
+    """Make discord.py's webhook adapter (used for interaction callbacks, follow-ups and
+    ``@original``) send the requests of attached clients' sessions to their local server.
+
+    The adapter is discord.py's context variable ``async_context``; it is replaced, in the
+    current context, by a subclass that rewrites Discord's URL only for a session in
+    :data:`_WEBHOOK_SESSIONS`, so other clients keep talking to Discord.
+    """
+    from discord.webhook import async_ as webhook_async
+
+    if isinstance(webhook_async.async_context.get(), _LocalWebhookAdapter):
+        return
+    webhook_async.async_context.set(_LocalWebhookAdapter())
+
+
+def _local_webhook_adapter_class() -> type[Any]:
+    from discord.webhook.async_ import AsyncWebhookAdapter
+
+    class LocalWebhookAdapter(AsyncWebhookAdapter):
+        async def request(self, route: Any, session: Any, **kwargs: Any) -> Any:
+            api = _WEBHOOK_SESSIONS.get(session)
+            if api is not None:
+                route.url = _DISCORD_API.sub(api, route.url)
+            return await super().request(route, session, **kwargs)
+
+    return LocalWebhookAdapter
+
+
+_LocalWebhookAdapter = _local_webhook_adapter_class()
 
 
 class _Backend:
@@ -143,21 +207,23 @@ class _Backend:
 
     def authenticate(self, token: str) -> GatewayIdentity | None:
         bot = self.server.store.bot_for_token(token)
-        if bot is None:
+        if bot is None or not bot.bot:
             return None
         return GatewayIdentity(
             user_id=bot.user_id,
             application_id=bot.application_id,
-            user=self.server.payloads.user(bot.user_id),
+            user=self.server.payloads.me(bot),  # READY's user has the private fields, as /users/@me
         )
 
     def guild_ids_for(self, user_id: int) -> list[int]:
         return self.server.store.guilds_of(user_id)
 
-    def guild_create_payload(self, guild_id: int, user_id: int) -> dict[str, Any]:
+    def guild_create_payload(self, guild_id: int, user_id: int, *, presences: bool = False) -> dict[str, Any]:
         store = self.server.store
         channels = [c for c in store.guild_channels(guild_id) if self.can_see(user_id, guild_id, c.id)]
-        return self.server.payloads.guild_create(store.guilds[guild_id], channels)
+        return self.server.payloads.guild_create(
+            store.guilds[guild_id], channels, viewer_id=user_id, presences=presences
+        )
 
     def can_see(self, user_id: int, guild_id: int, channel_id: int | None) -> bool:
         return self.server.rest.can_see(user_id, guild_id, channel_id)
@@ -200,6 +266,9 @@ class LocalDiscord:
         upload_limit: largest attachment in bytes (Discord: 10 MiB).
         attachment_url_lifetime: seconds an attachment URL stays valid after it
             was handed out (Discord's last about a day); see :mod:`~discobase.local.cdn`.
+        interaction_response_window: seconds a bot has to answer an interaction (Discord: 3).
+        interaction_token_lifetime: seconds an interaction's token works for follow-ups
+            and edits (Discord: 15 minutes); see :mod:`~discobase.local.interactions`.
 
     Use it as an async context manager, or call :meth:`start` and :meth:`stop`.
     ``data`` must be a ``str`` or ``os.PathLike`` (``None`` is refused with a
@@ -220,6 +289,8 @@ class LocalDiscord:
         heartbeat_interval: float = 41.25,
         upload_limit: int = 10 * MiB,
         attachment_url_lifetime: float = DEFAULT_URL_LIFETIME,
+        interaction_response_window: float = 3.0,
+        interaction_token_lifetime: float = 900.0,
     ) -> None:
         self.store = Store(data)
         try:
@@ -239,6 +310,12 @@ class LocalDiscord:
         self.faults = FaultInjector(seed)
         self._stats: Counter[str] = Counter()
         self.rest = RestAPI(self)
+        self.interactions = Interactions(
+            self.rest,
+            response_window=interaction_response_window,
+            token_lifetime=interaction_token_lifetime,
+        )
+        self._people: dict[int, Person] = {}
         self.gateway = GatewayHub(
             _Backend(self),
             stats=self._stats,
@@ -300,6 +377,8 @@ class LocalDiscord:
         """Close every gateway session, stop serving and close the store."""
         if self._runner is None:
             return
+        for person in self._people.values():
+            await person.close()
         await self.gateway.close()
         await self._runner.cleanup()
         self._runner = None
@@ -365,7 +444,60 @@ class LocalDiscord:
 
     @property
     def bots(self) -> list[BotAccount]:
-        return list(self.store.bots.values())
+        return [account for account in self.store.bots.values() if account.bot]
+
+    def create_user(self, name: str, *, global_name: str | None = None) -> Person:
+        """A person (not a bot): a user on Discord's new name system (discriminator ``"0"``,
+        ``global_name`` defaulting to ``name``) who acts through the REST routes as a client
+        would. Add them to a guild with :meth:`add_member` or :meth:`Person.join`."""
+        if not 2 <= len(name) <= 32:
+            raise LocalServerError(f"a user name must be 2 to 32 characters, not {len(name)}: {name!r}")
+        person = Person(self, self.store.create_user(name, global_name))
+        self._people[person.id] = person
+        return person
+
+    def person(self, user_id: int) -> Person:
+        """The :class:`Person` of a user made with :meth:`create_user` (also after a restart)."""
+        person = self._people.get(user_id)
+        if person is None:
+            account = self.store.bots.get(user_id)
+            if account is None or account.bot:
+                raise LocalServerError(f"no person with id {user_id}")
+            person = self._people[user_id] = Person(self, account)
+        return person
+
+    def create_role(
+        self,
+        guild_id: int,
+        name: str,
+        *,
+        permissions: int = 0,
+        mentionable: bool = False,
+        color: int = 0,
+        hoist: bool = False,
+    ) -> int:
+        """Create a role directly (as the guild's owner would) just above @everyone; returns its id.
+
+        Like the other direct helpers this sends no gateway event: make roles before clients connect.
+        """
+        if guild_id not in self.store.guilds:
+            raise LocalServerError(f"no guild with id {guild_id}")
+        for other in self.store.guild_roles(guild_id):
+            if other.id != guild_id and other.position >= 1:
+                other.position += 1
+                self.store.save_role(other)
+        role = Role(
+            id=self.store.next_id(),
+            guild_id=guild_id,
+            name=name,
+            permissions=permissions,
+            position=1,
+            color=color,
+            hoist=hoist,
+            mentionable=mentionable,
+        )
+        self.store.save_role(role)
+        return role.id
 
     def create_guild(
         self,
@@ -409,31 +541,75 @@ class LocalDiscord:
     def add_member(
         self,
         guild_id: int,
-        bot: BotAccount,
+        bot: BotAccount | Person,
         *,
         permissions: int = DEFAULT_BOT_PERMISSIONS,
+        roles: list[int] | None = None,
+        nick: str | None = None,
         dispatch: bool = True,
     ) -> None:
-        """Add ``bot`` to a guild, as the OAuth2 invite flow does: with a managed
-        role named after the bot that holds ``permissions``."""
+        """Add a bot or a person to a guild.
+
+        A bot joins as the OAuth2 invite flow adds it: with a managed role named after it
+        that holds ``permissions`` (its clients get GUILD_CREATE). A person joins with
+        ``roles`` (ids) and ``nick``; the guild's clients get GUILD_MEMBER_ADD, sent once the
+        event loop runs (:meth:`Person.join` waits until it has been sent).
+        """
         if guild_id not in self.store.guilds:
             raise LocalServerError(f"no guild with id {guild_id}")
-        if self.store.member(guild_id, bot.user_id) is not None:
+        account = bot.account if isinstance(bot, Person) else bot
+        if self.store.member(guild_id, account.user_id) is not None:
             return
-        roles = self.store.guild_roles(guild_id)
+        if not account.bot:
+            unknown = [r for r in roles or [] if self.store.roles.get(r) is None or r == guild_id]
+            if unknown:
+                raise LocalServerError(f"no roles {unknown} in guild {guild_id}")
+            member = Member(
+                guild_id, account.user_id, list(roles or []), iso_timestamp(self.store.next_id()), nick
+            )
+            self.store.save_member(member)
+            if dispatch:
+                self._soon(self.rest.member_added(member))
+            return
+        existing = self.store.guild_roles(guild_id)
         role = Role(
             id=self.store.next_id(),
             guild_id=guild_id,
-            name=bot.name,
+            name=account.name,
             permissions=permissions,
-            position=max((r.position for r in roles), default=0) + 1,
+            position=max((r.position for r in existing), default=0) + 1,
             managed=True,
-            bot_id=bot.user_id,
+            bot_id=account.user_id,
         )
         self.store.save_role(role)
-        self.store.save_member(Member(guild_id, bot.user_id, [role.id], iso_timestamp(self.store.next_id())))
+        self.store.save_member(
+            Member(guild_id, account.user_id, [role.id], iso_timestamp(self.store.next_id()))
+        )
         if dispatch:
-            self._dispatch_soon("GUILD_CREATE", guild_id, bot.user_id)
+            self._dispatch_soon("GUILD_CREATE", guild_id, account.user_id)
+
+    def remove_member(self, guild_id: int, user: BotAccount | Person) -> None:
+        """Remove a member (as a kick would): the guild's clients get GUILD_MEMBER_REMOVE and a
+        removed bot's clients GUILD_DELETE, once the event loop runs."""
+        account = user.account if isinstance(user, Person) else user
+        if self.store.member(guild_id, account.user_id) is None:
+            return
+        if self.store.guilds[guild_id].owner_id == account.user_id:
+            raise LocalServerError("the guild's owner cannot be removed")
+        self._soon(self.rest.member_removed(guild_id, account.user_id))
+
+    def _soon(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` on the running loop in the background (closed unrun when not serving)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self._runner is None:
+            work.close()
+            return
+        task = loop.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def create_channel(
         self,
@@ -504,7 +680,7 @@ class LocalDiscord:
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=self.request_limit + MiB)
         for prefix in API_PREFIXES:
-            for method, template, handler in self.rest.routes():
+            for method, template, handler in self.rest.routes() + self.interactions.routes():
                 route = app.router.add_route(method, prefix + template, handler)
                 self._templates[route.resource.canonical if route.resource else ""] = template
         self._add_admin_routes(app)
@@ -619,10 +795,15 @@ class LocalDiscord:
         return web.Response(body=data, content_type="application/octet-stream")
 
     def _actor(self, request: web.Request) -> tuple[BotAccount | None, str]:
+        """The account of the request: ``Bot <token>`` for a bot, the bare token for a person
+        (as Discord's own clients send it); a token of the wrong kind authenticates nobody."""
         header = request.headers.get("Authorization", "")
-        token = header[4:] if header.startswith("Bot ") else None
-        bot = self.store.bot_for_token(token) if token else None
-        return bot, str(bot.user_id) if bot else (request.remote or "unknown")
+        is_bot = header.startswith("Bot ")
+        token = header[4:] if is_bot else header
+        account = self.store.bot_for_token(token) if token else None
+        if account is not None and account.bot != is_bot:
+            account = None
+        return account, str(account.user_id) if account else (request.remote or "unknown")
 
     async def _metadata(self, request: web.Request, template: str) -> str | None:
         """The sub-limit a request falls under (channel name/topic edits, deletes by age)."""

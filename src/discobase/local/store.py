@@ -31,9 +31,9 @@ from typing import Any
 
 from loguru import logger
 
+from discobase._discord.permissions import DEFAULT_EVERYONE_PERMISSIONS, Overwrite
+from discobase._discord.snowflakes import SnowflakeGenerator, iso_timestamp
 from discobase.exceptions import LocalServerError
-from discobase.local.permissions import DEFAULT_EVERYONE_PERMISSIONS, Overwrite
-from discobase.local.snowflake import SnowflakeGenerator, iso_timestamp
 
 __all__ = [
     "Attachment",
@@ -46,6 +46,7 @@ __all__ = [
     "Message",
     "Role",
     "Store",
+    "bot_discriminator",
     "hash_token",
     "make_token",
 ]
@@ -89,6 +90,11 @@ class BotAccount:
     avatar: str | None = None
     owner_id: int = 0
     issued_token: str | None = field(default=None, repr=False, compare=False)
+    #: ``False`` for a person (:meth:`LocalDiscord.create_user <discobase.local.LocalDiscord.create_user>`):
+    #: a user on Discord's new name system (discriminator ``"0"``, a ``global_name``), whose
+    #: token is sent without the ``Bot`` prefix and who has no application.
+    bot: bool = True
+    global_name: str | None = None
 
     @property
     def id(self) -> int:
@@ -111,7 +117,15 @@ class BotAccount:
         return self.issued_token
 
     def __repr__(self) -> str:  # never show the token
-        return f"BotAccount(user_id={self.user_id}, application_id={self.application_id}, name={self.name!r})"
+        kind = "BotAccount" if self.bot else "UserAccount"
+        return f"{kind}(user_id={self.user_id}, application_id={self.application_id}, name={self.name!r})"
+
+
+def bot_discriminator(user_id: int) -> str:
+    """A bot's four-digit discriminator, never ``"0000"``: bots stay on Discord's legacy
+    ``name#1234`` system while people moved to unique names with discriminator ``"0"``
+    (https://discord.com/developers/docs/change-log#unique-usernames-on-discord)."""
+    return f"{(user_id >> 22) % 9999 + 1:04d}"
 
 
 @dataclass(slots=True)
@@ -145,6 +159,7 @@ class Member:
     roles: list[int] = field(default_factory=list)
     joined_at: str = ""
     nick: str | None = None
+    communication_disabled_until: str | None = None
 
 
 @dataclass(slots=True)
@@ -164,6 +179,8 @@ class Channel:
     flags: int = 0
     bitrate: int | None = None
     user_limit: int | None = None
+    #: The two users of a DM channel (type 1), whose ``guild_id`` is 0.
+    recipients: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -199,6 +216,13 @@ class Message:
     mentions: list[int] = field(default_factory=list)
     mention_roles: list[int] = field(default_factory=list)
     message_reference: dict[str, Any] | None = None
+    #: ``[{"emoji": {"id": str | None, "name": str}, "users": [user ids in order]}]``
+    reactions: list[dict[str, Any]] = field(default_factory=list)
+    #: For a response to an interaction: its ``interaction_metadata``, the application and
+    #: the webhook (the application's id) that sent it.
+    interaction_metadata: dict[str, Any] | None = None
+    application_id: int | None = None
+    webhook_id: int | None = None
 
     @property
     def timestamp(self) -> str:
@@ -341,6 +365,8 @@ class Store:
             if plain is not None:  # a file from before tokens were hashed
                 fields["token_hash"] = hash_token(plain)
             bot = BotAccount(**fields)
+            if bot.bot and bot.discriminator == "0000":  # written before bots got real discriminators
+                bot.discriminator = bot_discriminator(bot.user_id)
             if plain is not None:
                 bot.issued_token = plain  # read in this process, so it can still be shown once
                 migrated.append(bot)
@@ -407,12 +433,33 @@ class Store:
             application_id=user_id,
             name=name,
             token_hash=hash_token(token),
+            discriminator=bot_discriminator(user_id),
             issued_token=token,
         )
         self.bots[user_id] = bot
         self._bots_by_token_hash[bot.token_hash] = bot
         self._db.execute("INSERT INTO bots VALUES (?, ?)", (user_id, _dump_bot(bot)))
         return bot
+
+    def create_user(self, name: str, global_name: str | None = None) -> BotAccount:
+        """A new person (not a bot): discriminator ``"0"``, ``global_name`` (default ``name``),
+        and a user token in :attr:`BotAccount.issued_token` (only its digest is stored)."""
+        user_id = self.next_id()
+        token = make_token(user_id)
+        user = BotAccount(
+            user_id=user_id,
+            application_id=0,
+            name=name,
+            token_hash=hash_token(token),
+            discriminator="0",
+            issued_token=token,
+            bot=False,
+            global_name=name if global_name is None else global_name,
+        )
+        self.bots[user_id] = user
+        self._bots_by_token_hash[user.token_hash] = user
+        self._db.execute("INSERT INTO bots VALUES (?, ?)", (user_id, _dump_bot(user)))
+        return user
 
     def reset_token(self, bot: BotAccount, token: str | None = None) -> str:
         """Give ``bot`` a new token (``token``, or a new one; the old one stops
@@ -443,7 +490,7 @@ class Store:
 
     def bot_by_name(self, name: str) -> BotAccount | None:
         for bot in self.bots.values():
-            if bot.name == name:
+            if bot.bot and bot.name == name:
                 return bot
         return None
 
@@ -505,6 +552,14 @@ class Store:
     def guild_channels(self, guild_id: int) -> list[Channel]:
         channels = [c for c in self.channels.values() if c.guild_id == guild_id]
         return sorted(channels, key=lambda c: (c.position, c.id))
+
+    def dm_channel(self, user_a: int, user_b: int) -> Channel | None:
+        """The DM channel between two users, if one was opened."""
+        pair = sorted((user_a, user_b))
+        for channel in self.channels.values():
+            if channel.type == 1 and sorted(channel.recipients) == pair:
+                return channel
+        return None
 
     def delete_channel(self, channel_id: int) -> None:
         with self.transaction():

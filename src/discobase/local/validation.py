@@ -52,8 +52,9 @@ from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
+from discobase._discord.channels import normalize_channel_name
+from discobase._discord.snowflakes import MAX_ID, coerce_snowflake, snowflake_at
 from discobase.local.errors import FormErrors, HTTPError, bad_request
-from discobase.local.snowflake import MAX_ID, coerce_snowflake, snowflake_at
 
 __all__ = [
     "CHANNEL_TYPES",
@@ -130,8 +131,6 @@ MAX_LOCALIZATIONS: Final = 34  # [SPEC] name_localizations.maxProperties
 
 CHANNEL_TYPES: Final = frozenset({0, 2, 4, 5, 13, 15})
 """Channel types the local server creates: text, voice, category, announcement, stage, forum."""
-TEXT_NAME_TYPES: Final = frozenset({0, 5})
-"""Types whose names Discord lowercases and dashes (GUILD_TEXT, GUILD_ANNOUNCEMENT)."""
 FORUM_TYPES: Final = frozenset({15, 16})
 OVERWRITE_TYPES: Final = (0, 1)  # role, member
 VIDEO_QUALITY_MODES: Final = (1, 2)
@@ -1217,24 +1216,6 @@ class ChannelEdit:
     fields_set: set[str] = field(default_factory=set)
 
 
-_WHITESPACE_RUN: Final = re.compile(r"\s+")
-
-
-def normalize_channel_name(name: str, type: int) -> str:
-    """The name Discord stores for a channel of ``type``.
-
-    For text and announcement channels (0, 5) the name is lowercased, each run of whitespace
-    becomes ``-`` and leading/trailing ``-`` are removed; other characters (most of Unicode)
-    are kept. Other types keep the name as given. This is OBSERVED behaviour, not documented
-    (discord-api-docs issue #1646): clients should read back the returned ``name``. If nothing would
-    be left (e.g. ``"---"``) the dashed name is kept unstripped so it is never empty.
-    """
-    if type not in TEXT_NAME_TYPES:
-        return name
-    dashed = _WHITESPACE_RUN.sub("-", name.lower())
-    return dashed.strip("-") or dashed
-
-
 def _channel_type_choices() -> str:
     """``Value must be one of {0, 2, 4, 5, 13, 15}.``: Discord formats channel types as a set [OBS]."""
     return "Value must be one of {" + ", ".join(str(t) for t in sorted(CHANNEL_TYPES)) + "}."
@@ -1843,3 +1824,183 @@ def parse_query_bool(value: str | None, name: str, *, default: bool) -> bool:
     if value in _FALSE_QUERY:
         return False
     raise _query_error(name, "BOOLEAN_TYPE_CONVERT", "Must be either true or false.")
+
+
+# ------------------------------------------------------------------------------------ roles, members, DMs
+
+
+@dataclass(slots=True)
+class RoleCreate:
+    """``POST /guilds/{guild_id}/roles`` (https://discord.com/developers/docs/resources/guild#create-guild-role);
+    also Modify Guild Role, where ``fields_set`` says what was given."""
+
+    name: str = "new role"
+    permissions: int | None = None
+    color: int = 0
+    hoist: bool = False
+    mentionable: bool = False
+    fields_set: set[str] = field(default_factory=set)
+
+
+def parse_role_create(body: object) -> RoleCreate:
+    """Role fields: ``name`` ≤ 100, ``permissions`` (string bitfield), ``color`` 0-0xFFFFFF,
+    ``hoist`` / ``mentionable`` booleans; ``null`` keeps the default."""
+    data = _body_object(body) if body is not None else {}
+    errors = FormErrors()
+    result = RoleCreate()
+    value = _given(data, "name")
+    if value is not _MISSING and value is not None:
+        name = _string(value, ("name",), errors, max_len=100)
+        if name is not None:
+            result.name = name
+            result.fields_set.add("name")
+    value = _given(data, "permissions")
+    if value is not _MISSING and value is not None:
+        result.permissions = _permissions(value, ("permissions",), errors)
+        result.fields_set.add("permissions")
+    value = _given(data, "color")
+    if value is not _MISSING and value is not None:
+        color = _integer(value, ("color",), errors, minimum=0, maximum=0xFFFFFF)
+        if color is not None:
+            result.color = color
+            result.fields_set.add("color")
+    for key in ("hoist", "mentionable"):
+        value = _given(data, key)
+        if value is not _MISSING and value is not None:
+            flag = _boolean(value, (key,), errors)
+            if flag is not None:
+                setattr(result, key, flag)
+                result.fields_set.add(key)
+    errors.raise_if_any()
+    return result
+
+
+def parse_role_positions(body: object) -> list[tuple[int, int | None]]:
+    """``PATCH /guilds/{guild_id}/roles``: ``[{id, position?}]`` (Modify Guild Role Positions)."""
+    errors = FormErrors()
+    values = _array(body, (), errors, max_len=250)
+    errors.raise_if_any()
+    result: list[tuple[int, int | None]] = []
+    for index, item in _items(values or [], (), errors, "object"):
+        data = _model(item, (index,), errors)
+        if data is None:
+            continue
+        raw_id = _given(data, "id")
+        if raw_id is _MISSING:
+            _required(errors, (index, "id"))
+            continue
+        role_id = parse_snowflake(raw_id, (index, "id"), errors)
+        raw_position = _given(data, "position")
+        position = None
+        if raw_position is not _MISSING and raw_position is not None:
+            position = _integer(raw_position, (index, "position"), errors, minimum=0, maximum=MAX_INT32)
+        if role_id is not None:
+            result.append((role_id, position))
+    errors.raise_if_any()
+    return result
+
+
+@dataclass(slots=True)
+class MemberEdit:
+    """``PATCH /guilds/{guild_id}/members/{user_id}`` (https://discord.com/developers/docs/resources/guild#modify-guild-member)."""
+
+    nick: str | None = None
+    roles: list[int] | None = None
+    communication_disabled_until: str | None = None
+    fields_set: set[str] = field(default_factory=set)
+
+
+def parse_member_edit(body: object) -> MemberEdit:
+    """``nick`` ≤ 32 (``null`` / ``""`` resets), ``roles`` (snowflakes), ``communication_disabled_until``
+    (ISO8601 or ``null``); ``mute``, ``deaf``, ``channel_id``, ``flags`` are accepted and ignored."""
+    data = _body_object(body) if body is not None else {}
+    errors = FormErrors()
+    result = MemberEdit()
+    value = _given(data, "nick")
+    if value is not _MISSING:
+        result.fields_set.add("nick")
+        if value is not None:
+            result.nick = _string(value, ("nick",), errors, max_len=32) or None
+    value = _given(data, "roles")
+    if value is not _MISSING:
+        result.fields_set.add("roles")
+        roles: list[int] = []
+        for index, item in enumerate(_array(value, ("roles",), errors, max_len=250) or []):
+            role_id = parse_snowflake(item, ("roles", index), errors)
+            if role_id is not None and role_id not in roles:
+                roles.append(role_id)
+        result.roles = roles
+    value = _given(data, "communication_disabled_until")
+    if value is not _MISSING:
+        result.fields_set.add("communication_disabled_until")
+        if value is not None:
+            result.communication_disabled_until = _timestamp(value, ("communication_disabled_until",), errors)
+    errors.raise_if_any()
+    return result
+
+
+def parse_dm_create(body: object) -> int:
+    """``POST /users/@me/channels``: ``recipient_id`` (required snowflake)."""
+    data = _body_object(body)
+    errors = FormErrors()
+    value = _given(data, "recipient_id")
+    recipient = None
+    if value is _MISSING:
+        _required(errors, ("recipient_id",))
+    else:
+        recipient = parse_snowflake(value, ("recipient_id",), errors)
+    errors.raise_if_any()
+    assert recipient is not None
+    return recipient
+
+
+# ------------------------------------------------------------------------------------ interaction callbacks
+
+
+def body_object(body: object) -> dict[str, Any]:
+    """The request body as a JSON object (``null`` → ``{}``); anything else is 400/50035."""
+    return _body_object(body)
+
+
+def coerce_flags(value: object) -> int:
+    """A ``flags`` value if it is a non-negative integer, else 0 (for a deferred response's
+    ``data.flags``, where only EPHEMERAL matters)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT64:
+        return value
+    return 0
+
+
+def parse_choices(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """An autocomplete result's ``choices``: ≤ 25 of ``{name 1-100, value}`` where a string value
+    is ≤ 100 (https://discord.com/developers/docs/interactions/application-commands#application-command-object-application-command-option-choice-structure)."""
+    errors = FormErrors()
+    values = _array(data.get("choices", []), ("data", "choices"), errors, max_len=MAX_OPTION_CHOICES)
+    choices: list[dict[str, Any]] = []
+    for index, item in _items(values or [], ("data", "choices"), errors, "object"):
+        path: Path = ("data", "choices", index)
+        choice = _model(item, path, errors)
+        if choice is None:
+            continue
+        name = _string(choice.get("name"), (*path, "name"), errors, min_len=1, max_len=100)
+        value = choice.get("value")
+        if isinstance(value, str):
+            _check_length(errors, (*path, "value"), len(value), None, 100)
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            errors.add((*path, "value"), "BASE_TYPE_REQUIRED", "This field is required")
+        if name is not None:
+            choices.append({"name": name, "value": value})
+    errors.raise_if_any()
+    return choices
+
+
+def parse_modal(data: dict[str, Any]) -> dict[str, Any]:
+    """A modal: ``custom_id`` 1-100, ``title`` 1-45, 1-5 ``components``
+    (https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-response-object-modal)."""
+    errors = FormErrors()
+    custom_id = _string(data.get("custom_id"), ("data", "custom_id"), errors, min_len=1, max_len=100)
+    title = _string(data.get("title"), ("data", "title"), errors, min_len=1, max_len=45)
+    components = _array(data.get("components"), ("data", "components"), errors, min_len=1, max_len=5)
+    for index, item in _items(components or [], ("data", "components"), errors, "object"):
+        _model(item, ("data", "components", index), errors)
+    errors.raise_if_any()
+    return {"custom_id": custom_id, "title": title, "components": list(components or [])}

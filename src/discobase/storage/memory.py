@@ -48,6 +48,14 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
+from discobase._discord.channels import normalize_channel_name
+from discobase._discord.permissions import (
+    DEFAULT_BOT_PERMISSIONS,
+    DEFAULT_EVERYONE_PERMISSIONS,
+    Overwrite,
+    compute_permissions,
+)
+from discobase._discord.snowflakes import SnowflakeGenerator
 from discobase.exceptions import (
     DatabaseLookupError,
     DatabaseStorageError,
@@ -55,14 +63,6 @@ from discobase.exceptions import (
     LoginError,
     NotConnectedError,
 )
-from discobase.local.permissions import (
-    DEFAULT_BOT_PERMISSIONS,
-    DEFAULT_EVERYONE_PERMISSIONS,
-    Overwrite,
-    compute_permissions,
-)
-from discobase.local.snowflake import SnowflakeGenerator
-from discobase.local.validation import normalize_channel_name
 from discobase.storage._common import (
     ROUTE_BULK_DELETE,
     ROUTE_CDN,

@@ -1,0 +1,578 @@
+"""People: users who are not bots, driving a bot under test as Discord's users do.
+
+A :class:`Person` (from :meth:`LocalDiscord.create_user
+<discobase.local.LocalDiscord.create_user>`) sends, replies, reacts and opens DMs through
+the server's REST routes with their own user token, over a real socket, so the bot sees
+exactly the gateway events Discord would send it. Slash commands, context menus, buttons,
+selects, modals and autocomplete go through :mod:`~discobase.local.interactions`; each of
+those calls returns an :class:`~discobase.local.interactions.InteractionResult` holding what
+the person would see (the response, follow-ups, the modal, the choices).
+
+```python
+ada = server.create_user("ada")
+await ada.join(guild_id)
+hello = await ada.send(channel_id, "!hello")
+result = await ada.invoke(guild_id, "/add 1 2", channel=channel_id)
+assert result.content == "1 + 2 = 3"
+```
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import aiohttp
+
+from discobase.exceptions import LocalServerError
+from discobase.local.interactions import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    InteractionRefused,
+    InteractionResult,
+    member_may_use,
+)
+from discobase.local.store import BotAccount, Command, Message
+
+if TYPE_CHECKING:
+    from discobase.local.server import LocalDiscord
+
+__all__ = ["Person", "PersonRequestError"]
+
+_MENTION = re.compile(r"<(@!?|@&|#)([0-9]{1,20})>")
+
+
+class PersonRequestError(LocalServerError):
+    """A person's request that Discord refused: ``status`` and Discord's JSON error ``body``."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
+        self.code = body.get("code") if isinstance(body, dict) else None
+
+
+def _ids(message: Any) -> tuple[int, int]:
+    """``(channel id, message id)`` of a message payload, a discord.py message or a stored one."""
+    if isinstance(message, dict):
+        return int(message["channel_id"]), int(message["id"])
+    if isinstance(message, Message):
+        return message.channel_id, message.id
+    channel = getattr(message, "channel", None)
+    channel_id = getattr(channel, "id", None) or getattr(message, "channel_id", None)
+    message_id = getattr(message, "id", None)
+    if channel_id is None or message_id is None:
+        raise TypeError(f"not a message: {message!r}")
+    return int(channel_id), int(message_id)
+
+
+def _object_id(value: Any) -> int:
+    """The id of a snowflake-like value (an int, a person, a discord.py object with ``id``)."""
+    if isinstance(value, int):
+        return value
+    return int(value.id)
+
+
+class Person:
+    """A user of the local server who is not a bot (see the module docstring)."""
+
+    def __init__(self, server: LocalDiscord, account: BotAccount) -> None:
+        self.server = server
+        self.account = account
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def id(self) -> int:
+        return self.account.user_id
+
+    @property
+    def name(self) -> str:
+        return self.account.name
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.id}>"
+
+    def __repr__(self) -> str:
+        return f"Person(id={self.id}, name={self.name!r})"
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ------------------------------------------------------------------ REST, as a client
+    async def request(self, method: str, path: str, body: Any = None) -> Any:
+        """``method path`` on the server's REST API with this person's token (no ``Bot``
+        prefix, as Discord's own clients send it); Discord's errors raise
+        :class:`PersonRequestError`."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        token = self.account.token
+        async with self._session.request(
+            method, self.server.api_url + path, json=body, headers={"Authorization": token}
+        ) as response:
+            data = await response.json() if response.content_type == "application/json" else None
+            if response.status >= 400:
+                raise PersonRequestError(response.status, data)
+            return data
+
+    async def join(self, guild_id: int, *, roles: list[int] | None = None, nick: str | None = None) -> None:
+        """Join a guild (GUILD_MEMBER_ADD has been sent to its clients when this returns)."""
+        if self.server.store.member(guild_id, self.id) is not None:
+            return
+        self.server.add_member(guild_id, self, roles=roles, nick=nick, dispatch=False)
+        member = self.server.store.member(guild_id, self.id)
+        assert member is not None
+        await self.server.rest.member_added(member)
+
+    async def leave(self, guild_id: int) -> None:
+        """Leave a guild (``DELETE /users/@me/guilds/{guild_id}``): GUILD_MEMBER_REMOVE."""
+        await self.request("DELETE", f"/users/@me/guilds/{guild_id}")
+
+    async def send(self, channel: Any, content: str = "", **fields: Any) -> dict[str, Any]:
+        """Post a message (``POST /channels/{id}/messages``); ``fields`` are more body fields
+        (``embeds``, ``allowed_mentions``, ...). Returns the message payload."""
+        body = {"content": content, **fields}
+        result: dict[str, Any] = await self.request("POST", f"/channels/{_object_id(channel)}/messages", body)
+        return result
+
+    async def reply(
+        self, message: Any, content: str, *, mention_author: bool = True, **fields: Any
+    ) -> dict[str, Any]:
+        """Reply to ``message`` (a payload or a discord.py message); ``mention_author`` pings its author."""
+        channel_id, message_id = _ids(message)
+        fields.setdefault(
+            "allowed_mentions", {"parse": ["users", "roles", "everyone"], "replied_user": mention_author}
+        )
+        return await self.send(
+            channel_id, content, message_reference={"message_id": str(message_id)}, **fields
+        )
+
+    async def edit(self, message: Any, content: str) -> dict[str, Any]:
+        channel_id, message_id = _ids(message)
+        result: dict[str, Any] = await self.request(
+            "PATCH", f"/channels/{channel_id}/messages/{message_id}", {"content": content}
+        )
+        return result
+
+    async def delete(self, message: Any) -> None:
+        channel_id, message_id = _ids(message)
+        await self.request("DELETE", f"/channels/{channel_id}/messages/{message_id}")
+
+    async def react(self, message: Any, emoji: str) -> None:
+        """Add a reaction (``PUT .../reactions/{emoji}/@me``)."""
+        channel_id, message_id = _ids(message)
+        await self.request(
+            "PUT", f"/channels/{channel_id}/messages/{message_id}/reactions/{quote(emoji, safe='')}/@me"
+        )
+
+    async def unreact(self, message: Any, emoji: str) -> None:
+        """Remove this person's reaction (``DELETE .../reactions/{emoji}/@me``)."""
+        channel_id, message_id = _ids(message)
+        await self.request(
+            "DELETE", f"/channels/{channel_id}/messages/{message_id}/reactions/{quote(emoji, safe='')}/@me"
+        )
+
+    async def dm(self, user: Any) -> dict[str, Any]:
+        """Open the DM channel with ``user`` (a person, a bot account or an id)."""
+        user_id = user.user_id if isinstance(user, BotAccount) else _object_id(user)
+        result: dict[str, Any] = await self.request(
+            "POST", "/users/@me/channels", {"recipient_id": str(user_id)}
+        )
+        return result
+
+    # ------------------------------------------------------------------ interactions
+    def _channel(self, guild_id: int, channel: Any | None) -> int:
+        if channel is not None:
+            return _object_id(channel)
+        guild = self.server.store.guilds.get(guild_id)
+        if guild is None or guild.system_channel_id is None:
+            raise InteractionRefused("pass channel=: the guild has no system channel")
+        return guild.system_channel_id
+
+    def _commands(self, guild_id: int, name: str, kind: int, application: int | None) -> Command:
+        """The command a user of ``guild_id`` would pick: the guild's own, then global ones,
+        of applications whose bot is in the guild."""
+        store = self.server.store
+        found = []
+        for command in store.commands.values():
+            if command.data.get("name") != name or command.data.get("type", 1) != kind:
+                continue
+            if command.guild_id not in (None, guild_id):
+                continue
+            if application is not None and command.application_id != application:
+                continue
+            bots = [b for b in store.bots.values() if b.bot and b.application_id == command.application_id]
+            if not any(store.member(guild_id, b.user_id) for b in bots):
+                continue
+            found.append(command)
+        if not found:
+            raise InteractionRefused(f"no command {name!r} in guild {guild_id}")
+        found.sort(key=lambda c: c.guild_id is None)  # the guild's command shadows a global one
+        apps = {c.application_id for c in found}
+        if len(apps) > 1:
+            raise InteractionRefused(f"several applications have {name!r}; pass application=")
+        return found[0]
+
+    def _check_allowed(self, guild_id: int, channel_id: int, command: Command) -> None:
+        """Discord's client hides a command whose ``default_member_permissions`` the member
+        lacks, and one whose ``contexts`` exclude guilds."""
+        perms = self.server.interactions.permissions(self.id, guild_id, channel_id)
+        if not member_may_use(perms, command.data.get("default_member_permissions")):
+            raise InteractionRefused(f"{self.name} may not use /{command.data.get('name')} (permissions)")
+        contexts = command.data.get("contexts")
+        if contexts is not None and 0 not in contexts:
+            raise InteractionRefused(f"/{command.data.get('name')} cannot be used in a guild")
+
+    def _resolve(self, guild_id: int, kind: int, raw: Any, resolved: dict[str, dict[str, Any]]) -> Any:
+        """An option value typed by the user, as the interaction carries it."""
+        store = self.server.store
+        payloads = self.server.payloads
+        if isinstance(raw, Person):
+            raw = raw.id
+        if kind == 3:
+            return str(raw)
+        if kind == 4:
+            return int(raw)
+        if kind == 10:
+            return float(raw)
+        if kind == 5:
+            return raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1", "yes")
+        text = str(raw)
+        match = _MENTION.fullmatch(text)
+        target = int(match.group(2)) if match else int(text)
+        if kind in (6, 9) and target in store.bots:
+            resolved.setdefault("users", {})[str(target)] = payloads.user(target)
+            member = store.member(guild_id, target)
+            if member is not None:
+                resolved.setdefault("members", {})[str(target)] = payloads.partial_member(member)
+                resolved["members"][str(target)]["permissions"] = str(
+                    self.server.rest.permissions(target, guild_id, None)
+                )
+            return str(target)
+        if kind in (8, 9) and target in store.roles:
+            resolved.setdefault("roles", {})[str(target)] = payloads.role(store.roles[target])
+            return str(target)
+        if kind == 7 and target in store.channels:
+            channel = payloads.channel(store.channels[target])
+            channel["permissions"] = str(
+                self.server.rest.permissions(self.id, guild_id, store.channels[target])
+            )
+            resolved.setdefault("channels", {})[str(target)] = channel
+            return str(target)
+        raise InteractionRefused(f"{raw!r} names nothing an option of type {kind} accepts")
+
+    def _options(
+        self,
+        guild_id: int,
+        specs: list[dict[str, Any]],
+        words: list[str],
+        given: dict[str, Any],
+        resolved: dict[str, dict[str, Any]],
+        focused: str | None,
+    ) -> list[dict[str, Any]]:
+        """The ``options`` of an invocation: sub-commands by name, then values as
+        ``name:value`` words or positionally in declared order (the last string option takes
+        the rest of the line)."""
+        if specs and specs[0].get("type") in (1, 2):
+            if not words:
+                raise InteractionRefused("a sub-command is required")
+            sub = next((o for o in specs if o.get("name") == words[0]), None)
+            if sub is None:
+                raise InteractionRefused(f"no sub-command {words[0]!r}")
+            inner = self._options(guild_id, sub.get("options", []), words[1:], given, resolved, focused)
+            return [{"name": sub["name"], "type": sub["type"], "options": inner}]
+        values: dict[str, Any] = {}
+        positional: list[str] = []
+        names = {o["name"] for o in specs}
+        for word in words:
+            name, sep, value = word.partition(":")
+            if sep and name in names:
+                values[name] = value
+            else:
+                positional.append(word)
+        for index, spec in enumerate(o for o in specs if o["name"] not in values):
+            if not positional:
+                break
+            last = index == len([o for o in specs if o["name"] not in values]) - 1
+            values[spec["name"]] = (
+                " ".join(positional) if last and spec.get("type") == 3 else positional.pop(0)
+            )
+            if last:
+                positional = []
+        values.update(given)
+        options = []
+        for spec in specs:
+            if spec["name"] not in values:
+                if spec.get("required") and focused is None:
+                    raise InteractionRefused(f"option {spec['name']!r} is required")
+                continue
+            raw = values[spec["name"]]
+            option: dict[str, Any] = {"name": spec["name"], "type": spec["type"]}
+            if spec["name"] == focused:
+                option["value"] = str(raw)
+                option["focused"] = True
+            else:
+                option["value"] = self._resolve(guild_id, spec["type"], raw, resolved)
+            options.append(option)
+        return options
+
+    def _command_data(
+        self,
+        guild_id: int,
+        text: str,
+        options: dict[str, Any] | None,
+        application: int | None,
+        focused: str | None,
+    ) -> tuple[Command, dict[str, Any]]:
+        line = text.strip()
+        if line.startswith("/"):
+            line = line[1:]
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        if not words:
+            raise InteractionRefused("no command given")
+        command = self._commands(guild_id, words[0], 1, application)
+        resolved: dict[str, dict[str, Any]] = {}
+        data: dict[str, Any] = {
+            "id": str(command.id),
+            "name": command.data["name"],
+            "type": 1,
+            "options": self._options(
+                guild_id, command.data.get("options", []), words[1:], options or {}, resolved, focused
+            ),
+        }
+        if command.guild_id is not None:
+            data["guild_id"] = str(command.guild_id)
+        if resolved:
+            data["resolved"] = resolved
+        return command, data
+
+    async def invoke(
+        self,
+        guild_id: int,
+        command: str,
+        *,
+        channel: Any | None = None,
+        options: dict[str, Any] | None = None,
+        application: int | None = None,
+    ) -> InteractionResult:
+        """Use a slash command, typed as in Discord: ``"/add 1 2"``, ``"/db find user age>=18"``
+        (sub-commands by name, values positionally or as ``name:value``), or with ``options``.
+        ``channel`` defaults to the guild's system channel. Raises :class:`InteractionRefused`
+        for a command the person could not use."""
+        channel_id = self._channel(guild_id, channel)
+        found, data = self._command_data(guild_id, command, options, application, None)
+        self._check_allowed(guild_id, channel_id, found)
+        return await self.server.interactions.start(
+            type=APPLICATION_COMMAND,
+            application_id=found.application_id,
+            user_id=self.id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            data=data,
+        )
+
+    async def autocomplete(
+        self,
+        guild_id: int,
+        command: str,
+        focused: str,
+        *,
+        channel: Any | None = None,
+        application: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Type into option ``focused`` of a command (``"/fruit name:ap"``); returns the choices shown."""
+        channel_id = self._channel(guild_id, channel)
+        found, data = self._command_data(guild_id, command, None, application, focused)
+        self._check_allowed(guild_id, channel_id, found)
+        result = await self.server.interactions.start(
+            type=AUTOCOMPLETE,
+            application_id=found.application_id,
+            user_id=self.id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            data=data,
+        )
+        return list(result.choices or [])
+
+    async def context_menu(
+        self,
+        guild_id: int,
+        name: str,
+        target: Any,
+        *,
+        channel: Any | None = None,
+        application: int | None = None,
+    ) -> InteractionResult:
+        """Use a user (target: a person, bot or id) or message (target: a message) context-menu command."""
+        is_message = isinstance(target, dict | Message) or hasattr(target, "channel")
+        kind = 3 if is_message else 2
+        found = self._commands(guild_id, name, kind, application)
+        store = self.server.store
+        resolved: dict[str, Any] = {}
+        if is_message:
+            channel_id, target_id = _ids(target)
+            stored = store.get_message(channel_id, target_id)
+            if stored is None:
+                raise InteractionRefused(f"no message {target_id}")
+            resolved["messages"] = {str(target_id): self.server.payloads.message(stored)}
+        else:
+            target_id = target.user_id if isinstance(target, BotAccount) else _object_id(target)
+            channel_id = self._channel(guild_id, channel)
+            self._resolve(guild_id, 6, target_id, resolved)
+        self._check_allowed(guild_id, channel_id, found)
+        data: dict[str, Any] = {
+            "id": str(found.id),
+            "name": name,
+            "type": kind,
+            "target_id": str(target_id),
+            "resolved": resolved,
+        }
+        if found.guild_id is not None:
+            data["guild_id"] = str(found.guild_id)
+        return await self.server.interactions.start(
+            type=APPLICATION_COMMAND,
+            application_id=found.application_id,
+            user_id=self.id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            data=data,
+        )
+
+    def _component(self, message: Any, custom_id: str) -> tuple[Message, dict[str, Any]]:
+        channel_id, message_id = _ids(message)
+        stored = self.server.store.get_message(channel_id, message_id)
+        if stored is None:
+            raise InteractionRefused(f"no message {message_id} in channel {channel_id}")
+
+        def walk(nodes: Any) -> dict[str, Any] | None:
+            for node in nodes if isinstance(nodes, list) else []:
+                if not isinstance(node, dict):
+                    continue
+                if node.get("custom_id") == custom_id:
+                    return node
+                for key in ("components",):
+                    found = walk(node.get(key))
+                    if found is not None:
+                        return found
+                accessory = node.get("accessory")
+                if isinstance(accessory, dict) and accessory.get("custom_id") == custom_id:
+                    return accessory
+            return None
+
+        component = walk(stored.components)
+        if component is None:
+            raise InteractionRefused(f"message {message_id} has no component {custom_id!r}")
+        if component.get("disabled"):
+            raise InteractionRefused(f"component {custom_id!r} is disabled")
+        return stored, component
+
+    def _application_of(self, message: Message) -> int:
+        author = self.server.store.bots.get(message.author_id)
+        application = message.application_id or (author.application_id if author and author.bot else None)
+        if application is None:
+            raise InteractionRefused("only an application's messages have interactive components")
+        return application
+
+    async def click(self, message: Any, custom_id: str) -> InteractionResult:
+        """Click the button ``custom_id`` of ``message`` (link and premium buttons send nothing)."""
+        stored, component = self._component(message, custom_id)
+        if component.get("type") != 2 or component.get("style") in (5, 6):
+            raise InteractionRefused(f"{custom_id!r} is not a button that sends an interaction")
+        return await self._component_interaction(stored, {"custom_id": custom_id, "component_type": 2})
+
+    async def select(self, message: Any, custom_id: str, values: list[Any]) -> InteractionResult:
+        """Pick ``values`` in the select menu ``custom_id`` (option values; ids for entity selects)."""
+        stored, component = self._component(message, custom_id)
+        kind = component.get("type")
+        if kind not in (3, 5, 6, 7, 8):
+            raise InteractionRefused(f"{custom_id!r} is not a select menu")
+        low, high = component.get("min_values", 1), component.get("max_values", 1)
+        if not low <= len(values) <= high:
+            raise InteractionRefused(f"pick {low} to {high} values, not {len(values)}")
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": kind}
+        if kind == 3:
+            offered = {o.get("value") for o in component.get("options", [])}
+            picked = [str(v) for v in values]
+            if not set(picked) <= offered:
+                raise InteractionRefused(f"{sorted(set(picked) - offered)} are not options of {custom_id!r}")
+            data["values"] = picked
+        else:
+            resolved: dict[str, dict[str, Any]] = {}
+            option_type = {5: 6, 6: 8, 7: 9, 8: 7}[kind]
+            guild_id = stored.guild_id or 0
+            data["values"] = [self._resolve(guild_id, option_type, v, resolved) for v in values]
+            data["resolved"] = resolved
+        return await self._component_interaction(stored, data)
+
+    async def _component_interaction(self, stored: Message, data: dict[str, Any]) -> InteractionResult:
+        if stored.guild_id is None:
+            raise InteractionRefused("components in DMs are not supported by the local server")
+        return await self.server.interactions.start(
+            type=MESSAGE_COMPONENT,
+            application_id=self._application_of(stored),
+            user_id=self.id,
+            guild_id=stored.guild_id,
+            channel_id=stored.channel_id,
+            data=data,
+            message=stored,
+        )
+
+    async def submit_modal(self, opened: InteractionResult, values: dict[str, Any]) -> InteractionResult:
+        """Fill in and submit the modal that ``opened`` showed: ``values`` by the text inputs'
+        (or other fields') ``custom_id``. The submission mirrors the modal's layout: a Label's
+        child comes back as ``{type: 18, id, component: {...}}``, a legacy action row as
+        ``{type: 1, components: [...]}``, each leaf with its ``type``."""
+        modal = opened.modal
+        if modal is None:
+            raise InteractionRefused("that interaction opened no modal")
+        interaction = self.server.interactions._by_id[opened.interaction_id]
+
+        def leaf(node: dict[str, Any]) -> dict[str, Any]:
+            custom_id = node.get("custom_id")
+            submitted: dict[str, Any] = {
+                "type": node.get("type"),
+                "id": node.get("id", 0),
+                "custom_id": custom_id,
+            }
+            value = values.get(str(custom_id), node.get("value", ""))
+            if node.get("type") == 4:
+                if node.get("required", True) and not value:
+                    raise InteractionRefused(f"the modal's field {custom_id!r} is required")
+                submitted["value"] = str(value)
+            elif node.get("type") in (3, 5, 6, 7, 8, 19, 22):
+                submitted["values"] = [
+                    str(v) for v in (value if isinstance(value, list) else [value] if value else [])
+                ]
+            else:
+                submitted["value"] = value
+            return submitted
+
+        components = []
+        for row in modal["components"]:
+            if row.get("type") == 18 and isinstance(row.get("component"), dict):
+                components.append({"type": 18, "id": row.get("id", 0), "component": leaf(row["component"])})
+            elif row.get("type") == 1:
+                children = [leaf(c) for c in row.get("components", []) if isinstance(c, dict)]
+                components.append({"type": 1, "id": row.get("id", 0), "components": children})
+        data = {"custom_id": modal["custom_id"], "components": components}
+        message = None
+        if interaction.message_id is not None:
+            message = self.server.store.get_message(interaction.channel_id, interaction.message_id)
+        return await self.server.interactions.start(
+            type=MODAL_SUBMIT,
+            application_id=interaction.application_id,
+            user_id=self.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            data=data,
+            message=message,
+        )
