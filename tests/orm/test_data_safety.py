@@ -355,3 +355,21 @@ async def test_a_deleted_catalog_with_tables_left_is_refused() -> None:
         async with db.conn():
             pass
     assert len(server.channels) == channels_before
+
+
+def test_ids_after_a_new_lease_carry_the_new_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst runs the generator ahead of the clock; a new lease (a reopen)
+    must not go on making ids with the old worker number, which another
+    process may hold by then."""
+    from discobase.storage.ids import IdGenerator
+
+    monkeypatch.setattr("time.time", lambda: 1_800_000_000.0)
+    ids = IdGenerator(worker=5)
+    burst = [ids.next() for _ in range(10_000)]  # more than 4096 in one millisecond
+    assert len(set(burst)) == len(burst)
+    assert all((rid >> 12) & 0x3FF == 5 for rid in burst)
+    assert ids.last_time_ms > 1_800_000_000_000  # ahead of the (frozen) clock
+    ids.lease(9, None)
+    after = [ids.next() for _ in range(100)]
+    assert all((rid >> 12) & 0x3FF == 9 for rid in after)
+    assert min(after) > max(burst)

@@ -261,6 +261,9 @@ class TableCursor:
         # Messages of a channel are applied by one path at a time, in order.
         self._order_locks: dict[int, asyncio.Lock] = {c: asyncio.Lock() for c in meta.data_channels}
         self._unreadable: set[int] = set()  # messages skipped as problems: never deleted
+        # Our own recent batches applied from events or history, by their operations:
+        # a send whose reply was lost finds its message here.
+        self._landed: dict[tuple[Op, ...], int] = {}
         self._queues: dict[int, deque[_Pending]] = {c: deque() for c in meta.data_channels}
         self._writers: dict[int, asyncio.Task[None]] = {}
         self._buffer: list[MessageEvent] | None = []  # events that arrive before it is open
@@ -512,6 +515,10 @@ class TableCursor:
             self._applied.add(message.id)
             self._problem(message.channel_id, message.id, str(error))
             return
+        if message.author_id == self.transport.user_id:
+            self._landed[tuple(ops)] = message.id
+            if len(self._landed) > RECENT_RESULTS:
+                del self._landed[next(iter(self._landed))]
         self._apply_ops(message.channel_id, message.id, ops)
 
     def _apply_ops(self, channel_id: int, message_id: int, ops: Sequence[Op]) -> list[str | None]:
@@ -999,6 +1006,13 @@ class TableCursor:
         mark = self._seen[channel_id]  # the message, if stored, is newer than this
         delay = RETRY_DELAY
         for attempt in range(1, SEND_ATTEMPTS + 1):
+            if attempt > 1:
+                # Before sending again, make sure the batch did not land: the nonce
+                # protects a retry only while the first message still exists (and
+                # while the server remembers it), and compaction may delete it.
+                found = await self._find_landed(channel_id, ops, mark)
+                if found is not None:
+                    return found
             try:
                 return await self.transport.send(channel_id, content, files, nonce=nonce)
             except DatabaseUnavailableError as error:
@@ -1019,7 +1033,12 @@ class TableCursor:
         raise AssertionError("unreachable")
 
     async def _find_landed(self, channel_id: int, ops: Sequence[Op], after: int) -> RawMessage | None:
-        """Our message carrying exactly ``ops`` if the channel's history after ``after`` has it."""
+        """Our message carrying exactly ``ops``: one applied from the gateway
+        (whose reply was lost), else one in the channel's history after ``after``."""
+        applied = self._landed.get(tuple(ops))
+        if applied is not None and applied > after:
+            user = self.transport.user_id
+            return RawMessage(id=applied, channel_id=channel_id, author_id=user, content="")
         wanted = list(ops)
         while True:
             page = await self.transport.history(channel_id, after=after, limit=HISTORY_PAGE)

@@ -26,6 +26,8 @@ __all__ = ["EPOCH_MS", "WORKERS", "WORKER_MARKER", "IdGenerator", "WorkerLease",
 EPOCH_MS = 1_420_070_400_000
 #: Worker numbers (10 bits).
 WORKERS = 1024
+#: Seconds a burst of ids may run ahead of the clock before a release waits no longer.
+MAX_AHEAD = 5.0
 #: Content prefix of a worker claim in the catalog channel.
 WORKER_MARKER = "dbW1 "
 
@@ -45,13 +47,20 @@ class IdGenerator:
 
     def __init__(self, worker: int | None = None) -> None:
         self._worker = (worker if worker is not None else int.from_bytes(os.urandom(2), "big")) & 0x3FF
-        self._last = 0
+        self._last_ms = 0  # milliseconds since the epoch of the last id (may run ahead of the clock)
+        self._counter = 0
         self._lock = threading.Lock()
         self._valid_until: float | None = None  # time.monotonic() deadline of a leased worker
 
     @property
     def worker(self) -> int:
         return self._worker
+
+    @property
+    def last_time_ms(self) -> int:
+        """Unix milliseconds of the last id made (ahead of the clock after a burst
+        of more than 4096 ids in a millisecond)."""
+        return self._last_ms + EPOCH_MS
 
     def lease(self, worker: int, valid_until: float | None) -> None:
         """Use ``worker`` until ``valid_until`` (``time.monotonic()``; None: for ever)."""
@@ -66,15 +75,16 @@ class IdGenerator:
                     f"the lease of record-id worker {self._worker} could not be renewed (is Discord "
                     "reachable?); no record is written until it is, so that ids stay unique"
                 )
-            candidate = (max(int(time.time() * 1000) - EPOCH_MS, 0) << 22) | (self._worker << 12)
-            if candidate <= self._last:
-                counter = (self._last & 0xFFF) + 1
-                if counter > 0xFFF:  # counter exhausted in this millisecond: borrow the next one
-                    candidate = (((self._last >> 22) + 1) << 22) | (self._worker << 12)
-                else:
-                    candidate = (self._last & ~0xFFF) | counter
-            self._last = candidate
-            return candidate
+            now = max(int(time.time() * 1000) - EPOCH_MS, 0)
+            if now > self._last_ms:
+                self._last_ms, self._counter = now, 0
+            else:  # the same millisecond (or one borrowed earlier): next counter
+                self._counter += 1
+                if self._counter > 0xFFF:  # exhausted: borrow the next millisecond
+                    self._last_ms, self._counter = self._last_ms + 1, 0
+            # Always the current worker's bits: after a new lease, ids of the old
+            # number (now perhaps another process's) are never made again.
+            return (self._last_ms << 22) | (self._worker << 12) | self._counter
 
 
 def _claim_of(message: RawMessage) -> tuple[int, str, float] | None:
@@ -206,11 +216,24 @@ class WorkerLease:
             self.ids.lease(worker, started + self.lease - self.margin)
 
     async def release(self) -> None:
-        """Stop renewing and withdraw the claim (best effort: it expires anyway)."""
+        """Stop renewing and withdraw the claim (best effort: it expires anyway).
+
+        The claim is withdrawn only once the clock has passed the last id made
+        with it (a burst of ids can run a few milliseconds ahead), so that the
+        next holder of the number never makes an id this process made."""
         renewer, self._renewer = self._renewer, None
         if renewer is not None:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
+        ahead = (self.ids.last_time_ms - time.time() * 1000) / 1000
+        if 0 <= ahead <= MAX_AHEAD:
+            await asyncio.sleep(ahead + 0.002)
+        elif ahead > MAX_AHEAD:  # the clock went back: keep the claim until it expires instead
+            logger.warning(
+                "record ids ran {:.0f} s ahead of the clock; the worker claim is left to expire", ahead
+            )
+            self._claim = None
+            return
         claim, self._claim = self._claim, None
         if claim is not None:
             try:
