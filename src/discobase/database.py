@@ -703,6 +703,10 @@ class Database:
         await self.build_tables()
 
     async def _on_event(self, event: MessageEvent) -> None:
+        if event.kind in ("gap", "resumed"):  # events may be missing / the missed ones were replayed
+            for table in {*self._cursors.values(), *self._channel_cursors.values()}:
+                table.gap = event.kind == "gap"
+            return
         if event.kind == "session":  # events were lost: every table reads its channels again
             for table in list(self._cursors.values()):
                 await table.resync()

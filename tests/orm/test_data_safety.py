@@ -179,6 +179,34 @@ async def test_a_process_whose_missed_messages_were_compacted_reads_the_table_ag
         assert "after" in await names(a, ItemA)
 
 
+async def test_a_process_without_events_writes_no_snapshot() -> None:
+    """While A's gateway is down, B's writes reach A only through history, and
+    B's compaction may delete them first: a snapshot of A's state would then
+    claim to cover records it lacks. A writes none until a new session."""
+    server = MemoryDiscord(["db"])
+    a, ItemA, ta = make(server)
+    b, ItemB, _ = make(server)
+    async with a.conn(), b.conn():
+        await ta.drain()
+        ta.lose_session()
+        await ta.drain()
+        for n in range(4):
+            await ItemB(name=f"b{n}").save()
+            await cursor_of(ItemB).snapshot()  # compacts what A never saw
+        await ItemA(name="a0").save()
+        index = server.channels[cursor_of(ItemA).meta.index_channel]
+        before = set(index.messages)
+        await cursor_of(ItemA).snapshot()
+        assert set(index.messages) == before  # no snapshot from a state with a gap
+        ta.new_session()
+        await ta.drain()
+        await cursor_of(ItemA).snapshot()  # after the catch-up, snapshots again
+        assert set(index.messages) != before
+    fresh, ItemF, _ = make(server)
+    async with fresh.conn():
+        assert await names(fresh, ItemF) == ["a0", "b0", "b1", "b2", "b3"]
+
+
 async def test_a_unique_write_during_a_lost_session_is_ordered_after_what_it_missed() -> None:
     server = MemoryDiscord(["db"])
     a, ItemA, ta = make(server)

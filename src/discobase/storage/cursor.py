@@ -272,6 +272,12 @@ class TableCursor:
         self._snapshot_task: asyncio.Task[None] | None = None
         self._snapshot_id: int | None = None  # the manifest this cursor opened from
         self._resync_after_open = False
+        #: Whether events may be missing (the gateway connection was lost and no
+        #: new session has caught up yet): no snapshot is written meanwhile, since
+        #: messages this process missed may already be compacted away.
+        self.gap = False
+        self._reload_lock = asyncio.Lock()
+        self._reloads = 0
         self._closed = False
 
     # ------------------------------------------------------------------ open
@@ -302,6 +308,7 @@ class TableCursor:
         if self._resync_after_open:  # a session was lost while opening
             for channel_id in self.meta.data_channels:
                 await self._catch_up(channel_id, since_seen=True)
+            self.gap = False
         buffered, self._buffer = self._buffer, None
         for event in buffered:
             await self.on_event(event)
@@ -441,10 +448,26 @@ class TableCursor:
             # Compaction may have deleted messages this process never applied (it
             # deletes up to the marks of the oldest valid snapshot): read the table again.
             await self._reload()
+            self.gap = False
+            logger.debug("table {}: read again after a new gateway session", self.name)
             return
         for channel_id in self.meta.data_channels:
             await self._catch_up(channel_id, since_seen=True)
+        self.gap = False
         logger.debug("table {}: caught up after a new gateway session", self.name)
+
+    async def _catch_up_safely(self, channel_id: int) -> None:
+        """Catch up a channel from history; while events may be missing (a gap),
+        first make sure compaction did not delete messages this process never
+        applied, and read the table again if it may have."""
+        if self.gap:
+            _, manifests = await self._manifests()
+            valid = [m for m in manifests if m.valid]
+            channels = self.meta.data_channels
+            if valid and any(valid[0].hw.get(c, 0) > self._confirmed[c] for c in channels):
+                await self._reload()
+                return
+        await self._catch_up(channel_id)
 
     def _resync_start(self, channel_id: int) -> int:
         """Where a catch-up after lost events starts: a little before the newest
@@ -457,6 +480,14 @@ class TableCursor:
         """Read the whole state again from the newest valid snapshot, into a new
         state that replaces the current one once complete: reads and writes go
         on meanwhile, and events are held, then applied to the new state."""
+        generation = self._reloads
+        async with self._reload_lock:
+            if self._reloads != generation:
+                return  # another reload finished meanwhile: its state is as fresh
+            await self._reload_now()
+            self._reloads += 1
+
+    async def _reload_now(self) -> None:
         self._buffer = []
         try:
             fresh = TableCursor(
@@ -1111,7 +1142,7 @@ class TableCursor:
         try:
             return await asyncio.wait_for(asyncio.shield(waiter), ECHO_TIMEOUT)
         except TimeoutError:
-            await self._catch_up(channel_id)
+            await self._catch_up_safely(channel_id)
             if message.id not in self._applied:  # not in the history either: apply it ourselves
                 return self._apply_ops(channel_id, message.id, ops)
             return self._results.get(message.id, [None] * len(ops))
@@ -1198,6 +1229,9 @@ class TableCursor:
                 self.name,
                 len(self.problems),
             )
+            return
+        if self.gap:
+            logger.debug("table {}: no snapshot while gateway events may be missing", self.name)
             return
         sent_id = await self._write_snapshot()
         if self.compaction:

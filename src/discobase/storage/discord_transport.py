@@ -709,6 +709,8 @@ class DiscordTransport:
             client.add_listener(self._on_raw_message_delete, "on_raw_message_delete")
             client.add_listener(self._on_raw_bulk_message_delete, "on_raw_bulk_message_delete")
             client.add_listener(self._on_connect, "on_connect")
+            client.add_listener(self._on_disconnect, "on_disconnect")
+            client.add_listener(self._on_resumed, "on_resumed")
             return
         # A plain Client has no listener list. Its gateway events all go through the
         # ConnectionState's ``dispatch`` (a bound ``client.dispatch`` captured at
@@ -722,6 +724,10 @@ class DiscordTransport:
                 self._on_event(event, args[0])
             elif event == "connect":
                 self._put_session()
+            elif event == "disconnect":
+                self.pump.put(MessageEvent("gap", 0, ()))
+            elif event == "resumed":
+                self.pump.put(MessageEvent("resumed", 0, ()))
 
         state.dispatch = dispatch
 
@@ -737,6 +743,12 @@ class DiscordTransport:
 
     async def _on_connect(self) -> None:
         self._put_session()
+
+    async def _on_disconnect(self) -> None:
+        self.pump.put(MessageEvent("gap", 0, ()))
+
+    async def _on_resumed(self) -> None:
+        self.pump.put(MessageEvent("resumed", 0, ()))
 
     def _put_session(self) -> None:
         """discord.py dispatches ``connect`` for every READY, i.e. every new session

@@ -313,6 +313,7 @@ class MemoryTransport:
     def lose_session(self) -> None:
         """Simulate a gateway session that ends without resuming: from now on
         this transport receives no event until :meth:`new_session`."""
+        self.pump.put(MessageEvent("gap", 0, ()))
         self.gateway_down = True
 
     def new_session(self) -> None:

@@ -102,12 +102,15 @@ class RawMessage:
 class MessageEvent:
     """A gateway event on a message: ``create`` and ``update`` carry the message.
 
-    ``session`` (channel 0, no message) says that a new gateway session began
-    that did not resume the previous one: events sent in between are lost, and
-    whoever keeps state from events reads the channels' history again.
+    Three kinds carry no message (channel 0) and tell how complete the stream
+    of events is: ``gap`` — the gateway connection was lost, events may be
+    missing from here on; ``resumed`` — it resumed, and the events missed were
+    replayed; ``session`` — a new session began that did not resume the
+    previous one: events sent in between are lost, and whoever keeps state from
+    events reads the channels' history again.
     """
 
-    kind: Literal["create", "update", "delete", "session"]
+    kind: Literal["create", "update", "delete", "gap", "resumed", "session"]
     channel_id: int
     message_ids: tuple[int, ...]
     message: RawMessage | None = None
