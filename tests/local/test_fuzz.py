@@ -592,6 +592,135 @@ def test_fuzz_other_body_routes() -> None:
             fuzz_route(live, method, template, path, strategy)
 
 
+def test_fuzz_people_routes() -> None:
+    """POST/PATCH roles, PATCH member, POST DM channel: the routes of people and members."""
+    with LiveServer() as live:
+        other = live.call(lambda: live.server.create_bot("fuzz-other"))
+        live.call(lambda: live.server.add_member(live.guild_id, other))
+        role = live.call(lambda: live.server.create_role(live.guild_id, "fuzz role"))
+        snowflakes = snowflake_like | st.sampled_from([str(role), str(live.guild_id), str(other.user_id)])
+        timestamps = st.sampled_from(["2030-01-01T00:00:00+00:00", "yesterday", "", "9999-99-99"])
+        routes: list[tuple[str, str, str, st.SearchStrategy[Any]]] = [
+            (
+                "POST",
+                "/guilds/{guild_id}/roles",
+                f"/guilds/{live.guild_id}/roles",
+                bodies(
+                    real_keys(
+                        {
+                            "name": (st.text(max_size=100), st.text(min_size=101, max_size=120)),
+                            "permissions": (permission_bits, snowflake_like),
+                            "color": (st.integers(0, 0xFFFFFF), st.integers(-1, 2**25)),
+                            "hoist": (st.booleans(), st.just("yes")),
+                            "mentionable": (st.booleans(), st.just(1)),
+                        }
+                    )
+                ),
+            ),
+            (
+                "PATCH",
+                "/guilds/{guild_id}/roles",
+                f"/guilds/{live.guild_id}/roles",
+                st.one_of(
+                    json_values,
+                    st.lists(
+                        real_keys(
+                            {"id": (snowflakes, json_values), "position": (st.integers(0, 5), huge_ints)},
+                            required=("id",),
+                        ),
+                        max_size=4,
+                    ),
+                ),
+            ),
+            (
+                "PATCH",
+                "/guilds/{guild_id}/members/{user_id}",
+                f"/guilds/{live.guild_id}/members/{other.user_id}",
+                bodies(
+                    real_keys(
+                        {
+                            "nick": (st.text(max_size=32), st.text(min_size=33, max_size=40)),
+                            "roles": (st.lists(snowflakes, max_size=3), st.lists(json_values, max_size=3)),
+                            "communication_disabled_until": (timestamps, json_values),
+                        }
+                    )
+                ),
+            ),
+            (
+                "POST",
+                "/users/@me/channels",
+                "/users/@me/channels",
+                bodies(real_keys({"recipient_id": (snowflakes, json_values)}, required=("recipient_id",))),
+            ),
+        ]
+        for method, template, path, strategy in routes:
+            fuzz_route(live, method, template, path, strategy)
+
+
+def test_fuzz_interaction_callback() -> None:
+    """``POST /interactions/{id}/{token}/callback`` with random bodies, each on a fresh
+    interaction (a slash command the fuzz bot never answers itself)."""
+    with LiveServer() as live:
+        interactions = live.server.interactions
+        interactions.response_window = 600.0  # the fuzz answers; no interaction times out meanwhile
+        pending: list[asyncio.Task[Any]] = []
+
+        async def fresh() -> str:
+            before = set(interactions._by_id)
+            pending.append(
+                asyncio.ensure_future(
+                    interactions.start(
+                        type=2,
+                        application_id=live.bot.application_id,
+                        user_id=live.bot.user_id,
+                        guild_id=live.guild_id,
+                        channel_id=live.channel_id,
+                        data={"id": "1", "name": "fuzz", "type": 1},
+                    )
+                )
+            )
+            await asyncio.sleep(0)  # start() registers the interaction before its first await
+            new = set(interactions._by_id) - before
+            assert len(new) == 1
+            interaction = interactions._by_id[new.pop()]
+            return f"/interactions/{interaction.id}/{interaction.token}/callback"
+
+        data = real_keys(
+            {
+                "content": (st.text(max_size=50), st.text(min_size=2001, max_size=2010)),
+                "flags": (st.sampled_from([0, 64, 1 << 12]), json_values),
+                "choices": (st.lists(json_values, max_size=3), json_values),
+                "custom_id": (st.text(min_size=1, max_size=20), json_values),
+                "title": (st.text(min_size=1, max_size=45), json_values),
+                "components": (st.nothing(), st.lists(json_values, max_size=2)),
+                "embeds": (st.nothing(), st.lists(json_values, max_size=2)),
+            }
+        )
+        callback = real_keys(
+            {
+                "type": (st.sampled_from([1, 4, 5, 6, 7, 8, 9, 10, 12]), json_values),
+                "data": (data, json_values),
+            },
+            required=("type",),
+        )
+
+        @LIGHT
+        @given(body=bodies(callback))
+        def run(body: Any) -> None:
+            path = live.run(fresh())
+            reply = live.request("POST", path, data=dumps(body), headers=JSON)
+            check(reply, "POST", "/interactions/{interaction_id}/{interaction_token}/callback", body)
+
+        run()
+
+        async def finish() -> None:
+            for task in pending:  # those still waiting for a (deferred) answer
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        live.run(finish())
+
+
 random_query = (
     st.text(max_size=25) | st.integers(min_value=-(2**70), max_value=2**70).map(str) | huge_ints.map(str)
 )

@@ -39,3 +39,42 @@ def test_discord_rules_import_nothing_of_discobase() -> None:
         for path, names in modules.items()
     }
     assert not {path: names for path, names in offenders.items() if names}
+
+
+def test_rest_handlers_do_not_import_the_server() -> None:
+    """The REST handlers and the request validation get their dependencies through
+    ``RestContext``; none imports ``local.server`` (not even for type checking), so there is
+    no server ↔ rest import circle."""
+    modules = imported_modules("local/rest") | imported_modules("local/validation")
+    assert "local/rest/messages.py" in modules
+    assert "local/validation/messages.py" in modules
+    offenders = {path: names for path, names in modules.items() if "discobase.local.server" in names}
+    assert not offenders
+
+
+def test_validation_imports_no_rest_handler() -> None:
+    offenders = {
+        path: sorted(n for n in names if n.startswith("discobase.local.rest"))
+        for path, names in imported_modules("local/validation").items()
+    }
+    assert not {path: names for path, names in offenders.items() if names}
+
+
+def test_interactions_do_not_depend_on_the_rest_api() -> None:
+    """Interactions use the REST context and helpers, not the whole ``RestAPI`` route table."""
+    names = imported_modules("local")["local/interactions.py"]
+    assert "discobase.local.rest.context" in names
+    assert "discobase.local.rest" not in names
+    source = (SRC / "local" / "interactions.py").read_text(encoding="utf-8")
+    assert "RestAPI" not in source
+
+
+def test_rest_and_validation_modules_stay_small() -> None:
+    """The REST handler and body-parser modules stay under 600 lines, one resource each."""
+    sizes = {
+        str(path.relative_to(SRC)): len(path.read_text(encoding="utf-8").splitlines())
+        for package in ("local/rest", "local/validation")
+        for path in sorted((SRC / package).rglob("*.py"))
+    }
+    assert "local/rest/channels.py" in sizes
+    assert not {path: n for path, n in sizes.items() if n > 600}

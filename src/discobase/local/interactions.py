@@ -35,11 +35,13 @@ from discobase._discord.permissions import ALL_PERMISSIONS, Permission
 from discobase.exceptions import LocalServerError
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError
-from discobase.local.rest import json_response
+from discobase.local.rest.http import json_response, path_id, read_message_body
+from discobase.local.rest.message_parts import MessageParts
 from discobase.local.store import Message
 
 if TYPE_CHECKING:
-    from discobase.local.rest import Handler, RestAPI
+    from discobase.local.rest.context import RestContext
+    from discobase.local.rest.http import Handler
 
 __all__ = [
     "EPHEMERAL",
@@ -176,15 +178,16 @@ class Interactions:
 
     def __init__(
         self,
-        rest: RestAPI,
+        ctx: RestContext,
         *,
         response_window: float = 3.0,
         token_lifetime: float = 900.0,
         deferred_wait: float = 10.0,
     ) -> None:
-        self.rest = rest
-        self.store = rest.store
-        self.payloads = rest.payloads
+        self.ctx = ctx
+        self.store = ctx.store
+        self.payloads = ctx.payloads
+        self.parts = MessageParts(ctx.store)
         self.response_window = response_window
         self.token_lifetime = token_lifetime
         self.deferred_wait = deferred_wait
@@ -213,7 +216,7 @@ class Interactions:
 
     # ------------------------------------------------------------------ creating
     def permissions(self, user_id: int, guild_id: int, channel_id: int) -> int:
-        return self.rest.permissions(user_id, guild_id, self.store.channels.get(channel_id))
+        return self.ctx.access.permissions(user_id, guild_id, self.store.channels.get(channel_id))
 
     async def start(
         self,
@@ -263,7 +266,7 @@ class Interactions:
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(guild_id)},
             "context": 0,
-            "attachment_size_limit": self.rest.server.upload_limit,
+            "attachment_size_limit": self.ctx.limits.upload_limit,
         }
         if message is not None:
             payload["message"] = self.payloads.message(message)
@@ -284,7 +287,7 @@ class Interactions:
         self._by_id[interaction_id] = interaction
         self._by_token[token] = interaction
         logger.debug("interaction {} (type {}) for application {}", interaction_id, type, application_id)
-        await self.rest.dispatch("INTERACTION_CREATE", payload, guild_id=None, user_ids=[bot.user_id])
+        await self.ctx.events.dispatch("INTERACTION_CREATE", payload, guild_id=None, user_ids=[bot.user_id])
         try:
             await asyncio.wait_for(interaction.acknowledged.wait(), self.response_window)
         except TimeoutError:
@@ -299,7 +302,7 @@ class Interactions:
 
     # ------------------------------------------------------------------ lookups
     def _for_callback(self, request: web.Request) -> Interaction:
-        interaction_id = self.rest.path_id(request, "interaction_id")
+        interaction_id = path_id(request, "interaction_id")
         interaction = self._by_id.get(interaction_id)
         token = request.match_info["interaction_token"]
         if interaction is None or not secrets.compare_digest(interaction.token.encode(), token.encode()):
@@ -311,7 +314,7 @@ class Interactions:
         return interaction
 
     def _for_webhook(self, request: web.Request) -> Interaction:
-        application_id = self.rest.path_id(request, "webhook_id")
+        application_id = path_id(request, "webhook_id")
         token = request.match_info["webhook_token"]
         interaction = self._by_token.get(token)
         if (
@@ -355,7 +358,7 @@ class Interactions:
         flags: int,
     ) -> Message:
         """Post a response or follow-up: in the channel, or (ephemeral) for the invoker only."""
-        attachments, files = self.rest._new_attachments(spec.attachments, uploads, {})
+        attachments, files = self.parts.new_attachments(spec.attachments, uploads, {})
         command_type = interaction.payload["data"].get("type", 1)
         message = Message(
             id=self.store.next_id(),
@@ -375,14 +378,14 @@ class Interactions:
         )
         perms = self.permissions(interaction.bot_id, interaction.guild_id, interaction.channel_id)
         # interactions and webhooks parse user mentions only by default (allowed mentions object docs)
-        self.rest.set_mentions(message, spec.allowed_mentions, perms, replied=None, default_parse=("users",))
+        self.parts.set_mentions(message, spec.allowed_mentions, perms, replied=None, default_parse=("users",))
         interaction.message_ids.append(message.id)
         if flags & EPHEMERAL:
             interaction.ephemeral[message.id] = message
         else:
             self.store.insert_message(message, files)
             channel = self.store.channels[interaction.channel_id]
-            await self.rest.dispatch_message("MESSAGE_CREATE", channel, message)
+            await self.ctx.events.dispatch_message("MESSAGE_CREATE", channel, message)
         interaction.result._show(self.payloads.message(message, viewer_id=interaction.user_id))
         return message
 
@@ -393,7 +396,7 @@ class Interactions:
         if "content" in fields:
             message.content = spec.content or ""
             perms = self.permissions(interaction.bot_id, interaction.guild_id, interaction.channel_id)
-            self.rest.set_mentions(
+            self.parts.set_mentions(
                 message, spec.allowed_mentions, perms, replied=None, default_parse=("users",)
             )
         if "embeds" in fields:
@@ -404,7 +407,7 @@ class Interactions:
         removed: list[int] = []
         if "attachments" in fields or uploads:
             existing = {a.id: a for a in message.attachments}
-            attachments, files = self.rest._new_attachments(spec.attachments or [], uploads, existing)
+            attachments, files = self.parts.new_attachments(spec.attachments or [], uploads, existing)
             if "attachments" not in fields:
                 attachments = message.attachments + attachments
             removed = [aid for aid in existing if aid not in {a.id for a in attachments}]
@@ -416,7 +419,7 @@ class Interactions:
         else:
             self.store.update_message(message, files, removed)
             channel = self.store.channels[message.channel_id]
-            await self.rest.dispatch_message("MESSAGE_UPDATE", channel, message)
+            await self.ctx.events.dispatch_message("MESSAGE_UPDATE", channel, message)
         payload = self.payloads.message(message, viewer_id=interaction.user_id)
         if message.id in interaction.message_ids:
             interaction.result._show(payload)
@@ -443,7 +446,7 @@ class Interactions:
 
     async def callback(self, request: web.Request) -> web.Response:
         interaction = self._for_callback(request)
-        body, uploads = await self.rest.read_message_body(request)
+        body, uploads = await read_message_body(request, self.ctx.limits)
         if not isinstance(body, dict):
             body = validation.body_object(body)
         errors = FormErrors()
@@ -515,7 +518,7 @@ class Interactions:
     # ------------------------------------------------------------------ follow-ups and @original
     async def follow_up(self, request: web.Request) -> web.Response:
         interaction = self._for_webhook(request)
-        body, uploads = await self.rest.read_message_body(request)
+        body, uploads = await read_message_body(request, self.ctx.limits)
         spec = validation.parse_message_create(body, uploads=len(uploads))
         original = interaction.original_id
         if interaction.callback_type == 5 and original is not None:
@@ -542,7 +545,7 @@ class Interactions:
     async def _edit(self, request: web.Request, message_id: int | None) -> web.Response:
         interaction = self._for_webhook(request)
         message = self._message(interaction, message_id)
-        body, uploads = await self.rest.read_message_body(request)
+        body, uploads = await read_message_body(request, self.ctx.limits)
         spec = validation.parse_message_edit(body, uploads=len(uploads))
         message = await self._edit_message(interaction, message, spec, uploads)
         return json_response(self.payloads.message(message))
@@ -553,7 +556,7 @@ class Interactions:
         interaction.message_ids.remove(message.id)
         if interaction.ephemeral.pop(message.id, None) is None:
             self.store.delete_messages(message.channel_id, [message.id])
-            await self.rest.dispatch(
+            await self.ctx.events.dispatch(
                 "MESSAGE_DELETE",
                 {
                     "id": str(message.id),
@@ -576,13 +579,13 @@ class Interactions:
         return await self._delete(request, self._for_webhook(request).original_id)
 
     async def get_webhook_message(self, request: web.Request) -> web.Response:
-        return await self._get(request, self.rest.path_id(request, "message_id"))
+        return await self._get(request, path_id(request, "message_id"))
 
     async def edit_webhook_message(self, request: web.Request) -> web.Response:
-        return await self._edit(request, self.rest.path_id(request, "message_id"))
+        return await self._edit(request, path_id(request, "message_id"))
 
     async def delete_webhook_message(self, request: web.Request) -> web.Response:
-        return await self._delete(request, self.rest.path_id(request, "message_id"))
+        return await self._delete(request, path_id(request, "message_id"))
 
 
 def member_may_use(permissions: int, required: str | None) -> bool:

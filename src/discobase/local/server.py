@@ -34,7 +34,16 @@ from discobase.local.jsonbody import UndecodableJSON, decode
 from discobase.local.payloads import Payloads
 from discobase.local.people import Person
 from discobase.local.ratelimit import Decision, RateLimiter, RateLimitProfile, message_age_metadata
-from discobase.local.rest import API_PREFIXES, BOT_KEY, RestAPI, json_response
+from discobase.local.rest import (
+    API_PREFIXES,
+    BOT_KEY,
+    Access,
+    Events,
+    RequestLimits,
+    RestAPI,
+    RestContext,
+    json_response,
+)
 from discobase.local.store import BotAccount, Channel, Member, Role, Store
 
 if TYPE_CHECKING:
@@ -309,19 +318,29 @@ class LocalDiscord:
         self.ratelimiter = RateLimiter(rate_limits, headers=ratelimit_headers)
         self.faults = FaultInjector(seed)
         self._stats: Counter[str] = Counter()
-        self.rest = RestAPI(self)
-        self.interactions = Interactions(
-            self.rest,
-            response_window=interaction_response_window,
-            token_lifetime=interaction_token_lifetime,
-        )
-        self._people: dict[int, Person] = {}
         self.gateway = GatewayHub(
             _Backend(self),
             stats=self._stats,
             faults=self.faults,
             heartbeat_interval_ms=int(heartbeat_interval * 1000),
         )
+        context = RestContext(
+            store=self.store,
+            payloads=self.payloads,
+            access=Access(self.store),
+            events=Events(self.store, self.payloads, self.gateway),
+            limits=RequestLimits(upload_limit=self.upload_limit, request_limit=self.request_limit),
+            gateway_url=lambda: self.gateway_url,
+            create_guild=self.create_guild,
+            allow_guild_create=allow_guild_create,
+        )
+        self.rest = RestAPI(context)
+        self.interactions = Interactions(
+            context,
+            response_window=interaction_response_window,
+            token_lifetime=interaction_token_lifetime,
+        )
+        self._people: dict[int, Person] = {}
         self._backend = _Backend(self)
         self._runner: web.AppRunner | None = None
         self._templates: dict[str, str] = {}

@@ -1,0 +1,262 @@
+"""Application command bodies (https://docs.discord.com/developers/interactions/application-commands)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from discobase.local.errors import FormErrors, bad_request
+from discobase.local.validation.fields import (
+    _MISSING,
+    Path,
+    _array,
+    _boolean,
+    _choice,
+    _form_error,
+    _given,
+    _items,
+    _model,
+    _permissions,
+    _required,
+    _string,
+)
+from discobase.local.validation.limits import (
+    COMMAND_TYPES,
+    MAX_COMMAND_DESCRIPTION,
+    MAX_COMMAND_NAME,
+    MAX_COMMAND_OPTIONS,
+    MAX_COMMANDS_PER_REQUEST,
+    MAX_COMMANDS_PER_TYPE,
+    MAX_LOCALIZATIONS,
+    MAX_OPTION_CHOICES,
+    OPTION_TYPES,
+    SUBCOMMAND_TYPES,
+)
+
+__all__ = [
+    "parse_application_commands",
+]
+
+# -------------------------------------------------------------------------------- application commands
+
+
+def _command_name_ok(name: str) -> bool:
+    """CHAT_INPUT names match ``^[-_\\p{L}\\p{N}]{1,32}$`` and are lowercase where possible [DOC].
+
+    ``str.isalnum`` is exactly \\p{L} plus \\p{N}; the docs also allow Devanagari and Thai
+    letters, which ``isalnum`` covers except for combining marks (accepted here too).
+    """
+    for ch in name:
+        if ch in "-_":
+            continue
+        if not (ch.isalnum() or _is_indic_mark(ch)):
+            return False
+        if ch.lower() != ch:
+            return False
+    return True
+
+
+def _is_indic_mark(ch: str) -> bool:
+    code = ord(ch)
+    return 0x0900 <= code <= 0x097F or 0x0E00 <= code <= 0x0E7F  # \p{sc=Deva}, \p{sc=Thai}
+
+
+def _command_name(value: object, path: Path, errors: FormErrors, *, chat_input: bool) -> str | None:
+    """A command or option name: 1-32 characters; CHAT_INPUT rules → APPLICATION_COMMAND_INVALID_NAME."""
+    name = _string(value, path, errors, min_len=1, max_len=MAX_COMMAND_NAME)
+    if name is None:
+        return None
+    if chat_input and not _command_name_ok(name):
+        errors.add(path, "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+        return None
+    return name
+
+
+def _description(value: object, path: Path, errors: FormErrors) -> str | None:
+    return _string(value, path, errors, min_len=1, max_len=MAX_COMMAND_DESCRIPTION)
+
+
+def _localizations(
+    data: dict[str, Any], key: str, path: Path, errors: FormErrors, max_len: int
+) -> dict[str, str] | None:
+    raw = _given(data, key)
+    if raw is _MISSING:
+        return None
+    if not isinstance(raw, dict):
+        errors.add((*path, key), "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+        return None
+    if len(raw) > MAX_LOCALIZATIONS:
+        errors.add((*path, key), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_LOCALIZATIONS} or fewer in length.")
+        return None
+    result: dict[str, str] = {}
+    for locale, text in raw.items():
+        # A user-supplied key must not collide with the ``_errors`` leaf of the error tree.
+        where = (*path, key) if locale == "_errors" else (*path, key, str(locale))
+        checked = _string(text, where, errors, min_len=1, max_len=max_len)
+        if checked is not None:
+            result[str(locale)] = checked
+    return result
+
+
+def _command_options(
+    value: object, path: Path, errors: FormErrors, *, depth: int
+) -> list[dict[str, Any]] | None:
+    """``options``: ≤ 25 options, each with ``type`` 1-11, ``name`` and ``description``.
+
+    Sub-command (1) and group (2) options nest their own ``options`` (at most two levels,
+    as Discord allows); ``choices`` ≤ 25 each with ``name`` 1-100 and a ``value``.
+    """
+    values = _array(value, path, errors, max_len=MAX_COMMAND_OPTIONS)
+    if values is None:
+        return None
+    result: list[dict[str, Any]] = []
+    for index, item in _items(values, path, errors, "ModelType"):
+        option_path = (*path, index)
+        data = _model(item, option_path, errors)
+        if data is None:
+            continue
+        option: dict[str, Any] = dict(data)
+        raw_type = _given(data, "type")
+        if raw_type is _MISSING:
+            _required(errors, (*option_path, "type"))
+        else:
+            kind = _choice(raw_type, (*option_path, "type"), errors, OPTION_TYPES)
+            if kind is not None:
+                option["type"] = kind
+        raw_name = _given(data, "name")
+        if raw_name is _MISSING:
+            _required(errors, (*option_path, "name"))
+        else:
+            _command_name(raw_name, (*option_path, "name"), errors, chat_input=True)
+        raw_description = _given(data, "description")
+        if raw_description is _MISSING:
+            _required(errors, (*option_path, "description"))
+        else:
+            _description(raw_description, (*option_path, "description"), errors)
+        raw_required = _given(data, "required")
+        if raw_required is not _MISSING:
+            _boolean(raw_required, (*option_path, "required"), errors)
+        raw_choices = _given(data, "choices")
+        if raw_choices is not _MISSING:
+            choices = _array(raw_choices, (*option_path, "choices"), errors, max_len=MAX_OPTION_CHOICES)
+            for choice_index, choice in _items(choices or [], (*option_path, "choices"), errors, "ModelType"):
+                choice_path = (*option_path, "choices", choice_index)
+                choice_data = _model(choice, choice_path, errors)
+                if choice_data is None:
+                    continue
+                if _given(choice_data, "name") is _MISSING:
+                    _required(errors, (*choice_path, "name"))
+                else:
+                    _description(choice_data["name"], (*choice_path, "name"), errors)
+                if _given(choice_data, "value") is _MISSING:
+                    _required(errors, (*choice_path, "value"))
+        raw_options = _given(data, "options")
+        if raw_options is not _MISSING:
+            if depth >= 2 or option.get("type") not in SUBCOMMAND_TYPES:
+                errors.add(
+                    (*option_path, "options"),
+                    "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",  # UNCONFIRMED code
+                    "Only sub-command and sub-command group options may have options",
+                )
+            else:
+                nested = _command_options(raw_options, (*option_path, "options"), errors, depth=depth + 1)
+                if nested is not None:
+                    option["options"] = nested
+        result.append(option)
+    return result
+
+
+def parse_application_commands(body: object) -> list[dict[str, Any]]:
+    """Validate ``PUT …/commands`` (bulk overwrite): a list of ApplicationCommandUpdateRequest [DOC; SPEC].
+
+    Each command: an object (else MODEL_TYPE_CONVERT "Expected an object/dictionary." [OBS]);
+    ``type`` 1|2|3 (default 1); ``name`` required 1-32, for CHAT_INPUT lowercase
+    ``[-_\\p{L}\\p{N}]`` (APPLICATION_COMMAND_INVALID_NAME "Command name is invalid");
+    ``description`` required 1-100 for CHAT_INPUT (``""`` for USER/MESSAGE commands);
+    ``options`` ≤ 25; ``default_member_permissions`` a bitfield; ``dm_permission``/``nsfw``
+    bools; localisations dicts. At most 130 commands per request [SPEC]; per type at most
+    100 CHAT_INPUT, 15 USER, 15 MESSAGE → 400/30032 "Maximum number of application commands
+    reached (N)" (status and placement UNCONFIRMED); a repeated (type, name) is the
+    whole-request error APPLICATION_COMMANDS_DUPLICATE_NAME "Application command names must
+    be unique". Returns normalised copies (``type`` and ``description`` filled in).
+    """
+    if body is None:
+        return []
+    if not isinstance(body, list):
+        raise _form_error((), "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
+    errors = FormErrors()
+    if len(body) > MAX_COMMANDS_PER_REQUEST:
+        raise _form_error(
+            (), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_COMMANDS_PER_REQUEST} or fewer in length."
+        )
+    commands: list[dict[str, Any]] = []
+    for index, item in _items(body, (), errors, "ModelType"):
+        data = _model(item, (index,), errors)
+        if data is None:
+            continue
+        command: dict[str, Any] = dict(data)
+        kind = 1
+        raw_type = _given(data, "type")
+        if raw_type is not _MISSING:
+            kind = _choice(raw_type, (index, "type"), errors, COMMAND_TYPES) or 1
+        command["type"] = kind
+        chat_input = kind == 1
+        raw_name = _given(data, "name")
+        if raw_name is _MISSING:
+            _required(errors, (index, "name"))
+        else:
+            name = _command_name(raw_name, (index, "name"), errors, chat_input=chat_input)
+            if name is not None:
+                command["name"] = name
+        raw_description = _given(data, "description")
+        if chat_input:
+            if raw_description is _MISSING:
+                _required(errors, (index, "description"))
+            else:
+                _description(raw_description, (index, "description"), errors)
+        else:
+            if raw_description is not _MISSING:
+                _string(raw_description, (index, "description"), errors, max_len=MAX_COMMAND_DESCRIPTION)
+            command["description"] = ""
+        for key, limit in (("name_localizations", MAX_COMMAND_NAME), ("description_localizations", 100)):
+            localized = _localizations(data, key, (index,), errors, limit)
+            if localized is not None:
+                command[key] = localized
+        raw_options = _given(data, "options")
+        if raw_options is not _MISSING:
+            if not chat_input:
+                errors.add(
+                    (index, "options"),
+                    "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",  # UNCONFIRMED code
+                    "Only chat input commands may have options",
+                )
+            else:
+                options = _command_options(raw_options, (index, "options"), errors, depth=0)
+                if options is not None:
+                    command["options"] = options
+        raw_permissions = _given(data, "default_member_permissions")
+        if raw_permissions is not _MISSING:
+            permissions = _permissions(raw_permissions, (index, "default_member_permissions"), errors)
+            if permissions is not None:
+                command["default_member_permissions"] = str(permissions)
+        for key in ("dm_permission", "nsfw"):
+            raw_flag = _given(data, key)
+            if raw_flag is not _MISSING:
+                _boolean(raw_flag, (index, key), errors)
+        commands.append(command)
+    errors.raise_if_any()
+
+    seen: set[tuple[int, str]] = set()
+    counts: dict[int, int] = {}
+    for command in commands:
+        ident = (int(command["type"]), str(command["name"]))
+        if ident in seen:
+            raise _form_error(
+                (), "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique"
+            )
+        seen.add(ident)
+        counts[ident[0]] = counts.get(ident[0], 0) + 1
+    for kind, count in counts.items():
+        limit = MAX_COMMANDS_PER_TYPE.get(kind, MAX_COMMANDS_PER_REQUEST)
+        if count > limit:
+            raise bad_request(30032, f"Maximum number of application commands reached ({limit})")
+    return commands
