@@ -21,6 +21,7 @@ test: lint typecheck docs pytest
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples benchmarks docs/examples
 	$(VENV)/bin/ruff format --check src tests examples benchmarks docs/examples
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -30,7 +30,7 @@ fewest requests any client could:
 
 The requests are then scheduled as early as the rate limiter allows — the
 server's own :class:`~discobase.local.ratelimit.RateLimiter` (the numbers of
-``DISCORD_ROUTES``, taken from ``shared/reference/discord-api-facts.md`` §1:
+``DISCORD_ROUTES``, taken from Discord's published rate limits:
 message create/edit 5 per 5 s per channel, history 5 per 5 s, the 50 per
 second global limit, ...) driven by a simulated clock, burst windows
 included. That gives :attr:`Ideal.limit_seconds`, the wait Discord's limits

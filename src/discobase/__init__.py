@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from loguru import logger
 
-from discobase import events, exceptions
+from discobase import events, exceptions, system  # noqa: F401  (registers db.logs, db.tickets)
 from discobase.database import Database, EmbeddedServerWarning
+from discobase.engine.versions import DBStatus, Version, database_safe, required_argument, timed
 from discobase.exceptions import (
     AlreadyConnectedError,
     DatabaseCorruptionError,
@@ -44,11 +45,17 @@ from discobase.exceptions import (
     QueryError,
     UniqueViolationError,
 )
-from discobase.logs import CSVBackend, JSONLBackend, LogRecord, MemoryBackend, SQLiteBackend, TableBackend
-from discobase.query import Condition, FieldExpr, Page, Query
-from discobase.table import Field, Table, TableOptions, WriteTask
-from discobase.ticketing import Occurrence, Ticket
-from discobase.versioning import DBStatus, Version, database_safe, required_argument, timed
+from discobase.model.query import Condition, FieldExpr, Page, Query
+from discobase.model.table import Field, Table, TableOptions, WriteTask
+from discobase.system.logs import (
+    CSVBackend,
+    JSONLBackend,
+    LogRecord,
+    MemoryBackend,
+    SQLiteBackend,
+    TableBackend,
+)
+from discobase.system.tickets import Occurrence, Ticket
 
 __version__ = "2.0.0.dev0"
 __license__ = "MIT"

@@ -1,101 +1,72 @@
-"""``Database``: one Discord guild used as a database (the discobase 1.0.0 API, done right)."""
+"""``Database``: one Discord guild used as a database.
+
+The facade: the registry of tables, connecting and closing, lifecycle hooks.
+Its jobs live beside it: connecting in :mod:`discobase._connect`, the catalog
+and schema evolution in :mod:`discobase.engine.catalog`, versions and
+migrations in :mod:`discobase.engine.migrations`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
-import os
-import sys
-import time
-import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-import discord
 from discord.ext import commands
 from loguru import logger
 
-from discobase.events import EventHandler, EventTracker, TrackedTransport
+from discobase._connect import ConnectMixin, EmbeddedServerWarning
+from discobase._discord.permissions import REQUIRED_PERMISSIONS
+from discobase.engine.catalog import CatalogMixin
+from discobase.engine.indexes import TableIndexes
+from discobase.engine.instrumentation import EventHandler, EventTracker, TrackedTransport
+from discobase.engine.migrations import MigrationsMixin
+from discobase.engine.replica import TableMeta, TableReplica
+from discobase.engine.versions import DBStatus, Migration, Version
 from discobase.exceptions import (
     AlreadyConnectedError,
     DatabaseCorruptionError,
-    DatabaseKeyError,
     DatabaseTableError,
-    DatabaseVersionError,
     DiscobaseError,
     GuildNotFoundError,
-    MigrationError,
-    MissingPermissionsError,
     NotConnectedError,
 )
-from discobase.schema import diff_schemas, field_summary, format_diff
-from discobase.storage.codec import Codec, CodecError, derive_key, key_id
-from discobase.storage.cursor import TableCursor, TableMeta
-from discobase.storage.discord_transport import DiscordTransport, invite_url
+from discobase.model.table import Table, TableOptions
+from discobase.storage.codec import Codec
+from discobase.storage.discord_transport import invite_url
 from discobase.storage.ids import IdGenerator, WorkerLease
-from discobase.storage.indexes import TableIndexes
 from discobase.storage.lock import DiscordLock
 from discobase.storage.transport import (
-    CONTENT_LIMIT,
-    HISTORY_PAGE,
     ChannelInfo,
-    FileData,
     GuildInfo,
     MessageEvent,
-    RawMessage,
     Transport,
 )
-from discobase.table import Table, TableOptions
-from discobase.versioning import DBStatus, Migration, MigrationRecord, Version, VersionRecord, now
 
 if TYPE_CHECKING:
-    from discobase._embedded import EmbeddedServer
-    from discobase.logs import LogManager
-    from discobase.ticketing import TicketManager
+    from discobase._connect.embedded import EmbeddedServer
+    from discobase.system.logs import LogManager
+    from discobase.system.tickets import TicketManager
 
-__all__ = ["REQUIRED_PERMISSIONS", "Database", "EmbeddedServerWarning"]
+__all__ = ["REQUIRED_PERMISSIONS", "Database", "EmbeddedServerWarning", "register_extension"]
 
 T = TypeVar("T", bound=type[Table])
+#: What runs at the start of ``close()``, while the database is still open.
+CloseHook = Callable[[], Awaitable[None]]
 
-#: Permissions the bot needs in the guild (manage channels and roles to make
-#: its hidden category; read, write, attach and delete messages).
-REQUIRED_PERMISSIONS = (
-    (1 << 4)  # MANAGE_CHANNELS
-    | (1 << 28)  # MANAGE_ROLES
-    | (1 << 10)  # VIEW_CHANNEL
-    | (1 << 11)  # SEND_MESSAGES
-    | (1 << 13)  # MANAGE_MESSAGES
-    | (1 << 15)  # ATTACH_FILES
-    | (1 << 16)  # READ_MESSAGE_HISTORY
-)
-CATEGORY_NAME = "discobase"
-METADATA_CHANNEL = "_dbmetadata"
-CATALOG_PREFIX = "dbC1"
-CATALOG_MARKER = "dbC1 "
-CATALOG_FILE_MARKER = "dbC1+ "
-CATALOG_TOPIC = "discobase catalog"
-#: A catalog entry sealed with the database's key (``dbC1e <kid>:<base64>``), or
-#: (too large for the content) in an attachment.
-CATALOG_SEALED_MARKER = "dbC1e "
-CATALOG_SEALED_FILE_MARKER = "dbC1e+"
-#: The key record: which key encrypts the database, its passphrase salt, a check value.
-KEY_MARKER = "dbK1 "
+#: Features built on the database and made on first use (``db.logs``, ``db.tickets``),
+#: registered by :mod:`discobase.system`: the core does not import them.
+_EXTENSIONS: dict[str, Callable[[Database], object]] = {}
 
 
-class EmbeddedServerWarning(UserWarning):
-    """discobase started its embedded local Discord server (no token was given)."""
+def register_extension(name: str, factory: Callable[[Database], object]) -> None:
+    """Make ``factory(db)`` available as ``db.extension(name)`` (made once per database)."""
+    _EXTENSIONS[name] = factory
 
 
-def schema_hash(model: type[Table]) -> str:
-    schema = json.dumps(model.model_json_schema(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(schema.encode()).hexdigest()[:16]
-
-
-class Database:
+class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
     """A Discord server used as a database.
 
     Args:
@@ -127,7 +98,7 @@ class Database:
             :meth:`migration`, :meth:`on_init`).
         log_table: store loguru's records in the ``_logs`` table (``True``: at
             INFO and above; or a level name): the same as ``db.logs.attach(level)``.
-        event_handlers: :class:`~discobase.events.EventHandler` instances told
+        event_handlers: :class:`~discobase.engine.instrumentation.EventHandler` instances told
             about every ORM call and every Discord request inside it (also
             ``db.events.register(handler)``).
         hide_names: with a key, name the channels of new tables after a keyed
@@ -191,8 +162,8 @@ class Database:
         self._own_transport = transport is None
         self._bot: commands.Bot | None = None
         self._embedded: EmbeddedServer | None = None
-        self._cursors: dict[str, TableCursor] = {}
-        self._channel_cursors: dict[int, TableCursor] = {}
+        self._cursors: dict[str, TableReplica] = {}
+        self._channel_cursors: dict[int, TableReplica] = {}
         self._catalog: dict[str, TableMeta] = {}
         self._category_id: int | None = None
         self._metadata_channel: ChannelInfo | None = None
@@ -219,12 +190,12 @@ class Database:
         self._on_init: list[tuple[str, Migration]] = []
         self._system: dict[str, type[Table]] = {}
         self.events = EventTracker(database=self)
-        """The event handlers (see :mod:`discobase.events`)."""
+        """The event handlers (see :mod:`discobase.engine.instrumentation`)."""
         for handler in event_handlers:
             self.events.register(handler)
         self._tracked: TrackedTransport | None = None
-        self._logs: LogManager | None = None
-        self._tickets: TicketManager | None = None
+        self._extensions: dict[str, object] = {}
+        self._close_hooks: list[CloseHook] = []
         if log_table:
             self.logs.attach("INFO" if log_table is True else log_table)
 
@@ -249,37 +220,38 @@ class Database:
                 self._problems.extend(cursor.rejected)
                 cursor.rejected.clear()
 
-    # ------------------------------------------------------------------ discord.py
-    @property
-    def bot(self) -> commands.Bot:
-        """The discord.py ``Bot`` that talks to Discord (made on first use)."""
-        if self._bot is None:
-            intents = discord.Intents.none()
-            intents.guilds = True
-            intents.guild_messages = True
-            intents.message_content = True
-            self._bot = commands.Bot(command_prefix="!", intents=intents, guild_ready_timeout=0.5)
-            self._bot.db = self  # type: ignore[attr-defined]
-        return self._bot
-
     # ------------------------------------------------------------------ logs and tickets
     @property
     def logs(self) -> LogManager:
-        """Log records stored in the ``_logs`` table (see :mod:`discobase.logs`)."""
-        if self._logs is None:
-            from discobase.logs import LogManager
-
-            self._logs = LogManager(self)
-        return self._logs
+        """Log records stored in the ``_logs`` table (see :mod:`discobase.system.logs`)."""
+        return cast("LogManager", self.extension("logs"))
 
     @property
     def tickets(self) -> TicketManager:
-        """Warnings and errors grouped into tickets (see :mod:`discobase.ticketing`)."""
-        if self._tickets is None:
-            from discobase.ticketing import TicketManager
+        """Warnings and errors grouped into tickets (see :mod:`discobase.system.tickets`)."""
+        return cast("TicketManager", self.extension("tickets"))
 
-            self._tickets = TicketManager(self)
-        return self._tickets
+    def extension(self, name: str) -> object:
+        """The feature registered as ``name`` (see :func:`register_extension`), made on first use."""
+        if name not in self._extensions:
+            factory = _EXTENSIONS.get(name)
+            if factory is None:
+                raise DiscobaseError(f"no extension {name!r} is registered (is discobase.system imported?)")
+            self._extensions[name] = factory(self)
+        return self._extensions[name]
+
+    # ------------------------------------------------------------------ lifecycle hooks
+    def on_close(self, hook: CloseHook) -> CloseHook:
+        """Run ``hook`` at the start of every :meth:`close`, while the database is
+        still open (e.g. to write buffered records); hooks run in registration
+        order, and one that fails is logged and does not stop the close."""
+        self._close_hooks.append(hook)
+        return hook
+
+    @property
+    def system_tables(self) -> dict[str, type[Table]]:
+        """The system tables attached with :meth:`system_table`, by name (read only)."""
+        return dict(self._system)
 
     # ------------------------------------------------------------------ tables
     def table(self, clas: T) -> T:
@@ -307,41 +279,6 @@ class Database:
         self.tables[name] = clas
         return clas
 
-    # ------------------------------------------------------------------ versions and migrations
-    def migration(self, version: str | Version) -> Callable[[Migration], Migration]:
-        """Register an async migration to ``version``: it runs at open when the
-        stored version is below ``version``, in version order, and is recorded
-        in the ``_migrations`` table.
-
-        ```python
-        @db.migration("1.3.0")
-        async def add_emails(db: discobase.Database) -> None:
-            await User.query(User.email.is_none()).update(email="")
-        ```
-        """
-        target = Version.parse(version)
-
-        def register(func: Migration) -> Migration:
-            self._migrations.setdefault(target, []).append((getattr(func, "__qualname__", repr(func)), func))
-            return func
-
-        return register
-
-    def on_init(self, func: Migration) -> Migration:
-        """Register an async function that runs once, when the database is new
-        (smdb's ``init_db``): e.g. to fill default data."""
-        self._on_init.append((getattr(func, "__qualname__", repr(func)), func))
-        return func
-
-    @property
-    def versioned(self) -> bool:
-        return self.version is not None or bool(self._migrations) or bool(self._on_init)
-
-    def _register_system_tables(self) -> None:
-        if self.versioned:
-            for base in (VersionRecord, MigrationRecord):
-                self.system_table(base)
-
     def system_table(self, base: T) -> T:
         """Attach a discobase system table (``_versions``, ``_logs``, ...) to this
         database: a subclass of ``base`` made for this database (a table class
@@ -358,108 +295,6 @@ class Database:
         self._system[name] = system
         return system  # type: ignore[return-value]
 
-    def _target_version(self) -> Version:
-        return self.version or max(self._migrations, default=Version(0, 0, 0))
-
-    async def get_version(self) -> Version | None:
-        """The stored version of the database (None for a database without one)."""
-        versions = self._system.get("_versions")
-        if versions is None:
-            return None
-        records = await versions.find()
-        return Version.parse(records[0].version) if records else None  # type: ignore[attr-defined]
-
-    async def update_version(self, version: str | Version) -> None:
-        """Store ``version`` as the database's version."""
-        if not self._system:
-            raise DiscobaseError("this database is not versioned: pass version= to Database()")
-        versions = self._system["_versions"]
-        records = await versions.find()
-        text = str(Version.parse(version))
-        if records:
-            record = records[0]
-            record.version = text  # type: ignore[attr-defined]
-            record.updated = now()  # type: ignore[attr-defined]
-            await record.update()
-        else:
-            await versions(version=text, updated=now()).save()
-
-    async def _check_version(self) -> None:
-        """New database → on_init; newer stored version → refuse; older → migrate."""
-        if not self.versioned:
-            return
-        target = self._target_version()
-        stored = await self.get_version()
-        if stored == target:
-            return
-        if stored is not None and stored > target:
-            raise self._too_new(stored, target)
-        # Only one process migrates: the others wait for the lock, then find the work done.
-        transport = self._require_transport()
-        assert self._metadata_channel is not None
-        async with DiscordLock(transport, self._metadata_channel.id, "migrations"):
-            for cursor in list(self._cursors.values()):
-                for channel_id in cursor.meta.data_channels:
-                    await cursor._catch_up(channel_id)  # what the previous holder wrote
-            await self._migrate(target)
-
-    def _too_new(self, stored: Version, target: Version) -> DatabaseVersionError:
-        return DatabaseVersionError(
-            f"the database {self.name!r} is at version {stored}, newer than this program's {target}: "
-            "upgrade the program (opening it with an older one could lose data)"
-        )
-
-    async def _migrate(self, target: Version) -> None:
-        stored = await self.get_version()
-        if stored is None:
-            for name, func in self._on_init:
-                await self._run_migration(target, name, func, record=False)
-            await self.update_version(target)
-            logger.info("new database {} at version {}", self.name, target)
-            return
-        if stored > target:
-            raise self._too_new(stored, target)
-        if stored == target:
-            return
-        migrations = self._system["_migrations"]
-        done = {
-            (m.version, m.name)  # type: ignore[attr-defined]
-            for m in await migrations.find()
-            if m.outcome == "applied"  # type: ignore[attr-defined]
-        }
-        for version in sorted(v for v in self._migrations if stored < v <= target):
-            for name, func in self._migrations[version]:
-                if (str(version), name) not in done:
-                    await self._run_migration(version, name, func)
-            await self.update_version(version)
-        await self.update_version(target)
-        logger.info("database {} migrated from {} to {}", self.name, stored, target)
-
-    async def _run_migration(
-        self, version: Version, name: str, func: Migration, *, record: bool = True
-    ) -> None:
-        started, clock = now(), time.perf_counter()
-
-        async def note(outcome: str) -> None:
-            await self._system["_migrations"](
-                version=str(version),
-                name=name,
-                started=started,
-                finished=now(),
-                duration=time.perf_counter() - clock,
-                outcome=outcome[:1000],
-            ).save()
-
-        try:
-            await self.events.run("migrate", None, func(self), version=str(version), name=name)
-        except Exception as error:
-            if record:
-                await note(f"failed: {error!r}")
-            what = "on_init function" if not record else f"migration to {version}"
-            raise MigrationError(f"{what} {name} failed: {error}") from error
-        if record:
-            await note("applied")
-
     # ------------------------------------------------------------------ connection
     def _require_transport(self) -> Transport:
         """The transport, wrapped so that every call is reported to the event handlers."""
@@ -468,41 +303,6 @@ class Database:
         if self._tracked is None or self._tracked.inner is not self._transport:
             self._tracked = TrackedTransport(self._transport, self.events)
         return self._tracked
-
-    async def _resolve_transport(self, token: str | None) -> Transport:
-        if self._transport is not None:
-            return self._transport
-        token = token or os.environ.get("DISCOBASE_TOKEN") or None
-        server_url = self.server_url or os.environ.get("DISCOBASE_API_URL") or None
-        if server_url is not None:
-            if token is None:
-                raise NotConnectedError(
-                    f"a token is needed to use the local server at {server_url}: "
-                    "'discobase local serve' prints one (pass it to conn(), or set DISCOBASE_TOKEN)"
-                )
-            from discobase.local.server import attach
-
-            attach(self.bot, server_url)
-        elif token is None:
-            token = await self._start_embedded_server()
-        transport = DiscordTransport(self.bot, token)
-        self._transport = transport
-        return transport
-
-    async def _start_embedded_server(self) -> str:
-        """Serve the data directory's embedded server, or join the process that
-        serves it (see :mod:`discobase._embedded`); returns the bot's token."""
-        from discobase._embedded import DATA_FILE, EmbeddedServer
-
-        directory = self.data_dir or Path(os.environ.get("DISCOBASE_DATA_DIR", ".discobase"))
-        warnings.warn(
-            "no Discord token given: discobase uses its embedded local Discord server, "
-            f"persisted in {directory / DATA_FILE}",
-            EmbeddedServerWarning,
-            stacklevel=4,
-        )
-        self._embedded = EmbeddedServer(directory)
-        return await self._embedded.join(self.name, self.bot)
 
     async def login(self, bot_token: str | None = None) -> None:
         """Connect, build the tables, and stay connected until :meth:`close`.
@@ -579,8 +379,7 @@ class Database:
         return task
 
     async def ensure_ready(self) -> None:
-        """Wait until the database is RUNNING; raise the start-up error if it FAILED
-        (smdb's ``ensure_ready``)."""
+        """Wait until the database is RUNNING; raise the start-up error if it FAILED"""
         if self.status is DBStatus.RUNNING:
             return
         if self.status is DBStatus.FAILED and self._startup_error is not None:
@@ -628,12 +427,11 @@ class Database:
         """Wait for pending writes, write snapshots, disconnect."""
         if not self.open:
             raise ValueError("cannot close a connection that is not open")
-        for sink in (self._logs, self._tickets):  # write buffered log records while still open
-            if sink is not None:
-                try:
-                    await sink._before_close()
-                except Exception as error:
-                    logger.warning("writing buffered log records at close failed: {}", error)
+        for hook in list(self._close_hooks):
+            try:
+                await hook()
+            except Exception as error:
+                logger.warning("a close hook failed: {}", error)
         self.open = False
         self.status = DBStatus.STOPPING
         try:
@@ -671,7 +469,8 @@ class Database:
         self._category_id = None
         self._catalog.clear()
 
-    def _track(self, task: asyncio.Task[Any]) -> None:
+    def track_write(self, task: asyncio.Task[Any]) -> None:
+        """Keep ``task`` (a write nobody may await) until it ends; ``close()`` waits for it."""
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
@@ -719,238 +518,6 @@ class Database:
         elif self._early is not None:
             self._early.append(event)  # perhaps a table's, whose cursor is not made yet
 
-    async def _ensure_catalog(self) -> ChannelInfo:
-        transport = self._require_transport()
-        assert self.guild is not None
-        if self._metadata_channel is not None:
-            return self._metadata_channel
-        self._early = []  # from here on, no event is missed: a message is either listed or kept
-        channels = await transport.channels(self.guild.id, hidden=True)
-        self._listed = {c.id: c.last_message_id for c in channels if c.visible}
-        categories = [c for c in channels if c.type == 4 and c.name == CATEGORY_NAME]
-        category = next((c for c in categories if c.visible), categories[0] if categories else None)
-        metadata = self._find_catalog(channels, category)
-        if category is None:
-            category = await transport.create_channel(self.guild.id, CATEGORY_NAME, type=4, private=True)
-        self._category_id = category.id
-        if metadata is None:
-            metadata = await transport.create_channel(
-                self.guild.id,
-                METADATA_CHANNEL,
-                parent_id=category.id,
-                topic=CATALOG_TOPIC,
-                private=True,
-            )
-        self._metadata_channel = metadata
-        self._lease = WorkerLease(transport, metadata.id, self._ids)
-        await self._lease.post()  # before the catalog is read, which then shows every earlier claim
-        await self._lease.confirm(await self._read_catalog(metadata.id))
-        return metadata
-
-    def _find_catalog(
-        self, channels: Sequence[ChannelInfo], category: ChannelInfo | None
-    ) -> ChannelInfo | None:
-        """The catalog channel, by name or (renamed) by topic; None when the guild
-        holds no trace of a database. Raises when the catalog exists but cannot
-        be read, or is gone while tables remain: opening an empty database then
-        would hide the stored records and start a second catalog beside them."""
-        text = [c for c in channels if c.type == 0]
-        mine = [c for c in text if category is not None and c.parent_id == category.id]
-        found = (
-            next((c for c in mine if c.name == METADATA_CHANNEL), None)
-            or next((c for c in text if c.name == METADATA_CHANNEL), None)
-            or next((c for c in mine if c.topic == CATALOG_TOPIC), None)
-        )
-        if found is not None:
-            if not found.visible:
-                raise MissingPermissionsError(
-                    f"the bot cannot view the catalog channel #{found.name} of database {self.name!r}: "
-                    "give it View Channel and Read Message History there (or on the discobase category). "
-                    "Nothing was opened or written.",
-                    permission="View Channel",
-                    channel=found.id,
-                )
-            if found.name != METADATA_CHANNEL:
-                logger.warning("the catalog channel was renamed to #{}; using it", found.name)
-            return found
-        tables = [c for c in mine if (c.topic or "").startswith(("discobase data:", "discobase index:"))]
-        if category is not None and not category.visible:
-            raise MissingPermissionsError(
-                f"the bot cannot view the {CATEGORY_NAME!r} category of database {self.name!r}: give it "
-                "View Channel there. Nothing was opened or written.",
-                permission="View Channel",
-                channel=category.id,
-            )
-        if tables:
-            raise DatabaseCorruptionError(
-                f"the catalog channel #{METADATA_CHANNEL} of database {self.name!r} is missing (deleted, or "
-                f"moved out of the {CATEGORY_NAME!r} category) while {len(tables)} table channel(s) remain; "
-                "restore it (or move it back) before opening. Nothing was written.",
-                channel=tables[0].id,
-            )
-        return None
-
-    async def _read_catalog(self, channel_id: int) -> list[RawMessage]:
-        """Read every catalog entry (after the key records, which say how they are
-        sealed); returns the channel's messages, oldest first."""
-        transport = self._require_transport()
-        after = 0
-        seen: list[RawMessage] = []
-        while True:
-            page = await transport.history(channel_id, after=after, limit=HISTORY_PAGE)
-            seen.extend(page)
-            if page:
-                after = page[-1].id
-            if len(page) < HISTORY_PAGE:
-                break
-        await self._use_key(channel_id, seen)
-        for message in seen:
-            if not message.content.startswith(CATALOG_PREFIX):
-                continue
-            try:
-                context = self._catalog_context(channel_id, message.author_id)
-                if message.content.startswith(CATALOG_SEALED_FILE_MARKER):
-                    sealed = (await transport.read_attachment(message.attachments[0])).decode()
-                    text = self._codec.open_text(sealed, context)
-                elif message.content.startswith(CATALOG_SEALED_MARKER):
-                    text = self._codec.open_text(message.content[len(CATALOG_SEALED_MARKER) :], context)
-                elif self._sealed_catalog:
-                    raise DatabaseCorruptionError(
-                        f"catalog message {message.id} is not sealed with the database's key (was it posted "
-                        "by someone else?); remove it before opening",
-                        channel=channel_id,
-                    )
-                elif message.content.startswith(CATALOG_MARKER):
-                    text = message.content[len(CATALOG_MARKER) :]
-                else:  # too large for the content: in an attachment
-                    text = (await transport.read_attachment(message.attachments[0])).decode()
-                meta = TableMeta.from_json(json.loads(text), message.id)
-            except (ValueError, KeyError, TypeError, IndexError, CodecError) as error:
-                raise DatabaseCorruptionError(
-                    f"catalog message {message.id} is unreadable: {error}", channel=channel_id
-                ) from error
-            self._catalog.setdefault(meta.name, meta)  # the oldest entry of a name wins
-        return seen
-
-    @staticmethod
-    def _catalog_context(channel_id: int, author_id: int) -> str:
-        return f"catalog/{channel_id}/{author_id}"
-
-    async def _use_key(self, channel_id: int, seen: Sequence[RawMessage]) -> None:
-        """Check the key against the catalog's key records and make the codec.
-
-        A new database with a key gets a key record: a random salt for a
-        passphrase, the key's id and a check value. An existing one must be
-        opened with a key whose id and check value match a record; otherwise
-        :class:`DatabaseKeyError` is raised before anything else is read.
-        Databases encrypted before key records existed have none, and are
-        opened as they were (a passphrase with the fixed salt only).
-        """
-        records: list[dict[str, Any]] = []
-        for message in seen:
-            if message.content.startswith(KEY_MARKER):
-                try:
-                    record = json.loads(message.content[len(KEY_MARKER) :])
-                    salt = record.get("salt")
-                    if salt is not None:
-                        bytes.fromhex(salt)
-                    records.append({"kid": str(record["kid"]), "salt": salt, "check": str(record["check"])})
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    continue
-        self._sealed_catalog = bool(records)
-        key = self._key
-        if key is None:
-            if records:
-                raise DatabaseKeyError(
-                    f"database {self.name!r} is encrypted: open it with its key (Database(..., key=...))",
-                    channel=channel_id,
-                )
-            return
-        ids = ", ".join(r["kid"] for r in records)
-        for record in records:
-            salt = record["salt"]
-            if isinstance(key, str):
-                raw = derive_key(key, salt=bytes.fromhex(salt) if isinstance(salt, str) else None)
-            else:
-                raw = key
-            if key_id(raw) != record["kid"]:
-                continue
-            codec = Codec(key=raw)
-            if not codec.verify_check(record["kid"], record["check"]):
-                continue
-            self._codec, self._raw_key = codec, raw
-            return
-        if records:
-            raise DatabaseKeyError(
-                f"the key given does not open database {self.name!r} (its key id is {ids}); "
-                "nothing was read or written",
-                channel=channel_id,
-            )
-        if any(m.content.startswith(CATALOG_PREFIX) for m in seen):
-            # Written before key records: the key as it was derived then.
-            self._raw_key = derive_key(key) if isinstance(key, str) else key
-            self._codec = Codec(key=self._raw_key)
-            return
-        await self._write_key_record(channel_id, key)
-
-    async def _write_key_record(self, channel_id: int, key: bytes | str) -> Codec:
-        """Post a key record for ``key`` (a fresh salt for a passphrase) and use it."""
-        salt = os.urandom(16) if isinstance(key, str) else None
-        raw = derive_key(key, salt=salt) if isinstance(key, str) else key
-        codec = Codec(key=raw)
-        record = {"kid": codec.key_id, "salt": salt.hex() if salt else None, "check": codec.check_value()}
-        await self._require_transport().send(
-            channel_id, KEY_MARKER + json.dumps(record, separators=(",", ":"))
-        )
-        self._codec, self._raw_key = codec, raw
-        self._sealed_catalog = True
-        logger.info("database {} is encrypted with key {}", self.name, codec.key_id)
-        return codec
-
-    def _catalog_message(self, meta: TableMeta, channel_id: int) -> tuple[str, list[FileData]]:
-        text = json.dumps(meta.to_json(), separators=(",", ":"))
-        if self._sealed_catalog:
-            context = self._catalog_context(channel_id, self._require_transport().user_id)
-            sealed = self._codec.seal_text(text, context)
-            if len(CATALOG_SEALED_MARKER) + len(sealed) <= CONTENT_LIMIT:
-                return CATALOG_SEALED_MARKER + sealed, []
-            return CATALOG_SEALED_FILE_MARKER, [FileData("catalog.dbz", sealed.encode())]
-        if len(CATALOG_MARKER) + len(text) <= CONTENT_LIMIT:
-            return CATALOG_MARKER + text, []
-        return CATALOG_FILE_MARKER + meta.name, [FileData("catalog.json", text.encode())]
-
-    async def _write_catalog(self, meta: TableMeta, channel_id: int) -> None:
-        transport = self._require_transport()
-        content, files = self._catalog_message(meta, channel_id)
-        if meta.message_id is None:
-            message = await transport.send(channel_id, content, files)
-            meta.message_id = message.id
-        else:
-            await transport.edit(channel_id, meta.message_id, content, files)
-
-    def _schema_plan(self, name: str, model: type[Table], meta: TableMeta) -> list[int] | None:
-        """Record migrations to run for ``model`` (their ``from_schema`` versions, in
-        order), [] if compatible, None if nothing changed. Raises with a diff if
-        the change is incompatible and no migration covers it."""
-        current = field_summary(model)
-        if not meta.schema:  # an entry from before schemas were stored: adopt the model's
-            meta.schema = current
-            return []
-        changes = diff_schemas(meta.schema, current)
-        if not changes:
-            return None
-        if all(change.compatible for change in changes):
-            logger.info("table {}: compatible schema change ({} field(s))", name, len(changes))
-            return []
-        steps = []
-        version = meta.schema_version
-        while version in model.__disco_record_migrations__:
-            steps.append(version)
-            version += 1
-        if not steps:
-            raise DatabaseTableError(format_diff(name, meta.schema_version, changes), table=name)
-        return steps
-
     async def build_tables(self) -> None:
         """Create or open every attached table. Safe to call again (e.g. after
         attaching more tables while connected)."""
@@ -978,7 +545,7 @@ class Database:
                 plans[name] = self._schema_plan(name, model, meta)
             metas.append((model, meta))
         cursors = [
-            TableCursor(
+            TableReplica(
                 model=model,
                 meta=meta,
                 transport=transport,
@@ -1022,66 +589,6 @@ class Database:
             error.problems = problems  # type: ignore[attr-defined]
             raise error
 
-    async def _evolve(self, cursor: TableCursor, steps: list[int], catalog_channel: int) -> None:
-        """Run record migrations ``steps`` on an opened table, then store its new schema."""
-        model, meta = cursor.model, cursor.meta
-        if steps:
-            migrations = [model.__disco_record_migrations__[step] for step in steps]
-
-            def transform(record: dict[str, Any]) -> dict[str, Any]:
-                for migrate in migrations:
-                    record = migrate(dict(record))
-                return record
-
-            changed = await cursor.rewrite(transform, progress=sys.stderr.isatty())
-            meta.schema_version = steps[-1] + 1
-            logger.info("table {}: migrated {} records to schema {}", meta.name, changed, meta.schema_version)
-        meta.schema = field_summary(model)
-        meta.fields = list(model.model_fields)
-        meta.schema_hash = schema_hash(model)
-        await self._write_catalog(meta, catalog_channel)
-
-    async def _create_table(self, name: str, model: type[Table], catalog_channel: int) -> TableMeta:
-        transport = self._require_transport()
-        assert self.guild is not None
-        data = []
-        # Unique constraints are resolved in message order, which only one channel gives.
-        count = 1 if TableOptions(model).unique else self.data_channels
-        label, shown = name, name
-        if self.hide_names and self._raw_key is not None:
-            digest = hmac.new(self._raw_key, b"discobase table name\x00" + name.encode(), hashlib.sha256)
-            label, shown = "t-" + digest.hexdigest()[:12], ""
-        for number in range(count):
-            channel_name = label if count == 1 else f"{label}-{number}"
-            channel = await transport.create_channel(
-                self.guild.id,
-                channel_name,
-                parent_id=self._category_id,
-                topic=f"discobase data: {shown}".rstrip(),
-                private=True,
-            )
-            data.append(channel.id)
-        index = await transport.create_channel(
-            self.guild.id,
-            f"{label}-index",
-            parent_id=self._category_id,
-            topic=f"discobase index: {shown}".rstrip(),
-            private=True,
-        )
-        meta = TableMeta(
-            name=name,
-            data_channels=data,
-            index_channel=index.id,
-            fields=list(model.model_fields),
-            schema_hash=schema_hash(model),
-            json_schema={},
-            schema=field_summary(model),
-        )
-        await self._write_catalog(meta, catalog_channel)
-        self._catalog[name] = meta
-        logger.info("created table {} ({} data channel(s))", name, len(data))
-        return meta
-
     # ------------------------------------------------------------------ keys
     async def rotate_key(self, new_key: bytes | str) -> None:
         """Encrypt the whole database with ``new_key`` (also: encrypt a database
@@ -1121,23 +628,6 @@ class Database:
             await transport.delete_messages(channel_id, stale)
         self._key = new_key
         logger.info("database {}: key rotated to {}", self.name, self._codec.key_id)
-
-    async def _read_key_records(self, channel_id: int) -> list[tuple[int, str]]:
-        """``(message id, key id)`` of the catalog's key records."""
-        transport = self._require_transport()
-        found: list[tuple[int, str]] = []
-        after = 0
-        while True:
-            page = await transport.history(channel_id, after=after, limit=HISTORY_PAGE)
-            for message in page:
-                after = message.id
-                if message.content.startswith(KEY_MARKER):
-                    try:
-                        found.append((message.id, str(json.loads(message.content[len(KEY_MARKER) :])["kid"])))
-                    except (ValueError, KeyError, TypeError):
-                        continue
-            if len(page) < HISTORY_PAGE:
-                return found
 
     # ------------------------------------------------------------------ clean
     async def clean(self) -> None:

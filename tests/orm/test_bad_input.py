@@ -22,8 +22,8 @@ from discobase.exceptions import (
     QueryError,
 )
 from discobase.local import LocalDiscord
+from discobase.model.table import Table
 from discobase.storage.memory import MemoryDiscord, MemoryTransport
-from discobase.table import Table
 
 
 class Account(discobase.Table):

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 import discobase
+from discobase.engine import writer as writer_module
+from discobase.engine.replica import TableCursor
 from discobase.exceptions import (
     DatabaseCorruptionError,
     DatabaseStorageError,
@@ -25,8 +27,6 @@ from discobase.exceptions import (
     UniqueViolationError,
 )
 from discobase.local.permissions import Overwrite
-from discobase.storage import cursor as cursor_module
-from discobase.storage.cursor import TableCursor
 from discobase.storage.memory import MemoryDiscord, MemoryTransport
 from discobase.storage.transport import FileData, RawMessage
 
@@ -74,7 +74,7 @@ async def names(db: discobase.Database, table: type[discobase.Table]) -> list[st
 
 @pytest.fixture(autouse=True)
 def no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cursor_module, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(writer_module, "RETRY_DELAY", 0.0)
 
 
 # ---------------------------------------------------------------------- snapshots and compaction
@@ -284,7 +284,7 @@ async def test_a_write_whose_every_reply_is_lost_is_found_in_the_history() -> No
     server = MemoryDiscord(["db"])
     db, Item, transport = make(server)
     async with db.conn():
-        attempts = cursor_module.SEND_ATTEMPTS
+        attempts = writer_module.SEND_ATTEMPTS
         transport.fail_next("send", DatabaseUnavailableError("reset"), times=attempts, after=True)
         item = await Item(name="landed").save()
         assert item.record_id is not None
@@ -297,7 +297,7 @@ async def test_a_write_that_never_landed_fails_and_stores_nothing() -> None:
     server = MemoryDiscord(["db"])
     db, Item, transport = make(server)
     async with db.conn():
-        attempts = cursor_module.SEND_ATTEMPTS
+        attempts = writer_module.SEND_ATTEMPTS
         transport.fail_next("send", DatabaseUnavailableError("down"), times=attempts)
         with pytest.raises(DatabaseUnavailableError):
             await Item(name="lost").save()

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import discobase
-from discobase import _embedded
+from discobase._connect import embedded as _embedded
 from discobase.exceptions import LocalServerError
 
 GUILD = "embedded processes"

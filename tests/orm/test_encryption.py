@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import discobase
+from discobase.engine.replica import TableCursor
 from discobase.exceptions import DatabaseCorruptionError, DatabaseKeyError
-from discobase.storage.cursor import TableCursor
 from discobase.storage.memory import MemoryDiscord, MemoryTransport
 
 PASSPHRASE = "correct horse battery staple"

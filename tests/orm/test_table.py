@@ -349,7 +349,7 @@ async def test_a_bulk_insert_failing_part_way_reports_each_record(
 ) -> None:
     """insert_each gives every record's outcome; insert_many raises the first
     error, after the other messages have settled (and their records are saved)."""
-    monkeypatch.setattr("discobase.storage.cursor.MAX_OPS_PER_MESSAGE", 2)
+    monkeypatch.setattr("discobase.engine.writer.MAX_OPS_PER_MESSAGE", 2)
     db, User, transport = make_db(memory)
     async with db.conn():
         rows = [User(name=f"u{n}") for n in range(4)]
@@ -369,7 +369,7 @@ async def test_a_bulk_insert_failing_part_way_reports_each_record(
 
 
 def test_only_discobase_own_tables_skip_the_read_back_check() -> None:
-    from discobase.logs import LogRecord
+    from discobase.system.logs import LogRecord
 
     class Same(LogRecord):  # e.g. the table class a database makes for _logs
         pass

@@ -10,7 +10,7 @@ from loguru import logger
 import discobase
 from discobase.exceptions import DiscobaseError
 from discobase.storage.memory import MemoryDiscord, MemoryTransport
-from discobase.ticketing import Occurrence, Ticket, ticket_hash
+from discobase.system.tickets import Occurrence, Ticket, ticket_hash
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ async def test_salt_and_app_id(db: discobase.Database) -> None:
 def test_hash_depends_on_level_logger_file_line_and_salt() -> None:
     from datetime import UTC, datetime
 
-    from discobase.logs import LogRecord
+    from discobase.system.logs import LogRecord
 
     base = LogRecord(
         time=datetime(2024, 1, 1, tzinfo=UTC),

@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntFlag
 
-__all__ = ["ALL_PERMISSIONS", "DEFAULT_BOT_PERMISSIONS", "Overwrite", "Permission", "compute_permissions"]
+__all__ = [
+    "ALL_PERMISSIONS",
+    "DEFAULT_BOT_PERMISSIONS",
+    "REQUIRED_PERMISSIONS",
+    "Overwrite",
+    "Permission",
+    "compute_permissions",
+]
 
 
 class Permission(IntFlag):
@@ -107,6 +114,17 @@ DEFAULT_BOT_PERMISSIONS = int(
     | Permission.ADD_REACTIONS
     | Permission.CREATE_INSTANT_INVITE
     | Permission.PIN_MESSAGES
+)
+
+#: Everything the ORM needs: create, hide and edit channels; read and write messages with files.
+REQUIRED_PERMISSIONS = int(
+    Permission.MANAGE_CHANNELS
+    | Permission.MANAGE_ROLES
+    | Permission.VIEW_CHANNEL
+    | Permission.SEND_MESSAGES
+    | Permission.MANAGE_MESSAGES
+    | Permission.ATTACH_FILES
+    | Permission.READ_MESSAGE_HISTORY
 )
 
 

@@ -3,8 +3,7 @@ limits (checked before a request is made), the routes they count, the
 permission a failed route needs, how a deletion is split into bulk and single
 requests, and the ordered delivery of message events.
 
-Private to :mod:`discobase.storage`; the public names are re-exported by
-:mod:`~discobase.storage.discord_transport` and :mod:`~discobase.storage.memory`.
+Discord's own facts (limits, epoch, permissions) come from :mod:`discobase._discord`.
 """
 
 from __future__ import annotations
@@ -17,6 +16,13 @@ from collections.abc import Sequence
 
 from loguru import logger
 
+from discobase._discord.limits import (
+    BULK_DELETE_MAX,
+    BULK_DELETE_MAX_AGE_MS,
+    FILENAME_LIMIT,
+)
+from discobase._discord.permissions import REQUIRED_PERMISSIONS
+from discobase._discord.snowflakes import DISCORD_EPOCH as DISCORD_EPOCH_MS
 from discobase.exceptions import DatabaseStorageError, MissingPermissionsError
 from discobase.storage.transport import (
     CONTENT_LIMIT,
@@ -55,15 +61,8 @@ __all__ = [
     "plan_deletes",
 ]
 
-DISCORD_EPOCH_MS = 1_420_070_400_000
 #: Bytes of all files of one message together (Discord's request limit).
 REQUEST_FILES_LIMIT = MESSAGE_FILES_LIMIT
-#: Characters of an attachment's file name.
-FILENAME_LIMIT = 1024
-#: Ids in one bulk-delete request (and at least 2).
-BULK_DELETE_MAX = 100
-#: Bulk delete refuses messages older than two weeks.
-BULK_DELETE_MAX_AGE_MS = 14 * 86_400_000
 #: Safety margin so that a message does not turn 14 days old between planning and the request.
 _BULK_DELETE_MARGIN_MS = 60_000
 
@@ -91,18 +90,6 @@ class Perm:
 
     #: What the bot grants itself in a private channel.
     PRIVATE_ALLOW = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | ATTACH_FILES | MANAGE_MESSAGES
-
-
-#: Everything discobase needs: create, hide and edit channels; read and write messages with files.
-REQUIRED_PERMISSIONS = (
-    Perm.MANAGE_CHANNELS
-    | Perm.MANAGE_ROLES
-    | Perm.VIEW_CHANNEL
-    | Perm.SEND_MESSAGES
-    | Perm.MANAGE_MESSAGES
-    | Perm.ATTACH_FILES
-    | Perm.READ_MESSAGE_HISTORY
-)
 
 
 def invite_url(application_id: int, permissions: int = REQUIRED_PERMISSIONS) -> str:

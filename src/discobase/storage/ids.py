@@ -18,12 +18,13 @@ from collections.abc import Sequence
 
 from loguru import logger
 
+from discobase._discord.snowflakes import DISCORD_EPOCH as DISCORD_EPOCH_MS
 from discobase.exceptions import DatabaseLookupError, DatabaseStorageError
 from discobase.storage.transport import HISTORY_PAGE, RawMessage, Transport
 
 __all__ = ["EPOCH_MS", "WORKERS", "WORKER_MARKER", "IdGenerator", "WorkerLease", "id_time_ms"]
 
-EPOCH_MS = 1_420_070_400_000
+EPOCH_MS = DISCORD_EPOCH_MS
 #: Worker numbers (10 bits).
 WORKERS = 1024
 #: Seconds a burst of ids may run ahead of the clock before a release waits no longer.

@@ -16,6 +16,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from discobase._discord.limits import (
+    CONTENT_LIMIT,
+    FILES_PER_MESSAGE,
+    HISTORY_PAGE,
+    MESSAGE_FILES_LIMIT,
+    UPLOAD_LIMIT,
+)
+
 __all__ = [
     "CONTENT_LIMIT",
     "FILES_PER_MESSAGE",
@@ -31,19 +39,6 @@ __all__ = [
     "RawMessage",
     "Transport",
 ]
-
-#: Characters in a message's content.
-CONTENT_LIMIT = 2000
-#: Files in one message.
-FILES_PER_MESSAGE = 10
-#: Bytes in one file (Discord's default for bots since 2025).
-UPLOAD_LIMIT = 10 * 1024 * 1024
-#: Bytes of all files of one message together: Discord refuses a larger
-#: create-message request with 413 / 40005 "Request entity too large"
-#: (https://discord.com/developers/docs/resources/message#create-message).
-MESSAGE_FILES_LIMIT = 25 * 1024 * 1024
-#: Messages in one history page.
-HISTORY_PAGE = 100
 
 
 @dataclass(frozen=True, slots=True)

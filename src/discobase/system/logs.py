@@ -7,8 +7,7 @@ buffered records in batches (group commit) to the primary backend — the
 ``_logs`` system table by default — and, if that fails, to the fallback
 backend, whose records are replayed into the primary when it works again.
 
-Backends (like daf's ``LoggerJSON``/``LoggerCSV``/``LoggerSQL``, each with a
-``fallback=``): :class:`TableBackend` (the ``_logs`` table), :class:`JSONLBackend`,
+Backends (each with a ``fallback=``): :class:`TableBackend` (the ``_logs`` table), :class:`JSONLBackend`,
 :class:`CSVBackend`, :class:`SQLiteBackend` and :class:`MemoryBackend`.
 
 Records logged by discobase itself are never stored (that would recurse).
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 from loguru import logger as _loguru
 
 from discobase.exceptions import DiscobaseError, NotConnectedError
-from discobase.table import Table
+from discobase.model.table import Table
 
 if TYPE_CHECKING:
     from loguru import Message, Record
@@ -55,7 +54,7 @@ __all__ = [
     "TableBackend",
 ]
 
-#: daf's trace levels (``daf.logging.tracing.TraceLEVELS``) and the loguru level each maps onto.
+#: Trace level names accepted besides loguru's, and the loguru level each maps onto.
 TRACE_LEVELS: dict[str, str] = {
     "DEPRECATED": "WARNING",
     "ERROR": "ERROR",
@@ -175,7 +174,7 @@ def _portable(entry: LogRecord) -> LogRecord:
 
 # ---------------------------------------------------------------------- backends
 class LogBackend:
-    """Where log records are stored (daf's ``LoggerBASE``).
+    """Where log records are stored.
 
     Args:
         fallback: the backend that receives the records this one fails to store.
@@ -285,7 +284,7 @@ class _FileBackend(LogBackend):
 
 
 class JSONLBackend(_FileBackend):
-    """Records as JSON lines in ``path`` (daf's ``LoggerJSON``); an unreadable
+    """Records as JSON lines in ``path``; an unreadable
     line (e.g. one cut short by a crash) is skipped."""
 
     def _write(self, entries: Sequence[LogRecord]) -> None:
@@ -315,7 +314,7 @@ _COLUMNS = list(LogRecord.model_fields)
 
 
 class CSVBackend(_FileBackend):
-    """Records as CSV rows in ``path`` (daf's ``LoggerCSV``): one column per
+    """Records as CSV rows in ``path``: one column per
     field, ``exception`` and ``extra`` as JSON."""
 
     @staticmethod
@@ -361,7 +360,7 @@ class CSVBackend(_FileBackend):
 
 
 class SQLiteBackend(_FileBackend):
-    """Records in the ``logs`` table of the SQLite database ``path`` (daf's ``LoggerSQL``)."""
+    """Records in the ``logs`` table of the SQLite database ``path``."""
 
     _SCHEMA: ClassVar[str] = (
         "CREATE TABLE IF NOT EXISTS logs (process INTEGER, seq INTEGER, time TEXT, data TEXT, "
@@ -468,6 +467,7 @@ class SinkWorker:
         self._processed = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        db.on_close(self.before_close)
         self._wake: asyncio.Event | None = None
         self._signalled = False
         self._progress: asyncio.Event | None = None
@@ -611,7 +611,7 @@ class SinkWorker:
             await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
 
-    async def _before_close(self) -> None:
+    async def before_close(self) -> None:
         """Called by ``Database.close()`` while the database is still open: write
         what the buffer holds, then stop the background task."""
         try:
@@ -727,7 +727,7 @@ class LogManager(SinkWorker):
         """Store the records of loguru's ``logger`` at or above ``level``.
 
         Args:
-            level: a loguru level name or number, or one of daf's trace levels
+            level: a loguru level name or number, or one of :data:`TRACE_LEVELS`
                 (``NORMAL`` is ``INFO``, ``DEPRECATED`` is ``WARNING``).
             backend: the primary backend (default: the ``_logs`` table).
             fallback: where records go while the primary fails (default: the
@@ -895,7 +895,7 @@ class LogManager(SinkWorker):
         limit: int | None = 500,
     ) -> list[LogCount]:
         """How many records per period (UTC day, month or year), and per level
-        with ``by_level`` (daf's ``analytic_get_num_*``). Rows sort by
+        with ``by_level``. Rows sort by
         ``sort_by`` in ``direction``, ties by period then level, ascending."""
         if sort_by not in ("period", "total", "level"):
             raise ValueError(f"sort_by must be 'period', 'total' or 'level', not {sort_by!r}")

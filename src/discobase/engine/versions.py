@@ -1,4 +1,4 @@
-"""Database versions, lifecycle status, migrations, and smdb's safety decorators.
+"""Database versions, lifecycle status, migrations, and safety decorators for data functions.
 
 - :class:`Version`: Semantic Versioning 2.0.0 (parse, str, precedence).
 - :class:`DBStatus`: STARTING → RUNNING → STOPPING → STOPPED, or FAILED.
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from loguru import logger
 
-from discobase.table import Table
+from discobase.model.table import Table
 
 if TYPE_CHECKING:
     from discobase.database import Database
@@ -163,8 +163,7 @@ def database_safe(
     fail_with_exception: bool = False,
     timeout: float | None = 30.0,
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Make an async data function safe to call at any time (smdb's
-    ``async_database_safe`` with ``with_fail_value`` / ``fail_with_exception``).
+    """Make an async data function safe to call at any time.
 
     The wrapped function first waits until ``database`` is RUNNING (at most
     ``timeout`` seconds). If it (or the wait) raises, the error is logged and
@@ -190,7 +189,7 @@ def database_safe(
 
 
 def timed(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Log how long each call of an async function takes (smdb's ``async_timed``);
+    """Log how long each call of an async function takes;
     the time of the last call is also in ``wrapper.last_duration`` (seconds)."""
 
     @functools.wraps(func)
@@ -208,8 +207,7 @@ def timed(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
 
 def required_argument(*names: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Require at least one of the keyword arguments ``names`` (smdb's
-    ``async_required_argument``); calling without any raises ``TypeError``."""
+    """Require at least one of the keyword arguments ``names``; calling without any raises ``TypeError``."""
     if not names:
         raise ValueError("required_argument needs at least one argument name")
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from discobase.exceptions import QueryError
 
 if TYPE_CHECKING:
-    from discobase.table import Table
+    from discobase.model.table import Table
 
 __all__ = ["Condition", "FieldExpr", "Page", "Query", "SortKey"]
 

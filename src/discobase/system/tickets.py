@@ -1,4 +1,4 @@
-"""Tickets: warnings and errors grouped by where they come from (logbook's ticketing).
+"""Tickets: warnings and errors grouped by where they come from.
 
 ``db.tickets.attach(level="WARNING")`` adds a loguru sink: every record at or
 above the level is hashed from ``(level, logger, file, line, salt)``; records
@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from discobase.exceptions import DiscobaseError, UniqueViolationError
-from discobase.logs import LogRecord, SinkWorker
-from discobase.query import FieldExpr
-from discobase.table import Field, Table
+from discobase.model.query import FieldExpr
+from discobase.model.table import Field, Table
+from discobase.system.logs import LogRecord, SinkWorker
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -93,7 +93,7 @@ def _sorted(items: list[Any], order_by: str, fields: Sequence[str]) -> list[Any]
 
 
 class TicketManager(SinkWorker):
-    """``db.tickets``: the ticketing sink and logbook's ``BackendBase`` API."""
+    """``db.tickets``: the ticketing sink and its query API."""
 
     def __init__(self, db: Database) -> None:
         super().__init__(db)
@@ -197,7 +197,7 @@ class TicketManager(SinkWorker):
                     ),
                 ).delete()
 
-    # ------------------------------------------------------------------ logbook's BackendBase
+    # ------------------------------------------------------------------ queries
     def _ready(self) -> None:
         if not self.db.open:
             raise DiscobaseError("the database is not open")

@@ -1,0 +1,207 @@
+"""The query planner of a table replica: index lookups, then filtering and ordering."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from loguru import logger
+from pydantic import ValidationError
+
+from discobase.exceptions import (
+    InvalidRecordError,
+    QueryError,
+)
+
+if TYPE_CHECKING:
+    from discobase.model.query import Condition
+    from discobase.model.table import Table
+
+from discobase.engine.state import ReplicaState
+
+__all__ = ["ReplicaPlanner"]
+
+M = TypeVar("M", bound="Table")
+
+
+class ReplicaPlanner(ReplicaState):
+    """Reads of a table replica: lookups by field, planned queries, counts."""
+
+    def query_key(self, model: type[Table], name: str, value: Any) -> Hashable:
+        """The index key of ``value`` for field ``name``, validated and
+        serialized exactly as a stored record's field would be; a value the
+        field refuses is a :class:`~discobase.exceptions.QueryError` (the
+        Pydantic error chained)."""
+        probe = model.model_construct()
+        try:
+            model.__pydantic_validator__.validate_assignment(probe, name, value)
+        except ValidationError as error:
+            reason = error.errors()[0]["msg"] if error.errors() else str(error)
+            raise QueryError(
+                f"cannot look up {model.__name__}.{name} == {value!r}: {reason}",
+                table=self.name,
+                field=name,
+            ) from error
+        dumped = json.loads(probe.model_dump_json(include={name}))
+        return self.indexes.key(name, dumped.get(name))
+
+    def find(self, model: type[M], filters: dict[str, Any]) -> list[M]:
+        """Records whose fields equal every filter (AND), oldest record first."""
+        unknown = [name for name in filters if name not in model.model_fields]
+        if unknown:
+            raise QueryError(
+                f"{model.__name__} has no field {unknown[0]!r}; its fields are {sorted(model.model_fields)}",
+                table=self.name,
+                field=unknown[0],
+            )
+        if not filters:
+            ids: Iterable[int] = sorted(self.records)
+        else:
+            self.indexes.build(self.records)
+            indexes = self.indexes.hash
+            assert indexes is not None
+            buckets = []
+            for name, value in filters.items():
+                buckets.append(indexes[name].get(self.query_key(model, name, value), set()))
+            buckets.sort(key=len)
+            ids = sorted(set(buckets[0]).intersection(*buckets[1:]))
+        found = [self._readable(model, rid) for rid in ids]
+        return [instance for instance in found if instance is not None]
+
+    def _candidates(self, model: type[Table], condition: Condition) -> set[int] | None:
+        """Record ids a hash index gives for ``condition`` exactly, or None (no usable index;
+        ranges on sorted indexes are planned in :meth:`_plan`)."""
+        field = condition.field
+        if field is None or len(field.path) != 1:
+            return None
+        name = field.path[0]
+        self.indexes.build(self.records)
+        hashes = self.indexes.hash
+        assert hashes is not None
+        if condition.op in ("eq", "is_none"):
+            return set(hashes[name].get(self.query_key(model, name, condition.value), ()))
+        if condition.op == "in":
+            found: set[int] = set()
+            for value in condition.value:
+                found |= hashes[name].get(self.query_key(model, name, value), set())
+            return found
+        return None
+
+    def _plan(
+        self, model: type[Table], conditions: Sequence[Condition]
+    ) -> tuple[set[int] | None, list[Condition]]:
+        """Candidate ids from every condition an index answers exactly (intersected;
+        range conditions on one sorted field become one interval), and the
+        conditions left to check on the candidates."""
+        conjuncts = [part for condition in conditions for part in condition.conjuncts()]
+        candidates: set[int] | None = None
+        residual: list[Condition] = []
+        self.indexes.build(self.records)
+        ranges = self.indexes.sorted or {}
+        bounds: dict[str, list[tuple[Any, bool] | None]] = {}
+        for condition in conjuncts:
+            field = condition.field
+            if (
+                field is not None
+                and len(field.path) == 1
+                and field.path[0] in ranges
+                and condition.op in ("lt", "le", "gt", "ge")
+                and condition.value is not None
+            ):
+                lower, upper = bounds.setdefault(field.path[0], [None, None])
+                inclusive = condition.op in ("le", "ge")
+                bound = (condition.value, inclusive)
+                try:
+                    if condition.op in ("gt", "ge"):
+                        if lower is None or (bound[0], not inclusive) > (lower[0], not lower[1]):
+                            bounds[field.path[0]][0] = bound
+                    elif upper is None or (bound[0], inclusive) < (upper[0], upper[1]):
+                        bounds[field.path[0]][1] = bound
+                    continue
+                except TypeError:  # bounds that do not compare: check the condition record by record
+                    residual.append(condition)
+                    continue
+            ids = self._candidates(model, condition)
+            if ids is None:
+                residual.append(condition)
+            elif candidates is None:
+                candidates = ids
+            else:
+                candidates &= ids
+        for name, (lower, upper) in bounds.items():
+            found = ranges[name].between(lower, upper)
+            if found is None:
+                residual.extend(
+                    c
+                    for c in conjuncts
+                    if c.field is not None and c.field.path == (name,) and c.op in ("lt", "le", "gt", "ge")
+                )
+                continue
+            candidates = set(found) if candidates is None else candidates & set(found)
+        if candidates is None and conjuncts:
+            logger.debug(
+                "table {}: no index for {}; scanning {} records", self.name, conjuncts, len(self.records)
+            )
+        return candidates, residual
+
+    def select(
+        self, model: type[M], conditions: Sequence[Condition], stop_after: int | None = None
+    ) -> list[M]:
+        """Records matching every condition, oldest record first; at most
+        ``stop_after`` of them when given."""
+        candidates, residual = self._plan(model, conditions)
+        ids = sorted(self.records if candidates is None else candidates)
+        found: list[M] = []
+        for rid in ids:
+            if stop_after is not None and len(found) >= stop_after:
+                break
+            instance = self._readable(model, rid)
+            if instance is not None and all(condition.matches(instance) for condition in residual):
+                found.append(instance)
+        return found
+
+    def count(self, model: type[Table], conditions: Sequence[Condition]) -> int:
+        """How many records match, without building them when the indexes answer alone."""
+        candidates, residual = self._plan(model, conditions)
+        if not residual:
+            return len(self.records) if candidates is None else len(candidates)
+        return len(self.select(model, conditions))
+
+    def materialize(self, model: type[M], rid: int) -> M:
+        instance = model.model_validate_json(self.records[rid])
+        instance._disco_id = rid
+        return instance
+
+    def _readable(self, model: type[M], rid: int) -> M | None:
+        """Record ``rid`` as a ``model``, or None if the model rejects it (e.g. a
+        validator added after it was stored): reads skip such a record rather
+        than fail as a whole, and it is reported once per version in
+        :attr:`problems` and :attr:`rejected`."""
+        try:
+            return self.materialize(model, rid)
+        except ValidationError as error:
+            version = self.versions.get(rid, 0)
+            if self._rejected_versions.get(rid) != version:
+                self._rejected_versions[rid] = version
+                self._reject(model, rid, error)
+            return None
+
+    def _reject(self, model: type[Table], rid: int, error: ValidationError) -> None:
+        details = error.errors()
+        where = details[0]["loc"] if details else ()
+        field = str(where[0]) if where else None
+        reason = details[0]["msg"] if details else str(error)
+        problem = InvalidRecordError(
+            f"record {rid} of table {self.name!r} is stored but {model.__name__} rejects it "
+            f"({'.'.join(map(str, where)) or 'record'}: {reason}); reads skip it. Relax the model, "
+            "or remove the record (an instance from model_construct() with __disco_id__ set to its id, "
+            "then delete())",
+            table=self.name,
+            field=field,
+            record=rid,
+            channel=self._channel_of(rid),
+        )
+        logger.warning("{}", problem)
+        self.problems.append(problem)
+        self.rejected.append(problem)

@@ -1,0 +1,40 @@
+"""The progress bar of long table operations (bulk inserts, record rewrites)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["OperationProgress"]
+
+
+class OperationProgress:
+    """Progress of a long operation: a rich bar (``True``), a callback, or nothing."""
+
+    def __init__(self, progress: bool | Callable[[int, int], object], total: int, label: str) -> None:
+        self.total = total
+        self.done = 0
+        self.callback = progress if callable(progress) else None
+        self.bar: Any = None
+        self.task: Any = None
+        if progress is True:
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.task = self.bar.add_task(label, total=total)
+
+    def __enter__(self) -> OperationProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+        if self.callback is not None:
+            self.callback(self.done, self.total)

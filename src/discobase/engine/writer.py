@@ -1,0 +1,439 @@
+"""The writer of a table replica: group commit and unique reservations.
+
+Concurrent operations on a table are packed into one message per data channel;
+each caller resumes when Discord acknowledged the message that carries its
+operation. A record always goes to the same data channel (``id % channels``),
+so its operations are totally ordered by message id, which is also how every
+process resolves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from loguru import logger
+
+from discobase.exceptions import (
+    DatabaseLookupError,
+    DatabaseStorageError,
+    DatabaseUnavailableError,
+    DiscobaseError,
+    MigrationError,
+    UniqueViolationError,
+)
+from discobase.storage.codec import CodecError, Op
+from discobase.storage.transport import (
+    HISTORY_PAGE,
+    FileData,
+    RawMessage,
+)
+
+if TYPE_CHECKING:
+    from discobase.model.table import Table
+
+from discobase.engine.planner import ReplicaPlanner
+from discobase.engine.progress import OperationProgress
+from discobase.engine.state import Pending
+
+__all__ = ["ReplicaWriter"]
+
+#: Operations packed into one message at most (besides the byte budget).
+MAX_OPS_PER_MESSAGE = 100_000
+#: How long a write on a table with unique constraints waits for its own
+#: gateway echo (which orders it among other processes' writes) before it
+#: reads the channel's history instead.
+ECHO_TIMEOUT = 2.0
+
+#: Attempts of a write whose outcome is unknown (network error, 5xx) before it
+#: fails; each retry uses the same nonce, so a write that landed is not repeated.
+SEND_ATTEMPTS = 4
+#: Seconds before the first retry of such a write (doubled after each).
+RETRY_DELAY = 0.5
+
+M = TypeVar("M", bound="Table")
+
+
+class ReplicaWriter(ReplicaPlanner):
+    """Writes of a table replica: inserts, updates, deletes, batches and rewrites."""
+
+    # ------------------------------------------------------------------ writes
+    def _serialize(self, instance: Table) -> str:
+        """The record's JSON, refused (before anything is sent) unless it reads
+        back: a record that does not validate would make every ``find`` that
+        meets it raise. Pydantic writes a few such values, e.g. ints over 4300
+        digits, or ``nan`` in a nested model without ``ser_json_inf_nan``."""
+        model = type(instance)
+        if model.__disco_json_reads_back__:
+            return instance.model_dump_json()
+        try:
+            data = instance.model_dump_json()
+            model.model_validate_json(data)
+        except Exception as error:
+            raise DatabaseStorageError(
+                f"this {model.__name__} cannot be stored: its JSON would not read back ({error})",
+                table=self.name,
+            ) from error
+        return data
+
+    def _violation(self, fields: tuple[str, ...], value: tuple[Any, ...]) -> UniqueViolationError:
+        shown = value[0] if len(value) == 1 else value
+        names = fields[0] if len(fields) == 1 else fields
+        return UniqueViolationError(
+            f"table {self.name!r} already has a record with {names} = {shown!r}",
+            fields=fields,
+            value=shown,
+            table=self.name,
+        )
+
+    def _reserve(self, rid: int, data: str) -> list[tuple[tuple[str, ...], tuple[Hashable, ...]]]:
+        """Check unique constraints against stored records and writes in flight;
+        reserve this write's values until it lands. Raises before any request."""
+        indexes = self.indexes
+        if not indexes.unique:
+            return []
+        values = json.loads(data)
+        clash = indexes.conflict(rid, values)
+        if clash is not None:
+            raise self._violation(*clash)
+        keys = []
+        for fields in indexes.unique:
+            key = (fields, indexes.unique_key(fields, values))
+            holder = self._reserved.get(key)
+            if holder is not None and holder != rid:
+                raise self._violation(fields, tuple(values.get(name) for name in fields))
+            keys.append(key)
+        for key in keys:
+            self._reserved[key] = rid
+        return keys
+
+    def _release(self, keys: list[tuple[tuple[str, ...], tuple[Hashable, ...]]], rid: int) -> None:
+        for key in keys:
+            if self._reserved.get(key) == rid:
+                del self._reserved[key]
+
+    def _check_result(self, result: str | None, rid: int, data: str | None) -> None:
+        if result is None:
+            return
+        if result.startswith("unique:"):
+            fields = tuple(result[len("unique:") :].split(","))
+            values = json.loads(data) if data is not None else {}
+            raise self._violation(fields, tuple(values.get(name) for name in fields))
+        if result == "missing":
+            raise DatabaseLookupError(f"record {rid} was deleted before this write landed", table=self.name)
+
+    async def _write(self, op: Op) -> str | None:
+        keys = self._reserve(op.rid, op.data) if op.data is not None else []
+        try:
+            return await self._submit(op)
+        finally:
+            self._release(keys, op.rid)
+
+    async def insert(self, instance: M) -> M:
+        rid = self.ids.next()
+        data = self._serialize(instance)
+        self._check_result(await self._write(Op("i", rid, data)), rid, data)
+        instance._disco_id = rid
+        return instance
+
+    async def update(self, instance: M) -> M:
+        rid = instance._disco_id
+        if rid not in self.records:
+            raise DatabaseLookupError(f"record {rid} does not exist (was it deleted?)", table=self.name)
+        data = self._serialize(instance)
+        self._check_result(await self._write(Op("u", rid, data)), rid, data)
+        return instance
+
+    async def delete(self, instance: Table) -> None:
+        rid = instance._disco_id
+        await self._submit(Op("d", rid, None))
+        instance._disco_id = -1
+
+    async def insert_many(
+        self, instances: Sequence[Table], *, progress: bool | Callable[[int, int], object] = False
+    ) -> None:
+        """Insert new records concurrently, so group commit packs them into few
+        messages; raises the first record's error once every write has settled."""
+        for error in await self.insert_each(instances, progress=progress):
+            if error is not None:
+                raise error
+
+    async def insert_each(
+        self, instances: Sequence[Table], *, progress: bool | Callable[[int, int], object] = False
+    ) -> list[DiscobaseError | None]:
+        """Insert new records concurrently; per record, ``None`` when it was
+        stored or the error that kept it out (a batch can fail part-way).
+        Unique constraints are checked before anything is sent, and a
+        violation there is raised."""
+        total = len(instances)
+        rids = [self.ids.next() for _ in instances]
+        datas = [self._serialize(instance) for instance in instances]
+        if self.indexes.unique:  # check the batch against itself and the table before sending anything
+            seen: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], int] = {}
+            for rid, data in zip(rids, datas, strict=True):
+                values = json.loads(data)
+                clash = self.indexes.conflict(rid, values)
+                if clash is not None:
+                    raise self._violation(*clash)
+                for fields in self.indexes.unique:
+                    key = (fields, self.indexes.unique_key(fields, values))
+                    if key in seen or key in self._reserved:
+                        raise self._violation(fields, tuple(values.get(name) for name in fields))
+                    seen[key] = rid
+        keys: list[tuple[tuple[str, ...], tuple[Hashable, ...]]] = []
+        if self.indexes.unique:
+            for rid, data in zip(rids, datas, strict=True):
+                values = json.loads(data)
+                for fields in self.indexes.unique:
+                    key = (fields, self.indexes.unique_key(fields, values))
+                    self._reserved[key] = rid
+                    keys.append(key)
+        outcomes: list[DiscobaseError | None] = []
+        try:
+            with OperationProgress(progress, total, f"inserting into {self.name}") as report:
+                futures = self._enqueue([Op("i", rid, data) for rid, data in zip(rids, datas, strict=True)])
+                for instance, rid, data, future in zip(instances, rids, datas, futures, strict=True):
+                    try:
+                        self._check_result(await future, rid, data)
+                    except DiscobaseError as error:
+                        outcomes.append(error)
+                    else:
+                        instance._disco_id = rid
+                        outcomes.append(None)
+                    report.advance()
+        finally:
+            for key in keys:
+                self._reserved.pop(key, None)
+        return outcomes
+
+    async def rewrite(
+        self, transform: Callable[[dict[str, Any]], dict[str, Any]], *, progress: bool = False
+    ) -> int:
+        """Write every record again as ``transform(old record as a dict)``,
+        validated by the model (a record migration). Returns how many changed."""
+        ops = []
+        for rid, data in list(self.records.items()):
+            try:
+                new = self.model.model_validate(transform(json.loads(data)))
+            except Exception as error:
+                raise MigrationError(
+                    f"record migration of table {self.name!r} failed on record {rid}: {error}",
+                    table=self.name,
+                ) from error
+            text = self._serialize(new)
+            if text != data:
+                ops.append(Op("u", rid, text))
+        with OperationProgress(progress, len(ops), f"migrating {self.name}") as report:
+            for future in self._enqueue(ops):
+                await future
+                report.advance()
+        logger.info("table {}: record migration rewrote {} records", self.name, len(ops))
+        return len(ops)
+
+    async def delete_many(self, instances: Sequence[Table]) -> int:
+        futures = self._enqueue([Op("d", i._disco_id, None) for i in instances])
+        deleted = 0
+        for instance, future in zip(instances, futures, strict=True):
+            if await future is None:
+                deleted += 1
+            instance._disco_id = -1
+        return deleted
+
+    async def update_many(self, instances: Sequence[M], values: dict[str, Any]) -> int:
+        """Set ``values`` on every instance and write those that changed; returns how many changed."""
+        changed: list[M] = []
+        for instance in instances:
+            before = self.records.get(instance._disco_id)
+            for name, value in values.items():
+                type(instance).__pydantic_validator__.validate_assignment(instance, name, value)
+            if self._serialize(instance) != before:
+                changed.append(instance)
+        await asyncio.gather(*(self.update(instance) for instance in changed))
+        return len(changed)
+
+    async def _submit(self, op: Op) -> str | None:
+        return await self._enqueue([op])[0]
+
+    def _enqueue(self, ops: Sequence[Op]) -> list[asyncio.Future[str | None]]:
+        """Queue operations for their channels' writers (started as needed);
+        each future resolves when Discord acknowledged the operation's message."""
+        if self._closed:
+            raise DatabaseStorageError("the table is closed", table=self.name)
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[str | None]] = []
+        touched = set()
+        for op in ops:
+            future: asyncio.Future[str | None] = loop.create_future()
+            channel_id = self._channel_of(op.rid)
+            self._queues[channel_id].append(Pending(op, future))
+            futures.append(future)
+            touched.add(channel_id)
+        for channel_id in touched:
+            writer = self._writers.get(channel_id)
+            if writer is None or writer.done():
+                self._writers[channel_id] = loop.create_task(self._writer(channel_id))
+        return futures
+
+    def _take_batch(self, queue: deque[Pending]) -> list[Pending]:
+        batch: list[Pending] = []
+        budget = self.codec.max_batch_bytes
+        while queue and len(batch) < MAX_OPS_PER_MESSAGE:
+            cost = self.codec.estimate(queue[0].op)
+            if batch and cost > budget:
+                break
+            budget -= cost
+            batch.append(queue.popleft())
+        return batch
+
+    def _encode(self, channel_id: int, ops: Sequence[Op]) -> tuple[str, Sequence[FileData]]:
+        """A batch message for ``ops``; a record too large for one message is refused."""
+        try:
+            encoded = self.codec.encode_batch(
+                ops,
+                schema_version=self.meta.schema_version,
+                context=self._context_of(channel_id, self.transport.user_id),
+            )
+        except ValueError as error:
+            size = sum(map(self.codec.estimate, ops))
+            raise DatabaseStorageError(
+                f"a record of about {size} bytes is too large for one Discord message "
+                f"(at most {self.codec.max_batch_bytes} bytes after compression): {error}",
+                table=self.name,
+                channel=channel_id,
+            ) from error
+        return encoded.content, encoded.files
+
+    async def _send(
+        self, channel_id: int, content: str, files: Sequence[FileData], ops: Sequence[Op]
+    ) -> RawMessage:
+        """Send a batch; a send whose outcome is unknown is retried with the same
+        nonce (Discord returns the stored message instead of posting it again).
+        When every attempt failed so, the channel's history tells whether the
+        batch landed after all."""
+        nonce = secrets.token_hex(12)
+        mark = self._seen[channel_id]  # the message, if stored, is newer than this
+        delay = RETRY_DELAY
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            if attempt > 1:
+                # Before sending again, make sure the batch did not land: the nonce
+                # protects a retry only while the first message still exists (and
+                # while the server remembers it), and compaction may delete it.
+                found = await self._find_landed(channel_id, ops, mark)
+                if found is not None:
+                    return found
+            try:
+                return await self.transport.send(channel_id, content, files, nonce=nonce)
+            except DatabaseUnavailableError as error:
+                if attempt == SEND_ATTEMPTS:
+                    found = await self._find_landed(channel_id, ops, mark)
+                    if found is not None:
+                        return found
+                    raise
+                logger.info(
+                    "table {}: write of {} op(s) failed ({}); retrying in {} s",
+                    self.name,
+                    len(ops),
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    async def _find_landed(self, channel_id: int, ops: Sequence[Op], after: int) -> RawMessage | None:
+        """Our message carrying exactly ``ops``: one applied from the gateway
+        (whose reply was lost), else one in the channel's history after ``after``."""
+        applied = self._landed.get(tuple(ops))
+        if applied is not None and applied > after:
+            user = self.transport.user_id
+            return RawMessage(id=applied, channel_id=channel_id, author_id=user, content="")
+        wanted = list(ops)
+        while True:
+            page = await self.transport.history(channel_id, after=after, limit=HISTORY_PAGE)
+            for message in page:
+                if message.author_id != self.transport.user_id or not self.codec.is_batch(message.content):
+                    continue
+                try:
+                    _, found = await self.codec.decode_batch(
+                        message, self._read, context=self._context(message)
+                    )
+                except CodecError:
+                    continue
+                if found == wanted:
+                    return message
+            if len(page) < HISTORY_PAGE:
+                return None
+            after = page[-1].id
+
+    async def _writer(self, channel_id: int) -> None:
+        queue = self._queues[channel_id]
+        while queue:
+            batch = self._take_batch(queue)
+            ops = [p.op for p in batch]
+            sending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._sending[channel_id] = sending
+            try:
+                try:
+                    content, files = self._encode(channel_id, ops)
+                    message = await self._send(channel_id, content, files, ops)
+                finally:
+                    self._sending.pop(channel_id, None)
+                    sending.set_result(None)
+                if self.ordered:
+                    results = await self._await_echo(channel_id, message, ops)
+                else:
+                    results = self._apply_ops(channel_id, message.id, ops)
+            except asyncio.CancelledError:
+                for pending in batch:
+                    pending.future.cancel()
+                raise
+            except Exception as error:
+                failure = (
+                    error
+                    if isinstance(error, DiscobaseError)
+                    else DatabaseStorageError(
+                        f"writing {len(ops)} operation(s) to table {self.name!r} failed: {error}",
+                        table=self.name,
+                        channel=channel_id,
+                    )
+                )
+                if failure is not error:
+                    failure.__cause__ = error
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(failure)
+                continue
+            for pending, result in zip(batch, results, strict=True):
+                if not pending.future.done():
+                    pending.future.set_result(result)
+            logger.debug("table {}: {} op(s) in message {}", self.name, len(ops), message.id)
+            self._maybe_snapshot()
+
+    async def _await_echo(self, channel_id: int, message: RawMessage, ops: Sequence[Op]) -> list[str | None]:
+        """Results of our own message, applied in message order: from its gateway
+        echo, or (if that is late) from reading the channel's history."""
+        if message.id in self._applied:
+            return self._results.get(message.id, [None] * len(ops))
+        waiter: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
+        self._echo[message.id] = waiter
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), ECHO_TIMEOUT)
+        except TimeoutError:
+            await self._catch_up_safely(channel_id)
+            if message.id not in self._applied:  # not in the history either: apply it ourselves
+                return self._apply_ops(channel_id, message.id, ops)
+            return self._results.get(message.id, [None] * len(ops))
+        finally:
+            self._echo.pop(message.id, None)
+
+    async def flush(self) -> None:
+        """Wait until every queued write has been sent."""
+        while True:
+            writers = [w for w in self._writers.values() if not w.done()]
+            if not writers:
+                return
+            await asyncio.gather(*writers, return_exceptions=True)

@@ -1,0 +1,459 @@
+"""``Table``: a Pydantic model whose instances are records in a Discord server."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeVar, overload
+
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import Field as PydanticField
+from pydantic._internal._model_construction import ModelMetaclass
+from pydantic_core import PydanticUndefined
+
+from discobase.exceptions import (
+    DatabaseLookupError,
+    DatabaseStorageError,
+    DatabaseTableError,
+    DiscobaseError,
+    NotConnectedError,
+)
+from discobase.model.query import Condition, FieldExpr, Query
+
+if TYPE_CHECKING:
+    from discobase.database import Database
+    from discobase.engine.replica import TableCursor
+
+__all__ = ["Field", "Table", "TableOptions", "WriteTask"]
+
+T = TypeVar("T")
+
+
+class WriteTask(asyncio.Task[T]):
+    """The task ``save()``/``update()``/``delete()`` return: awaitable like any
+    task, and safe to fire and forget — a failure nobody retrieved is reported
+    through the event loop's exception handler (and discobase's logger)
+    instead of vanishing.
+
+    "Nobody retrieved" is asyncio's own notion: neither awaiting the task nor
+    ``result()``/``exception()`` (which ``asyncio.gather`` calls, also with
+    ``return_exceptions=True``) looked at the failure before the task was
+    garbage-collected. So a write awaited long after it failed, or handed to
+    ``gather``, is never reported, and one nobody keeps is reported as soon as
+    it is dropped (at once in CPython, unless a reference cycle holds it until
+    the next garbage collection).
+    """
+
+    def __del__(self) -> None:
+        if self._log_traceback:  # it failed, and nobody retrieved the exception
+            self._log_traceback = False  # reported here rather than by asyncio's own message
+            _report_unobserved(self)
+        super().__del__()
+
+
+def _report_unobserved(task: WriteTask[Any]) -> None:
+    error = super(WriteTask, task).exception()
+    if error is None:
+        return
+    logger.opt(exception=error).error("a discobase write that nobody awaited failed: {}", error)
+    task.get_loop().call_exception_handler(
+        {"message": "discobase write failed and was never awaited", "exception": error, "task": task}
+    )
+
+
+def spawn(coro: Coroutine[Any, Any, T], database: Database | None = None) -> WriteTask[T]:
+    """Run ``coro`` as a :class:`WriteTask`; the database keeps a reference and
+    waits for it at ``close()``."""
+    task: WriteTask[T] = WriteTask(coro, loop=asyncio.get_running_loop())
+    if database is not None:
+        database.track_write(task)
+    return task
+
+
+#: Saves in flight, by ``id()`` of the instance being saved: a second
+#: ``save()`` of the same instance joins the first instead of storing the
+#: record twice. (Keyed by id because models are not hashable; the task holds
+#: the instance, so the id cannot be reused while the entry exists.)
+_saving: dict[int, WriteTask[Any]] = {}
+
+
+def Field(
+    default: Any = PydanticUndefined,
+    *,
+    unique: bool = False,
+    index: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """``pydantic.Field`` plus discobase's options.
+
+    Args:
+        unique: no two records may have the same value of this field; a write
+            that would break it raises
+            :class:`~discobase.exceptions.UniqueViolationError` before any
+            request is sent.
+        index: keep a sorted index on this field (fast ranges and ordering).
+            Every field has a hash index (fast equality) anyway.
+        **kwargs: anything ``pydantic.Field`` takes.
+    """
+    extra = kwargs.pop("json_schema_extra", None)
+    marks = {"unique": unique, "index": index}
+    if extra is None:
+        extra = {"discobase": marks}
+    elif isinstance(extra, dict):
+        extra = {**extra, "discobase": marks}
+    else:
+        raise TypeError("discobase.Field takes json_schema_extra only as a dict")
+    return PydanticField(default, json_schema_extra=extra, **kwargs)
+
+
+class TableOptions:
+    """A table's storage options, from ``discobase.Field`` marks and its ``Settings`` class.
+
+    ``Settings`` (an inner class, like Beanie's) may define ``name`` (the
+    table's name), ``indexes`` (fields with a sorted index) and ``unique``
+    (tuples of fields whose combination is unique).
+    """
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        settings = getattr(model, "Settings", None)
+        name = getattr(settings, "name", None)
+        self.name: str = str(name) if name else model.__name__.lower()
+        fields = model.model_fields
+        indexes = [str(f) for f in getattr(settings, "indexes", ()) or ()]
+        unique: list[tuple[str, ...]] = []
+        for raw in getattr(settings, "unique", ()) or ():
+            unique.append((raw,) if isinstance(raw, str) else tuple(str(f) for f in raw))
+        for field_name, info in fields.items():
+            extra = info.json_schema_extra
+            marks = extra.get("discobase") if isinstance(extra, dict) else None
+            if isinstance(marks, dict):
+                if marks.get("unique") and (field_name,) not in unique:
+                    unique.append((field_name,))
+                if marks.get("index") and field_name not in indexes:
+                    indexes.append(field_name)
+        for field_name in [*indexes, *(f for group in unique for f in group)]:
+            if field_name not in fields:
+                raise DatabaseTableError(
+                    f"{model.__name__}.Settings names {field_name!r}, which is not a field",
+                    table=self.name,
+                    field=field_name,
+                )
+        self.indexes: tuple[str, ...] = tuple(indexes)
+        self.unique: tuple[tuple[str, ...], ...] = tuple(unique)
+
+
+@cache
+def _reserved_field_names() -> frozenset[str]:
+    """Names a field may not take: the public attributes :class:`Table` adds
+    to Pydantic's ``BaseModel`` (``save``, ``find``, ``record_id``...). A field
+    of that name would hide the method on instances (or be hidden by the
+    property), and ``Model.<name>`` would not be a field expression. Names
+    ``BaseModel`` itself has are left to Pydantic, which warns about them."""
+    return frozenset(name for name in dir(Table) if not name.startswith("_") and not hasattr(BaseModel, name))
+
+
+def _refuse_reserved_fields(cls: type) -> None:
+    """Raise if ``cls`` declares a field (any annotated name) that shadows the Table API."""
+    reserved = _reserved_field_names()
+    for name in inspect.get_annotations(cls):
+        if name in reserved:
+            settings = cls.__dict__.get("Settings")
+            table = getattr(settings, "name", None) or cls.__name__.lower()
+            raise DatabaseTableError(
+                f"{cls.__name__} declares a field {name!r}, which shadows Table.{name} "
+                f"(reserved: {', '.join(sorted(reserved))}); rename the field",
+                table=str(table),
+                field=name,
+            )
+
+
+class TableMeta(ModelMetaclass):
+    """Makes ``User.age`` a :class:`~discobase.model.query.FieldExpr` (pydantic keeps
+    fields off the class, so the attribute lookup reaches here)."""
+
+    def __getattr__(cls, name: str) -> Any:
+        fields = cls.__dict__.get("__pydantic_fields__")
+        if fields is not None and name in fields:
+            return FieldExpr(cls, (name,), fields[name].annotation)  # type: ignore[arg-type]
+        return ModelMetaclass.__getattr__(cls, name)  # type: ignore[attr-defined]
+
+
+class Table(BaseModel, metaclass=TableMeta):
+    """Base class of the models stored by discobase.
+
+    Subclass it, decorate the subclass with ``@db.table``, then ``save()``,
+    ``find()``, ``update()`` and ``delete()`` its records. Every type Pydantic
+    can serialize round-trips exactly (floats' ``inf``/``nan`` and ``bytes``
+    included: the model is configured to serialize them losslessly).
+    """
+
+    model_config = ConfigDict(ser_json_inf_nan="constants", ser_json_bytes="base64", val_json_bytes="base64")
+
+    __disco_database__: ClassVar[Database | None] = None
+    """Attached `Database` object. Set by the `table()` decorator."""
+    __disco_cursor__: ClassVar[TableCursor | None] = None
+    """Internal table cursor, set when the tables are built."""
+    __disco_keys__: ClassVar[set[str]] = set()
+    """All keys of the table, set by `table()`."""
+    __disco_name__: ClassVar[str] = "_notset"
+    """Internal name of the table. Set by the `table()` decorator."""
+    __disco_record_migrations__: ClassVar[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+    """Record migrations by the schema version they convert from."""
+    __disco_json_reads_back__: ClassVar[bool] = False
+    """Whether every instance's JSON is known to validate again, so that saving
+    skips the check (for discobase's own tables, whose values it makes itself)."""
+
+    _disco_id: int = PrivateAttr(default=-1)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        _refuse_reserved_fields(cls)
+        super().__init_subclass__(**kwargs)
+        cls.__disco_database__ = None
+        cls.__disco_cursor__ = None
+        cls.__disco_keys__ = set()
+        cls.__disco_name__ = "_notset"
+        cls.__disco_record_migrations__ = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.__disco_json_reads_back__ and "__disco_json_reads_back__" not in cls.__dict__:
+            # Inherited: it holds only while the subclass keeps its parent's fields.
+            parent = next(b for b in cls.__mro__[1:] if issubclass(b, Table))
+            mine = {name: f.annotation for name, f in cls.model_fields.items()}
+            if mine != {name: f.annotation for name, f in parent.model_fields.items()}:
+                cls.__disco_json_reads_back__ = False
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def __disco_id__(self) -> int:
+        """The record's id (-1 until saved). Stable for the record's life, and
+        independent of the Discord message it is stored in."""
+        return self._disco_id
+
+    @__disco_id__.setter
+    def __disco_id__(self, value: int) -> None:
+        self._disco_id = value
+
+    @property
+    def record_id(self) -> int | None:
+        """The record's id, or None while it is not saved."""
+        return None if self._disco_id == -1 else self._disco_id
+
+    @classmethod
+    def _track(cls, operation: str, work: Coroutine[Any, Any, T], **details: Any) -> Coroutine[Any, Any, T]:
+        """``work`` reported as a request to the database's event handlers."""
+        database = cls.__disco_database__
+        if database is None or not database.events.active:
+            return work  # nobody listens: no wrapper coroutine per operation
+        return database.events.run(operation, cls.__disco_name__, work, **details)
+
+    # ------------------------------------------------------------------ checks
+    @classmethod
+    def _ensure_db(cls) -> TableCursor:
+        database = cls.__disco_database__
+        if database is None:
+            raise DatabaseTableError(
+                f"{cls.__name__} has no attached database, did you forget to call @db.table?",
+                table=cls.__name__,
+            )
+        if not database.open:
+            raise NotConnectedError(
+                "database is not connected! did you forget to open it (async with db.conn(...))?",
+                table=cls.__disco_name__,
+            )
+        cursor = cls.__disco_cursor__
+        if cursor is None:
+            raise DatabaseTableError(
+                f"{cls.__name__} is not ready, you might want to add a call to build_tables()",
+                table=cls.__disco_name__,
+            )
+        return cursor
+
+    def _ensure_written(self) -> None:
+        if self._disco_id == -1:
+            if id(self) in _saving:
+                raise DatabaseStorageError(
+                    "this entry is still being saved: await its save() first", table=self.__disco_name__
+                )
+            raise DatabaseStorageError(
+                "this entry has not been written, did you mean to call save()?", table=self.__disco_name__
+            )
+
+    # ------------------------------------------------------------------ writes
+    def save(self) -> WriteTask[Self]:
+        """Save the entry to the database as a new record.
+
+        Returns a task: ``await user.save()`` waits until Discord acknowledged
+        the write (and returns the model); without ``await`` it completes in
+        the background, and ``db.close()`` waits for it.
+
+        Calling it again while the first save is in flight returns the same
+        task (the record is stored once); after a failed save, it tries again.
+        """
+        cursor = self._ensure_db()
+        key = id(self)
+        pending = _saving.get(key)
+        if pending is not None and not pending.done():
+            return pending
+        if self._disco_id != -1:
+            raise DatabaseStorageError(
+                "this entry has already been written, did you mean to call update()?",
+                table=self.__disco_name__,
+            )
+        task = spawn(self._track("save", cursor.insert(self)), self.__disco_database__)
+        _saving[key] = task
+        task.add_done_callback(lambda _done: _saving.pop(key, None))
+        return task
+
+    def update(self) -> WriteTask[Self]:
+        """Write the entry's current values as a new version of its record."""
+        cursor = self._ensure_db()
+        self._ensure_written()
+        return spawn(self._track("update", cursor.update(self)), self.__disco_database__)
+
+    def commit(self) -> WriteTask[Self]:
+        """Save the current entry, or update it if it already exists in the database."""
+        if self._disco_id == -1:
+            return self.save()
+        return self.update()
+
+    def delete(self) -> WriteTask[None]:
+        """Delete the current entry from the database."""
+        cursor = self._ensure_db()
+        self._ensure_written()
+        return spawn(self._track("delete", cursor.delete(self)), self.__disco_database__)
+
+    # ------------------------------------------------------------------ reads
+    @classmethod
+    async def find(cls, **kwargs: Any) -> list[Self]:
+        """Find the entries whose fields equal all of ``kwargs`` (an AND).
+
+        ``find()`` with no arguments returns every entry. Served from memory:
+        a warm ``find`` sends no request to Discord.
+
+        Each value is validated as the field's stored values are (type,
+        constraints, field validators): an unknown field or a value the field
+        refuses raises :class:`~discobase.exceptions.QueryError` naming the
+        table and the field, with Pydantic's error as its ``__cause__``. A
+        stored record the model rejects is skipped and listed in
+        ``Database.problems``.
+        """
+        cursor = cls._ensure_db()
+
+        async def run() -> list[Self]:
+            return cursor.find(cls, kwargs)
+
+        return await cls._track("find", run(), filters=sorted(kwargs))
+
+    @classmethod
+    def migrate(
+        cls, *, from_schema: int
+    ) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
+        """Register a record migration: a function that turns a record stored
+        with schema version ``from_schema`` (a dict) into one of the next version.
+
+        ```python
+        @User.migrate(from_schema=1)
+        def split_name(old: dict) -> dict:
+            first, _, last = old.pop("name").partition(" ")
+            return {**old, "first": first, "last": last}
+        ```
+
+        At ``build_tables``, a table whose stored schema is incompatible with
+        the model is rewritten through its migrations (in bulk, with progress).
+        """
+
+        def register(
+            func: Callable[[dict[str, Any]], dict[str, Any]],
+        ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+            cls.__disco_record_migrations__[from_schema] = func
+            return func
+
+        return register
+
+    @classmethod
+    def query(cls, *conditions: Condition) -> Query[Self]:
+        """A lazy query: ``User.query(User.age >= 18).sort(-User.age).limit(10)``.
+
+        Conditions are ANDed; await the query (or call ``to_list()``,
+        ``count()``, ``first()``, ``page()``, ``delete()``, ``update()``...).
+        """
+        return Query(cls, conditions)
+
+    @classmethod
+    async def insert_many(
+        cls,
+        models: Iterable[Self],
+        *,
+        progress: bool | Callable[[int, int], object] = False,
+    ) -> list[Self]:
+        """Save many new records, packed into as few messages as Discord's limits allow.
+
+        Args:
+            models: unsaved instances of this table.
+            progress: ``True`` shows a rich progress bar; a callable is called
+                with ``(done, total)`` as batches are acknowledged.
+        """
+        cursor = cls._ensure_db()
+        items = list(models)
+        seen: set[int] = set()
+        for item in items:
+            if not isinstance(item, cls):
+                raise DatabaseTableError(f"insert_many() takes {cls.__name__} instances, not {item!r}")
+            if item._disco_id != -1:
+                raise DatabaseStorageError(
+                    f"{item!r} is already saved, did you mean update()?", table=cls.__disco_name__
+                )
+            if id(item) in _saving:
+                raise DatabaseStorageError(
+                    f"{item!r} is being saved already (its save() is in flight)", table=cls.__disco_name__
+                )
+            if id(item) in seen:
+                raise DatabaseStorageError(
+                    f"{item!r} is given more than once; each instance is one record",
+                    table=cls.__disco_name__,
+                )
+            seen.add(id(item))
+        await cls._track("insert_many", cursor.insert_many(items, progress=progress), count=len(items))
+        return items
+
+    @classmethod
+    async def _insert_each(cls, models: Sequence[Self]) -> list[DiscobaseError | None]:
+        """Save new records like :meth:`insert_many`; per record, ``None`` or the
+        error that kept it out (for callers that route failures elsewhere)."""
+        cursor = cls._ensure_db()
+        return await cls._track("insert_many", cursor.insert_each(models), count=len(models))
+
+    @overload
+    @classmethod
+    async def find_unique(cls, *, strict: Literal[True] = True, **kwargs: Any) -> Self: ...
+
+    @overload
+    @classmethod
+    async def find_unique(cls, *, strict: Literal[False], **kwargs: Any) -> Self | None: ...
+
+    @classmethod
+    async def find_unique(cls, *, strict: bool = True, **kwargs: Any) -> Self | None:
+        """Find a unique entry in the database.
+
+        With ``strict`` (the default), no match or more than one match raises
+        :class:`~discobase.exceptions.DatabaseLookupError`; otherwise no match
+        returns None and the first match is returned.
+        """
+        if not kwargs:
+            raise ValueError("a query must be passed to find_unique")
+        values = await cls.find(**kwargs)
+        if not values:
+            if strict:
+                raise DatabaseLookupError(f"no entry found with query {kwargs}", table=cls.__disco_name__)
+            return None
+        if strict and len(values) > 1:
+            raise DatabaseLookupError(
+                f"more than one entry was found with find_unique ({len(values)} match {kwargs})",
+                table=cls.__disco_name__,
+            )
+        return values[0]
