@@ -18,6 +18,7 @@ what a fresh reader sees:
 ``diverged``     a live writer's view did not become the reader's in time;
 ``stored_twice`` a data message stored twice (a retried write without ``enforce_nonce``);
 ``corrupt``      messages the reader could not decode;
+``secret``       the bot's token found in a file of the run (logs, journals, views, data);
 ``harness``      something the harness could not do (a writer that never opened, ...).
 """
 
@@ -43,6 +44,7 @@ CATEGORIES = (
     "diverged",
     "stored_twice",
     "corrupt",
+    "secret",
     "harness",
 )
 #: The categories that must be 0 for the data-safety bar.
@@ -56,6 +58,7 @@ DATA_LOSS = (
     "missing",
     "diverged",
     "stored_twice",
+    "secret",
 )
 
 ABSENT = "<absent>"

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -483,6 +484,7 @@ def run_scenario(scenario: Scenario, work: Path, log: Any = None) -> Report:
             report.add("harness", detail)
         server.stop()
         stored_twice(server, report)
+        secrets_written(work, server.token, report)
     report.acked = reference.counts["ack"]
     report.ambiguous = reference.counts["ambiguous"]
     report.rejected = reference.counts["reject"]
@@ -490,6 +492,20 @@ def run_scenario(scenario: Scenario, work: Path, log: Any = None) -> Report:
     report.writer_kills = sum(w.killed for w in writers)
     (work / "report.json").write_text(json.dumps(report.to_json()))
     return report
+
+
+#: Files that hold the bot's token on purpose: the harness's own hand-over to the
+#: writers (the server's ready file, the token kept across restarts, each writer's
+#: configuration ``<writer>.<incarnation>.json``).
+TOKEN_FILES = re.compile(r"server\.ready\.json|server\.token|w[0-9]+\.[0-9]+\.json")
+
+
+def secrets_written(work: Path, token: str, report: Report) -> None:
+    """The bot's token must not appear in any file of the run: the writers'
+    logs and journals, the readers' views, the server's data file."""
+    for path in sorted(work.rglob("*")):
+        if path.is_file() and not TOKEN_FILES.fullmatch(path.name) and token.encode() in path.read_bytes():
+            report.add("secret", f"the bot's token appears in {path.relative_to(work)}")
 
 
 def _act(

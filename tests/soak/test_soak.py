@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.soak.checker import Report
 from tests.soak.harness import Scenario, run_scenario
 
@@ -53,9 +55,12 @@ def seeded(scenario: Scenario) -> Scenario:
     return scenario.with_seed(int(seed)) if seed else scenario
 
 
-def test_short_soak(tmp_path: Path, soak_totals: Report) -> None:
+def test_short_soak(tmp_path: Path, soak_totals: Report, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both scenarios, then the bar on each: 0 lost, duplicated, resurrected (and the
     rest of :data:`~tests.soak.checker.DATA_LOSS`), and every writer converged."""
+    # The writers log at DEBUG, so that the scan for the bot's token in every
+    # file of the run (see harness.secrets_written) reads discobase's own log.
+    monkeypatch.setenv("SOAK_LOG_LEVEL", os.environ.get("SOAK_LOG_LEVEL", "DEBUG"))
     failures = []
     for scenario in map(seeded, SHORT):
         work = tmp_path / scenario.name
