@@ -358,7 +358,9 @@ class ReplicaState:
 
     async def catch_up(self, channel_id: int, *, since_seen: bool = False) -> int:
         """Replay every message after the confirmed mark (or, with ``since_seen``,
-        after the newest message applied in order); returns the newest id seen."""
+        after the newest message applied in order); returns the newest id read
+        from history. That, not the newest event applied, is what a snapshot may
+        claim to cover: an event can arrive before an older message's event."""
         async with self._order_locks[channel_id]:
             start = self._resync_start(channel_id) if since_seen else self._confirmed[channel_id]
             after = start
@@ -372,7 +374,7 @@ class ReplicaState:
             if start <= self._confirmed[channel_id]:
                 self._confirmed[channel_id] = max(self._confirmed[channel_id], after)
             self._seen[channel_id] = max(self._seen[channel_id], after)
-            return max(after, self._seen[channel_id])
+            return after
 
     async def resync(self) -> None:
         """Catch up every data channel from history: after a gateway session that
