@@ -328,6 +328,9 @@ class ReplicaWriter(ReplicaPlanner):
             try:
                 return await self.transport.send(channel_id, content, files, nonce=nonce)
             except DatabaseUnavailableError as error:
+                # The message may be stored: let its gateway echo be applied (and
+                # recorded in ``_landed``) instead of waiting for this send to end.
+                self._release_echo(channel_id)
                 if attempt == SEND_ATTEMPTS:
                     found = await self._find_landed(channel_id, ops, mark)
                     if found is not None:
@@ -343,6 +346,12 @@ class ReplicaWriter(ReplicaPlanner):
                 await asyncio.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
+
+    def _release_echo(self, channel_id: int) -> None:
+        """Stop holding this channel's events back for the send in flight."""
+        sending = self._sending.pop(channel_id, None)
+        if sending is not None and not sending.done():
+            sending.set_result(None)
 
     async def _find_landed(self, channel_id: int, ops: Sequence[Op], after: int) -> RawMessage | None:
         """Our message carrying exactly ``ops``: one applied from the gateway
@@ -381,8 +390,7 @@ class ReplicaWriter(ReplicaPlanner):
                     content, files = self._encode(channel_id, ops)
                     message = await self._send(channel_id, content, files, ops)
                 finally:
-                    self._sending.pop(channel_id, None)
-                    sending.set_result(None)
+                    self._release_echo(channel_id)
                 if self.ordered:
                     results = await self._await_echo(channel_id, message, ops)
                 else:
