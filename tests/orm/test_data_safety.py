@@ -28,7 +28,7 @@ from discobase.exceptions import (
 )
 from discobase.local.permissions import Overwrite
 from discobase.storage.memory import MemoryDiscord, MemoryTransport
-from discobase.storage.transport import FileData, RawMessage
+from discobase.storage.transport import FileData, MessageEvent, RawMessage
 
 
 class GatedTransport(MemoryTransport):
@@ -433,3 +433,51 @@ async def test_a_retry_does_not_store_again_a_batch_compacted_meanwhile() -> Non
         item.blob = "changed"
         await item.update()  # acknowledged from its gateway echo, not sent twice
         assert sum("changed" in content for content in transport.sent) == 1
+
+
+class HoldingTransport(MemoryTransport):
+    """A memory transport whose events can be held back, then delivered late."""
+
+    def __init__(self, server: MemoryDiscord) -> None:
+        super().__init__(server)
+        self.held: list[MessageEvent] | None = None
+        deliver = self.pump.put
+
+        def put(event: MessageEvent) -> None:
+            if self.held is not None:
+                self.held.append(event)
+            else:
+                deliver(event)
+
+        self.pump.put = put  # type: ignore[method-assign]
+
+    def release(self) -> None:
+        held, self.held = self.held or [], None
+        for event in held:
+            self.pump.put(event)
+
+
+async def test_a_message_compacted_before_its_event_is_read_makes_the_table_read_again() -> None:
+    """A batch in an attachment is deleted (compacted) before another process
+    downloads it for its gateway event: that process reads the table again
+    from the snapshot that holds it, and writes no snapshot meanwhile."""
+    server = MemoryDiscord(["db"])
+    slow = HoldingTransport(server)
+    a, ItemA, _ = make(server, slow)
+    b, ItemB, _ = make(server)
+    async with a.conn(), b.conn():
+        await slow.drain()
+        slow.held = []  # A's events arrive late
+        for n in range(3):
+            await ItemB(name=f"b{n}", blob=big(0.01)).save()  # in attachments
+        for _ in range(3):
+            await cursor_of(ItemB).snapshot()  # compacts the three data messages
+        data = server.channels[cursor_of(ItemB).meta.data_channels[0]]
+        assert not data.messages  # what A has not read yet is gone
+        slow.release()
+        await slow.drain()
+        reload = cursor_of(ItemA)._reload_task
+        assert reload is not None  # the events' attachments were gone: the table is read again
+        await reload
+        assert await names(a, ItemA) == ["b0", "b1", "b2"]
+        assert not cursor_of(ItemA).gap

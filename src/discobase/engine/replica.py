@@ -183,8 +183,9 @@ class TableReplica(ReplicaWriter):
         """Flush writes; snapshot if replaying the tail would take more than one
         history page (a short tail is cheaper to replay than to snapshot)."""
         await self.flush()
-        if self._snapshot_task is not None:
-            await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        for task in (self._snapshot_task, self._reload_task):
+            if task is not None:
+                await asyncio.gather(task, return_exceptions=True)
         if snapshot and (
             self._messages_since_snapshot >= HISTORY_PAGE or self._ops_since_snapshot >= self.snapshot_every
         ):

@@ -22,7 +22,9 @@ from discobase._discord.snowflakes import DISCORD_EPOCH as DISCORD_EPOCH_MS
 from discobase.engine.indexes import TableIndexes
 from discobase.exceptions import (
     DatabaseCorruptionError,
+    DatabaseLookupError,
     DatabaseStorageError,
+    DiscobaseError,
 )
 from discobase.storage.codec import Codec, CodecError, Op
 from discobase.storage.ids import IdGenerator
@@ -210,6 +212,7 @@ class ReplicaState:
         self.gap = False
         self._reload_lock = asyncio.Lock()
         self._reloads = 0
+        self._reload_task: asyncio.Task[None] | None = None
         self._queues: dict[int, deque[Pending]] = {c: deque() for c in meta.data_channels}
         self._writers: dict[int, asyncio.Task[None]] = {}
         self._buffer: list[MessageEvent] | None = []  # events that arrive before it is open
@@ -263,16 +266,20 @@ class ReplicaState:
                 snapshot_id = await self._load_snapshot()
             self.indexes.load_unique(self.records)
             replayed = False
-            for channel_id in self.meta.data_channels:
-                if not nothing_after(listed, channel_id, self._confirmed[channel_id]):
-                    replayed = True
-                    await self.catch_up(channel_id)
-            if (
-                snapshot_id is None
-                or not replayed
-                or await self.transport.fetch(self.meta.index_channel, snapshot_id) is not None
-            ):
-                return snapshot_id
+            try:
+                for channel_id in self.meta.data_channels:
+                    if not nothing_after(listed, channel_id, self._confirmed[channel_id]):
+                        replayed = True
+                        await self.catch_up(channel_id)
+            except DatabaseLookupError as error:  # a message compacted between listing and reading
+                logger.info("table {}: {}; reading again", self.name, error)
+            else:
+                if (
+                    snapshot_id is None
+                    or not replayed
+                    or await self.transport.fetch(self.meta.index_channel, snapshot_id) is not None
+                ):
+                    return snapshot_id
             logger.info(
                 "table {}: snapshot {} was compacted while opening; reading again", self.name, snapshot_id
             )
@@ -560,8 +567,31 @@ class ReplicaState:
                     # Probably the echo of the message being sent: once the send returns we
                     # know its id and need not decode it (its attachments would be downloaded).
                     await asyncio.shield(sending)
-                await self._apply_message(message)
+                try:
+                    await self._apply_message(message)
+                except DatabaseLookupError as error:
+                    # Its attachments are gone: compaction deleted the message before this
+                    # process read it, so a snapshot holds it now. Until the table is read
+                    # again, events are missing: no snapshot may claim to cover it.
+                    self.gap = True
+                    logger.info("table {}: {}; reading the table again", self.name, error)
+                    self._start_reload()
+                    return
                 self._seen[channel_id] = max(self._seen[channel_id], message.id)
+
+    def _start_reload(self) -> None:
+        """Read the table again in the background (see :meth:`_reload`)."""
+        if self._reload_task is not None and not self._reload_task.done():
+            return
+
+        async def reload() -> None:
+            try:
+                await self._reload()
+                self.gap = False
+            except DiscobaseError as error:
+                logger.warning("table {}: reading it again failed: {}", self.name, error)
+
+        self._reload_task = asyncio.get_running_loop().create_task(reload())
 
     def _maybe_snapshot(self) -> None:
         """Start a background snapshot when enough operations were applied (see :class:`TableReplica`)."""
