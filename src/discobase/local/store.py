@@ -51,6 +51,10 @@ __all__ = [
     "make_token",
 ]
 
+#: Seconds a nonce is remembered (Discord dedupes ``enforce_nonce`` creates "in
+#: the past few minutes"; the create route applies that window itself).
+NONCE_MEMORY = 3600.0
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bots (user_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
@@ -62,6 +66,10 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE TABLE IF NOT EXISTS channels (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS invites (code TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS nonces (
+    user_id INTEGER NOT NULL, nonce TEXT NOT NULL, channel_id INTEGER NOT NULL,
+    message_id INTEGER NOT NULL, created REAL NOT NULL, PRIMARY KEY (user_id, nonce)
+);
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, channel_id INTEGER NOT NULL, author_id INTEGER NOT NULL,
     pinned_at TEXT, data TEXT NOT NULL);
@@ -347,6 +355,7 @@ class Store:
         self.snowflakes = SnowflakeGenerator(worker=1, process=0)
         self.bots: dict[int, BotAccount] = {}
         self._bots_by_token_hash: dict[str, BotAccount] = {}
+        self._nonce_writes = 0
         self.guilds: dict[int, Guild] = {}
         self.roles: dict[int, Role] = {}
         self.members: dict[tuple[int, int], Member] = {}
@@ -422,6 +431,27 @@ class Store:
 
     def next_id(self) -> int:
         return self.snowflakes.next()
+
+    # ------------------------------------------------------------------ nonces
+    def remember_nonce(self, user_id: int, nonce: str, channel_id: int, message_id: int) -> None:
+        """Keep which message a create with ``enforce_nonce`` stored, across restarts
+        (Discord's deduplication does not forget on a restart of the client's server)."""
+        now = time.time()
+        self._db.execute(
+            "INSERT OR REPLACE INTO nonces VALUES (?, ?, ?, ?, ?)",
+            (user_id, nonce, channel_id, message_id, now),
+        )
+        self._nonce_writes += 1
+        if self._nonce_writes % 1000 == 0:  # forget the old ones now and then
+            self._db.execute("DELETE FROM nonces WHERE created < ?", (now - NONCE_MEMORY,))
+
+    def known_nonce(self, user_id: int, nonce: str) -> tuple[int, int, float] | None:
+        """``(channel id, message id, unix time)`` of the create that used ``nonce``."""
+        row = self._db.execute(
+            "SELECT channel_id, message_id, created FROM nonces WHERE user_id = ? AND nonce = ?",
+            (user_id, nonce),
+        ).fetchone()
+        return (int(row[0]), int(row[1]), float(row[2])) if row is not None else None
 
     # ------------------------------------------------------------------ bots and guilds
     def create_bot(self, name: str) -> BotAccount:

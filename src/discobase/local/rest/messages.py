@@ -35,7 +35,6 @@ class MessageRoutes(Resource):
     def __init__(self, ctx: RestContext) -> None:
         super().__init__(ctx)
         self.parts = MessageParts(ctx.store)
-        self._nonces: dict[tuple[int, str], tuple[int, int, float]] = {}
 
     async def get_messages(self, request: web.Request) -> web.Response:
         channel, perms = self.channel_for(request)
@@ -71,8 +70,8 @@ class MessageRoutes(Resource):
             raise forbidden_permissions()
         bot = self.bot(request)
         if spec.nonce is not None and spec.enforce_nonce:
-            known = self._nonces.get((bot.user_id, str(spec.nonce)))
-            if known is not None and known[0] == channel.id and time.monotonic() - known[2] < NONCE_WINDOW:
+            known = self.store.known_nonce(bot.user_id, str(spec.nonce))
+            if known is not None and known[0] == channel.id and time.time() - known[2] < NONCE_WINDOW:
                 existing = self.store.get_message(channel.id, known[1])
                 if existing is not None:
                     return json_response(self.payloads.message(existing))
@@ -96,7 +95,7 @@ class MessageRoutes(Resource):
         self.parts.set_mentions(message, spec.allowed_mentions, perms, replied=replied)
         self.store.insert_message(message, files)
         if spec.nonce is not None and spec.enforce_nonce:
-            self._nonces[(bot.user_id, str(spec.nonce))] = (channel.id, message.id, time.monotonic())
+            self.store.remember_nonce(bot.user_id, str(spec.nonce), channel.id, message.id)
         await self.dispatch_message("MESSAGE_CREATE", channel, message)
         payload = self.payloads.message(message, viewer_id=bot.user_id)
         logger.trace("message {} created in channel {}", message.id, channel.id)
