@@ -609,7 +609,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         transport = self._require_transport()
         channel_id = self._metadata_channel.id
         old_raw = self._raw_key
-        previous = await self._read_key_records(channel_id)
+        previous = self._key_records(await self._read_channel(channel_id))
         await self._write_key_record(channel_id, new_key)
         new_raw = self._raw_key
         assert new_raw is not None
@@ -623,7 +623,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         self._codec = Codec(key=new_raw)
         for cursor in self._cursors.values():
             cursor.codec = self._codec
-        stale = [message_id for message_id, kid in previous if kid != self._codec.key_id]
+        stale = [message_id for message_id, record in previous if record["kid"] != self._codec.key_id]
         if stale:
             await transport.delete_messages(channel_id, stale)
         self._key = new_key

@@ -159,15 +159,7 @@ class CatalogMixin:
         """Read every catalog entry (after the key records, which say how they are
         sealed); returns the channel's messages, oldest first."""
         transport = self._require_transport()
-        after = 0
-        seen: list[RawMessage] = []
-        while True:
-            page = await transport.history(channel_id, after=after, limit=HISTORY_PAGE)
-            seen.extend(page)
-            if page:
-                after = page[-1].id
-            if len(page) < HISTORY_PAGE:
-                break
+        seen = await self._read_channel(channel_id)
         await self._use_key(channel_id, seen)
         for message in seen:
             if not message.content.startswith(CATALOG_PREFIX):
@@ -197,6 +189,33 @@ class CatalogMixin:
             self._catalog.setdefault(meta.name, meta)  # the oldest entry of a name wins
         return seen
 
+    async def _read_channel(self, channel_id: int) -> list[RawMessage]:
+        """Every message of the channel, oldest first."""
+        transport = self._require_transport()
+        after = 0
+        seen: list[RawMessage] = []
+        while True:
+            page = await transport.history(channel_id, after=after, limit=HISTORY_PAGE)
+            seen.extend(page)
+            if page:
+                after = page[-1].id
+            if len(page) < HISTORY_PAGE:
+                return seen
+
+    @staticmethod
+    def _key_records(messages: Sequence[RawMessage]) -> list[tuple[int, dict[str, Any]]]:
+        """``(message id, record)`` of the key records among ``messages`` (each has a ``kid``)."""
+        found: list[tuple[int, dict[str, Any]]] = []
+        for message in messages:
+            if message.content.startswith(KEY_MARKER):
+                try:
+                    record = json.loads(message.content[len(KEY_MARKER) :])
+                    record["kid"] = str(record["kid"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                found.append((message.id, record))
+        return found
+
     @staticmethod
     def _catalog_context(channel_id: int, author_id: int) -> str:
         return f"catalog/{channel_id}/{author_id}"
@@ -212,16 +231,14 @@ class CatalogMixin:
         opened as they were (a passphrase with the fixed salt only).
         """
         records: list[dict[str, Any]] = []
-        for message in seen:
-            if message.content.startswith(KEY_MARKER):
-                try:
-                    record = json.loads(message.content[len(KEY_MARKER) :])
-                    salt = record.get("salt")
-                    if salt is not None:
-                        bytes.fromhex(salt)
-                    records.append({"kid": str(record["kid"]), "salt": salt, "check": str(record["check"])})
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    continue
+        for _, record in self._key_records(seen):
+            try:
+                salt = record.get("salt")
+                if salt is not None:
+                    bytes.fromhex(salt)
+                records.append({"kid": record["kid"], "salt": salt, "check": str(record["check"])})
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
         self._sealed_catalog = bool(records)
         key = self._key
         if key is None:
@@ -375,20 +392,3 @@ class CatalogMixin:
         self._catalog[name] = meta
         logger.info("created table {} ({} data channel(s))", name, len(data))
         return meta
-
-    async def _read_key_records(self, channel_id: int) -> list[tuple[int, str]]:
-        """``(message id, key id)`` of the catalog's key records."""
-        transport = self._require_transport()
-        found: list[tuple[int, str]] = []
-        after = 0
-        while True:
-            page = await transport.history(channel_id, after=after, limit=HISTORY_PAGE)
-            for message in page:
-                after = message.id
-                if message.content.startswith(KEY_MARKER):
-                    try:
-                        found.append((message.id, str(json.loads(message.content[len(KEY_MARKER) :])["kid"])))
-                    except (ValueError, KeyError, TypeError):
-                        continue
-            if len(page) < HISTORY_PAGE:
-                return found

@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -391,11 +391,7 @@ class ReplicaState:
         if self._buffer is not None:  # still opening: catch up once open
             self._resync_after_open = True
             return
-        _, manifests = await self._manifests()
-        valid = [m for m in manifests if m.valid]
-        if valid and any(valid[0].hw.get(c, 0) > self._resync_start(c) for c in self.meta.data_channels):
-            # Compaction may have deleted messages this process never applied (it
-            # deletes up to the marks of the oldest valid snapshot): read the table again.
+        if await self._compacted_past(self._resync_start):
             await self._reload()
             self.gap = False
             logger.debug("table {}: read again after a new gateway session", self.name)
@@ -409,14 +405,18 @@ class ReplicaState:
         """Catch up a channel from history; while events may be missing (a gap),
         first make sure compaction did not delete messages this process never
         applied, and read the table again if it may have."""
-        if self.gap:
-            _, manifests = await self._manifests()
-            valid = [m for m in manifests if m.valid]
-            channels = self.meta.data_channels
-            if valid and any(valid[0].hw.get(c, 0) > self._confirmed[c] for c in channels):
-                await self._reload()
-                return
+        if self.gap and await self._compacted_past(self._confirmed.__getitem__):
+            await self._reload()
+            return
         await self.catch_up(channel_id)
+
+    async def _compacted_past(self, start: Callable[[int], int]) -> bool:
+        """Whether compaction may have deleted messages after ``start(channel)`` on
+        some data channel: it deletes up to the marks of the oldest valid
+        snapshot, so a catch-up from there could miss them (read the table again)."""
+        _, manifests = await self._manifests()
+        valid = [m for m in manifests if m.valid]
+        return bool(valid) and any(valid[0].hw.get(c, 0) > start(c) for c in self.meta.data_channels)
 
     def _resync_start(self, channel_id: int) -> int:
         """Where a catch-up after lost events starts: a little before the newest
