@@ -448,9 +448,18 @@ class ReplicaWriter(ReplicaPlanner):
             return await asyncio.wait_for(asyncio.shield(waiter), ECHO_TIMEOUT)
         except TimeoutError:
             await self._catch_up_safely(channel_id)
-            if message.id not in self._applied:  # not in the history either: apply it ourselves
-                return self._apply_ops(channel_id, message.id, ops)
-            return self._results.get(message.id, [None] * len(ops))
+            if message.id in self._applied:
+                return self._results.get(message.id, [None] * len(ops))
+            if message.id <= self._covered[channel_id]:
+                # The table was read again from a snapshot that covers the message:
+                # its effect is in the state, but not which of its operations took it.
+                raise DatabaseUnavailableError(
+                    "the write was stored, but the table was read again from a snapshot before "
+                    "its outcome was known: find the record to see whether it took effect",
+                    table=self.name,
+                    channel=channel_id,
+                )
+            return self._apply_ops(channel_id, message.id, ops)  # not in the history either
         finally:
             self._echo.pop(message.id, None)
 
