@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 from loguru import logger
 
-from discobase._discord.permissions import ALL_PERMISSIONS, Permission
 from discobase.exceptions import LocalServerError
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError
@@ -586,18 +585,3 @@ class Interactions:
 
     async def delete_webhook_message(self, request: web.Request) -> web.Response:
         return await self._delete(request, path_id(request, "message_id"))
-
-
-def member_may_use(permissions: int, required: str | None) -> bool:
-    """Whether a member with ``permissions`` may use a command with ``default_member_permissions``
-    ``required`` (``None``: everyone; ``"0"``: administrators only; administrators may use all)
-    (https://discord.com/developers/docs/interactions/application-commands#permissions)."""
-    if permissions & Permission.ADMINISTRATOR or permissions == ALL_PERMISSIONS:
-        return True
-    if required is None:
-        return True
-    try:
-        bits = int(required)
-    except ValueError:
-        return False
-    return bits != 0 and permissions & bits == bits

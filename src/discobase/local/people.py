@@ -34,7 +34,6 @@ from discobase.local.interactions import (
     MODAL_SUBMIT,
     InteractionRefused,
     InteractionResult,
-    member_may_use,
 )
 from discobase.local.store import BotAccount, Command, Message
 
@@ -106,15 +105,15 @@ class Person:
             self._session = None
 
     # ------------------------------------------------------------------ REST, as a client
-    async def request(self, method: str, path: str, body: Any = None) -> Any:
+    async def request(self, method: str, path: str, body: Any = None, *, bearer: str | None = None) -> Any:
         """``method path`` on the server's REST API with this person's token (no ``Bot``
-        prefix, as Discord's own clients send it); Discord's errors raise
-        :class:`PersonRequestError`."""
+        prefix, as Discord's own clients send it), or with an OAuth2 ``bearer`` token the
+        person gave an application; Discord's errors raise :class:`PersonRequestError`."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        token = self.account.token
+        authorization = self.account.token if bearer is None else f"Bearer {bearer}"
         async with self._session.request(
-            method, self.server.api_url + path, json=body, headers={"Authorization": token}
+            method, self.server.api_url + path, json=body, headers={"Authorization": authorization}
         ) as response:
             data = await response.json() if response.content_type == "application/json" else None
             if response.status >= 400:
@@ -186,6 +185,43 @@ class Person:
         )
         return result
 
+    async def edit_command_permissions(
+        self,
+        bot: BotAccount,
+        guild_id: int,
+        command: int | str | None,
+        permissions: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Set who may use ``bot``'s ``command`` (its id or name; ``None``: all the
+        application's commands) in a guild, as an admin does in Server Settings >
+        Integrations: ``permissions`` are ``{"id", "type" (1 role, 2 user, 3 channel),
+        "permission"}``. It goes through ``PUT .../commands/{command_id}/permissions`` with
+        an OAuth2 Bearer token this person gives the application (:meth:`LocalDiscord.authorize
+        <discobase.local.LocalDiscord.authorize>`), the only kind Discord accepts there.
+        Returns the permission set as Discord answers it."""
+        application_id = bot.application_id
+        if command is None:
+            command_id = application_id
+        elif isinstance(command, int):
+            command_id = command
+        else:
+            matches = [
+                c.id
+                for c in self.server.store.commands.values()
+                if c.application_id == application_id
+                and c.data.get("name") == command
+                and c.guild_id in (None, guild_id)
+            ]
+            if not matches:
+                raise InteractionRefused(f"{bot.name} has no command {command!r} in guild {guild_id}")
+            command_id = matches[0]
+        token = self.server.authorize(self, bot)
+        path = f"/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions"
+        result: dict[str, Any] = await self.request(
+            "PUT", path, {"permissions": [{**p, "id": str(p["id"])} for p in permissions]}, bearer=token
+        )
+        return result
+
     # ------------------------------------------------------------------ interactions
     def _channel(self, guild_id: int, channel: Any | None) -> int:
         if channel is not None:
@@ -220,10 +256,10 @@ class Person:
         return found[0]
 
     def _check_allowed(self, guild_id: int, channel_id: int, command: Command) -> None:
-        """Discord's client hides a command whose ``default_member_permissions`` the member
-        lacks, and one whose ``contexts`` exclude guilds."""
-        perms = self.server.interactions.permissions(self.id, guild_id, channel_id)
-        if not member_may_use(perms, command.data.get("default_member_permissions")):
+        """Discord's client hides a command the member may not use (its
+        ``default_member_permissions`` and the guild's command permission overwrites, see
+        :mod:`discobase._discord.commands`), and one whose ``contexts`` exclude guilds."""
+        if not self.server.rest.ctx.access.may_use_command(self.id, guild_id, channel_id, command):
             raise InteractionRefused(f"{self.name} may not use /{command.data.get('name')} (permissions)")
         contexts = command.data.get("contexts")
         if contexts is not None and 0 not in contexts:

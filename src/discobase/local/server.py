@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import re
+import secrets
 import socket
 import sys
 import time
@@ -37,6 +38,7 @@ from discobase.local.ratelimit import Decision, RateLimiter, RateLimitProfile, m
 from discobase.local.rest import (
     API_PREFIXES,
     BOT_KEY,
+    GRANT_KEY,
     Access,
     Events,
     RequestLimits,
@@ -44,7 +46,7 @@ from discobase.local.rest import (
     RestContext,
     json_response,
 )
-from discobase.local.store import BotAccount, Channel, Member, Role, Store
+from discobase.local.store import BotAccount, Channel, Grant, Member, Role, Store, hash_token
 
 if TYPE_CHECKING:
     import discord
@@ -67,6 +69,15 @@ _PUBLIC_ROUTES = frozenset(
         "GET /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
         "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
         "DELETE /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+    }
+)
+#: Routes an OAuth2 ``Bearer`` token may call (the command-permission routes; see
+#: :mod:`discobase.local.rest.application`); with any other route a Bearer token is 401.
+_BEARER_ROUTES = frozenset(
+    {
+        "GET /applications/{application_id}/guilds/{guild_id}/commands/permissions",
+        "GET /applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
+        "PUT /applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
     }
 )
 _DISCORD_API = re.compile(r"^https?://(?:[a-z]+\.)?discord(?:app)?\.com/api")
@@ -485,6 +496,25 @@ class LocalDiscord:
             person = self._people[user_id] = Person(self, account)
         return person
 
+    def authorize(
+        self,
+        person: Person,
+        bot: BotAccount,
+        scopes: tuple[str, ...] = ("identify", "applications.commands.permissions.update"),
+    ) -> str:
+        """An OAuth2 access token that ``person`` gave ``bot``'s application (what the
+        authorization-code flow ends with on Discord); send it as ``Bearer <token>``.
+
+        Discord lets only such a token edit command permissions
+        (``PUT .../commands/{command_id}/permissions``), on behalf of a person who may manage
+        the guild and its roles. Like bot tokens, only the token's digest is kept.
+        """
+        if not bot.bot:
+            raise LocalServerError(f"{bot!r} is not a bot: only applications get OAuth2 grants")
+        token = secrets.token_urlsafe(22)
+        self.store.save_grant(Grant(hash_token(token), person.id, bot.application_id, list(scopes)))
+        return token
+
     def create_role(
         self,
         guild_id: int,
@@ -813,16 +843,29 @@ class LocalDiscord:
             return web.Response(status=404, text=GONE_MESSAGE)
         return web.Response(body=data, content_type="application/octet-stream")
 
-    def _actor(self, request: web.Request) -> tuple[BotAccount | None, str]:
+    def _actor(
+        self, request: web.Request, template: str | None
+    ) -> tuple[BotAccount | None, Grant | None, str]:
         """The account of the request: ``Bot <token>`` for a bot, the bare token for a person
-        (as Discord's own clients send it); a token of the wrong kind authenticates nobody."""
+        (as Discord's own clients send it), ``Bearer <token>`` for an OAuth2 grant a person
+        gave an application (its person is the account; only on the routes that take one);
+        a token of the wrong kind authenticates nobody."""
         header = request.headers.get("Authorization", "")
-        is_bot = header.startswith("Bot ")
-        token = header[4:] if is_bot else header
-        account = self.store.bot_for_token(token) if token else None
-        if account is not None and account.bot != is_bot:
-            account = None
-        return account, str(account.user_id) if account else (request.remote or "unknown")
+        grant = None
+        if header.startswith("Bearer "):
+            grant = self.store.grant_for_token(header[7:]) if header[7:] else None
+            if grant is None or f"{request.method} {template}" not in _BEARER_ROUTES:
+                return None, None, request.remote or "unknown"
+            account = self.store.bots.get(grant.user_id)
+        else:
+            is_bot = header.startswith("Bot ")
+            token = header[4:] if is_bot else header
+            account = self.store.bot_for_token(token) if token else None
+            if account is not None and account.bot != is_bot:
+                account = None
+        if account is None:
+            return None, None, request.remote or "unknown"
+        return account, grant, str(account.user_id)
 
     async def _metadata(self, request: web.Request, template: str) -> str | None:
         """The sub-limit a request falls under (channel name/topic edits, deletes by age)."""
@@ -850,7 +893,7 @@ class LocalDiscord:
             return await self._admin(request, handler)
         key = f"{method} {template}" if template is not None else f"{method} <unknown route>"
         self._stats[key] += 1
-        bot, actor = self._actor(request)
+        bot, grant, actor = self._actor(request, template)
         decision: Decision | None = None
         try:
             if template is None:
@@ -889,6 +932,8 @@ class LocalDiscord:
                 return self._limited(decision)
             if bot is not None:
                 request[BOT_KEY] = bot
+            if grant is not None:
+                request[GRANT_KEY] = grant
             response = cast(web.StreamResponse, await handler(request))
         except HTTPError as error:
             response = json_response(error.body(), status=error.status, headers=error.headers)

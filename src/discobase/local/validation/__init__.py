@@ -62,6 +62,7 @@ from discobase.local.validation.channels import (
 )
 from discobase.local.validation.commands import (
     parse_application_commands,
+    parse_command_permissions,
 )
 from discobase.local.validation.fields import (
     Path,
@@ -219,6 +220,7 @@ __all__ = [
     "parse_channel_create",
     "parse_channel_edit",
     "parse_choices",
+    "parse_command_permissions",
     "parse_dm_create",
     "parse_invite_create",
     "parse_member_edit",
