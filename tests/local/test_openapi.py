@@ -733,6 +733,26 @@ async def people_routes_succeed(r: Recorder, server: LocalDiscord, bot: BotAccou
     await r.call("PATCH", WEBHOOK_MESSAGE, wm, expect=200, auth={}, json={"content": "even more"})
     await r.call("DELETE", WEBHOOK_MESSAGE, wm, expect=204, auth={})
     await r.call("DELETE", ORIGINAL, w, expect=204, auth={})
+    # in a DM with the bot: no guild_id in the callback's answer, and the follow-ups work alike
+    a = {"application_id": bot.application_id}
+    await r.call(
+        "PUT",
+        "/applications/{application_id}/commands",
+        a,
+        expect=200,
+        json=[{"name": "dm", "description": "d"}],
+    )
+    server.interactions._by_id.clear()
+    task = asyncio.create_task(ada.invoke_dm(bot, "/dm"))
+    interaction = await pending_interaction(server)
+    cb = {"interaction_id": interaction.id, "interaction_token": interaction.token}
+    answered = await r.call(
+        "POST", CALLBACK, cb, expect=200, auth={}, query="with_response=true", json=answer
+    )
+    assert "guild_id" not in answered["interaction"]
+    assert (await task).content == "pong"
+    w = {"webhook_id": bot.application_id, "webhook_token": interaction.token}
+    await r.call("POST", WEBHOOK, w, expect=200, auth={}, query="wait=true", json={"content": "in a DM"})
 
 
 async def people_routes_fail(r: Recorder, server: LocalDiscord, bot: BotAccount, guild_id: int) -> None:

@@ -5,6 +5,7 @@ mentions, DMs, member events, READY's user and GUILD_CREATE's members."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import discord
@@ -224,3 +225,103 @@ async def test_guild_create_lists_other_members_only_with_presences(
     assert without["member_count"] == 2
     with_presences = backend.guild_create_payload(guild_id, bot.user_id, presences=True)
     assert {m["user"]["id"] for m in with_presences["members"]} == {str(bot.user_id), str(ada.id)}
+
+
+class Confirm(discord.ui.View):
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Yes", custom_id="yes")
+    async def yes(self, interaction: discord.Interaction, button: discord.ui.Button[Confirm]) -> None:
+        where = "a DM" if interaction.guild is None else "a guild"
+        await interaction.response.edit_message(
+            content=f"confirmed by {interaction.user.name} in {where}", view=None
+        )
+
+
+async def test_interactions_in_a_dm_with_the_bot(
+    server: LocalDiscord, bot: BotAccount, guild_id: int, connect: ConnectFactory
+) -> None:
+    """A global command used in the DM with the bot, and a button of the bot's DM message:
+    INTERACTION_CREATE carries ``user`` (no ``member``, no ``guild_id``), a DM ``channel`` and
+    ``context`` 1, and discord.py answers through the same routes as in a guild."""
+
+    class Client(discord.Client):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)  # type: ignore[arg-type]
+            self.tree = app_commands.CommandTree(self)
+
+    client = await connect(bot, client_class=Client)
+    tree: app_commands.CommandTree[discord.Client] = client.tree  # type: ignore[attr-defined]
+    seen: list[discord.Interaction] = []
+
+    @tree.command()
+    async def hello(interaction: discord.Interaction) -> None:
+        """Says hello, anywhere."""
+        seen.append(interaction)
+        await interaction.response.send_message(f"hello {interaction.user.name}", view=Confirm())
+
+    @tree.command()
+    @app_commands.guild_only()
+    async def roles(interaction: discord.Interaction) -> None:
+        """Only in guilds."""
+        await interaction.response.send_message("roles")
+
+    @tree.command(guild=discord.Object(guild_id))
+    async def local(interaction: discord.Interaction) -> None:
+        """A guild command."""
+        await interaction.response.send_message("local")
+
+    await tree.sync()
+    await tree.sync(guild=discord.Object(guild_id))
+    raw: list[dict[str, Any]] = []  # INTERACTION_CREATE payloads as sent
+    original = server.interactions.start
+
+    async def recording_start(**kwargs: object) -> object:
+        result = await original(**kwargs)  # type: ignore[arg-type]
+        raw.append(server.interactions._by_id[result.interaction_id].payload)
+        return result
+
+    server.interactions.start = recording_start  # type: ignore[method-assign]
+    ada = server.create_user("ada")
+    await ada.join(guild_id)
+    greeted = await ada.invoke_dm(bot, "/hello")
+    assert greeted.content == "hello ada"
+    payload = raw[-1]
+    assert "member" not in payload
+    assert "guild_id" not in payload
+    assert payload["context"] == 1
+    assert payload["user"]["id"] == str(ada.id)
+    assert payload["channel"]["type"] == 1
+    assert payload["authorizing_integration_owners"] == {"0": "0"}
+    interaction = seen[-1]
+    assert interaction.guild is None
+    assert isinstance(interaction.user, discord.User)
+    assert isinstance(interaction.channel, discord.DMChannel)
+    assert interaction.context.dm_channel
+    message = greeted.message
+    assert message is not None
+    assert "guild_id" not in message or message["guild_id"] is None
+    stored = server.store.get_message(int(message["channel_id"]), int(message["id"]))
+    assert stored is not None  # a DM response is a message of the DM channel
+    assert stored.interaction_metadata is not None
+    assert stored.interaction_metadata["authorizing_integration_owners"] == {"0": "0"}
+
+    clicked = await ada.click(message, "yes")
+    assert clicked.updated is not None
+    assert clicked.updated["content"] == "confirmed by ada in a DM"
+    assert clicked.updated["components"] == []
+    assert raw[-1]["type"] == 3
+    assert raw[-1]["message"]["id"] == message["id"]
+
+    with pytest.raises(InteractionRefused):
+        await ada.invoke_dm(bot, "/roles")  # guild_only: contexts [0]
+    with pytest.raises(InteractionRefused):
+        await ada.invoke_dm(bot, "/local")  # guild commands are not available in DMs
+    assert (await ada.invoke(guild_id, "/roles")).content == "roles"
+    in_guild = await ada.invoke(guild_id, "/hello")
+    assert raw[-1]["context"] == 0
+    assert "member" in raw[-1]
+    confirmed = await ada.click(in_guild.message, "yes")
+    assert confirmed.updated is not None
+    assert confirmed.updated["content"] == "confirmed by ada in a guild"

@@ -34,6 +34,7 @@ from loguru import logger
 from discobase.exceptions import LocalServerError
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError
+from discobase.local.rest.access import DM_PERMISSIONS
 from discobase.local.rest.http import json_response, path_id, read_message_body
 from discobase.local.rest.message_parts import MessageParts
 from discobase.local.store import Message
@@ -147,7 +148,8 @@ class Interaction:
     application_id: int
     bot_id: int
     user_id: int
-    guild_id: int
+    #: ``None`` for an interaction in a DM with the application's bot.
+    guild_id: int | None
     channel_id: int
     payload: dict[str, Any]
     created: float
@@ -214,31 +216,33 @@ class Interactions:
         ]
 
     # ------------------------------------------------------------------ creating
-    def permissions(self, user_id: int, guild_id: int, channel_id: int) -> int:
+    def permissions(self, user_id: int, guild_id: int | None, channel_id: int) -> int:
+        """``user_id``'s permissions in the channel (what a user may do in a DM, outside guilds)."""
+        if guild_id is None:
+            return DM_PERMISSIONS
         return self.ctx.access.permissions(user_id, guild_id, self.store.channels.get(channel_id))
 
-    async def start(
-        self,
-        *,
-        type: int,
-        application_id: int,
-        user_id: int,
-        guild_id: int,
-        channel_id: int,
-        data: dict[str, Any],
-        message: Message | None = None,
-    ) -> InteractionResult:
-        """Create an interaction, send INTERACTION_CREATE to the application's bot and wait
-        for its answer (at most the response window; a deferred response is waited for a
-        further :attr:`deferred_wait`). Returns what the person sees."""
-        bot = next(
-            (b for b in self.store.bots.values() if b.bot and b.application_id == application_id), None
-        )
-        if bot is None:
-            raise InteractionRefused(f"no application with id {application_id}")
-        interaction_id = self.store.next_id()
-        token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
-        channel = self.store.channels[channel_id]
+    @staticmethod
+    def _owners(guild_id: int | None) -> dict[str, str]:
+        """``authorizing_integration_owners``: the guild the app is installed to, ``"0"`` in a
+        DM with its bot (https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-object-authorizing-integration-owners-object)."""
+        return {"0": str(guild_id or 0)}
+
+    def _where(self, user_id: int, guild_id: int | None, channel_id: int, bot_id: int) -> dict[str, Any]:
+        """The fields of INTERACTION_CREATE that say where and by whom: in a guild the member
+        (with ``permissions``) and ``guild_id``; in a DM the ``user``, ``context`` 1 (BOT_DM)."""
+        channel = self.store.channels.get(channel_id)
+        if channel is None:
+            raise InteractionRefused(f"no channel {channel_id}")
+        if guild_id is None:
+            if channel.type != 1 or not {user_id, bot_id} <= set(channel.recipients):
+                raise InteractionRefused(f"channel {channel_id} is not a DM between {user_id} and the bot")
+            return {
+                "channel": self.payloads.dm_channel(channel, bot_id),
+                "channel_id": str(channel_id),
+                "user": self.payloads.user(user_id),
+                "context": 1,
+            }
         member = self.store.member(guild_id, user_id)
         if member is None:
             raise InteractionRefused(f"user {user_id} is not a member of guild {guild_id}")
@@ -247,24 +251,51 @@ class Interactions:
         member_payload["permissions"] = str(self.permissions(user_id, guild_id, channel_id))
         channel_payload = self.payloads.channel(channel)
         channel_payload["permissions"] = member_payload["permissions"]
-        payload: dict[str, Any] = {
-            "id": str(interaction_id),
-            "application_id": str(application_id),
-            "type": type,
-            "data": data,
+        return {
             "guild_id": str(guild_id),
             "guild": {"id": str(guild_id), "locale": guild.preferred_locale, "features": []},
             "channel": channel_payload,
             "channel_id": str(channel_id),
             "member": member_payload,
+            "guild_locale": guild.preferred_locale,
+            "context": 0,
+        }
+
+    async def start(
+        self,
+        *,
+        type: int,
+        application_id: int,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int,
+        data: dict[str, Any],
+        message: Message | None = None,
+    ) -> InteractionResult:
+        """Create an interaction, send INTERACTION_CREATE to the application's bot and wait
+        for its answer (at most the response window; a deferred response is waited for a
+        further :attr:`deferred_wait`). Returns what the person sees. ``guild_id=None`` is an
+        interaction in the DM channel ``channel_id`` between the person and the bot."""
+        bot = next(
+            (b for b in self.store.bots.values() if b.bot and b.application_id == application_id), None
+        )
+        if bot is None:
+            raise InteractionRefused(f"no application with id {application_id}")
+        where = self._where(user_id, guild_id, channel_id, bot.user_id)
+        interaction_id = self.store.next_id()
+        token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
+        payload: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(application_id),
+            "type": type,
+            "data": data,
+            **where,
             "token": token,
             "version": 1,
             "app_permissions": str(self.permissions(bot.user_id, guild_id, channel_id)),
             "locale": "en-US",
-            "guild_locale": guild.preferred_locale,
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(guild_id)},
-            "context": 0,
+            "authorizing_integration_owners": self._owners(guild_id),
             "attachment_size_limit": self.ctx.limits.upload_limit,
         }
         if message is not None:
@@ -340,7 +371,7 @@ class Interactions:
             "id": str(interaction.id),
             "type": interaction.type,
             "user": self.payloads.user(interaction.user_id),
-            "authorizing_integration_owners": {"0": str(interaction.guild_id)},
+            "authorizing_integration_owners": self._owners(interaction.guild_id),
         }
         if interaction.original_id is not None:
             metadata["original_response_message_id"] = str(interaction.original_id)
@@ -471,8 +502,9 @@ class Interactions:
             "id": str(interaction.id),
             "type": interaction.type,
             "channel_id": str(interaction.channel_id),
-            "guild_id": str(interaction.guild_id),
         }
+        if interaction.guild_id is not None:
+            response["guild_id"] = str(interaction.guild_id)
         if kind in (4, 5):
             if kind == 4:
                 spec = validation.parse_message_create(data, uploads=len(uploads))
@@ -555,16 +587,7 @@ class Interactions:
         interaction.message_ids.remove(message.id)
         if interaction.ephemeral.pop(message.id, None) is None:
             self.store.delete_messages(message.channel_id, [message.id])
-            await self.ctx.events.dispatch(
-                "MESSAGE_DELETE",
-                {
-                    "id": str(message.id),
-                    "channel_id": str(message.channel_id),
-                    "guild_id": str(interaction.guild_id),
-                },
-                guild_id=interaction.guild_id,
-                channel_id=message.channel_id,
-            )
+            await self.ctx.events.message_deleted(self.store.channels[message.channel_id], message.id)
         interaction.result._hide(message.id)
         return web.Response(status=204)
 

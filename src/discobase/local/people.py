@@ -255,6 +255,27 @@ class Person:
             raise InteractionRefused(f"several applications have {name!r}; pass application=")
         return found[0]
 
+    def _dm_command(self, bot: BotAccount, name: str, kind: int) -> Command:
+        """A global command of ``bot``'s application that may be used in a DM with the bot:
+        guild commands never may, nor one whose ``contexts`` lack BOT_DM (1) or, without
+        ``contexts``, whose deprecated ``dm_permission`` is false
+        (https://discord.com/developers/docs/interactions/application-commands#contexts)."""
+        for command in self.server.store.commands.values():
+            if (
+                command.application_id == bot.application_id
+                and command.guild_id is None
+                and command.data.get("name") == name
+                and command.data.get("type", 1) == kind
+            ):
+                contexts = command.data.get("contexts")
+                usable = (
+                    1 in contexts if contexts is not None else command.data.get("dm_permission") is not False
+                )
+                if not usable:
+                    raise InteractionRefused(f"/{name} cannot be used in a DM with {bot.name}")
+                return command
+        raise InteractionRefused(f"{bot.name} has no global command {name!r}")
+
     def _check_allowed(self, guild_id: int, channel_id: int, command: Command) -> None:
         """Discord's client hides a command the member may not use (its
         ``default_member_permissions`` and the guild's command permission overwrites, see
@@ -265,7 +286,7 @@ class Person:
         if contexts is not None and 0 not in contexts:
             raise InteractionRefused(f"/{command.data.get('name')} cannot be used in a guild")
 
-    def _resolve(self, guild_id: int, kind: int, raw: Any, resolved: dict[str, dict[str, Any]]) -> Any:
+    def _resolve(self, guild_id: int | None, kind: int, raw: Any, resolved: dict[str, dict[str, Any]]) -> Any:
         """An option value typed by the user, as the interaction carries it."""
         store = self.server.store
         payloads = self.server.payloads
@@ -284,8 +305,8 @@ class Person:
         target = int(match.group(2)) if match else int(text)
         if kind in (6, 9) and target in store.bots:
             resolved.setdefault("users", {})[str(target)] = payloads.user(target)
-            member = store.member(guild_id, target)
-            if member is not None:
+            member = store.member(guild_id, target) if guild_id is not None else None
+            if guild_id is not None and member is not None:
                 resolved.setdefault("members", {})[str(target)] = payloads.partial_member(member)
                 resolved["members"][str(target)]["permissions"] = str(
                     self.server.rest.permissions(target, guild_id, None)
@@ -296,16 +317,14 @@ class Person:
             return str(target)
         if kind == 7 and target in store.channels:
             channel = payloads.channel(store.channels[target])
-            channel["permissions"] = str(
-                self.server.rest.permissions(self.id, guild_id, store.channels[target])
-            )
+            channel["permissions"] = str(self.server.interactions.permissions(self.id, guild_id, target))
             resolved.setdefault("channels", {})[str(target)] = channel
             return str(target)
         raise InteractionRefused(f"{raw!r} names nothing an option of type {kind} accepts")
 
     def _options(
         self,
-        guild_id: int,
+        guild_id: int | None,
         specs: list[dict[str, Any]],
         words: list[str],
         given: dict[str, Any],
@@ -360,12 +379,16 @@ class Person:
 
     def _command_data(
         self,
-        guild_id: int,
+        guild_id: int | None,
         text: str,
         options: dict[str, Any] | None,
         application: int | None,
         focused: str | None,
+        *,
+        dm_bot: BotAccount | None = None,
     ) -> tuple[Command, dict[str, Any]]:
+        """The command named first in ``text`` and the ``data`` of its invocation: in
+        ``guild_id``, or (``guild_id=None``) among ``dm_bot``'s global commands."""
         line = text.strip()
         if line.startswith("/"):
             line = line[1:]
@@ -375,7 +398,11 @@ class Person:
             words = line.split()
         if not words:
             raise InteractionRefused("no command given")
-        command = self._commands(guild_id, words[0], 1, application)
+        if guild_id is None:
+            assert dm_bot is not None
+            command = self._dm_command(dm_bot, words[0], 1)
+        else:
+            command = self._commands(guild_id, words[0], 1, application)
         resolved: dict[str, dict[str, Any]] = {}
         data: dict[str, Any] = {
             "id": str(command.id),
@@ -413,6 +440,24 @@ class Person:
             user_id=self.id,
             guild_id=guild_id,
             channel_id=channel_id,
+            data=data,
+        )
+
+    async def invoke_dm(
+        self, bot: BotAccount, command: str, *, options: dict[str, Any] | None = None
+    ) -> InteractionResult:
+        """Use one of ``bot``'s global commands in the DM with the bot (opened first, which
+        needs a guild in common): the bot gets an INTERACTION_CREATE with ``user`` instead of
+        ``member``, no ``guild_id`` and ``context`` 1 (BOT_DM). A guild command, or one whose
+        contexts exclude DMs, raises :class:`InteractionRefused`."""
+        channel = await self.dm(bot)
+        found, data = self._command_data(None, command, options, None, None, dm_bot=bot)
+        return await self.server.interactions.start(
+            type=APPLICATION_COMMAND,
+            application_id=found.application_id,
+            user_id=self.id,
+            guild_id=None,
+            channel_id=int(channel["id"]),
             data=data,
         )
 
@@ -544,14 +589,12 @@ class Person:
         else:
             resolved: dict[str, dict[str, Any]] = {}
             option_type = {5: 6, 6: 8, 7: 9, 8: 7}[kind]
-            guild_id = stored.guild_id or 0
-            data["values"] = [self._resolve(guild_id, option_type, v, resolved) for v in values]
+            data["values"] = [self._resolve(stored.guild_id, option_type, v, resolved) for v in values]
             data["resolved"] = resolved
         return await self._component_interaction(stored, data)
 
     async def _component_interaction(self, stored: Message, data: dict[str, Any]) -> InteractionResult:
-        if stored.guild_id is None:
-            raise InteractionRefused("components in DMs are not supported by the local server")
+        """A component of a message in a guild channel, or in the DM with the bot that sent it."""
         return await self.server.interactions.start(
             type=MESSAGE_COMPONENT,
             application_id=self._application_of(stored),

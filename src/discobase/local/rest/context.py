@@ -86,6 +86,24 @@ class Events:
             author_id=message.author_id,
         )
 
+    async def message_deleted(self, channel: Channel, message_id: int) -> None:
+        """MESSAGE_DELETE ``{id, channel_id, guild_id?}`` to whoever sees ``channel`` (a DM's two
+        users; no ``guild_id`` there)."""
+        if channel.type == 1:
+            await self.dispatch(
+                "MESSAGE_DELETE",
+                {"id": str(message_id), "channel_id": str(channel.id)},
+                guild_id=None,
+                user_ids=channel.recipients,
+            )
+            return
+        await self.dispatch(
+            "MESSAGE_DELETE",
+            {"id": str(message_id), "channel_id": str(channel.id), "guild_id": str(channel.guild_id)},
+            guild_id=channel.guild_id,
+            channel_id=channel.id,
+        )
+
     async def member_added(self, member: Member) -> None:
         """GUILD_MEMBER_ADD: the member and ``guild_id``
         (https://discord.com/developers/docs/events/gateway-events#guild-member-add)."""

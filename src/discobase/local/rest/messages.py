@@ -150,20 +150,7 @@ class MessageRoutes(Resource):
         if message.author_id != self.bot(request).user_id and not perms & Permission.MANAGE_MESSAGES:
             raise forbidden_permissions()
         self.store.delete_messages(channel.id, [message.id])
-        if channel.type == 1:
-            await self.dispatch(
-                "MESSAGE_DELETE",
-                {"id": str(message.id), "channel_id": str(channel.id)},
-                guild_id=None,
-                user_ids=channel.recipients,
-            )
-        else:
-            await self.dispatch(
-                "MESSAGE_DELETE",
-                {"id": str(message.id), "channel_id": str(channel.id), "guild_id": str(channel.guild_id)},
-                guild_id=channel.guild_id,
-                channel_id=channel.id,
-            )
+        await self.events.message_deleted(channel, message.id)
         return no_content()
 
     async def bulk_delete(self, request: web.Request) -> web.Response:
