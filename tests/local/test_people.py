@@ -325,3 +325,54 @@ async def test_interactions_in_a_dm_with_the_bot(
     confirmed = await ada.click(in_guild.message, "yes")
     assert confirmed.updated is not None
     assert confirmed.updated["content"] == "confirmed by ada in a guild"
+
+
+async def test_a_bot_joining_a_guild(
+    server: LocalDiscord, bot: BotAccount, guild_id: int, connect: ConnectFactory
+) -> None:
+    """Adding a bot: the guild's bots see its managed role and GUILD_MEMBER_ADD (with the
+    members intent only); the bot itself gets GUILD_CREATE (``on_guild_join``), not a
+    GUILD_MEMBER_ADD about itself."""
+    members_intent = discord.Intents.default()
+    members_intent.members = True
+    watcher = await connect(bot, intents=members_intent)
+    unprivileged = server.create_bot("unprivileged")
+    server.add_member(guild_id, unprivileged)
+    quiet = await connect(unprivileged, intents=discord.Intents.default())
+    newcomer = server.create_bot("newcomer")
+    other_guild = server.create_guild("elsewhere", owner=newcomer)
+    client = await connect(newcomer, intents=members_intent)
+    quiet_joins: list[discord.Member] = []
+    own_joins: list[discord.Member] = []
+
+    @quiet.event
+    async def on_member_join(member: discord.Member) -> None:
+        quiet_joins.append(member)
+
+    @client.event
+    async def on_member_join(member: discord.Member) -> None:  # noqa: F811 - another client's handler
+        own_joins.append(member)
+
+    joined = asyncio.ensure_future(watcher.wait_for("member_join", check=lambda m: m.id == newcomer.user_id))
+    guild_join = asyncio.ensure_future(client.wait_for("guild_join"))
+
+    server.add_member(guild_id, newcomer)
+
+    guild = await asyncio.wait_for(guild_join, 10)
+    assert guild.id == guild_id
+    assert guild.me is not None
+    member = await asyncio.wait_for(joined, 10)
+    assert (member.id, member.bot, member.guild.id) == (newcomer.user_id, True, guild_id)
+    assert [r.name for r in member.roles if not r.is_default()] == ["newcomer"]  # its managed role
+    assert member.roles[-1].is_bot_managed()
+    # later events on the same connections, to know the earlier ones were all handled
+    ada = server.create_user("ada")
+    own_marker = asyncio.ensure_future(client.wait_for("member_join"))
+    quiet_marker = asyncio.ensure_future(quiet.wait_for("message"))
+    await ada.join(guild_id)
+    assert (await asyncio.wait_for(own_marker, 10)).id == ada.id
+    await ada.send(server.store.guilds[guild_id].system_channel_id, "marker")
+    await asyncio.wait_for(quiet_marker, 10)
+    assert quiet_joins == []  # GUILD_MEMBER_ADD needs the members intent
+    assert [m.id for m in own_joins] == [ada.id]  # nothing about itself
+    assert client.get_guild(other_guild) is not None

@@ -631,11 +631,29 @@ class LocalDiscord:
             bot_id=account.user_id,
         )
         self.store.save_role(role)
-        self.store.save_member(
-            Member(guild_id, account.user_id, [role.id], iso_timestamp(self.store.next_id()))
-        )
+        member = Member(guild_id, account.user_id, [role.id], iso_timestamp(self.store.next_id()))
+        self.store.save_member(member)
         if dispatch:
-            self._dispatch_soon("GUILD_CREATE", guild_id, account.user_id)
+            self._soon(self._bot_joined(member, role))
+
+    async def _bot_joined(self, member: Member, role: Role) -> None:
+        """What Discord sends when a bot is added to a guild: the guild's other members get
+        GUILD_ROLE_CREATE for the bot's managed role, the bot's own sessions GUILD_CREATE
+        (``on_guild_join``), then the others GUILD_MEMBER_ADD (with GUILD_MEMBERS)
+        (https://discord.com/developers/docs/events/gateway-events#guild-create,
+        #guild-member-add)."""
+        guild_id = member.guild_id
+        others = [m.user_id for m in self.store.guild_members(guild_id) if m.user_id != member.user_id]
+        await self.gateway.dispatch(
+            "GUILD_ROLE_CREATE",
+            {"guild_id": str(guild_id), "role": self.payloads.role(role)},
+            guild_id=guild_id,
+            user_ids=others,
+        )
+        payload = self._backend.guild_create_payload(guild_id, member.user_id)
+        payload.pop("unavailable", None)  # a join's GUILD_CREATE has no "unavailable" (on_guild_join)
+        await self.gateway.dispatch("GUILD_CREATE", payload, guild_id=None, user_ids=[member.user_id])
+        await self.rest.ctx.events.member_added(member, user_ids=others)
 
     def remove_member(self, guild_id: int, user: BotAccount | Person) -> None:
         """Remove a member (as a kick would): the guild's clients get GUILD_MEMBER_REMOVE and a
