@@ -27,12 +27,8 @@ import pytest
 import yarl
 from aiohttp import WSMsgType, web
 
-from discobase.local.gateway import (
-    KNOWN_INTENTS,
-    GatewayHub,
-    GatewayIdentity,
-    required_intent,
-)
+from discobase._discord.gateway import KNOWN_INTENTS, required_intent
+from discobase.local.gateway import GatewayHub, GatewayIdentity
 
 TOKEN = "bot-token-1"
 OTHER_TOKEN = "other-token-2"

@@ -26,15 +26,27 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from loguru import logger
 
+from discobase._discord.interactions import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    CALLBACK_TYPES,
+    CONTEXT_BOT_DM,
+    CONTEXT_GUILD,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    RESPONSE_WINDOW,
+    TOKEN_LIFETIME,
+)
+from discobase._discord.messages import EPHEMERAL, LOADING, RESPONSE_FLAGS
+from discobase._discord.permissions import DM_PERMISSIONS
 from discobase.exceptions import LocalServerError
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError
-from discobase.local.rest.access import DM_PERMISSIONS
 from discobase.local.rest.http import json_response, path_id, read_message_body
 from discobase.local.rest.message_parts import MessageParts
 from discobase.local.store import Message
@@ -44,27 +56,11 @@ if TYPE_CHECKING:
     from discobase.local.rest.http import Handler
 
 __all__ = [
-    "EPHEMERAL",
     "Interaction",
     "InteractionRefused",
     "InteractionResult",
     "Interactions",
 ]
-
-#: Message flags (https://discord.com/developers/docs/resources/message#message-object-message-flags).
-EPHEMERAL: Final = 1 << 6
-LOADING: Final = 1 << 7
-#: The flags an interaction response may set: SUPPRESS_EMBEDS, EPHEMERAL, SUPPRESS_NOTIFICATIONS,
-#: IS_COMPONENTS_V2.
-RESPONSE_FLAGS: Final = 1 << 2 | EPHEMERAL | 1 << 12 | 1 << 15
-#: Interaction types.
-APPLICATION_COMMAND: Final = 2
-MESSAGE_COMPONENT: Final = 3
-AUTOCOMPLETE: Final = 4
-MODAL_SUBMIT: Final = 5
-#: Callback types (https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-response-object-interaction-callback-type).
-CALLBACK_TYPES: Final = (1, 4, 5, 6, 7, 8, 9, 10, 12)
-MAX_CHOICES: Final = 25
 
 
 class InteractionRefused(LocalServerError):
@@ -181,8 +177,8 @@ class Interactions:
         self,
         ctx: RestContext,
         *,
-        response_window: float = 3.0,
-        token_lifetime: float = 900.0,
+        response_window: float = RESPONSE_WINDOW,
+        token_lifetime: float = TOKEN_LIFETIME,
         deferred_wait: float = 10.0,
     ) -> None:
         self.ctx = ctx
@@ -241,7 +237,7 @@ class Interactions:
                 "channel": self.payloads.dm_channel(channel, bot_id),
                 "channel_id": str(channel_id),
                 "user": self.payloads.user(user_id),
-                "context": 1,
+                "context": CONTEXT_BOT_DM,
             }
         member = self.store.member(guild_id, user_id)
         if member is None:
@@ -258,7 +254,7 @@ class Interactions:
             "channel_id": str(channel_id),
             "member": member_payload,
             "guild_locale": guild.preferred_locale,
-            "context": 0,
+            "context": CONTEXT_GUILD,
         }
 
     async def start(

@@ -26,15 +26,16 @@ from urllib.parse import quote
 
 import aiohttp
 
-from discobase.exceptions import LocalServerError
-from discobase.local.interactions import (
+from discobase._discord.interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
+    CONTEXT_BOT_DM,
+    CONTEXT_GUILD,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
-    InteractionRefused,
-    InteractionResult,
 )
+from discobase.exceptions import LocalServerError
+from discobase.local.interactions import InteractionRefused, InteractionResult
 from discobase.local.store import BotAccount, Command, Message
 
 if TYPE_CHECKING:
@@ -269,7 +270,9 @@ class Person:
             ):
                 contexts = command.data.get("contexts")
                 usable = (
-                    1 in contexts if contexts is not None else command.data.get("dm_permission") is not False
+                    CONTEXT_BOT_DM in contexts
+                    if contexts is not None
+                    else command.data.get("dm_permission") is not False
                 )
                 if not usable:
                     raise InteractionRefused(f"/{name} cannot be used in a DM with {bot.name}")
@@ -283,7 +286,7 @@ class Person:
         if not self.server.rest.ctx.access.may_use_command(self.id, guild_id, channel_id, command):
             raise InteractionRefused(f"{self.name} may not use /{command.data.get('name')} (permissions)")
         contexts = command.data.get("contexts")
-        if contexts is not None and 0 not in contexts:
+        if contexts is not None and CONTEXT_GUILD not in contexts:
             raise InteractionRefused(f"/{command.data.get('name')} cannot be used in a guild")
 
     def _resolve(self, guild_id: int | None, kind: int, raw: Any, resolved: dict[str, dict[str, Any]]) -> Any:

@@ -23,6 +23,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from loguru import logger
 
+from discobase._discord.interactions import RESPONSE_WINDOW, TOKEN_LIFETIME
+from discobase._discord.limits import GUILD_NAME_MAX, GUILD_NAME_MIN, MESSAGE_FILES_LIMIT, UPLOAD_LIMIT
 from discobase._discord.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
 from discobase._discord.snowflakes import coerce_snowflake, is_object_id, iso_timestamp, snowflake_ms
 from discobase.exceptions import LocalServerError
@@ -307,10 +309,10 @@ class LocalDiscord:
         allow_guild_create: bool = False,
         seed: int | None = 0,
         heartbeat_interval: float = 41.25,
-        upload_limit: int = 10 * MiB,
+        upload_limit: int = UPLOAD_LIMIT,
         attachment_url_lifetime: float = DEFAULT_URL_LIFETIME,
-        interaction_response_window: float = 3.0,
-        interaction_token_lifetime: float = 900.0,
+        interaction_response_window: float = RESPONSE_WINDOW,
+        interaction_token_lifetime: float = TOKEN_LIFETIME,
     ) -> None:
         self.store = Store(data)
         try:
@@ -324,7 +326,7 @@ class LocalDiscord:
         self.port = port
         self.allow_guild_create = allow_guild_create
         self.upload_limit = upload_limit
-        self.request_limit = 25 * MiB + upload_limit
+        self.request_limit = MESSAGE_FILES_LIMIT + upload_limit
         self.payloads = Payloads(self.store, self.signer)
         self.ratelimiter = RateLimiter(rate_limits, headers=ratelimit_headers)
         self.faults = FaultInjector(seed)
@@ -565,8 +567,10 @@ class LocalDiscord:
         With ``channels`` the guild gets Discord's default ``Text Channels``
         category and ``#general``.
         """
-        if not 2 <= len(name) <= 100:
-            raise LocalServerError(f"a guild name must be 2 to 100 characters: {name!r}")
+        if not GUILD_NAME_MIN <= len(name) <= GUILD_NAME_MAX:
+            raise LocalServerError(
+                f"a guild name must be {GUILD_NAME_MIN} to {GUILD_NAME_MAX} characters: {name!r}"
+            )
         owner_id = owner.user_id if isinstance(owner, BotAccount) else owner
         if owner_id is None:
             owner_id = self.store.next_id()

@@ -12,7 +12,7 @@ payloads, permission checker, event sender, limits), never on the server itself.
 
 from __future__ import annotations
 
-from discobase.local.rest.access import DM_PERMISSIONS, Access
+from discobase.local.rest.access import Access
 from discobase.local.rest.application import ApplicationRoutes
 from discobase.local.rest.channels import ChannelRoutes
 from discobase.local.rest.context import Dispatcher, Events, GuildFactory, RestContext
@@ -35,7 +35,6 @@ from discobase.local.store import Channel, Member
 __all__ = [
     "API_PREFIXES",
     "BOT_KEY",
-    "DM_PERMISSIONS",
     "GRANT_KEY",
     "Access",
     "Dispatcher",

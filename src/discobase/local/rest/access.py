@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from discobase._discord.commands import command_permitted
-from discobase._discord.permissions import Overwrite, Permission, compute_permissions
+from discobase._discord.permissions import DM_PERMISSIONS, Overwrite, Permission, compute_permissions
 from discobase.local.errors import (
     FormErrors,
     HTTPError,
@@ -27,17 +27,7 @@ from discobase.local.errors import (
 from discobase.local.rest.http import bot, path_id
 from discobase.local.store import Channel, Command, Guild, Member, Message, Store
 
-__all__ = ["DM_PERMISSIONS", "Access"]
-
-#: What a user may do in a DM channel (there are no roles or overwrites there).
-DM_PERMISSIONS = int(
-    Permission.VIEW_CHANNEL
-    | Permission.SEND_MESSAGES
-    | Permission.READ_MESSAGE_HISTORY
-    | Permission.ADD_REACTIONS
-    | Permission.ATTACH_FILES
-    | Permission.EMBED_LINKS
-)
+__all__ = ["Access"]
 
 
 class Access:

@@ -5,6 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from discobase._discord.commands import COMMAND_PERMISSION_TYPES, MAX_COMMAND_PERMISSIONS
+from discobase._discord.limits import (
+    COMMAND_TYPES,
+    MAX_COMMAND_DESCRIPTION,
+    MAX_COMMAND_NAME,
+    MAX_COMMAND_OPTIONS,
+    MAX_COMMANDS_PER_REQUEST,
+    MAX_COMMANDS_PER_TYPE,
+    MAX_LOCALIZATIONS,
+    MAX_OPTION_CHOICES,
+    OPTION_TYPES,
+    SUBCOMMAND_TYPES,
+)
 from discobase.local.errors import FormErrors, bad_request
 from discobase.local.validation.fields import (
     _MISSING,
@@ -21,18 +33,6 @@ from discobase.local.validation.fields import (
     _string,
     body_object,
     parse_snowflake,
-)
-from discobase.local.validation.limits import (
-    COMMAND_TYPES,
-    MAX_COMMAND_DESCRIPTION,
-    MAX_COMMAND_NAME,
-    MAX_COMMAND_OPTIONS,
-    MAX_COMMANDS_PER_REQUEST,
-    MAX_COMMANDS_PER_TYPE,
-    MAX_LOCALIZATIONS,
-    MAX_OPTION_CHOICES,
-    OPTION_TYPES,
-    SUBCOMMAND_TYPES,
 )
 
 __all__ = [
