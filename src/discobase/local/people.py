@@ -335,7 +335,8 @@ class Person:
         focused: str | None,
     ) -> list[dict[str, Any]]:
         """The ``options`` of an invocation: sub-commands by name, then values as
-        ``name:value`` words or positionally in declared order (the last string option takes
+        ``name:value`` words (a string option's value runs on to the next ``name:``, as in
+        Discord's client) or positionally in declared order (the last string option takes
         the rest of the line)."""
         if specs and specs[0].get("type") in (1, 2):
             if not words:
@@ -347,11 +348,15 @@ class Person:
             return [{"name": sub["name"], "type": sub["type"], "options": inner}]
         values: dict[str, Any] = {}
         positional: list[str] = []
-        names = {o["name"] for o in specs}
+        kinds = {o["name"]: o.get("type") for o in specs}
+        open_text: str | None = None  # a string option typed as ``name:`` takes words up to the next one
         for word in words:
             name, sep, value = word.partition(":")
-            if sep and name in names:
+            if sep and name in kinds:
                 values[name] = value
+                open_text = name if kinds[name] == 3 else None
+            elif open_text is not None:
+                values[open_text] = f"{values[open_text]} {word}"
             else:
                 positional.append(word)
         for index, spec in enumerate(o for o in specs if o["name"] not in values):
