@@ -376,3 +376,27 @@ async def test_a_bot_joining_a_guild(
     assert quiet_joins == []  # GUILD_MEMBER_ADD needs the members intent
     assert [m.id for m in own_joins] == [ada.id]  # nothing about itself
     assert client.get_guild(other_guild) is not None
+
+
+async def test_own_member_updates_arrive_without_the_members_intent(
+    server: LocalDiscord, bot: BotAccount, guild_id: int, connect: ConnectFactory
+) -> None:
+    """GUILD_MEMBER_UPDATE needs GUILD_MEMBERS, except for the bot's own member (gateway docs,
+    "Caveats"): a bot without the intent sees its own nick change, not a person's."""
+    client = await connect(bot, intents=discord.Intents.default())
+    ada = server.create_user("ada")
+    await ada.join(guild_id)
+    events: list[str] = []
+
+    @client.event
+    async def on_socket_event_type(event_type: str) -> None:  # every dispatch, cached or not
+        events.append(event_type)
+
+    guild = client.get_guild(guild_id)
+    assert guild is not None
+    own = asyncio.ensure_future(client.wait_for("member_update"))
+    await client.http.edit_member(guild_id, ada.id, nick="Ada")  # the owner renames ada: not seen
+    await guild.me.edit(nick="helper")  # PATCH /guilds/{guild_id}/members/@me
+    _, after = await asyncio.wait_for(own, 10)
+    assert (after.id, after.nick) == (bot.user_id, "helper")
+    assert events.count("GUILD_MEMBER_UPDATE") == 1

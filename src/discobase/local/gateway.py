@@ -892,14 +892,18 @@ class GatewayHub:
         guild_id: int | None,
         channel_id: int | None,
         subject_guild: int | None,
+        subject_user: int | None = None,
     ) -> bool:
         """Whether ``session`` gets ``event`` (intents, shard, visibility).
 
         ``subject_guild`` is the guild the event is about: ``guild_id``, or the
         ``id`` of a GUILD_CREATE/UPDATE/DELETE payload dispatched without one.
+        ``subject_user`` is the member of a GUILD_MEMBER_UPDATE: a session gets the update
+        of its own member without GUILD_MEMBERS (gateway docs, "Caveats").
         """
         needed = required_intent(event, subject_guild is not None)
-        if needed and not session.intents & needed:
+        own_member = subject_user is not None and subject_user == session.user_id
+        if needed and not session.intents & needed and not own_member:
             return False
         if not session.in_shard(subject_guild):
             return False
@@ -961,6 +965,9 @@ class GatewayHub:
         wanted = None if user_ids is None else {int(uid) for uid in user_ids}
         if author_id is None and event in _CONTENT_EVENTS:
             author_id = _author_id(data)
+        subject_user = None
+        if event == "GUILD_MEMBER_UPDATE" and isinstance(data.get("user"), dict):
+            subject_user = _snowflake(data["user"].get("id"))
         subject_guild = guild_id
         if subject_guild is None and event in _GUILD_LIFECYCLE_EVENTS:
             subject_guild = _snowflake(data.get("id"))
@@ -970,7 +977,7 @@ class GatewayHub:
         for session in list(self._sessions.values()):
             if wanted is not None and session.user_id not in wanted:
                 continue
-            if not self._receives(session, event, guild_id, channel_id, subject_guild):
+            if not self._receives(session, event, guild_id, channel_id, subject_guild, subject_user):
                 continue
             if self._blanks_content(session, event, guild_id, author_id, data):
                 if blank_json is None:
