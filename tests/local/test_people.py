@@ -13,6 +13,7 @@ import pytest
 from discord import app_commands
 
 from discobase.local import BotAccount, InteractionRefused, LocalDiscord, Person, PersonRequestError
+from discobase.local.gateway import _large_threshold
 from discobase.local.store import Command
 from tests.conftest import ConnectFactory
 
@@ -225,6 +226,28 @@ async def test_guild_create_lists_other_members_only_with_presences(
     assert without["member_count"] == 2
     with_presences = backend.guild_create_payload(guild_id, bot.user_id, presences=True)
     assert {m["user"]["id"] for m in with_presences["members"]} == {str(bot.user_id), str(ada.id)}
+    assert with_presences["large"] is False
+    # above the session's large_threshold, offline members without a role or nickname are left out
+    grace, lin = server.create_user("grace"), server.create_user("lin")
+    await grace.join(guild_id, roles=[server.create_role(guild_id, "crew")])
+    await lin.join(guild_id, nick="Lin")
+    large = backend.guild_create_payload(guild_id, bot.user_id, presences=True, large_threshold=3)
+    assert large["large"] is True
+    assert large["member_count"] == 4
+    assert {m["user"]["id"] for m in large["members"]} == {str(bot.user_id), str(grace.id), str(lin.id)}
+
+
+def test_large_threshold_is_clamped_to_discords_range() -> None:
+    assert [_large_threshold(v) for v in (None, 10, 50, 120, 250, 1000, True, "99")] == [
+        50,
+        50,
+        50,
+        120,
+        250,
+        250,
+        50,
+        50,
+    ]
 
 
 class Confirm(discord.ui.View):

@@ -32,7 +32,9 @@ __all__ = [
     "INTENT_MESSAGE_CONTENT",
     "INTENT_RULES",
     "KNOWN_INTENTS",
+    "LARGE_THRESHOLD",
     "MAX_CLIENT_PAYLOAD",
+    "MAX_LARGE_THRESHOLD",
     "MEMBER_CHUNK_SIZE",
     "NON_RESUMABLE_CLOSE_CODES",
     "OP_DISPATCH",
@@ -125,6 +127,10 @@ CLOSE_REASONS: Final[dict[int, str]] = {
 #: Largest payload a client may send; more is closed with 4002
 #: (https://docs.discord.com/developers/events/gateway#sending-events).
 MAX_CLIENT_PAYLOAD: Final = 4096
+#: IDENTIFY's ``large_threshold``: 50 (the default) to 250 members; above it a guild is
+#: "large" and GUILD_CREATE lists no offline members.
+LARGE_THRESHOLD: Final = 50
+MAX_LARGE_THRESHOLD: Final = 250
 #: GUILD_MEMBERS_CHUNK size.
 MEMBER_CHUNK_SIZE: Final = 1000
 

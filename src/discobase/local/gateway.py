@@ -44,7 +44,9 @@ from discobase._discord.gateway import (
     INTENT_GUILD_PRESENCES,
     INTENT_MESSAGE_CONTENT,
     KNOWN_INTENTS,
+    LARGE_THRESHOLD,
     MAX_CLIENT_PAYLOAD,
+    MAX_LARGE_THRESHOLD,
     MEMBER_CHUNK_SIZE,
     NON_RESUMABLE_CLOSE_CODES,
     OP_HEARTBEAT,
@@ -112,9 +114,13 @@ class GatewayBackend(Protocol):
         """The guilds ``user_id`` is a member of."""
         ...
 
-    def guild_create_payload(self, guild_id: int, user_id: int, *, presences: bool = False) -> dict[str, Any]:
+    def guild_create_payload(
+        self, guild_id: int, user_id: int, *, presences: bool = False, large_threshold: int = LARGE_THRESHOLD
+    ) -> dict[str, Any]:
         """The full GUILD_CREATE ``d`` for ``guild_id`` as ``user_id`` sees it; ``presences``:
-        the session has the GUILD_PRESENCES intent (else ``members`` is the user's own only)."""
+        the session has the GUILD_PRESENCES intent (else ``members`` is the user's own only);
+        ``large_threshold``: the session's IDENTIFY value (a larger guild lists no offline
+        members)."""
         ...
 
     def can_see(self, user_id: int, guild_id: int, channel_id: int | None) -> bool:
@@ -268,6 +274,14 @@ def _blank_content(data: dict[str, Any]) -> dict[str, Any]:
     return blanked
 
 
+def _large_threshold(value: Any) -> int:
+    """IDENTIFY's ``large_threshold``: an integer from 50 to 250 (default 50), clamped into
+    that range (https://discord.com/developers/docs/events/gateway-events#identify)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return LARGE_THRESHOLD
+    return min(max(value, LARGE_THRESHOLD), MAX_LARGE_THRESHOLD)
+
+
 def _resolve(future: asyncio.Future[bool] | None, value: bool) -> None:
     if future is not None and not future.done():
         future.set_result(value)
@@ -320,6 +334,8 @@ class GatewaySession:
         self.dropped_through = 0
         self.buffer: collections.deque[tuple[int, str, str]] = collections.deque()
         self.guild_ids: set[int] = set()
+        #: IDENTIFY's ``large_threshold`` (see :func:`_large_threshold`).
+        self.large_threshold = LARGE_THRESHOLD
         self.connection: _Connection | None = None
         self.expiry: asyncio.TimerHandle | None = None
 
@@ -651,6 +667,7 @@ class GatewayHub:
             return
 
         session = GatewaySession(secrets.token_hex(16), identity, intents, shard, self.replay_limit)
+        session.large_threshold = _large_threshold(d.get("large_threshold"))
         self._sessions[session.session_id] = session
         self._attach(session, conn)
         guild_ids = [gid for gid in self.backend.guild_ids_for(session.user_id) if session.in_shard(gid)]
@@ -672,7 +689,10 @@ class GatewayHub:
         for gid in guild_ids:
             guild = dict(
                 self.backend.guild_create_payload(
-                    gid, session.user_id, presences=bool(session.intents & INTENT_GUILD_PRESENCES)
+                    gid,
+                    session.user_id,
+                    presences=bool(session.intents & INTENT_GUILD_PRESENCES),
+                    large_threshold=session.large_threshold,
                 )
             )
             guild.setdefault("unavailable", False)

@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from loguru import logger
 
+from discobase._discord.gateway import LARGE_THRESHOLD
 from discobase._discord.interactions import RESPONSE_WINDOW, TOKEN_LIFETIME
 from discobase._discord.limits import GUILD_NAME_MAX, GUILD_NAME_MIN, MESSAGE_FILES_LIMIT, UPLOAD_LIMIT
 from discobase._discord.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
@@ -240,11 +241,17 @@ class _Backend:
     def guild_ids_for(self, user_id: int) -> list[int]:
         return self.server.store.guilds_of(user_id)
 
-    def guild_create_payload(self, guild_id: int, user_id: int, *, presences: bool = False) -> dict[str, Any]:
+    def guild_create_payload(
+        self, guild_id: int, user_id: int, *, presences: bool = False, large_threshold: int = LARGE_THRESHOLD
+    ) -> dict[str, Any]:
         store = self.server.store
         channels = [c for c in store.guild_channels(guild_id) if self.can_see(user_id, guild_id, c.id)]
         return self.server.payloads.guild_create(
-            store.guilds[guild_id], channels, viewer_id=user_id, presences=presences
+            store.guilds[guild_id],
+            channels,
+            viewer_id=user_id,
+            presences=presences,
+            large_threshold=large_threshold,
         )
 
     def can_see(self, user_id: int, guild_id: int, channel_id: int | None) -> bool:
