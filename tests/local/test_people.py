@@ -18,6 +18,22 @@ from discobase.local.store import Command
 from tests.conftest import ConnectFactory
 
 
+class TreeClient(discord.Client):
+    """A discord.py client with an application command tree."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.tree: app_commands.CommandTree[TreeClient] = app_commands.CommandTree(self)
+
+
+async def tree_client(
+    bot: BotAccount, connect: ConnectFactory
+) -> tuple[discord.Client, app_commands.CommandTree[TreeClient]]:
+    client = await connect(bot, client_class=TreeClient)
+    assert isinstance(client, TreeClient)
+    return client, client.tree
+
+
 class Panel(discord.ui.View):
     def __init__(self) -> None:
         super().__init__(timeout=None)
@@ -49,13 +65,7 @@ async def people_bot(
 ) -> discord.Client:
     """A discord.py client with commands and a persistent view, synced to the guild."""
 
-    class Client(discord.Client):
-        def __init__(self, **kwargs: object) -> None:
-            super().__init__(**kwargs)  # type: ignore[arg-type]
-            self.tree = app_commands.CommandTree(self)
-
-    client = await connect(bot, client_class=Client)
-    tree: app_commands.CommandTree[discord.Client] = client.tree  # type: ignore[attr-defined]
+    client, tree = await tree_client(bot, connect)
     guild = discord.Object(guild_id)
 
     @tree.command(guild=guild)
@@ -269,13 +279,7 @@ async def test_interactions_in_a_dm_with_the_bot(
     INTERACTION_CREATE carries ``user`` (no ``member``, no ``guild_id``), a DM ``channel`` and
     ``context`` 1, and discord.py answers through the same routes as in a guild."""
 
-    class Client(discord.Client):
-        def __init__(self, **kwargs: object) -> None:
-            super().__init__(**kwargs)  # type: ignore[arg-type]
-            self.tree = app_commands.CommandTree(self)
-
-    client = await connect(bot, client_class=Client)
-    tree: app_commands.CommandTree[discord.Client] = client.tree  # type: ignore[attr-defined]
+    _, tree = await tree_client(bot, connect)
     seen: list[discord.Interaction] = []
 
     @tree.command()
