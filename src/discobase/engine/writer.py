@@ -458,7 +458,7 @@ class ReplicaWriter(ReplicaPlanner):
                     "its outcome was known: find the record to see whether it took effect",
                     table=self.name,
                     channel=channel_id,
-                )
+                ) from None
             return self._apply_ops(channel_id, message.id, ops)  # not in the history either
         finally:
             self._echo.pop(message.id, None)
