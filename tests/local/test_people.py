@@ -214,6 +214,9 @@ async def test_mentions_member_events_dms_and_what_ready_shows(
     dm_seen = asyncio.ensure_future(client.wait_for("message"))
     await ada.send(int(dm["id"]), "psst")
     assert isinstance((await dm_seen).channel, discord.DMChannel)
+    in_dm = await ada.send(int(dm["id"]), f"<@{bot.user_id}> @everyone <@&{guild_id}>")
+    assert [u["id"] for u in in_dm["mentions"]] == [str(bot.user_id)]  # users only: no roles in a DM
+    assert (in_dm["mention_roles"], in_dm["mention_everyone"]) == ([], False)
     left = asyncio.ensure_future(client.wait_for("raw_member_remove"))
     await ada.leave(guild_id)
     assert (await left).user.id == ada.id

@@ -12,7 +12,7 @@ from discobase._discord.messages import ALLOWED_MENTION_TYPES
 from discobase._discord.permissions import Permission
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError, bad_request
-from discobase.local.mentions import Mentions, resolve_mentions
+from discobase.local.mentions import resolve_mentions
 from discobase.local.rest.http import Upload
 from discobase.local.store import Attachment, Channel, Message, Store
 
@@ -118,20 +118,18 @@ class MessageParts:
         default_parse: tuple[str, ...] = ALLOWED_MENTION_TYPES,
     ) -> None:
         """Fill ``message``'s mention fields from its content (see :mod:`~discobase.local.mentions`)."""
-        if message.guild_id is None:
-            mentions = Mentions()
-        else:
-            roles = self.store.guild_roles(message.guild_id)
-            mentions = resolve_mentions(
-                message.content,
-                allowed,
-                user_exists=lambda user_id: user_id in self.store.bots,
-                mentionable_roles={r.id for r in roles if r.mentionable},
-                all_roles={r.id for r in roles if r.id != message.guild_id},
-                may_mention_everyone=bool(perms & Permission.MENTION_EVERYONE),
-                replied_user=replied,
-                default_parse=default_parse,
-            )
+        # In a DM only users are mentioned: there are no roles, and no @everyone.
+        roles = self.store.guild_roles(message.guild_id) if message.guild_id is not None else []
+        mentions = resolve_mentions(
+            message.content,
+            allowed,
+            user_exists=lambda user_id: user_id in self.store.bots,
+            mentionable_roles={r.id for r in roles if r.mentionable},
+            all_roles={r.id for r in roles if r.id != message.guild_id},
+            may_mention_everyone=message.guild_id is not None and bool(perms & Permission.MENTION_EVERYONE),
+            replied_user=replied,
+            default_parse=default_parse,
+        )
         message.mentions = mentions.users
         message.mention_roles = mentions.roles
         message.mention_everyone = mentions.everyone
