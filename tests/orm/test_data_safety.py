@@ -187,6 +187,27 @@ async def test_a_process_whose_missed_messages_were_compacted_reads_the_table_ag
         assert "after" in await names(a, ItemA)
 
 
+async def test_missed_messages_younger_than_the_compaction_delay_are_caught_up_not_reloaded() -> None:
+    """B's snapshots cover what A missed, but compaction keeps messages for
+    compaction_delay (stated in each manifest): A catches up from history
+    instead of reading the whole table again."""
+    server = MemoryDiscord(["db"])
+    a, ItemA, ta = make(server, compaction_delay=120)
+    b, ItemB, _ = make(server, compaction_delay=120)
+    async with a.conn(), b.conn():
+        await ItemB(name="before").save()
+        await ta.drain()
+        ta.lose_session()
+        for n in range(3):
+            await ItemB(name=f"b{n}").save()
+            await cursor_of(ItemB).snapshot()
+        ta.new_session()
+        await ta.drain()
+        await wait_caught_up(ItemA)
+        assert cursor_of(ItemA)._reloads == 0
+        assert await names(a, ItemA) == ["b0", "b1", "b2", "before"]
+
+
 async def test_a_process_without_events_writes_no_snapshot() -> None:
     """While A's gateway is down, B's writes reach A only through history, and
     B's compaction may delete them first: a snapshot of A's state would then

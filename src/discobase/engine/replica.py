@@ -108,6 +108,7 @@ class TableReplica(ReplicaWriter):
             "hw": {str(k): str(v) for k, v in hw.items()},
             "count": len(records),
             "schema": self.meta.schema_version,
+            "cd": int(self.compaction_delay * 1000),  # see ReplicaState._compacted_past
         }
         part_ids: list[int] = []
         context = self._context_of(self.meta.index_channel, self.transport.user_id)

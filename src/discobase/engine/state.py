@@ -113,6 +113,9 @@ class Manifest:
     parts: tuple[int, ...]
     author_id: int = 0
     valid: bool = False
+    #: The compaction delay of the snapshot's writer (ms): its compaction deleted
+    #: no data message younger than this before the manifest (0 when not stated).
+    delay_ms: int = 0
 
     @property
     def start(self) -> int:
@@ -351,10 +354,11 @@ class ReplicaState:
                     message, self._read, context=self._context(message)
                 )
                 hw = {int(k): int(v) for k, v in dict(meta.get("hw", {})).items()}
+                delay_ms = max(0, int(meta.get("cd", 0)))
             except (CodecError, ValueError, TypeError, AttributeError) as error:
                 self._problem(self.meta.index_channel, message.id, f"unreadable snapshot manifest: {error}")
                 continue
-            manifests.append(Manifest(message.id, hw, tuple(part_ids), message.author_id))
+            manifests.append(Manifest(message.id, hw, tuple(part_ids), message.author_id, delay_ms=delay_ms))
         mark_valid(manifests, self.meta.data_channels)
         return page, manifests
 
@@ -502,18 +506,27 @@ class ReplicaState:
         """Catch up a channel from history; while events may be missing (a gap),
         first make sure compaction did not delete messages this process never
         applied, and read the table again if it may have."""
-        if self.gap and await self._compacted_past(self._confirmed.__getitem__):
+        if not self.gap:
+            await self.catch_up(channel_id)
+        elif await self._compacted_past(self._resync_start):
             await self._reload()
-            return
-        await self.catch_up(channel_id)
+        else:
+            await self.catch_up(channel_id, since_seen=True)
 
     async def _compacted_past(self, start: Callable[[int], int]) -> bool:
         """Whether compaction may have deleted messages after ``start(channel)`` on
-        some data channel: it deletes up to the marks of the oldest valid
-        snapshot, so a catch-up from there could miss them (read the table again)."""
+        some data channel, so that a catch-up from there could miss them (read
+        the table again instead). Compaction deletes up to the marks of the
+        oldest valid snapshot, and only messages older than its writer's
+        ``compaction_delay`` before its snapshot: nothing newer than the newest
+        manifest minus the smallest delay the manifests state (and ours)."""
         _, manifests = await self._manifests()
         valid = [m for m in manifests if m.valid]
-        return bool(valid) and any(valid[0].hw.get(c, 0) > start(c) for c in self.meta.data_channels)
+        if not valid:
+            return False
+        delay_ms = min(int(self.compaction_delay * 1000), *(m.delay_ms for m in manifests))
+        kept = max(m.id for m in manifests) - (delay_ms << 22)  # messages after it were never deleted
+        return any(kept > start(c) < valid[0].hw.get(c, 0) for c in self.meta.data_channels)
 
     def _resync_start(self, channel_id: int) -> int:
         """Where a catch-up after lost events starts: a little before the newest
