@@ -1,0 +1,185 @@
+"""``Harness``: bots started and stopped, people, guild helpers, databases, leftover tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import discord
+import pytest
+
+import discobase
+from discobase.exceptions import DiscobaseError
+from discobase.local import Fault
+from discobase.testing import BotStartError, Harness
+from tests.testing.bots import EchoBot, SlowStarter, Ticker
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    async with Harness() as started:
+        yield started
+
+
+async def test_run_bot_returns_the_ready_client_in_the_guild(harness: Harness) -> None:
+    bot = await harness.run_bot(EchoBot())
+    assert bot.is_ready()
+    assert bot.user is not None
+    assert bot.user.id == harness.bot_account.user_id
+    guild = bot.get_guild(harness.guild.id)
+    assert guild is not None
+    assert guild.name == "test guild"
+    assert guild.owner_id == harness.guild.owner.id
+    assert [c.name for c in guild.text_channels] == ["general"]
+
+
+async def test_the_harness_stops_its_bots_and_closes_their_sessions() -> None:
+    async with Harness() as harness:
+        bot = await harness.run_bot(EchoBot())
+        session = bot.http._HTTPClient__session  # type: ignore[attr-defined]
+    assert bot.is_closed()
+    assert session.closed
+    assert harness.server.running is False
+
+
+async def test_a_stopped_bot_is_replaced_by_a_new_one(harness: Harness) -> None:
+    bot = await harness.run_bot(EchoBot())
+    await harness.stop_bot(bot)
+    assert bot.is_closed()
+    with pytest.raises(DiscobaseError, match=r"discord\.py cannot start it again: make a new one"):
+        await harness.run_bot(bot)
+    await harness.run_bot(EchoBot())
+    ada = await harness.member("ada")
+    await harness.server.next_message(harness.guild.general)  # the welcome, before anything else
+    assert (await ada.ask(harness.guild.general, "!echo back"))["content"] == "back"
+
+
+async def test_a_bot_closed_by_the_test_ends_cleanly() -> None:
+    async with Harness() as harness:
+        bot = await harness.run_bot(EchoBot())
+        await bot.close()  # as the application would stop it
+        assert bot.is_closed()
+        second = await harness.run_bot(EchoBot())
+    assert second.is_closed()
+
+
+async def test_running_a_client_twice_is_refused(harness: Harness) -> None:
+    bot = await harness.run_bot(EchoBot())
+    with pytest.raises(DiscobaseError, match="already running"):
+        await harness.run_bot(bot)
+    with pytest.raises(DiscobaseError, match="was not started by this harness"):
+        await harness.stop_bot(discord.Client(intents=discord.Intents.none()))
+
+
+async def test_a_bad_token_is_a_clear_start_error(harness: Harness) -> None:
+    account = harness.server.create_bot("revoked")
+    revoked = dataclasses.replace(account)
+    harness.server.reset_token(account)  # the copy keeps the old token, no longer valid
+    client = EchoBot()
+    with pytest.raises(BotStartError, match="bot 'revoked' could not log in: LoginFailure"):
+        await harness.run_bot(client, account=revoked)
+    assert client.is_closed()
+
+
+async def test_a_bot_that_never_gets_ready_times_out() -> None:
+    async with Harness(ready_timeout=0.2) as harness:
+        with pytest.raises(BotStartError, match=r"did not log in within 0\.2 s \(is its setup_hook waiting"):
+            await harness.run_bot(SlowStarter(asyncio.Event()))
+
+
+async def test_leftover_event_handlers_are_cancelled_at_the_end() -> None:
+    async with Harness() as harness:
+        ticker = await harness.run_bot(Ticker())
+        await ticker.started.wait()
+        handlers = [t for t in asyncio.all_tasks() if t.get_name() == "discord.py: on_ready"]
+        assert handlers
+    assert all(t.done() for t in handlers)  # discord.py's handlers end quietly when cancelled
+    mine = asyncio.current_task()
+    assert [t for t in asyncio.all_tasks() if t is not mine] == []
+
+
+async def test_people_and_channels(harness: Harness) -> None:
+    bot = await harness.run_bot(EchoBot())
+    loner = harness.user("loner")
+    assert harness.server.store.member(harness.guild.id, loner.id) is None
+    ada = await harness.member("ada", nick="Ada L.")
+    welcome = await harness.server.next_message(harness.guild.general)  # sent by on_member_join
+    assert welcome["content"] == "welcome ada"
+    assert bot.joined == [ada.id]
+    assert harness.server.store.member(harness.guild.id, ada.id).nick == "Ada L."  # type: ignore[union-attr]
+    channel_id = await harness.guild.create_channel("levels")
+    assert harness.guild.channel("#levels") == channel_id
+    await harness.server.wait_for("guild_channel_create", check=lambda c: c["id"] == str(channel_id))
+    with pytest.raises(DiscobaseError, match=r"has no channel 'nope'; it has \['Text Channels', 'general'"):
+        harness.guild.channel("nope")
+
+
+async def test_faults_reach_the_bot(harness: Harness) -> None:
+    await harness.run_bot(EchoBot())
+    ada = await harness.member("ada")
+    failing = harness.faults.add(Fault("status", route="PUT /channels/*/messages/*/reactions/*", count=1))
+    sent = await ada.send(harness.guild.general, "!react")
+    # discord.py retries the 500 it gets, so the reaction arrives
+    reaction = await harness.server.wait_for("reaction_add", check=lambda r: r["message_id"] == sent["id"])
+    assert reaction["emoji"]["name"] == "👍"
+    assert failing.fired == 1
+    assert (
+        harness.server.stats()["PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"] == 2
+    )
+
+
+async def test_a_database_opens_on_the_server_and_again_after_a_restart(harness: Harness) -> None:
+    db = discobase.Database("harness data")
+
+    @db.table
+    class Note(discobase.Table):
+        text: str
+
+    await harness.open_database(db)
+    assert db.open
+    assert db.server_url == harness.server.url
+    await Note(text="kept").save()
+    await db.close()
+    await harness.open_database(db)
+    assert [n.text for n in await Note.find()] == ["kept"]
+    guild_id = harness.server.guild_id("harness data")
+    assert harness.server.store.member(guild_id, harness.database_account.user_id) is not None
+    await harness.open_database(db)  # while open: closes, then connects again
+    assert db.open
+
+
+async def test_the_database_is_closed_and_its_url_restored_at_the_end() -> None:
+    db = discobase.Database("restored", server_url="http://example.invalid")
+    async with Harness() as harness:
+        await harness.open_database(db)
+        assert db.server_url == harness.server.url
+    assert not db.open
+    assert db.server_url == "http://example.invalid"
+
+
+async def test_a_database_in_the_bots_guild(harness: Harness) -> None:
+    db = discobase.Database(harness.guild.name)
+    await harness.open_database(db, account=harness.bot_account)
+    assert db.guild is not None
+    assert db.guild.id == harness.guild.id
+
+
+async def test_helpers_need_a_started_harness() -> None:
+    harness = Harness()
+    with pytest.raises(DiscobaseError, match="the harness is not started"):
+        harness.user("ada")
+    await harness.aclose()  # closing what never started does nothing
+    harness.server.store.close()
+
+
+def test_importing_discobase_testing_needs_no_pytest() -> None:
+    code = (
+        "import sys; sys.modules['pytest'] = None; sys.modules['pytest_asyncio'] = None\n"
+        "import discobase.testing; print(sorted(discobase.testing.__all__))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Harness" in result.stdout
