@@ -72,4 +72,3 @@ async def test_answers_through_a_dropped_gateway_connection(run_bot, member, gui
     reply = await ada.ask(guild.general, "!rank")  # the bot resumes and gets the message again
     assert reply["content"] == "ada is level 0 with 0 XP"
     assert drop.fired == 1
-

@@ -1,3 +1,5 @@
+# unittest's own assertions, as a unittest test writes them:
+# ruff: noqa: PT009
 """The same kind of test without pytest: ``unittest.IsolatedAsyncioTestCase`` and a Harness
 (run with ``python -m unittest``; pytest runs it too)."""
 
