@@ -13,8 +13,8 @@ import pytest
 
 import discobase
 from discobase.exceptions import DiscobaseError
-from discobase.local import Fault
-from discobase.testing import BotStartError, Harness
+from discobase.local import Fault, LocalDiscord
+from discobase.testing import BotStartError, Harness, start_client, stop_client
 from tests.testing.bots import EchoBot, SlowStarter, Ticker
 
 
@@ -183,3 +183,21 @@ def test_importing_discobase_testing_needs_no_pytest() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "Harness" in result.stdout
+
+
+async def test_a_connection_refused_by_the_gateway_is_a_clear_start_error(harness: Harness) -> None:
+    client = discord.Client(intents=discord.Intents.none(), shard_id=3, shard_count=2)  # no such shard
+    with pytest.raises(BotStartError, match="bot 'test-bot' could not connect: ConnectionClosed"):
+        await harness.run_bot(client)
+    assert client.is_closed()
+
+
+async def test_start_and_stop_a_client_without_a_harness() -> None:
+    async with LocalDiscord(rate_limits="off") as server:
+        account = server.create_bot("plain")
+        client = discord.Client(intents=discord.Intents.none())
+        task = await start_client(server, client, account)
+        assert client.is_ready()
+        await stop_client(client, task)
+        assert client.is_closed()
+        assert task.done()

@@ -37,7 +37,7 @@ from discobase.local import BotAccount, FaultInjector, LocalDiscord, Overwrite, 
 if TYPE_CHECKING:
     from discobase.database import Database
 
-__all__ = ["BotStartError", "Harness", "LocalGuild"]
+__all__ = ["BotStartError", "Harness", "LocalGuild", "start_client", "stop_client"]
 
 ClientT = TypeVar("ClientT", bound=discord.Client)
 
@@ -276,43 +276,15 @@ class Harness:
                 "as a restarted application would"
             )
         account = account or self.bot_account
-        self.server.attach(client)
-        if guild_ready_timeout is not None:
-            state = getattr(client, "_connection", None)
-            if state is not None and hasattr(state, "guild_ready_timeout"):
-                state.guild_ready_timeout = guild_ready_timeout
-        try:
-            async with asyncio.timeout(self.ready_timeout):
-                await client.login(account.token)  # runs the client's setup_hook
-        except Exception as error:
-            await client.close()
-            if isinstance(error, TimeoutError):
-                raise BotStartError(
-                    f"bot {account.name!r} did not log in within {self.ready_timeout:g} s "
-                    "(is its setup_hook waiting for something?)"
-                ) from None
-            raise BotStartError(f"bot {account.name!r} could not log in: {error!r}") from error
-        task = asyncio.create_task(client.connect(), name=f"discobase.testing: {account.name}")
-        running = _RunningBot(client, account, task)
-        self._bots.append(running)
-        ready = asyncio.create_task(client.wait_until_ready())
-        done, _ = await asyncio.wait(
-            {ready, task}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED
+        task = await start_client(
+            self.server,
+            client,
+            account,
+            timeout=self.ready_timeout,
+            guild_ready_timeout=guild_ready_timeout,
         )
-        if ready in done:
-            logger.debug("bot {} is ready on {}", account.name, self.server.url)
-            return client
-        ready.cancel()
-        await asyncio.gather(ready, return_exceptions=True)
-        if task in done:
-            self._bots.remove(running)
-            await client.close()
-            failure = task.exception()
-            raise BotStartError(f"bot {account.name!r} could not connect: {failure!r}") from failure
-        raise BotStartError(
-            f"bot {account.name!r} was not ready within {self.ready_timeout:g} s: "
-            f"{self.server.gateway.session_count()} gateway session(s) open"
-        )
+        self._bots.append(_RunningBot(client, account, task))
+        return client
 
     async def stop_bot(self, client: discord.Client) -> None:
         """Stop a bot started with :meth:`run_bot` (what ``client.close()`` does, and wait
@@ -326,10 +298,7 @@ class Harness:
 
     @staticmethod
     async def _stop(running: _RunningBot) -> None:
-        await running.client.close()
-        (outcome,) = await asyncio.gather(running.task, return_exceptions=True)
-        if isinstance(outcome, Exception):
-            raise BotStartError(f"bot {running.account.name!r} stopped with {outcome!r}") from outcome
+        await stop_client(running.client, running.task, name=running.account.name)
 
     # ------------------------------------------------------------------ databases
     @property
@@ -377,6 +346,66 @@ class Harness:
             await stack.aclose()
         finally:
             db.server_url = previous_url
+
+
+async def start_client(
+    server: LocalDiscord,
+    client: discord.Client,
+    account: BotAccount,
+    *,
+    timeout: float = 15.0,
+    guild_ready_timeout: float | None = 0.05,
+) -> asyncio.Task[None]:
+    """Point ``client`` at ``server``, log it in as ``account``, connect it and wait until it
+    is ready; returns the task that runs its connection (give it to :func:`stop_client`).
+
+    ``guild_ready_timeout`` replaces discord.py's wait for more guilds after READY (2 s by
+    default; the local server sends them all at once); ``None`` keeps the client's. Raises
+    :class:`BotStartError` (with the client closed) if it cannot log in, connect or become
+    ready within ``timeout`` seconds.
+    """
+    server.attach(client)
+    if guild_ready_timeout is not None:
+        state = getattr(client, "_connection", None)
+        if state is not None and hasattr(state, "guild_ready_timeout"):
+            state.guild_ready_timeout = guild_ready_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            await client.login(account.token)  # runs the client's setup_hook
+    except Exception as error:
+        await client.close()
+        if isinstance(error, TimeoutError):
+            raise BotStartError(
+                f"bot {account.name!r} did not log in within {timeout:g} s "
+                "(is its setup_hook waiting for something?)"
+            ) from None
+        raise BotStartError(f"bot {account.name!r} could not log in: {error!r}") from error
+    task = asyncio.create_task(client.connect(), name=f"discobase.testing: {account.name}")
+    ready = asyncio.create_task(client.wait_until_ready())
+    done, _ = await asyncio.wait({ready, task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if ready in done:
+        logger.debug("bot {} is ready on {}", account.name, server.url)
+        return task
+    ready.cancel()
+    await asyncio.gather(ready, return_exceptions=True)
+    sessions = server.gateway.session_count()
+    await client.close()
+    (failure,) = await asyncio.gather(task, return_exceptions=True)
+    if task in done and isinstance(failure, BaseException):
+        raise BotStartError(f"bot {account.name!r} could not connect: {failure!r}") from failure
+    raise BotStartError(
+        f"bot {account.name!r} was not ready within {timeout:g} s: {sessions} gateway session(s) open"
+    )
+
+
+async def stop_client(client: discord.Client, task: asyncio.Task[None], *, name: str | None = None) -> None:
+    """Close ``client`` (started with :func:`start_client`) and wait for its connection task
+    to end; raises :class:`BotStartError` if that task failed."""
+    await client.close()
+    (outcome,) = await asyncio.gather(task, return_exceptions=True)
+    if isinstance(outcome, Exception):
+        who = name or repr(client)
+        raise BotStartError(f"bot {who!r} stopped with {outcome!r}") from outcome
 
 
 def _owned(task: asyncio.Task[Any]) -> bool:
