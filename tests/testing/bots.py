@@ -17,8 +17,8 @@ def intents() -> discord.Intents:
 
 class EchoBot(commands.Bot):
     """``!echo <text>`` answers ``text``; ``!twice`` answers twice; ``!react`` reacts with 👍;
-    ``!quiet`` answers nothing; ``/add a b`` answers ``a + b = c`` with a button ``again``;
-    a new member is welcomed in ``#general``."""
+    ``!quiet`` answers nothing; ``!boom`` answers, then raises; ``/add a b`` answers
+    ``a + b = c`` with a button ``again``; a new member is welcomed in ``#general``."""
 
     def __init__(self) -> None:
         super().__init__(command_prefix="!", intents=intents())
@@ -40,6 +40,11 @@ class EchoBot(commands.Bot):
         @self.command()
         async def quiet(ctx: commands.Context[EchoBot]) -> None:
             return None
+
+        @self.command()
+        async def boom(ctx: commands.Context[EchoBot]) -> None:
+            await ctx.send("about to fail")
+            raise ZeroDivisionError("division by zero")
 
         @self.tree.command()
         async def add(interaction: discord.Interaction, a: int, b: int) -> None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 
+import aiohttp
 import discord
+import discord.ext.commands
 import pytest
 
 import discobase
 from discobase.exceptions import DiscobaseError
 from discobase.local import Fault, LocalDiscord
-from discobase.testing import BotStartError, Harness, start_client, stop_client
+from discobase.testing import BotHandlerError, BotStartError, Harness, start_client, stop_client
 from tests.testing.bots import EchoBot, SlowStarter, Ticker
 
 
@@ -201,3 +204,67 @@ async def test_start_and_stop_a_client_without_a_harness() -> None:
         await stop_client(client, task)
         assert client.is_closed()
         assert task.done()
+
+
+async def boom(harness: Harness) -> None:
+    """A command of the bot raises (after it answered), and an unknown command is typed."""
+    await harness.run_bot(EchoBot())
+    ada = await harness.member("ada")
+    await harness.server.wait_for("message", check=lambda m: m["content"] == "welcome ada")
+    await ada.send(harness.guild.general, "!nosuch")  # CommandNotFound: not the bot's error
+    await ada.ask(harness.guild.general, "!boom")
+    error = await harness.next_handler_error()  # logged right after the answer
+    harness.handler_errors.append(error)  # as if nobody had looked
+
+
+async def test_what_a_bot_raised_in_a_handler_fails_the_end() -> None:
+    with pytest.raises(BotHandlerError) as raised:
+        async with Harness() as harness:
+            await boom(harness)
+    assert str(raised.value) == (
+        "the bot under test raised 1 error(s) that discord.py only logged (a test that expects them "
+        "clears handler_errors):\n  Ignoring exception in command boom: CommandInvokeError("
+        "'Command raised an exception: ZeroDivisionError: division by zero')"
+    )
+    assert isinstance(raised.value.__cause__, discord.ext.commands.CommandInvokeError)
+
+
+async def test_handler_errors_can_be_expected() -> None:
+    async with Harness() as harness:
+        await boom(harness)
+        error = await harness.next_handler_error()
+        assert error.where == "Ignoring exception in command boom"
+        assert isinstance(error.error, discord.ext.commands.CommandInvokeError)
+        assert harness.handler_errors == []
+        with pytest.raises(BotHandlerError, match=r"raised nothing in its handlers within 0\.01 s"):
+            await harness.next_handler_error(timeout=0.01)
+    async with Harness() as harness:
+        await boom(harness)
+        harness.handler_errors.clear()
+    async with Harness(fail_on_handler_errors=False) as harness:
+        await boom(harness)
+
+
+def _logged(message: str, error: BaseException) -> None:
+    try:
+        raise error
+    except BaseException:
+        logging.getLogger("discord.client").exception(message)
+
+
+async def test_which_logged_errors_are_the_bots() -> None:
+    lost = discord.ext.commands.CommandInvokeError(aiohttp.ServerDisconnectedError())
+    lost.__cause__ = lost.original
+    async with Harness() as harness:
+        _logged("Ignoring exception in on_message", ValueError("a bug"))
+        _logged("Unhandled exception in internal background task 'tick'.", KeyError("a bug"))
+        _logged("Ignoring exception in command rank", lost)  # the bot was closed mid-request
+        _logged("Ignoring exception in command None", discord.ext.commands.CommandNotFound("no !rnak"))
+        _logged("Attempting a reconnect in 0.50s", OSError("reconnecting is not a bug"))
+        assert [str(e) for e in harness.handler_errors] == [
+            "Ignoring exception in on_message: ValueError('a bug')",
+            "Unhandled exception in internal background task 'tick'.: KeyError('a bug')",
+        ]
+        harness.handler_errors.clear()
+    _logged("Ignoring exception in on_message", ValueError("after the end: nobody collects it"))
+    assert harness.handler_errors == []

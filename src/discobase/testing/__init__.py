@@ -13,6 +13,23 @@ Importing this package needs no pytest; the plugin needs pytest and pytest-async
 from __future__ import annotations
 
 from discobase.local.observe import EventTimeoutError
-from discobase.testing.harness import BotStartError, Harness, LocalGuild, start_client, stop_client
+from discobase.testing.harness import (
+    BotHandlerError,
+    BotStartError,
+    HandlerError,
+    Harness,
+    LocalGuild,
+    start_client,
+    stop_client,
+)
 
-__all__ = ["BotStartError", "EventTimeoutError", "Harness", "LocalGuild", "start_client", "stop_client"]
+__all__ = [
+    "BotHandlerError",
+    "BotStartError",
+    "EventTimeoutError",
+    "HandlerError",
+    "Harness",
+    "LocalGuild",
+    "start_client",
+    "stop_client",
+]

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
+import aiohttp
 import discord
 from loguru import logger
 
@@ -37,7 +39,15 @@ from discobase.local import BotAccount, FaultInjector, LocalDiscord, Overwrite, 
 if TYPE_CHECKING:
     from discobase.database import Database
 
-__all__ = ["BotStartError", "Harness", "LocalGuild", "start_client", "stop_client"]
+__all__ = [
+    "BotHandlerError",
+    "BotStartError",
+    "HandlerError",
+    "Harness",
+    "LocalGuild",
+    "start_client",
+    "stop_client",
+]
 
 ClientT = TypeVar("ClientT", bound=discord.Client)
 
@@ -45,7 +55,7 @@ ClientT = TypeVar("ClientT", bound=discord.Client)
 #: event handlers and ``ext.tasks`` loops), aiohttp and discobase itself.
 _OWNED_CODE = tuple(
     str(Path(module.__file__).parent) + os.sep
-    for module in (discord, __import__("aiohttp"), __import__("discobase"))
+    for module in (discord, aiohttp, __import__("discobase"))
     if module.__file__ is not None
 )
 _OWNED_NAMES = ("discord.py", "discord-ext-tasks", "discobase")
@@ -53,6 +63,62 @@ _OWNED_NAMES = ("discord.py", "discord-ext-tasks", "discobase")
 
 class BotStartError(DiscobaseError):
     """The bot under test could not log in, connect or become ready."""
+
+
+class BotHandlerError(DiscobaseError):
+    """The bot under test raised in an event handler, a command, a view or a task loop:
+    discord.py only logs that, so the harness reports it at the end (see
+    :attr:`Harness.handler_errors`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerError:
+    """An error discord.py logged instead of raising: ``where`` is its message
+    (``"Ignoring exception in command 'rank'"``), ``error`` the exception."""
+
+    where: str
+    error: BaseException | None
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.error!r}" if self.error is not None else self.where
+
+
+def _connection_lost(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what caused it) is a lost connection: a request of a bot being
+    closed (its session is closed under it), or a connection the test's faults dropped."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, aiohttp.ClientConnectionError | discord.ConnectionClosed):
+            return True
+        if isinstance(error, RuntimeError) and str(error) == "Session is closed":
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+class _HandlerErrors(logging.Handler):
+    """Collects the errors of handlers that discord.py logs ("Ignoring exception in ...",
+    "Unhandled exception in internal background task ..."), not its reconnects. Neither an
+    unknown prefix command (``CommandNotFound``) nor a lost connection (a bot closed during
+    a request, a dropped connection) is an error of the bot."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors: list[HandlerError] = []
+        self.added = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not isinstance(record.msg, str) or not record.msg.startswith(
+            ("Ignoring exception", "Unhandled exception")
+        ):
+            return
+        error = record.exc_info[1] if record.exc_info else None
+        if type(error).__name__ == "CommandNotFound" or _connection_lost(error):
+            logger.debug("not an error of the bot: {}: {!r}", record.getMessage(), error)
+            return
+        self.errors.append(HandlerError(record.getMessage(), error))
+        self.added.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +180,15 @@ class Harness:
         bot_name: the name of :attr:`bot_account`.
         seed: the seed of the fault injector (:attr:`faults`).
         ready_timeout: seconds :meth:`run_bot` waits for a bot to become ready.
+        fail_on_handler_errors: raise :class:`BotHandlerError` at the end if the bots
+            raised in a handler (see :attr:`handler_errors`).
         server_options: more keyword arguments of :class:`~discobase.local.LocalDiscord`.
 
     Use it as an async context manager, or call :meth:`start` and :meth:`aclose`. At the end
     it stops the bots it ran and closes the databases it opened, stops the server and its
     people's sessions, and cancels what is left of the bots' tasks, so nothing leaks into
-    the next test.
+    the next test. Then it raises :class:`BotHandlerError` if a bot raised in an event
+    handler, a command, a view or a task loop meanwhile: discord.py only logs those.
     """
 
     def __init__(
@@ -130,10 +199,13 @@ class Harness:
         bot_name: str = "test-bot",
         seed: int | None = 0,
         ready_timeout: float = 15.0,
+        fail_on_handler_errors: bool = True,
         **server_options: Any,
     ) -> None:
         self.server = LocalDiscord(":memory:", rate_limits=rate_limits, seed=seed, **server_options)
         self.ready_timeout = ready_timeout
+        self.fail_on_handler_errors = fail_on_handler_errors
+        self._handler_errors = _HandlerErrors()
         self._guild_name = guild_name
         self._bot_name = bot_name
         self._bot_account: BotAccount | None = None
@@ -150,6 +222,8 @@ class Harness:
         if self._started:
             return
         self._tasks_before = asyncio.all_tasks()
+        self._handler_errors.errors.clear()
+        logging.getLogger("discord").addHandler(self._handler_errors)
         await self.server.start()
         self._started = True
         self._bot_account = self.server.create_bot(self._bot_name)
@@ -162,6 +236,8 @@ class Harness:
         if not self._started:
             return
         self._started = False
+        # what fails while everything stops is not the bots' doing
+        logging.getLogger("discord").removeHandler(self._handler_errors)
         errors: list[BaseException] = []
         for running in reversed(self._bots):
             try:
@@ -178,6 +254,32 @@ class Harness:
         await self._cancel_leftovers()
         if errors:
             raise errors[0]
+        if self.fail_on_handler_errors and self.handler_errors:
+            found = self.handler_errors
+            lines = "\n".join(f"  {e}" for e in found)
+            raise BotHandlerError(
+                f"the bot under test raised {len(found)} error(s) that discord.py only logged "
+                f"(a test that expects them clears handler_errors):\n{lines}"
+            ) from found[0].error
+
+    @property
+    def handler_errors(self) -> list[HandlerError]:
+        """What the bots raised in event handlers, commands, views and task loops so far
+        (discord.py logs those and goes on). Clear it to accept them."""
+        return self._handler_errors.errors
+
+    async def next_handler_error(self, *, timeout: float = 10.0) -> HandlerError:
+        """The oldest of :attr:`handler_errors`, taken out of it (so it no longer fails the
+        end), waiting up to ``timeout`` seconds for one: for a test of a bot's failure."""
+        collected = self._handler_errors
+        try:
+            async with asyncio.timeout(timeout):
+                while not collected.errors:
+                    collected.added.clear()
+                    await collected.added.wait()
+        except TimeoutError:
+            raise BotHandlerError(f"the bot raised nothing in its handlers within {timeout:g} s") from None
+        return collected.errors.pop(0)
 
     async def __aenter__(self) -> Self:
         await self.start()
