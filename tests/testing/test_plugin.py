@@ -123,7 +123,7 @@ def test_the_guides_examples(pytester: pytest.Pytester, leakcheck: None, mode: s
     for path in EXAMPLES.glob("*.py"):
         shutil.copy(path, pytester.path / path.name)
     result = run(pytester, "-p", "leakcheck", "-o", f"asyncio_mode={mode}", "-v")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=9)
 
 
 def test_the_leak_check_sees_a_task_left_behind(pytester: pytest.Pytester, leakcheck: None) -> None:

@@ -3,6 +3,7 @@
 import pytest
 from leveling_bot import Level, LevelingBot
 
+from discobase import NotConnectedError
 from discobase.local import Fault
 
 # Async tests for pytest-asyncio's strict mode (in its auto mode the mark changes nothing).
@@ -72,3 +73,13 @@ async def test_answers_through_a_dropped_gateway_connection(run_bot, member, gui
     reply = await ada.ask(guild.general, "!rank")  # the bot resumes and gets the message again
     assert reply["content"] == "ada is level 0 with 0 XP"
     assert drop.fired == 1
+
+
+async def test_without_its_database_the_bot_fails(run_bot, member, guild, discobase_harness, database):
+    await run_bot(LevelingBot())
+    ada = await member("ada")
+    await database.close()
+    await ada.send(guild.general, "hello")
+    error = await discobase_harness.next_handler_error()  # expected: it does not fail the test
+    assert error.where == "Ignoring exception in on_message"
+    assert isinstance(error.error, NotConnectedError)
