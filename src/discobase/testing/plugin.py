@@ -27,22 +27,18 @@ Each test gets its own server, in memory:
     tables); ``database`` is it, connected to the test's server and closed at the end;
 ``discord_faults``
     the server's :class:`~discobase.local.FaultInjector`.
-
-Importing discobase (or its pytest plugin) costs a test run that uses none of this nothing
-but the plugin's import: the fixtures import discobase's modules when first used.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from discobase.database import Database
-    from discobase.local import BotAccount, FaultInjector, LocalDiscord, Person
-    from discobase.testing.harness import Harness, LocalGuild
+from discobase.database import Database
+from discobase.local import BotAccount, FaultInjector, LocalDiscord, Person
+from discobase.testing.harness import Harness, LocalGuild
 
 __all__ = [
     "bot_account",
@@ -93,8 +89,6 @@ def _async_fixture(function: Callable[..., Any]) -> Any:
 @_async_fixture
 async def discobase_harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     """The test's :class:`~discobase.testing.Harness`: a fresh local server, stopped at the end."""
-    from discobase.testing.harness import Harness
-
     limits = request.node.get_closest_marker("discord_limits") is not None
     async with Harness(rate_limits="discord" if limits else "off") as harness:
         yield harness
@@ -152,6 +146,4 @@ def discord_faults(discobase_harness: Harness) -> FaultInjector:
 def discobase_database() -> Database:
     """The database ``database`` connects: override it to return the application's own
     ``Database`` (with its tables). By default a new one named ``"test database"``."""
-    from discobase.database import Database
-
     return Database("test database")
