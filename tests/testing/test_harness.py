@@ -174,8 +174,10 @@ async def test_helpers_need_a_started_harness() -> None:
     harness = Harness()
     with pytest.raises(DiscobaseError, match="the harness is not started"):
         harness.user("ada")
-    await harness.aclose()  # closing what never started does nothing
-    harness.server.store.close()
+    await harness.aclose()  # closing what never started closes its store
+    await harness.aclose()
+    with pytest.raises(DiscobaseError, match="this harness was closed: make a new one"):
+        await harness.start()
 
 
 def test_importing_discobase_testing_needs_no_pytest() -> None:

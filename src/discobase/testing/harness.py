@@ -12,8 +12,7 @@ server's REST routes (:class:`~discobase.local.Person`); what the bot does is aw
 async with Harness() as harness:
     bot = await harness.run_bot(MyBot())
     ada = await harness.member("ada")
-    await ada.send(harness.guild.general, "!ping")
-    reply = await harness.server.next_message(harness.guild.general)
+    reply = await ada.ask(harness.guild.general, "!ping")  # the bot's answer
     assert reply["content"] == "pong"
 ```
 """
@@ -31,8 +30,10 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import aiohttp
 import discord
+from discord.ext import commands
 from loguru import logger
 
+import discobase
 from discobase.exceptions import DiscobaseError
 from discobase.local import BotAccount, FaultInjector, LocalDiscord, Overwrite, Person, RateLimitProfile
 
@@ -55,7 +56,7 @@ ClientT = TypeVar("ClientT", bound=discord.Client)
 #: event handlers and ``ext.tasks`` loops), aiohttp and discobase itself.
 _OWNED_CODE = tuple(
     str(Path(module.__file__).parent) + os.sep
-    for module in (discord, aiohttp, __import__("discobase"))
+    for module in (discord, aiohttp, discobase)
     if module.__file__ is not None
 )
 _OWNED_NAMES = ("discord.py", "discord-ext-tasks", "discobase")
@@ -114,7 +115,7 @@ class _HandlerErrors(logging.Handler):
         ):
             return
         error = record.exc_info[1] if record.exc_info else None
-        if type(error).__name__ == "CommandNotFound" or _connection_lost(error):
+        if isinstance(error, commands.CommandNotFound) or _connection_lost(error):
             logger.debug("not an error of the bot: {}: {!r}", record.getMessage(), error)
             return
         self.errors.append(HandlerError(record.getMessage(), error))
@@ -215,16 +216,19 @@ class Harness:
         self._databases: dict[int, tuple[Database, contextlib.AsyncExitStack, str | None]] = {}
         self._tasks_before: set[asyncio.Task[Any]] = set()
         self._started = False
+        self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Start the server and make the bot account and the guild."""
         if self._started:
             return
+        if self._closed:
+            raise DiscobaseError("this harness was closed: make a new one (each has its own server)")
         self._tasks_before = asyncio.all_tasks()
         self._handler_errors.errors.clear()
-        logging.getLogger("discord").addHandler(self._handler_errors)
         await self.server.start()
+        logging.getLogger("discord").addHandler(self._handler_errors)
         self._started = True
         self._bot_account = self.server.create_bot(self._bot_name)
         owner = self.server.create_user("guild-owner")
@@ -233,7 +237,11 @@ class Harness:
 
     async def aclose(self) -> None:
         """Stop the bots, close the databases, stop the server, cancel leftover tasks."""
+        if self._closed:
+            return
+        self._closed = True
         if not self._started:
+            self.server.store.close()  # never served: only its store is open
             return
         self._started = False
         # what fails while everything stops is not the bots' doing
