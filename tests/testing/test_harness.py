@@ -17,7 +17,7 @@ import pytest
 import discobase
 from discobase.exceptions import DiscobaseError
 from discobase.local import Fault, LocalDiscord
-from discobase.testing import BotHandlerError, BotStartError, Harness, start_client, stop_client
+from discobase.testing import BotConnectionError, BotHandlerError, Harness, start_client, stop_client
 from tests.testing.bots import EchoBot, SlowStarter, Ticker
 
 
@@ -82,14 +82,16 @@ async def test_a_bad_token_is_a_clear_start_error(harness: Harness) -> None:
     revoked = dataclasses.replace(account)
     harness.server.reset_token(account)  # the copy keeps the old token, no longer valid
     client = EchoBot()
-    with pytest.raises(BotStartError, match="bot 'revoked' could not log in: LoginFailure"):
+    with pytest.raises(BotConnectionError, match="bot 'revoked' could not log in: LoginFailure"):
         await harness.run_bot(client, account=revoked)
     assert client.is_closed()
 
 
 async def test_a_bot_that_never_gets_ready_times_out() -> None:
     async with Harness(ready_timeout=0.2) as harness:
-        with pytest.raises(BotStartError, match=r"did not log in within 0\.2 s \(is its setup_hook waiting"):
+        with pytest.raises(
+            BotConnectionError, match=r"did not log in within 0\.2 s \(is its setup_hook waiting"
+        ):
             await harness.run_bot(SlowStarter(asyncio.Event()))
 
 
@@ -192,7 +194,7 @@ def test_importing_discobase_testing_needs_no_pytest() -> None:
 
 async def test_a_connection_refused_by_the_gateway_is_a_clear_start_error(harness: Harness) -> None:
     client = discord.Client(intents=discord.Intents.none(), shard_id=3, shard_count=2)  # no such shard
-    with pytest.raises(BotStartError, match="bot 'test-bot' could not connect: ConnectionClosed"):
+    with pytest.raises(BotConnectionError, match="bot 'test-bot' could not connect: ConnectionClosed"):
         await harness.run_bot(client)
     assert client.is_closed()
 
@@ -270,3 +272,13 @@ async def test_which_logged_errors_are_the_bots() -> None:
         harness.handler_errors.clear()
     _logged("Ignoring exception in on_message", ValueError("after the end: nobody collects it"))
     assert harness.handler_errors == []
+
+
+async def test_a_connection_that_ended_with_an_error_is_reported_when_the_bot_stops(harness: Harness) -> None:
+    bot = await harness.run_bot(EchoBot())
+    harness.server.reset_token(harness.bot_account)  # the gateway closes with 4004
+    (running,) = harness._bots
+    await asyncio.wait({running.task}, timeout=10)  # discord.py gives up on 4004
+    closed = r"bot 'test-bot' stopped with ConnectionClosed\('Shard ID None WebSocket closed with 4004'\)"
+    with pytest.raises(BotConnectionError, match=closed):
+        await harness.stop_bot(bot)

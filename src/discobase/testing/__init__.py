@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from discobase.local.observe import EventTimeoutError
 from discobase.testing.harness import (
+    BotConnectionError,
     BotHandlerError,
-    BotStartError,
     HandlerError,
     Harness,
     LocalGuild,
@@ -24,8 +24,8 @@ from discobase.testing.harness import (
 )
 
 __all__ = [
+    "BotConnectionError",
     "BotHandlerError",
-    "BotStartError",
     "EventTimeoutError",
     "HandlerError",
     "Harness",

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from discobase.database import Database
 
 __all__ = [
+    "BotConnectionError",
     "BotHandlerError",
-    "BotStartError",
     "HandlerError",
     "Harness",
     "LocalGuild",
@@ -62,8 +62,9 @@ _OWNED_CODE = tuple(
 _OWNED_NAMES = ("discord.py", "discord-ext-tasks", "discobase")
 
 
-class BotStartError(DiscobaseError):
-    """The bot under test could not log in, connect or become ready."""
+class BotConnectionError(DiscobaseError):
+    """The bot under test could not log in, connect or become ready, or its connection to
+    the server ended with an error before it was stopped."""
 
 
 class BotHandlerError(DiscobaseError):
@@ -375,7 +376,7 @@ class Harness:
         by default; the local server sends them all at once); ``None`` keeps the client's.
         ``await client.close()`` stops it early (a restart runs a new client); the harness
         stops it at the end otherwise.
-        Raises :class:`BotStartError` if it cannot log in, connect or become ready.
+        Raises :class:`BotConnectionError` if it cannot log in, connect or become ready.
         """
         self._require_started()
         if any(running.client is client and not running.task.done() for running in self._bots):
@@ -471,7 +472,7 @@ async def start_client(
 
     ``guild_ready_timeout`` replaces discord.py's wait for more guilds after READY (2 s by
     default; the local server sends them all at once); ``None`` keeps the client's. Raises
-    :class:`BotStartError` (with the client closed) if it cannot log in, connect or become
+    :class:`BotConnectionError` (with the client closed) if it cannot log in, connect or become
     ready within ``timeout`` seconds.
     """
     server.attach(client)
@@ -485,11 +486,11 @@ async def start_client(
     except Exception as error:
         await client.close()
         if isinstance(error, TimeoutError):
-            raise BotStartError(
+            raise BotConnectionError(
                 f"bot {account.name!r} did not log in within {timeout:g} s "
                 "(is its setup_hook waiting for something?)"
             ) from None
-        raise BotStartError(f"bot {account.name!r} could not log in: {error!r}") from error
+        raise BotConnectionError(f"bot {account.name!r} could not log in: {error!r}") from error
     task = asyncio.create_task(client.connect(), name=f"discobase.testing: {account.name}")
     ready = asyncio.create_task(client.wait_until_ready())
     done, _ = await asyncio.wait({ready, task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -502,20 +503,20 @@ async def start_client(
     await client.close()
     (failure,) = await asyncio.gather(task, return_exceptions=True)
     if task in done and isinstance(failure, BaseException):
-        raise BotStartError(f"bot {account.name!r} could not connect: {failure!r}") from failure
-    raise BotStartError(
+        raise BotConnectionError(f"bot {account.name!r} could not connect: {failure!r}") from failure
+    raise BotConnectionError(
         f"bot {account.name!r} was not ready within {timeout:g} s: {sessions} gateway session(s) open"
     )
 
 
 async def stop_client(client: discord.Client, task: asyncio.Task[None], *, name: str | None = None) -> None:
     """Close ``client`` (started with :func:`start_client`) and wait for its connection task
-    to end; raises :class:`BotStartError` if that task failed."""
+    to end; raises :class:`BotConnectionError` if that task failed."""
     await client.close()
     (outcome,) = await asyncio.gather(task, return_exceptions=True)
     if isinstance(outcome, Exception):
         who = name or repr(client)
-        raise BotStartError(f"bot {who!r} stopped with {outcome!r}") from outcome
+        raise BotConnectionError(f"bot {who!r} stopped with {outcome!r}") from outcome
 
 
 def _owned(task: asyncio.Task[Any]) -> bool:
