@@ -17,7 +17,8 @@ def intents() -> discord.Intents:
 
 class EchoBot(commands.Bot):
     """``!echo <text>`` answers ``text``; ``!twice`` answers twice; ``!react`` reacts with 👍;
-    ``!quiet`` answers nothing; ``!boom`` answers, then raises; ``/add a b`` answers
+    ``!quiet`` answers nothing; ``!boom`` answers, then raises;
+    ``!whisper`` answers in a DM; ``/add a b`` answers
     ``a + b = c`` with a button ``again``; a new member is welcomed in ``#general``."""
 
     def __init__(self) -> None:
@@ -40,6 +41,10 @@ class EchoBot(commands.Bot):
         @self.command()
         async def quiet(ctx: commands.Context[EchoBot]) -> None:
             return None
+
+        @self.command()
+        async def whisper(ctx: commands.Context[EchoBot]) -> None:
+            await ctx.author.send("psst")
 
         @self.command()
         async def boom(ctx: commands.Context[EchoBot]) -> None:

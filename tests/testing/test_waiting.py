@@ -69,6 +69,12 @@ async def test_next_message_by_author_and_channel(harness: Harness, ada: Person)
     assert by_bot["content"] == "from the bot"
 
 
+async def test_an_answer_in_a_dm(harness: Harness, ada: Person) -> None:
+    dm = await ada.dm(harness.bot_account)
+    await ada.send(harness.guild.general, "!whisper")
+    assert (await harness.server.next_message(dm))["content"] == "psst"
+
+
 async def test_interaction_responses_are_left_to_invoke(harness: Harness, ada: Person) -> None:
     general = harness.guild.general
     result = await ada.invoke(harness.guild.id, "/add 2 3")
