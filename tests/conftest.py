@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import discord
 import pytest
 
+from discobase import testing
 from discobase.local import BotAccount, LocalDiscord
 
 ConnectFactory = Callable[..., Awaitable[discord.Client]]
@@ -44,20 +45,10 @@ async def start_client(
     intents: discord.Intents | None = None,
     client_class: type[discord.Client] = discord.Client,
 ) -> discord.Client:
-    """Log ``bot`` in on ``server`` and wait until the client is ready."""
-    client = client_class(intents=intents or default_intents(), guild_ready_timeout=0.05)
-    server.attach(client)
-    await client.login(bot.token)
-    task = asyncio.create_task(client.connect())
-    client._test_task = task  # type: ignore[attr-defined]
-    ready = asyncio.create_task(client.wait_until_ready())
-    done, _ = await asyncio.wait({ready, task}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        ready.cancel()
-        task.result()  # raises the connection error
-    if ready not in done:
-        ready.cancel()
-        raise TimeoutError("discord.py client did not become ready")
+    """Log ``bot`` in on ``server`` and wait until the client is ready (as the shipped
+    ``discobase.testing.start_client`` does)."""
+    client = client_class(intents=intents or default_intents())
+    client._test_task = await testing.start_client(server, client, bot, timeout=15)  # type: ignore[attr-defined]
     return client
 
 

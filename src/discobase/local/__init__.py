@@ -17,6 +17,7 @@ from __future__ import annotations
 from discobase._discord.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite, Permission
 from discobase.local.faults import Fault, FaultInjector
 from discobase.local.interactions import InteractionRefused, InteractionResult
+from discobase.local.observe import DispatchedEvent, EventTimeoutError
 from discobase.local.people import Person, PersonRequestError
 from discobase.local.ratelimit import RateLimiter, RateLimitProfile
 from discobase.local.server import LocalDiscord
@@ -25,6 +26,8 @@ from discobase.local.store import BotAccount
 __all__ = [
     "DEFAULT_BOT_PERMISSIONS",
     "BotAccount",
+    "DispatchedEvent",
+    "EventTimeoutError",
     "Fault",
     "FaultInjector",
     "InteractionRefused",

@@ -141,6 +141,15 @@ class Person:
         result: dict[str, Any] = await self.request("POST", f"/channels/{_object_id(channel)}/messages", body)
         return result
 
+    async def ask(
+        self, channel: Any, content: str = "", *, timeout: float = 10.0, **fields: Any
+    ) -> dict[str, Any]:
+        """Send a message as :meth:`send` does and return the bot's answer: the first message
+        a bot posts in ``channel`` after it (see :meth:`LocalDiscord.next_message
+        <discobase.local.LocalDiscord.next_message>`), waited for up to ``timeout`` seconds."""
+        sent = await self.send(channel, content, **fields)
+        return await self.server.next_message(channel, after=sent, timeout=timeout)
+
     async def reply(
         self, message: Any, content: str, *, mention_author: bool = True, **fields: Any
     ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import sys
 import time
 import weakref
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeGuard, cast
 
@@ -35,6 +35,7 @@ from discobase.local.faults import Fault, FaultInjector, fault_response
 from discobase.local.gateway import GatewayHub, GatewayIdentity
 from discobase.local.interactions import Interactions
 from discobase.local.jsonbody import UndecodableJSON, decode
+from discobase.local.observe import EventRecorder, gateway_event_name
 from discobase.local.payloads import Payloads
 from discobase.local.people import Person
 from discobase.local.ratelimit import Decision, RateLimiter, RateLimitProfile, message_age_metadata
@@ -222,6 +223,27 @@ def _local_webhook_adapter_class() -> type[Any]:
 _LocalWebhookAdapter = _local_webhook_adapter_class()
 
 
+def _snowflake_of(value: Any) -> int:
+    """The id of an int, a payload dict with ``"id"`` or an object with ``id``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, dict) and "id" in value:
+        return int(value["id"])
+    if getattr(value, "id", None) is not None:
+        return int(value.id)
+    raise TypeError(f"expected an id or something with an id, not {value!r}")
+
+
+def _user_id_of(value: Any) -> int:
+    """The user id of a bot account, a person, a discord.py client (its ``user``) or user, or an id."""
+    if isinstance(value, BotAccount):
+        return value.user_id
+    user = getattr(value, "user", None)
+    if user is not None and getattr(user, "id", None) is not None and not isinstance(value, dict):
+        return int(user.id)
+    return _snowflake_of(value)
+
+
 class _Backend:
     """What the gateway needs from the REST side's state (see ``GatewayBackend``)."""
 
@@ -344,11 +366,12 @@ class LocalDiscord:
             faults=self.faults,
             heartbeat_interval_ms=int(heartbeat_interval * 1000),
         )
+        self.recorder = EventRecorder(self.gateway)
         context = RestContext(
             store=self.store,
             payloads=self.payloads,
             access=Access(self.store),
-            events=Events(self.store, self.payloads, self.gateway),
+            events=Events(self.store, self.payloads, self.recorder),
             limits=RequestLimits(upload_limit=self.upload_limit, request_limit=self.request_limit),
             gateway_url=lambda: self.gateway_url,
             create_guild=self.create_guild,
@@ -745,6 +768,65 @@ class LocalDiscord:
 
     def reset_stats(self) -> None:
         self._stats.clear()
+
+    # ------------------------------------------------------------------ waiting for what bots do
+    async def wait_for(
+        self,
+        event: str,
+        check: Callable[[dict[str, Any]], bool] | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
+        """The ``d`` of the oldest ``event`` the server sent that ``check`` accepts and that
+        no earlier wait returned, waiting up to ``timeout`` seconds for one.
+
+        ``event`` is a gateway name (``"MESSAGE_CREATE"``) or discord.py's (``"message"``,
+        ``"reaction_add"``, ``"member_join"``, ...; see
+        :data:`~discobase.local.observe.EVENT_NAMES`). Unlike discord.py's ``wait_for``,
+        events sent *before* the call count too (each is returned once), so an answer quicker
+        than the test is not missed. Raises
+        :class:`~discobase.local.observe.EventTimeoutError` listing the latest events.
+        """
+        name = gateway_event_name(event)
+        accept = check or (lambda data: True)
+        found = await self.recorder.wait(name, accept, timeout=timeout)
+        return found.data
+
+    async def next_message(
+        self,
+        channel: Any,
+        *,
+        author: Any | None = None,
+        after: Any | None = None,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
+        """The next message posted in ``channel`` (an id or anything with ``id``) by a bot, or
+        by ``author`` (a person, a bot account, a discord.py client or user, or an id), that no
+        earlier wait returned; ``after`` (a message or id) skips older messages.
+
+        Interaction responses are left out: :meth:`Person.invoke
+        <discobase.local.people.Person.invoke>` and :meth:`~discobase.local.people.Person.click`
+        return them. Waits up to ``timeout`` seconds (see :meth:`wait_for`).
+        """
+        channel_id = _snowflake_of(channel)
+        author_id = None if author is None else _user_id_of(author)
+        after_id = None if after is None else _snowflake_of(after)
+
+        def wanted(data: dict[str, Any]) -> bool:
+            sender = data.get("author") or {}
+            if int(data["channel_id"]) != channel_id or data.get("interaction_metadata") is not None:
+                return False
+            if after_id is not None and int(data["id"]) <= after_id:
+                return False
+            if author_id is not None:
+                return int(sender.get("id", 0)) == author_id
+            return bool(sender.get("bot"))
+
+        who = "a bot" if author_id is None else f"user {author_id}"
+        found = await self.recorder.wait(
+            "MESSAGE_CREATE", wanted, timeout=timeout, what=f"message by {who} in channel {channel_id}"
+        )
+        return found.data
 
     # ------------------------------------------------------------------ discord.py
     def attach(self, client: discord.Client) -> None:
