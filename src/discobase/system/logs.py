@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 from loguru import logger as _loguru
 
 from discobase.exceptions import DiscobaseError, NotConnectedError
+from discobase.model.binding import binding_of
 from discobase.model.table import Table
 
 if TYPE_CHECKING:
@@ -427,7 +428,7 @@ class TableBackend(LogBackend):
         # few messages, and each record's own outcome is known (a batch can
         # fail part-way).
         rows = [table.model_construct(e.model_fields_set, **e.__dict__) for e in entries]
-        errors = await table._insert_each(rows)
+        errors = await table.insert_each(rows)
         return [e for e, error in zip(entries, errors, strict=True) if error is not None]
 
     async def read(self) -> list[LogRecord]:
@@ -577,7 +578,7 @@ class SinkWorker:
     async def _setup(self) -> None:
         """Make sure the system tables are built (attaching after opening builds them now)."""
         for table in self._tables():
-            if table.__disco_cursor__ is None:
+            if not binding_of(table).ready:
                 await self.db.build_tables()
                 return
 
