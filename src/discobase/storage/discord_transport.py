@@ -57,7 +57,7 @@ from discobase.exceptions import (
     LoginError,
     NotConnectedError,
 )
-from discobase.storage._common import (
+from discobase.storage.discord_rules import (
     REQUIRED_PERMISSIONS,
     ROUTE_BULK_DELETE,
     ROUTE_CDN,

@@ -64,7 +64,7 @@ from discobase.exceptions import (
     LoginError,
     NotConnectedError,
 )
-from discobase.storage._common import (
+from discobase.storage.discord_rules import (
     ROUTE_BULK_DELETE,
     ROUTE_CDN,
     ROUTE_CHANNEL,
