@@ -180,7 +180,7 @@ def _refuse_reserved_fields(cls: type) -> None:
             )
 
 
-class TableMeta(ModelMetaclass):
+class TableMetaclass(ModelMetaclass):
     """Makes ``User.age`` a :class:`~discobase.model.query.FieldExpr` (pydantic keeps
     fields off the class, so the attribute lookup reaches here)."""
 
@@ -191,7 +191,7 @@ class TableMeta(ModelMetaclass):
         return ModelMetaclass.__getattr__(cls, name)  # type: ignore[attr-defined]
 
 
-class Table(BaseModel, metaclass=TableMeta):
+class Table(BaseModel, metaclass=TableMetaclass):
     """Base class of the models stored by discobase.
 
     Subclass it, decorate the subclass with ``@db.table``, then ``save()``,

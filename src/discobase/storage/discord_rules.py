@@ -30,9 +30,9 @@ from discobase.storage.transport import (
     HISTORY_PAGE,
     MESSAGE_FILES_LIMIT,
     UPLOAD_LIMIT,
-    EventHandler,
     FileData,
     MessageEvent,
+    MessageListener,
 )
 
 __all__ = [
@@ -227,11 +227,11 @@ class EventPump:
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
-        self.handlers: list[EventHandler] = []
+        self.handlers: list[MessageListener] = []
         self._queue: deque[MessageEvent] = deque()
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, handler: EventHandler) -> None:
+    def add(self, handler: MessageListener) -> None:
         self.handlers.append(handler)
 
     def put(self, event: MessageEvent) -> None:

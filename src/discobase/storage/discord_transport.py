@@ -80,10 +80,10 @@ from discobase.storage.discord_rules import (
 from discobase.storage.transport import (
     HISTORY_PAGE,
     ChannelInfo,
-    EventHandler,
     FileData,
     GuildInfo,
     MessageEvent,
+    MessageListener,
     RawAttachment,
     RawMessage,
 )
@@ -695,7 +695,7 @@ class DiscordTransport:
             ) from error.__cause__
 
     # ------------------------------------------------------------------ events
-    def subscribe(self, handler: EventHandler) -> None:
+    def subscribe(self, handler: MessageListener) -> None:
         """Receive message events of every channel the bot can see (the caller filters)."""
         self.calls["subscribe"] += 1
         self.pump.add(handler)

@@ -86,10 +86,10 @@ from discobase.storage.discord_rules import (
 from discobase.storage.transport import (
     HISTORY_PAGE,
     ChannelInfo,
-    EventHandler,
     FileData,
     GuildInfo,
     MessageEvent,
+    MessageListener,
     RawAttachment,
     RawMessage,
 )
@@ -742,7 +742,7 @@ class MemoryTransport:
             )
         return data
 
-    def subscribe(self, handler: EventHandler) -> None:
+    def subscribe(self, handler: MessageListener) -> None:
         """Receive message events of every channel the bot can see (see the module docs)."""
         self.calls["subscribe"] += 1
         self.pump.add(handler)
