@@ -21,7 +21,6 @@ import base64
 import binascii
 import dataclasses
 import json
-import os
 import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,10 +28,9 @@ from typing import Any
 
 import zstandard
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from loguru import logger
 
-from discobase.storage.crypto import AEAD_OVERHEAD, KDF_SALT, NONCE, derive_key, key_bytes, key_id
+from discobase.storage.crypto import AEAD_OVERHEAD, KDF_SALT, NONCE, Keyring, derive_key, key_id
 from discobase.storage.transport import (
     CONTENT_LIMIT,
     FILES_PER_MESSAGE,
@@ -112,13 +110,11 @@ class Codec:
 
     __slots__ = (
         "_accept_plaintext",
-        "_aead",
         "_compress_threshold",
         "_content_limit",
         "_file_limit",
         "_files_per_message",
-        "_keyring",
-        "_kid",
+        "_keys",
         "_level",
         "_local",
         "_message_limit",
@@ -148,15 +144,7 @@ class Codec:
             raise ValueError("compress_threshold must not be negative")
         if not -(1 << 17) <= level <= zstandard.MAX_COMPRESSION_LEVEL:
             raise ValueError("level is not a valid zstd compression level")
-        self._aead: AESGCM | None = None
-        self._kid = ""
-        self._keyring: dict[str, AESGCM] = {}
-        for number, given in enumerate([key, *old_keys] if key is not None else list(old_keys)):
-            raw = key_bytes(given, salt)
-            kid = key_id(raw)
-            self._keyring.setdefault(kid, AESGCM(raw))
-            if number == 0 and key is not None:
-                self._aead, self._kid = self._keyring[kid], kid
+        self._keys = Keyring(key, old_keys, salt=salt)
         self._accept_plaintext = key is None if accept_plaintext is None else accept_plaintext
         self._compress_threshold = compress_threshold
         self._level = level
@@ -167,7 +155,7 @@ class Codec:
         self._local = threading.local()
 
     def __repr__(self) -> str:
-        key = "***" if self._aead is not None else "None"
+        key = "***" if self._keys.aead is not None else "None"
         return (
             f"Codec(key={key}, compress_threshold={self._compress_threshold}, level={self._level}, "
             f"content_limit={self._content_limit}, file_limit={self._file_limit}, "
@@ -179,58 +167,33 @@ class Codec:
     @property
     def encrypted(self) -> bool:
         """Whether this codec encrypts what it writes."""
-        return self._aead is not None
+        return self._keys.aead is not None
 
     @property
     def key_id(self) -> str:
         """The id of the key this codec encrypts with ("" without a key)."""
-        return self._kid
+        return self._keys.kid
 
     @property
     def key_ids(self) -> tuple[str, ...]:
         """The ids of every key this codec reads."""
-        return tuple(self._keyring)
+        return self._keys.ids
 
     def check_value(self) -> str:
-        """A value that proves knowledge of the write key (for the catalog's key
-        record): the key's id encrypted under itself, base64."""
-        if self._aead is None:
-            raise ValueError("a codec without a key has no check value")
-        return self.seal_text(self._kid, "discobase key check")
+        """A value that proves knowledge of the write key (see :meth:`Keyring.check_value`)."""
+        return self._keys.check_value()
 
     def verify_check(self, kid: str, check: str) -> bool:
         """Whether this codec holds the key ``kid`` whose check value is ``check``."""
-        aead = self._keyring.get(kid)
-        if aead is None:
-            return False
-        try:
-            return self.open_text(check, "discobase key check", kid=kid) == kid
-        except CodecError:
-            return False
+        return self._keys.verify_check(kid, check)
 
     def seal_text(self, text: str, context: str) -> str:
         """``text`` encrypted with the write key, bound to ``context``: ``kid:base64``."""
-        if self._aead is None:
-            raise ValueError("a codec without a key cannot seal")
-        nonce = os.urandom(NONCE)
-        sealed = nonce + self._aead.encrypt(nonce, utf8(text), context.encode("utf-8"))
-        return f"{self._kid}:{base64.b64encode(sealed).decode('ascii')}"
+        return self._keys.seal_text(text, context)
 
     def open_text(self, sealed: str, context: str, *, kid: str | None = None) -> str:
         """The text of :meth:`seal_text`'s output, bound to ``context``."""
-        with decode_errors("sealed text"):
-            given_kid, _, body = sealed.partition(":")
-            aead = self._keyring.get(kid or given_kid)
-            if aead is None:
-                raise CodecError(f"cannot decrypt: encrypted with key {given_kid!r}, which this codec lacks")
-            blob = base64.b64decode(body.encode("ascii"), validate=True)
-            if len(blob) < AEAD_OVERHEAD:
-                raise CodecError("cannot decrypt: truncated data")
-            try:
-                data = aead.decrypt(blob[:NONCE], blob[NONCE:], context.encode("utf-8"))
-            except InvalidTag:
-                raise CodecError("cannot decrypt: wrong key or tampered data") from None
-            return data.decode("utf-8")
+        return self._keys.open_text(sealed, context, kid=kid)
 
     @property
     def content_limit(self) -> int:
@@ -252,7 +215,7 @@ class Codec:
         """The largest batch payload (sum of :meth:`estimate`) that always fits in one message,
         assuming it does not compress at all: within the files of one message and
         Discord's limit on the size of one request."""
-        inner = INNER_HEADER_MAX if self._aead is not None else 0
+        inner = INNER_HEADER_MAX if self._keys.aead is not None else 0
         return self._bytes_per_message - AEAD_OVERHEAD - inner
 
     @property
@@ -412,11 +375,11 @@ class Codec:
         marker = f"d{code}{FORMAT_VERSION}"
         limit = self._content_limit
         inner: list[str] = []
-        if self._aead is not None:
+        if self._keys.aead is not None:
             inner = [f for f in fields if f.split("=", 1)[0] in INNER_FIELDS]
-            fields = [f"k={self._kid}", *(f for f in fields if f not in inner)]
+            fields = [f"k={self._keys.kid}", *(f for f in fields if f not in inner)]
         # 1. plain text in the content
-        if self._aead is None and plain_safe(text):
+        if self._keys.aead is None and plain_safe(text):
             head = " ".join([marker, *fields, *(["of=1", "i=0"] if multipart else [])])
             content = f"{head}\n{text}" if text else head
             if len(content) <= limit:
@@ -432,14 +395,14 @@ class Codec:
             packed: bytes = self._compressor().compress(payload)
             if len(packed) < size:
                 data, flags = packed, "z"
-        if self._aead is not None:
+        if self._keys.aead is not None:
             flags += "e"
-        if self._aead is not None:
+        if self._keys.aead is not None:
             data = " ".join([*inner, f"u={size}"]).encode("ascii") + b"\n" + data
             tail = fields
         else:
             tail = [*fields, f"u={size}"]
-        blob_size = len(data) + (AEAD_OVERHEAD if self._aead is not None else 0)
+        blob_size = len(data) + (AEAD_OVERHEAD if self._keys.aead is not None else 0)
         if multipart:
             head = " ".join([f"{marker}:{flags}b", *tail, "of=1", "i=0"])
         else:
@@ -475,10 +438,9 @@ class Codec:
     def _seal(self, data: bytes, head: str, context: str) -> bytes:
         """Encrypt ``data`` (if there is a key), authenticating ``head`` minus
         ``i=``/``f=`` and ``context``."""
-        if self._aead is None:
+        if self._keys.aead is None:
             return data
-        nonce = os.urandom(NONCE)
-        return nonce + self._aead.encrypt(nonce, data, aead_associated_data(head, context))
+        return self._keys.seal(data, aead_associated_data(head, context))
 
     # -- decoding ------------------------------------------------------------------------
 
@@ -508,14 +470,14 @@ class Codec:
         return header, data.decode("utf-8")
 
     def _decrypt(self, header: WireHeader, blob: bytes, context: str) -> tuple[bytes, WireHeader]:
-        if not self._keyring:
+        if not self._keys.ids:
             raise CodecError(f"cannot decrypt {header.what}: it is encrypted and this codec has no key")
         if len(blob) < AEAD_OVERHEAD:
             raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
         view = memoryview(blob)
         kid = header.fields.get("k")
         if kid is None:  # written before key ids: any key, the header alone authenticated
-            for candidate in self._keyring.values():
+            for candidate in self._keys.all():
                 try:
                     return candidate.decrypt(view[:NONCE], view[NONCE:], header.associated_data), header
                 except InvalidTag:
@@ -523,11 +485,11 @@ class Codec:
             raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
         if KID_RE.fullmatch(kid) is None:
             raise CodecError(f"{header.what} header has an invalid k= field")
-        aead = self._keyring.get(kid)
+        aead = self._keys.get(kid)
         if aead is None:
             raise CodecError(
                 f"cannot decrypt {header.what}: it was encrypted with key {kid}, which this database "
-                f"was not given (wrong key? it has {', '.join(self._keyring)})"
+                f"was not given (wrong key? it has {', '.join(self._keys.ids)})"
             )
         try:
             plain = aead.decrypt(view[:NONCE], view[NONCE:], aead_associated_data(header.line, context))
