@@ -29,10 +29,10 @@ T = TypeVar("T")
 
 
 class WriteTask(asyncio.Task[T]):
-    """The task ``save()``/``update()``/``delete()`` return: awaitable like any
-    task, and safe to fire and forget — a failure nobody retrieved is reported
-    through the event loop's exception handler (and discobase's logger)
-    instead of vanishing.
+    """The task ``save()``/``update()``/``delete()`` return: awaitable, and safe to fire and forget.
+
+    A failure nobody retrieved is reported through the event loop's exception
+    handler (and discobase's logger) instead of vanishing.
 
     "Nobody retrieved" is asyncio's own notion: neither awaiting the task nor
     ``result()``/``exception()`` (which ``asyncio.gather`` calls, also with
@@ -61,8 +61,7 @@ def _report_unobserved(task: WriteTask[Any]) -> None:
 
 
 def spawn(coro: Coroutine[Any, Any, T], owner: TableOwner | None = None) -> WriteTask[T]:
-    """Run ``coro`` as a :class:`WriteTask`; the database keeps a reference and
-    waits for it at ``close()``."""
+    """Run ``coro`` as a :class:`WriteTask` that the owning database waits for at ``close()``."""
     task: WriteTask[T] = WriteTask(coro, loop=asyncio.get_running_loop())
     if owner is not None:
         owner.track_write(task)
@@ -122,7 +121,7 @@ def Field(
 class TableOptions:
     """A table's storage options, from ``discobase.Field`` marks and its ``Settings`` class.
 
-    ``Settings`` (an inner class, like Beanie's) may define ``name`` (the
+    ``Settings`` (an inner class) may define ``name`` (the
     table's name), ``indexes`` (fields with a sorted index) and ``unique``
     (tuples of fields whose combination is unique).
     """
@@ -181,8 +180,9 @@ def _refuse_reserved_fields(cls: type) -> None:
 
 
 class TableMetaclass(ModelMetaclass):
-    """Makes ``User.age`` a :class:`~discobase.model.query.FieldExpr` (pydantic keeps
-    fields off the class, so the attribute lookup reaches here)."""
+    """The metaclass of :class:`Table`: makes ``User.age`` a :class:`~discobase.model.query.FieldExpr`.
+
+    Pydantic keeps fields off the class, so the attribute lookup reaches here."""
 
     def __getattr__(cls, name: str) -> Any:
         fields = cls.__dict__.get("__pydantic_fields__")
@@ -357,8 +357,10 @@ class Table(BaseModel, metaclass=TableMetaclass):
     def migrate(
         cls, *, from_schema: int
     ) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
-        """Register a record migration: a function that turns a record stored
-        with schema version ``from_schema`` (a dict) into one of the next version.
+        """Register a record migration (a decorator) from schema version ``from_schema``.
+
+        The function turns a record stored with that schema version (a dict)
+        into one of the next version.
 
         ```python
         @User.migrate(from_schema=1)
@@ -414,9 +416,10 @@ class Table(BaseModel, metaclass=TableMetaclass):
 
     @classmethod
     async def insert_each(cls, models: Iterable[Self]) -> list[DiscobaseError | None]:
-        """Save new records like :meth:`insert_many`, and say per record ``None``
-        (stored) or the error that kept it out, instead of raising the first:
-        for callers that send failed records elsewhere (the log sink's fallback)."""
+        """Save new records like :meth:`insert_many`; per record, ``None`` or the error that kept it out.
+
+        Nothing is raised for a record that failed: for callers that send failed
+        records elsewhere (the log sink's fallback)."""
         binding, store = cls._store()
         items = cls._new_records(models)
         return await binding.track("insert_many", store.insert_each(items), count=len(items))

@@ -1,5 +1,6 @@
-"""What both transports share, so that they behave identically: Discord's
-limits (checked before a request is made), the routes they count, the
+"""Discord's rules as both transports apply them, so that they behave identically.
+
+Limits checked before a request is made, the routes they count, the
 permission a failed route needs, how a deletion is split into bulk and single
 requests, and the ordered delivery of message events.
 

@@ -36,8 +36,9 @@ class EventRecord(Table):
 
 
 class TableEventHandler(EventHandler[RequestStart, None]):
-    """Writes a row to the ``_events`` table for every Discord request
-    (``sample_rate`` of the requests, 1.0 = all). Register it before the
+    """Writes a row to the ``_events`` table for every Discord request.
+
+    ``sample_rate`` of the requests (1.0 = all). Register it before the
     database opens (``Database(..., event_handlers=[TableEventHandler()])``).
     The rows of a request are written when it ends, without being reported
     themselves."""

@@ -55,8 +55,9 @@ class LogBackend:
             await self.fallback.open(manager)
 
     async def write(self, entries: Sequence[LogRecord]) -> list[LogRecord]:
-        """Store ``entries`` in order; returns those that could not be stored
-        (raising means none was)."""
+        """Store ``entries`` in order; returns those that could not be stored.
+
+        Raising means none was."""
         raise NotImplementedError
 
     async def read(self) -> list[LogRecord]:
@@ -74,8 +75,9 @@ class LogBackend:
     async def select(
         self, where: LogFilter, *, descending: bool = False, offset: int = 0, limit: int | None = None
     ) -> list[LogRecord]:
-        """The stored records ``where`` matches, oldest first (newest first when
-        ``descending``), from ``offset`` on, at most ``limit`` of them."""
+        """The stored records ``where`` matches, oldest first (``descending``: newest first).
+
+        From ``offset`` on, at most ``limit`` of them."""
         found = sorted((e for e in await self.read() if where.matches(e)), key=lambda e: e.sort_key)
         if descending:
             found.reverse()
@@ -165,8 +167,9 @@ class FileBackend(LogBackend):
 
 
 class JSONLBackend(FileBackend):
-    """Records as JSON lines in ``path``; an unreadable
-    line (e.g. one cut short by a crash) is skipped."""
+    """Records as JSON lines in ``path``.
+
+    An unreadable line (e.g. one cut short by a crash) is skipped."""
 
     def _write(self, entries: Sequence[LogRecord]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,8 +198,9 @@ _COLUMNS = list(LogRecord.model_fields)
 
 
 class CSVBackend(FileBackend):
-    """Records as CSV rows in ``path``: one column per
-    field, ``exception`` and ``extra`` as JSON."""
+    """Records as CSV rows in ``path``.
+
+    One column per field; ``exception`` and ``extra`` as JSON."""
 
     @staticmethod
     def _row(entry: LogRecord) -> list[str]:

@@ -185,8 +185,9 @@ class LogFilter:
         before: datetime | None = None,
         logger: str | None = None,
     ) -> LogFilter:
-        """The filter of the keyword arguments ``db.logs.query()`` takes (level names in any case,
-        naive times as UTC)."""
+        """The filter of the keyword arguments ``db.logs.query()`` takes.
+
+        Level names in any case; naive times are UTC."""
         levels = (
             None
             if level is None

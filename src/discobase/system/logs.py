@@ -62,8 +62,10 @@ Direction = Literal["asc", "desc"]
 
 
 class LogCount(NamedTuple):
-    """One row of :meth:`LogManager.counts`: a period (its first day), a level
-    (None when not grouped by level) and how many records (``total``)."""
+    """One row of :meth:`LogManager.counts`.
+
+    A period (its first day), a level (None when not grouped by level) and how
+    many records (``total``)."""
 
     period: date
     level: str | None
@@ -219,8 +221,9 @@ class LogManager(SinkWorker):
         return True
 
     async def flush(self) -> None:
-        """Wait until every record logged so far is written, and try replaying
-        the fallback's records into the primary now."""
+        """Wait until every record logged so far is written.
+
+        Also tries replaying the fallback's records into the primary now."""
         await self._drain()
         if self._spooled and self._lock is not None:
             async with self._lock:
@@ -286,9 +289,9 @@ class LogManager(SinkWorker):
         direction: Direction = "asc",
         limit: int | None = 500,
     ) -> list[LogCount]:
-        """How many records per period (UTC day, month or year), and per level
-        with ``by_level``. Rows sort by
-        ``sort_by`` in ``direction``, ties by period then level, ascending."""
+        """How many records per period (UTC day, month or year), and per level with ``by_level``.
+
+        Rows sort by ``sort_by`` in ``direction``, ties by period then level, ascending."""
         if sort_by not in ("period", "total", "level"):
             raise ValueError(f"sort_by must be 'period', 'total' or 'level', not {sort_by!r}")
         if direction not in ("asc", "desc"):
@@ -315,8 +318,9 @@ class LogManager(SinkWorker):
         before: datetime | None = None,
         logger: str | None = None,
     ) -> int:
-        """Delete the stored records matching every filter (all of them without
-        one); returns how many."""
+        """Delete the stored records matching every filter; returns how many.
+
+        Without a filter, every record is deleted."""
         where = LogFilter.of(level=level, min_level=min_level, after=after, before=before, logger=logger)
         return await (await self._reader()).delete(where)
 

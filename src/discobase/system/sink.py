@@ -190,8 +190,9 @@ class SinkWorker:
             waiter.cancel()
 
     async def before_close(self) -> None:
-        """Called by ``Database.close()`` while the database is still open: write
-        what the buffer holds, then stop the background task."""
+        """Write what the buffer holds, then stop the background task.
+
+        Runs at the start of ``Database.close()``, while the database is still open."""
         try:
             await self._drain()
             await self._closing()

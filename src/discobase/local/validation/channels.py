@@ -1,5 +1,6 @@
-"""Channel bodies: create, edit, permission overwrites and invites
-(https://docs.discord.com/developers/resources/channel)."""
+"""Channel bodies: create, edit, permission overwrites and invites.
+
+See https://docs.discord.com/developers/resources/channel."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Form-error helpers and the field converters every body parser uses (strings, integers,
-snowflakes, booleans, arrays, URLs, timestamps) and the query-string parsers."""
+"""Form-error helpers, field converters and query-string parsers shared by the body parsers.
+
+Converters for strings, integers, snowflakes, booleans, arrays, URLs and timestamps."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Role, member and DM-channel bodies (https://docs.discord.com/developers/resources/guild,
-https://docs.discord.com/developers/resources/user#create-dm)."""
+"""Role, member and DM-channel bodies.
+
+See https://docs.discord.com/developers/resources/guild and
+https://docs.discord.com/developers/resources/user#create-dm."""
 
 from __future__ import annotations
 

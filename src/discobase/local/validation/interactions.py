@@ -1,5 +1,6 @@
-"""Interaction callback data: autocomplete choices and modals
-(https://docs.discord.com/developers/interactions/receiving-and-responding)."""
+"""Interaction callback data: autocomplete choices and modals.
+
+See https://docs.discord.com/developers/interactions/receiving-and-responding."""
 
 from __future__ import annotations
 

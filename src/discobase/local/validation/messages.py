@@ -1,5 +1,6 @@
-"""Message bodies: create, edit and bulk delete
-(https://docs.discord.com/developers/resources/message)."""
+"""Message bodies: create, edit and bulk delete.
+
+See https://docs.discord.com/developers/resources/message."""
 
 from __future__ import annotations
 
