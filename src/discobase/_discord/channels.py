@@ -1,12 +1,26 @@
-"""Channel-name rules of Discord."""
+"""Discord's channel types and channel-name rules."""
 
 from __future__ import annotations
 
 import re
 from typing import Final
 
-__all__ = ["TEXT_NAME_TYPES", "normalize_channel_name"]
+__all__ = [
+    "CHANNEL_TYPES",
+    "CHANNEL_TYPE_CATEGORY",
+    "CHANNEL_TYPE_TEXT",
+    "MESSAGE_CHANNEL_TYPES",
+    "TEXT_NAME_TYPES",
+    "normalize_channel_name",
+]
 
+#: A text channel, and a category (the two types discobase's own channels have).
+CHANNEL_TYPE_TEXT: Final = 0
+CHANNEL_TYPE_CATEGORY: Final = 4
+#: Guild channel types a bot can create: text, voice, category, announcement, stage, forum.
+CHANNEL_TYPES: Final = frozenset({0, 2, 4, 5, 13, 15})
+#: Guild channel types that hold messages: text, voice, announcement and stage channels.
+MESSAGE_CHANNEL_TYPES: Final = frozenset({0, 2, 5, 13})
 #: Channel types whose names Discord normalises (text and announcement channels).
 TEXT_NAME_TYPES: Final = frozenset({0, 5})
 _WHITESPACE_RUN: Final = re.compile(r"\s+")

@@ -10,8 +10,6 @@ __all__ = [
     "BULK_DELETE_MAX",
     "BULK_DELETE_MAX_AGE_MS",
     "BULK_DELETE_MIN",
-    "CHANNEL_TYPE_CATEGORY",
-    "CHANNEL_TYPE_TEXT",
     "CONTENT_LIMIT",
     "FILENAME_LIMIT",
     "FILES_PER_MESSAGE",
@@ -43,6 +41,3 @@ BULK_DELETE_MAX_AGE_MS: Final = 14 * 86_400_000
 #: Channels in one guild, and in one category.
 MAX_CHANNELS_PER_GUILD: Final = 500
 MAX_CHANNELS_PER_CATEGORY: Final = 50
-#: Channel types discobase uses.
-CHANNEL_TYPE_TEXT: Final = 0
-CHANNEL_TYPE_CATEGORY: Final = 4

@@ -27,9 +27,6 @@ from discobase.local.store import (
 
 __all__ = ["Payloads"]
 
-#: Channel types that carry messages.
-TEXT_CHANNEL_TYPES = frozenset({0, 2, 5, 13})
-
 
 def _sf(value: int | None) -> str | None:
     return None if value is None else str(value)

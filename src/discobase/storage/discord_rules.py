@@ -22,7 +22,7 @@ from discobase._discord.limits import (
     BULK_DELETE_MAX_AGE_MS,
     FILENAME_LIMIT,
 )
-from discobase._discord.permissions import REQUIRED_PERMISSIONS
+from discobase._discord.permissions import REQUIRED_PERMISSIONS, Permission
 from discobase._discord.snowflakes import DISCORD_EPOCH as DISCORD_EPOCH_MS
 from discobase.exceptions import DatabaseStorageError, MissingPermissionsError
 from discobase.storage.transport import (
@@ -79,15 +79,15 @@ ROUTE_CDN = "GET /attachments/{channel_id}/{attachment_id}/{filename}"
 
 
 class Perm:
-    """The permission bits a storage bot uses (Discord's values)."""
+    """The permission bits a storage bot uses, as plain ints (the values of :class:`Permission`)."""
 
-    MANAGE_CHANNELS = 1 << 4
-    VIEW_CHANNEL = 1 << 10
-    SEND_MESSAGES = 1 << 11
-    MANAGE_MESSAGES = 1 << 13
-    ATTACH_FILES = 1 << 15
-    READ_MESSAGE_HISTORY = 1 << 16
-    MANAGE_ROLES = 1 << 28
+    MANAGE_CHANNELS = int(Permission.MANAGE_CHANNELS)
+    VIEW_CHANNEL = int(Permission.VIEW_CHANNEL)
+    SEND_MESSAGES = int(Permission.SEND_MESSAGES)
+    MANAGE_MESSAGES = int(Permission.MANAGE_MESSAGES)
+    ATTACH_FILES = int(Permission.ATTACH_FILES)
+    READ_MESSAGE_HISTORY = int(Permission.READ_MESSAGE_HISTORY)
+    MANAGE_ROLES = int(Permission.MANAGE_ROLES)
 
     #: What the bot grants itself in a private channel.
     PRIVATE_ALLOW = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | ATTACH_FILES | MANAGE_MESSAGES

@@ -46,7 +46,7 @@ from collections.abc import Sequence
 
 from loguru import logger
 
-from discobase._discord.channels import normalize_channel_name
+from discobase._discord.channels import CHANNEL_TYPES, MESSAGE_CHANNEL_TYPES, normalize_channel_name
 from discobase._discord.limits import MAX_CHANNELS_PER_CATEGORY, MAX_CHANNELS_PER_GUILD
 from discobase._discord.permissions import (
     Overwrite,
@@ -78,8 +78,6 @@ from discobase.storage.discord_rules import (
     plan_deletes,
 )
 from discobase.storage.memory_discord import (
-    CHANNEL_TYPES,
-    MESSAGE_CHANNEL_TYPES,
     TOPIC_LIMIT,
     MemoryBot,
     MemoryChannel,

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from discobase.storage.memory import MemoryTransport
 
 __all__ = [
-    "CHANNEL_TYPES",
-    "MESSAGE_CHANNEL_TYPES",
     "TOPIC_LIMIT",
     "MemoryBot",
     "MemoryChannel",
@@ -35,8 +33,6 @@ __all__ = [
     "MemoryGuild",
 ]
 
-CHANNEL_TYPES = frozenset({0, 2, 4, 5, 13, 15})
-MESSAGE_CHANNEL_TYPES = frozenset({0, 2, 5, 13})
 TOPIC_LIMIT = 1024
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from discobase._discord.channels import MESSAGE_CHANNEL_TYPES
 from discobase._discord.permissions import Permission
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError, bad_request
 from discobase.local.mentions import ALL_TYPES, Mentions, resolve_mentions
-from discobase.local.payloads import TEXT_CHANNEL_TYPES
 from discobase.local.rest.http import Upload
 from discobase.local.store import Attachment, Channel, Message, Store
 
@@ -26,7 +26,7 @@ class MessageParts:
 
     @staticmethod
     def check_text_channel(channel: Channel) -> None:
-        if channel.type not in TEXT_CHANNEL_TYPES and channel.type != 1:
+        if channel.type not in MESSAGE_CHANNEL_TYPES and channel.type != 1:
             raise bad_request(50008, "Cannot send messages in a non-text channel")
 
     def new_attachments(

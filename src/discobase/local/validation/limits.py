@@ -6,6 +6,14 @@ from __future__ import annotations
 
 from typing import Final
 
+from discobase._discord.channels import CHANNEL_TYPES
+from discobase._discord.limits import (
+    BULK_DELETE_MAX,
+    BULK_DELETE_MAX_AGE_MS,
+    BULK_DELETE_MIN,
+    CONTENT_LIMIT,
+    FILES_PER_MESSAGE,
+)
 from discobase._discord.snowflakes import MAX_ID
 
 __all__ = [
@@ -64,7 +72,7 @@ __all__ = [
 
 # ---------------------------------------------------------------------------------------------- limits
 # [DOC]: Discord's docs (https://docs.discord.com/developers/reference); [SPEC]: its OpenAPI spec.
-MAX_CONTENT_LENGTH: Final = 2000  # [DOC MSG] (the spec's 4000 is the Nitro user limit)
+MAX_CONTENT_LENGTH: Final = CONTENT_LIMIT  # [DOC MSG] (the spec's 4000 is the Nitro user limit)
 MAX_EMBEDS: Final = 10
 MAX_EMBED_TOTAL: Final = 6000
 MAX_EMBED_TITLE: Final = 256
@@ -76,7 +84,7 @@ MAX_FOOTER_TEXT: Final = 2048
 MAX_AUTHOR_NAME: Final = 256
 MAX_URL: Final = 2048
 MAX_COLOR: Final = 0xFFFFFF
-MAX_ATTACHMENTS: Final = 10
+MAX_ATTACHMENTS: Final = FILES_PER_MESSAGE
 MAX_ATTACHMENT_TEXT: Final = 1024  # filename (min 1), description, title
 MAX_WAVEFORM: Final = 400  # [SPEC] MessageAttachmentRequest.waveform
 MAX_NONCE_LENGTH: Final = 25
@@ -92,9 +100,6 @@ MAX_INT32: Final = 2**31 - 1
 MAX_INT64: Final = 2**63 - 1
 MAX_SNOWFLAKE: Final = MAX_ID  # ids are signed 64-bit (see the module docstring)
 MAX_PERMISSIONS: Final = 2**64 - 1
-BULK_DELETE_MIN: Final = 2
-BULK_DELETE_MAX: Final = 100
-BULK_DELETE_MAX_AGE_MS: Final = 14 * 24 * 60 * 60 * 1000
 MAX_INVITE_AGE: Final = 604800  # [DOC] 7 days (the spec says 5184000)
 MAX_INVITE_USES: Final = 100
 MAX_COMMANDS_PER_REQUEST: Final = 130  # [SPEC] bulk overwrite maxItems (100 chat + 15 user + 15 message)
@@ -105,8 +110,6 @@ MAX_COMMAND_OPTIONS: Final = 25
 MAX_OPTION_CHOICES: Final = 25
 MAX_LOCALIZATIONS: Final = 34  # [SPEC] name_localizations.maxProperties
 
-CHANNEL_TYPES: Final = frozenset({0, 2, 4, 5, 13, 15})
-"""Channel types the local server creates: text, voice, category, announcement, stage, forum."""
 FORUM_TYPES: Final = frozenset({15, 16})
 OVERWRITE_TYPES: Final = (0, 1)  # role, member
 VIDEO_QUALITY_MODES: Final = (1, 2)
