@@ -69,8 +69,9 @@ def spawn(coro: Coroutine[Any, Any, T], owner: TableOwner | None = None) -> Writ
 
 
 class _BindingView:
-    """A read-only class attribute that reads a table's binding (the 1.0.0 names
-    ``__disco_database__`` and ``__disco_cursor__``), on the class and on instances."""
+    """The 1.0.0 attributes ``__disco_database__`` and ``__disco_cursor__``, read from the binding.
+
+    Readable on the class and on instances; the binding is what ``@db.table`` and opening set."""
 
     def __init__(self, what: Literal["owner", "store"]) -> None:
         self.what = what
@@ -205,9 +206,9 @@ class Table(BaseModel, metaclass=TableMetaclass):
     __disco_binding__: ClassVar[Binding | None] = None
     """The table's place in its database (see :mod:`discobase.model.binding`); set by ``@db.table``."""
     __disco_database__: ClassVar[TableOwner | None] = _BindingView("owner")  # type: ignore[assignment]
-    """The attached ``Database`` (None before ``@db.table``); read only."""
+    """The attached ``Database`` (None before ``@db.table``), from the binding."""
     __disco_cursor__: ClassVar[TableStore | None] = _BindingView("store")  # type: ignore[assignment]
-    """The replica holding the records while the database is open (None otherwise); read only."""
+    """The replica holding the records while the database is open (None otherwise), from the binding."""
     __disco_keys__: ClassVar[set[str]] = set()
     """All keys of the table, set by `table()`."""
     __disco_name__: ClassVar[str] = "_notset"
