@@ -15,7 +15,7 @@ from typing import Any
 
 from loguru import logger
 
-from discobase._discord.channels import CHANNEL_TYPE_CATEGORY, CHANNEL_TYPE_TEXT
+from discobase._discord.limits import CHANNEL_TYPE_CATEGORY, CHANNEL_TYPE_TEXT
 from discobase.engine.replica import TableMeta, TableReplica
 from discobase.exceptions import (
     DatabaseCorruptionError,

@@ -46,8 +46,8 @@ from collections.abc import Sequence
 
 from loguru import logger
 
-from discobase._discord.channels import CHANNEL_TYPES, MESSAGE_CHANNEL_TYPES, normalize_channel_name
-from discobase._discord.limits import MAX_CHANNELS_PER_CATEGORY, MAX_CHANNELS_PER_GUILD
+from discobase._discord.channels import CREATABLE_CHANNEL_TYPES, MESSAGE_CHANNEL_TYPES, normalize_channel_name
+from discobase._discord.limits import MAX_CHANNELS_PER_CATEGORY, MAX_CHANNELS_PER_GUILD, MAX_TOPIC
 from discobase._discord.permissions import (
     Overwrite,
 )
@@ -78,7 +78,6 @@ from discobase.storage.discord_rules import (
     plan_deletes,
 )
 from discobase.storage.memory_discord import (
-    TOPIC_LIMIT,
     MemoryBot,
     MemoryChannel,
     MemoryDiscord,
@@ -302,14 +301,12 @@ class MemoryTransport:
             raise missing_permissions(
                 permission, route=route, channel=None, application_id=self.application_id
             )
-        if type not in CHANNEL_TYPES:
+        if type not in CREATABLE_CHANNEL_TYPES:
             raise DatabaseStorageError(f"invalid channel type {type}", route=route)
         if not 1 <= len(name) <= 100:
             raise DatabaseStorageError("a channel name must be 1 to 100 characters", route=route)
-        if topic is not None and len(topic) > TOPIC_LIMIT:
-            raise DatabaseStorageError(
-                f"a channel topic must be at most {TOPIC_LIMIT} characters", route=route
-            )
+        if topic is not None and len(topic) > MAX_TOPIC:
+            raise DatabaseStorageError(f"a channel topic must be at most {MAX_TOPIC} characters", route=route)
         existing = self._sorted_channels(guild_id)
         if len(existing) >= MAX_CHANNELS_PER_GUILD:
             raise DatabaseStorageError(
@@ -380,9 +377,9 @@ class MemoryTransport:
                 )
             channel.name = normalize_channel_name(name, channel.type)
         if topic is not None:
-            if len(topic) > TOPIC_LIMIT:
+            if len(topic) > MAX_TOPIC:
                 raise DatabaseStorageError(
-                    f"a channel topic must be at most {TOPIC_LIMIT} characters",
+                    f"a channel topic must be at most {MAX_TOPIC} characters",
                     channel=channel_id,
                     route=route,
                 )

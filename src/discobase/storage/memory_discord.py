@@ -26,14 +26,11 @@ if TYPE_CHECKING:
     from discobase.storage.memory import MemoryTransport
 
 __all__ = [
-    "TOPIC_LIMIT",
     "MemoryBot",
     "MemoryChannel",
     "MemoryDiscord",
     "MemoryGuild",
 ]
-
-TOPIC_LIMIT = 1024
 
 
 @dataclass(slots=True)

@@ -4,22 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from discobase.local.errors import FormErrors, bad_request
-from discobase.local.validation.fields import (
-    MISSING,
-    Path,
-    array_items,
-    form_error,
-    given_value,
-    parse_array,
-    parse_boolean,
-    parse_choice,
-    parse_object,
-    parse_permissions,
-    parse_string,
-    report_required,
-)
-from discobase.local.validation.limits import (
+from discobase._discord.commands import COMMAND_PERMISSION_TYPES, MAX_COMMAND_PERMISSIONS
+from discobase._discord.limits import (
     COMMAND_TYPES,
     MAX_COMMAND_DESCRIPTION,
     MAX_COMMAND_NAME,
@@ -31,9 +17,27 @@ from discobase.local.validation.limits import (
     OPTION_TYPES,
     SUBCOMMAND_TYPES,
 )
+from discobase.local.errors import FormErrors, bad_request
+from discobase.local.validation.fields import (
+    MISSING,
+    Path,
+    array_items,
+    body_object,
+    form_error,
+    given_value,
+    parse_array,
+    parse_boolean,
+    parse_choice,
+    parse_object,
+    parse_permissions,
+    parse_snowflake,
+    parse_string,
+    report_required,
+)
 
 __all__ = [
     "parse_application_commands",
+    "parse_command_permissions",
 ]
 
 # -------------------------------------------------------------------------------- application commands
@@ -262,3 +266,44 @@ def parse_application_commands(body: object) -> list[dict[str, Any]]:
         if count > limit:
             raise bad_request(30032, f"Maximum number of application commands reached ({limit})")
     return commands
+
+
+def parse_command_permissions(body: object) -> list[dict[str, Any]]:
+    """The body of ``PUT .../commands/{command_id}/permissions``: ``{"permissions": [...]}``
+    with at most 100 ``{id, type, permission}`` entries (type 1 role, 2 user, 3 channel),
+    ``id`` unique per type (https://discord.com/developers/docs/interactions/application-commands#edit-application-command-permissions;
+    [SPEC] ``ApplicationCommandPermission``). Returns the entries as Discord echoes them."""
+    data = body_object(body)
+    errors = FormErrors()
+    raw = given_value(data, "permissions")
+    if raw is MISSING:
+        report_required(errors, ("permissions",))
+        errors.raise_if_any()
+    values = parse_array(raw, ("permissions",), errors, max_len=MAX_COMMAND_PERMISSIONS)
+    entries: list[dict[str, Any]] = []
+    seen: set[tuple[int, int]] = set()
+    for index, item in array_items(values or [], ("permissions",), errors, "ApplicationCommandPermission"):
+        path: Path = ("permissions", index)
+        entry = parse_object(item, path, errors)
+        if entry is None:
+            continue
+        parsed: dict[str, Any] = {}
+        for key in ("id", "type", "permission"):
+            if given_value(entry, key) is MISSING:
+                report_required(errors, (*path, key))
+        if given_value(entry, "id") is not MISSING:
+            target = parse_snowflake(entry["id"], (*path, "id"), errors)
+            if target is not None:
+                parsed["id"] = str(target)
+        if given_value(entry, "type") is not MISSING:
+            parsed["type"] = parse_choice(entry["type"], (*path, "type"), errors, COMMAND_PERMISSION_TYPES)
+        if given_value(entry, "permission") is not MISSING:
+            parsed["permission"] = parse_boolean(entry["permission"], (*path, "permission"), errors)
+        if len(parsed) == 3 and None not in parsed.values():
+            target_key = (int(parsed["id"]), int(parsed["type"]))
+            if target_key in seen:
+                errors.add((*path, "id"), "APPLICATION_COMMAND_PERMISSIONS_DUPLICATE", "Duplicate id")
+            seen.add(target_key)
+            entries.append(parsed)
+    errors.raise_if_any()
+    return entries

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from discobase._discord.limits import MAX_INT32
 from discobase.local.errors import FormErrors
 from discobase.local.validation.fields import (
     MISSING,
@@ -23,7 +24,6 @@ from discobase.local.validation.fields import (
     parse_timestamp,
     report_required,
 )
-from discobase.local.validation.limits import MAX_INT32
 
 __all__ = [
     "MemberEdit",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from discobase._discord.limits import MAX_OPTION_CHOICES
 from discobase.local.errors import FormErrors
 from discobase.local.validation.fields import (
     Path,
@@ -15,7 +16,6 @@ from discobase.local.validation.fields import (
     parse_object,
     parse_string,
 )
-from discobase.local.validation.limits import MAX_OPTION_CHOICES
 
 __all__ = [
     "parse_choices",
