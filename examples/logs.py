@@ -28,7 +28,7 @@ async def main() -> None:
     warnings.simplefilter("ignore", discobase.EmbeddedServerWarning)
     logger.remove()  # keep this example's output short: no console sink
     db = discobase.Database("discobase logs", data_dir=data_dir)
-    db.logs.attach("INFO", fallback=discobase.JSONLBackend(data_dir / "logs-spool.jsonl"))
+    db.logs.attach("INFO", fallback=discobase.system.JSONLBackend(data_dir / "logs-spool.jsonl"))
     started = datetime.now(UTC)
 
     async with db.conn():

@@ -73,7 +73,7 @@ async def main() -> None:
     try:
         async with database("1.0.0")[0].conn():  # older code than the data: refused
             pass
-    except discobase.DatabaseVersionError as error:
+    except discobase.exceptions.DatabaseVersionError as error:
         print("refused:", error)
 
 

@@ -54,6 +54,10 @@ async def main() -> None:
         )
         print("count of ada/bob:", await User.query(User.name.in_(["ada", "bob"])).count())
 
+        ada = await User.query(User.name == "ada").first()
+        same = await User.get(ada.record_id)  # by record id; None when there is none
+        print("by id:", same.name if same else None, await User.get(0))
+
         page = await User.query().sort(User.name).page(1, 3)
         print(f"page 1 of {page.pages}:", [u.name for u in page.items], "of", page.total)
 

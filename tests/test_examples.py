@@ -102,6 +102,7 @@ EXPECTED: dict[str, list[str]] = {
     "queries.py": [
         r"^adults: \['ada', 'cy', 'bob'\]$",
         r"^in Oslo: \['bob'\]$",
+        r"^by id: ada None$",
         r"^refused: \('email',\) ada@x\.org$",
         r"^query error: cannot compare User\.age",
         r"^left: \[\('ada', 37\), \('bob', 25\), \('cy', 37\)\]$",

@@ -20,7 +20,7 @@ db = discobase.Database("discobase logs api", data_dir=directory)
 db.logs.attach(
     "INFO",  # level: loguru name or number, or a daf trace level
     backend=None,  # primary: the _logs table
-    fallback=discobase.JSONLBackend(os.path.join(directory, "spool.jsonl")),
+    fallback=discobase.system.JSONLBackend(os.path.join(directory, "spool.jsonl")),
     batch_size=5000,  # the most records per write
     retry_interval=1.0,  # seconds between replay attempts
     keep_days=30,  # retention (None: keep everything)

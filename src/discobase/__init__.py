@@ -22,88 +22,99 @@ account.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from loguru import logger
 
-from discobase import events, exceptions, system  # noqa: F401  (registers db.logs, db.tickets)
+from discobase import events, exceptions, system  # system registers db.logs and db.tickets
 from discobase.database import Database, EmbeddedServerWarning
 from discobase.engine.versions import DBStatus, Version, database_safe, required_argument, timed
 from discobase.exceptions import (
-    AlreadyConnectedError,
     DatabaseCorruptionError,
     DatabaseLookupError,
     DatabaseStorageError,
     DatabaseTableError,
-    DatabaseVersionError,
     DiscobaseError,
-    GuildNotFoundError,
-    InvalidRecordError,
-    LocalServerError,
-    LoginError,
-    MigrationError,
-    MissingPermissionsError,
     NotConnectedError,
     QueryError,
     UniqueViolationError,
 )
-from discobase.model.query import Condition, FieldExpr, Page, Query
-from discobase.model.table import Field, Table, TableOptions, WriteTask
-from discobase.system.logs import (
-    CSVBackend,
-    JSONLBackend,
-    LogRecord,
-    MemoryBackend,
-    SQLiteBackend,
-    TableBackend,
-)
-from discobase.system.tickets import Occurrence, Ticket
+from discobase.model import Field, Page, Query, Table, WriteTask
 
 __version__ = "2.0.0.dev0"
 __license__ = "MIT"
 
+#: The documented API. Everything else is in a namespace: ``discobase.exceptions``
+#: (every error), ``discobase.events`` (event handlers), ``discobase.system``
+#: (logs and tickets), ``discobase.model`` (conditions, field expressions, table
+#: options), ``discobase.storage`` (transports) and ``discobase.local`` (the
+#: local Discord server).
 __all__ = [
-    "AlreadyConnectedError",
-    "CSVBackend",
-    "Condition",
     "DBStatus",
     "Database",
     "DatabaseCorruptionError",
     "DatabaseLookupError",
     "DatabaseStorageError",
     "DatabaseTableError",
-    "DatabaseVersionError",
     "DiscobaseError",
     "EmbeddedServerWarning",
     "Field",
-    "FieldExpr",
-    "GuildNotFoundError",
-    "InvalidRecordError",
-    "JSONLBackend",
-    "LocalServerError",
-    "LogRecord",
-    "LoginError",
-    "MemoryBackend",
-    "MigrationError",
-    "MissingPermissionsError",
     "NotConnectedError",
-    "Occurrence",
     "Page",
     "Query",
     "QueryError",
-    "SQLiteBackend",
     "Table",
-    "TableBackend",
-    "TableOptions",
-    "Ticket",
     "UniqueViolationError",
     "Version",
     "WriteTask",
-    "__license__",
     "__version__",
     "database_safe",
     "events",
     "exceptions",
     "required_argument",
+    "system",
     "timed",
 ]
+
+#: Names that were importable from ``discobase`` before the public API was trimmed, and where they are now.
+_MOVED = {
+    **dict.fromkeys(
+        [
+            "AlreadyConnectedError",
+            "DatabaseVersionError",
+            "GuildNotFoundError",
+            "InvalidRecordError",
+            "LocalServerError",
+            "LoginError",
+            "MigrationError",
+            "MissingPermissionsError",
+        ],
+        "discobase.exceptions",
+    ),
+    **dict.fromkeys(["Condition", "FieldExpr", "TableOptions"], "discobase.model"),
+    **dict.fromkeys(
+        [
+            "CSVBackend",
+            "JSONLBackend",
+            "LogRecord",
+            "MemoryBackend",
+            "Occurrence",
+            "SQLiteBackend",
+            "TableBackend",
+            "Ticket",
+        ],
+        "discobase.system",
+    ),
+}
+
+
+if not TYPE_CHECKING:  # type checkers keep reporting unknown names as errors
+
+    def __getattr__(name: str) -> object:
+        where = _MOVED.get(name)
+        if where is not None:
+            raise AttributeError(f"module 'discobase' has no attribute {name!r}: it is {where}.{name}")
+        raise AttributeError(f"module 'discobase' has no attribute {name!r}")
+
 
 logger.disable("discobase")

@@ -34,6 +34,7 @@ from discobase.exceptions import (
     GuildNotFoundError,
     NotConnectedError,
 )
+from discobase.model.binding import bind, binding_of
 from discobase.model.table import Table, TableOptions
 from discobase.storage.codec import Codec
 from discobase.storage.discord_transport import invite_url
@@ -263,30 +264,29 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         return dict(self._system)
 
     # ------------------------------------------------------------------ tables
-    def table(self, clas: T) -> T:
+    def table(self, table_class: T) -> T:
         """Attach a :class:`Table` subclass to this database (a decorator)."""
-        if not isinstance(clas, type) or not issubclass(clas, Table):
-            raise DatabaseTableError(f"{clas} is not a subclass of discobase.Table, did you forget it?")
-        options = TableOptions(clas)
+        if not isinstance(table_class, type) or not issubclass(table_class, Table):
+            raise DatabaseTableError(
+                f"{table_class} is not a subclass of discobase.Table, did you forget it?"
+            )
+        options = TableOptions(table_class)
         name = options.name
         if not 1 <= len(name) <= 90:
             raise DatabaseTableError(f"a table name must be 1 to 90 characters, not {name!r}", table=name)
         if name.startswith("_"):
             raise DatabaseTableError(
                 f"table names starting with '_' are reserved for discobase's own tables ({name!r} is "
-                f"{clas.__name__}'s): give it another name, e.g. with an inner class Settings: name = ...",
+                f"{table_class.__name__}'s): give it another name, "
+                "e.g. with an inner class Settings: name = ...",
                 table=name,
             )
         if name in self.tables:
-            raise DatabaseTableError(f"table {clas.__name__} already exists", table=name)
-        if clas.__disco_database__ is not None:
-            raise DatabaseTableError(f"{clas!r} can only be attached to one database", table=name)
-        clas.__disco_name__ = name
-        clas.__disco_database__ = self
-        clas.__disco_keys__ = set(clas.model_fields.keys())  # type: ignore[call-overload]
-        TableIndexes(clas, name, options.indexes, options.unique)  # reject bad index declarations now
-        self.tables[name] = clas
-        return clas
+            raise DatabaseTableError(f"table {table_class.__name__} already exists", table=name)
+        TableIndexes(table_class, name, options.indexes, options.unique)  # reject bad index declarations now
+        bind(table_class, self, name)
+        self.tables[name] = table_class
+        return table_class
 
     def system_table(self, base: T) -> T:
         """Attach a discobase system table (``_versions``, ``_logs``, ...) to this
@@ -298,9 +298,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         if existing is not None:
             return existing  # type: ignore[return-value]
         system: type[Table] = type(base.__name__, (base,), {"__module__": base.__module__})
-        system.__disco_name__ = name
-        system.__disco_database__ = self
-        system.__disco_keys__ = set(system.model_fields.keys())
+        bind(system, self, name)
         self._system[name] = system
         return system  # type: ignore[return-value]
 
@@ -461,7 +459,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
             await lease.release()
         self._collect_problems()
         for table in (*self.tables.values(), *self._system.values()):
-            table.__disco_cursor__ = None
+            binding_of(table).store = None
         self._cursors.clear()
         self._channel_cursors.clear()
         transport, self._transport = self._transport, (None if self._own_transport else self._transport)
@@ -582,7 +580,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
                     self._channel_cursors.pop(channel_id, None)
                 raise result
             self._cursors[cursor.name] = cursor
-            cursor.model.__disco_cursor__ = cursor
+            binding_of(cursor.model).store = cursor
             problems.extend(cursor.problems)
             plan = plans.get(cursor.name)
             if plan is not None:
@@ -662,7 +660,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         for channel_id in channel_ids:
             await transport.delete_channel(channel_id)
         for table in self.tables.values():
-            table.__disco_cursor__ = None
+            binding_of(table).store = None
         self._cursors.clear()
         self._channel_cursors.clear()
         self._catalog.clear()

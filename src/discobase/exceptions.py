@@ -75,8 +75,9 @@ class DiscobaseError(Exception):
 
 
 class LocalServerError(DiscobaseError):
-    """The local Discord-compatible server could not do what was asked
-    (bad configuration, unknown bot or guild, server not started)."""
+    """The local Discord-compatible server could not do what was asked.
+
+    A bad configuration, an unknown bot or guild, a server not started."""
 
 
 class DatabaseCorruptionError(DiscobaseError):
@@ -84,10 +85,11 @@ class DatabaseCorruptionError(DiscobaseError):
 
 
 class InvalidRecordError(DatabaseCorruptionError):
-    """A stored record that the model no longer accepts (e.g. a validator added
-    after it was written rejects it). Reads skip it and list this error in
-    ``Database.problems``; :attr:`record` is its id and :attr:`field` the
-    first field that failed."""
+    """A stored record that the model no longer accepts.
+
+    E.g. a validator added after it was written rejects it. Reads skip it and
+    list this error in ``Database.problems``; :attr:`record` is its id and
+    :attr:`field` the first field that failed."""
 
 
 class DatabaseLookupError(DiscobaseError):
@@ -95,18 +97,21 @@ class DatabaseLookupError(DiscobaseError):
 
 
 class DatabaseStorageError(DiscobaseError):
-    """Failed store something in the database."""
+    """Failed to store something in the database."""
 
 
 class DatabaseUnavailableError(DatabaseStorageError):
-    """Discord could not be reached, or answered with a server error (5xx): the
-    request may or may not have taken effect. discobase retries such writes
+    """Discord could not be reached, or answered with a server error (5xx).
+
+    The request may or may not have taken effect. discobase retries such writes
     with the same nonce, so a write that did land is not stored twice."""
 
 
 class DatabaseKeyError(DiscobaseError):
-    """The key given does not open this database (a wrong key, a key missing for
-    an encrypted database). Raised at open, before anything is read or written."""
+    """The key given does not open this database.
+
+    A wrong key, or no key for an encrypted database. Raised at open, before
+    anything is read or written."""
 
 
 class DatabaseTableError(DiscobaseError):
@@ -118,14 +123,17 @@ class NotConnectedError(DiscobaseError):
 
 
 class AlreadyConnectedError(DiscobaseError, RuntimeError):
-    """The database is already connected (or connecting): ``conn()`` or
-    ``login()`` was called again before the open connection was closed. It is
-    a ``RuntimeError`` too, which is what 1.0.0's ``login()`` raised."""
+    """The database is already connected (or connecting).
+
+    ``conn()`` or ``login()`` was called again before the open connection was
+    closed. It is a ``RuntimeError`` too, which is what 1.0.0's ``login()`` raised."""
 
 
 class LoginError(NotConnectedError):
-    """The bot could not log in: Discord rejected its token, or the gateway
-    refused the session (e.g. privileged intents that are not enabled)."""
+    """The bot could not log in.
+
+    Discord rejected its token, or the gateway refused the session (e.g.
+    privileged intents that are not enabled)."""
 
 
 class GuildNotFoundError(DatabaseLookupError):
@@ -153,8 +161,9 @@ class GuildNotFoundError(DatabaseLookupError):
 
 
 class MissingPermissionsError(DatabaseStorageError):
-    """The bot lacks a permission; :attr:`permission` names it as Discord's
-    client does (e.g. ``"Manage Messages"``)."""
+    """The bot lacks a permission.
+
+    :attr:`permission` names it as Discord's client does (e.g. ``"Manage Messages"``)."""
 
     def __init__(
         self,
@@ -171,13 +180,16 @@ class MissingPermissionsError(DatabaseStorageError):
 
 
 class QueryError(DatabaseLookupError):
-    """A query is malformed: an unknown field, a value of the wrong type for
-    its field, or an operation the field's type does not support."""
+    """A query is malformed.
+
+    An unknown field, a value of the wrong type for its field, or an operation
+    the field's type does not support."""
 
 
 class UniqueViolationError(DatabaseStorageError):
-    """A write would give two records the same value of a unique field (or
-    combination of fields). :attr:`fields` and :attr:`value` name them."""
+    """A write would give two records the same value of a unique field (or fields).
+
+    :attr:`fields` and :attr:`value` name them."""
 
     def __init__(
         self,
@@ -195,10 +207,12 @@ class UniqueViolationError(DatabaseStorageError):
 
 class MigrationError(DiscobaseError):
     """A migration (or an ``on_init`` function) raised; the cause is chained.
-    The database is FAILED, and the migration is not recorded as applied:
-    fix it and open again to resume from it."""
+
+    The database is FAILED, and the migration is not recorded as applied: fix
+    it and open again to resume from it."""
 
 
 class DatabaseVersionError(DiscobaseError):
-    """The stored database version is newer than the program's: opening it
-    could lose data written by the newer program, so it is refused."""
+    """The stored database version is newer than the program's.
+
+    Opening it could lose data written by the newer program, so it is refused."""

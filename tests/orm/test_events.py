@@ -119,7 +119,7 @@ async def test_table_handler_rows_match_the_servers_counts() -> None:
             text: str
 
         async with db.conn(bot.token):
-            events_table = db._system["_events"]
+            events_table = db.system_tables["_events"]
             events_channel = events_table.__disco_cursor__.meta.data_channels[0]  # type: ignore[union-attr]
             before = server.store.message_count(events_channel)
             server.reset_stats()
@@ -147,7 +147,7 @@ async def test_sampling_and_registration_rules() -> None:
     db, Note, _ = make(TableEventHandler(sample_rate=0.0))
     async with db.conn():
         await Note(text="x").save()
-        assert await db._system["_events"].find() == []
+        assert await db.system_tables["_events"].find() == []
         other = discobase.Database("db", transport=MemoryTransport(MemoryDiscord(["db"])))
         other.open = True
         with pytest.raises(DiscobaseError, match="before the database opens"):

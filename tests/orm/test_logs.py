@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -469,13 +470,19 @@ def test_counts_and_query_agree_with_a_plain_computation(
 
     kept = [row for row in stored if keep(row)]
     tally = Counter((period_of(r.time, group_by), r.level if by_level else None) for r in kept)
-    expected = sorted(
-        (LogCount(p, lv, n) for (p, lv), n in tally.items()), key=lambda r: (r.period, r.level or "")
-    )
-    if sort_by != "period" or direction == "desc":
-        expected.sort(key=lambda r: getattr(r, sort_by) or "", reverse=direction == "desc")
-    if limit is not None:
-        expected = expected[:limit]
+    sign = -1 if direction == "desc" else 1
+
+    def order(one: LogCount, other: LogCount) -> int:
+        """The documented order, compared pairwise: ``sort_by`` in ``direction``, then period and
+        level ascending."""
+        mine, theirs = getattr(one, sort_by) or "", getattr(other, sort_by) or ""
+        if mine != theirs:
+            return sign if mine > theirs else -sign
+        tie, other_tie = (one.period, one.level or ""), (other.period, other.level or "")
+        return (tie > other_tie) - (tie < other_tie)
+
+    rows = [LogCount(p, lv, n) for (p, lv), n in tally.items()]
+    expected = sorted(rows, key=functools.cmp_to_key(order))[:limit]
     got = asyncio.run(
         db.logs.counts(
             group_by,
@@ -546,3 +553,30 @@ async def test_retention_runs_in_the_background(make_db: Callable[..., discobase
                 break
             await asyncio.sleep(0.02)
         assert [r.message for r in await db.logs.query()] == ["fresh"]
+
+
+async def test_two_databases_read_and_delete_each_others_records(
+    make_db: Callable[..., discobase.Database],
+) -> None:
+    """Queries and deletes run on each process's replica of ``_logs``; another process's writes
+    and deletes reach it through Discord."""
+    first, second = make_db(), make_db()
+    first.logs.attach("DEBUG")  # attaches (and builds) the _logs table
+    second.logs.attach("DEBUG")
+    start = datetime(2024, 6, 1, tzinfo=UTC)
+    async with first.conn(), second.conn():
+        rows = [entry(start + timedelta(minutes=n), "DEBUG" if n % 2 else "INFO", seq=n) for n in range(6)]
+        assert await first.logs.backend.write(rows) == []
+        for _ in range(100):
+            if len(await second.logs.query()) == 6:
+                break
+            await asyncio.sleep(0.01)
+        assert [r.seq for r in await second.logs.query(level="DEBUG", direction="desc")] == [5, 3, 1]
+        assert await second.logs.delete(level="DEBUG", after=start) == 3
+        assert await second.logs.backend.remove([rows[0]]) == 1
+        for _ in range(100):
+            if len(await first.logs.query()) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert [r.seq for r in await first.logs.query()] == [2, 4]
+        assert await first.logs.counts("day", by_level=False) == [LogCount(start.date(), None, 2)]

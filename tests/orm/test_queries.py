@@ -34,8 +34,10 @@ class PersonBase(discobase.Table):
     address: Address | None = None
 
 
-def make(server: MemoryDiscord | None = None) -> tuple[discobase.Database, type[PersonBase]]:
-    db = discobase.Database("db", transport=MemoryTransport(server or MemoryDiscord(["db"])))
+def make(
+    server: MemoryDiscord | None = None, transport: MemoryTransport | None = None
+) -> tuple[discobase.Database, type[PersonBase]]:
+    db = discobase.Database("db", transport=transport or MemoryTransport(server or MemoryDiscord(["db"])))
 
     @db.table
     class Person(PersonBase):
@@ -108,10 +110,8 @@ async def test_query_update_and_delete(person: type[PersonBase]) -> None:
 
 
 async def test_insert_many_packs_and_reports_progress() -> None:
-    server = MemoryDiscord(["db"])
-    db, P = make(server)
-    transport = db._transport
-    assert isinstance(transport, MemoryTransport)
+    transport = MemoryTransport(MemoryDiscord(["db"]))
+    db, P = make(transport=transport)
     seen: list[tuple[int, int]] = []
     async with db.conn():
         transport.requests.clear()

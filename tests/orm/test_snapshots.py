@@ -23,8 +23,9 @@ def make(
     return db, Item, transport
 
 
-async def message_counts(server: MemoryDiscord, db: discobase.Database) -> tuple[int, int]:
-    cursor = next(iter(db._cursors.values()))
+async def message_counts(server: MemoryDiscord, table: type[discobase.Table]) -> tuple[int, int]:
+    cursor = table.__disco_cursor__
+    assert cursor is not None
     probe = MemoryTransport(server)
     await probe.connect()
     try:
@@ -55,7 +56,7 @@ async def test_snapshots_compaction_and_reopen() -> None:
         await cursor.flush()
         if cursor._snapshot_task is not None:
             await cursor._snapshot_task
-        data, index = await message_counts(server, db)
+        data, index = await message_counts(server, Item)
         # 400 operations were written; compaction leaves at most two snapshot intervals of them
         assert data <= 2 * 40 + 10, data
         assert 1 <= index <= 6, index

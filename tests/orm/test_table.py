@@ -354,7 +354,7 @@ async def test_a_bulk_insert_failing_part_way_reports_each_record(
     async with db.conn():
         rows = [User(name=f"u{n}") for n in range(4)]
         transport.fail_next("send", RuntimeError("first message lost"))
-        outcomes = await User._insert_each(rows)
+        outcomes = await User.insert_each(rows)
         assert [o is None for o in outcomes] == [False, False, True, True]
         assert all(isinstance(o, DatabaseStorageError) for o in outcomes[:2])
         assert [r.__disco_id__ for r in rows[:2]] == [-1, -1]
@@ -440,3 +440,66 @@ async def test_a_write_between_the_channel_list_and_the_open_is_not_lost(memory:
             assert transport.hook is None  # it ran
             assert transport.requests[HISTORY] == 1  # the catalog only: the data channel was listed empty
             assert [u.name for u in await User.find()] == ["meanwhile"]
+
+
+async def test_get_finds_a_record_by_id_without_a_request(opened: Opened) -> None:
+    _, User, transport = opened
+    ada = await User(name="ada", age=36).save()
+    assert ada.record_id is not None
+    transport.requests.clear()
+    got = await User.get(ada.record_id)
+    assert got is not None
+    assert got == ada
+    assert got.record_id == ada.record_id
+    assert got is not ada  # a fresh instance, as find() returns
+    assert await User.get(ada.record_id + 1) is None
+    assert sum(transport.requests.values()) == 0
+    await ada.delete()
+    assert await User.get(got.record_id) is None  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="record id"):
+        await User.get("1")  # type: ignore[arg-type]
+
+
+async def test_get_sees_another_process_write(memory: MemoryDiscord) -> None:
+    db1, User1, _ = make_db(memory)
+    db2, User2, _ = make_db(memory)
+    async with db1.conn(), db2.conn():
+        written = await User1(name="from one").save()
+        assert written.record_id is not None
+        for _ in range(100):
+            if await User2.get(written.record_id) is not None:
+                break
+            await asyncio.sleep(0.01)
+        seen = await User2.get(written.record_id)
+        assert seen is not None
+        assert seen.name == "from one"
+
+
+async def test_the_1_0_0_attributes_read_the_binding(memory: MemoryDiscord) -> None:
+    class Loose(discobase.Table):
+        x: int
+
+    assert Loose.__disco_database__ is None
+    assert Loose.__disco_cursor__ is None
+    db, User, _ = make_db(memory)
+    assert User.__disco_database__ is db
+    assert User.__disco_name__ == "user"
+    assert User.__disco_keys__ == {"name", "password", "age"}
+    assert User.__disco_cursor__ is None  # not open yet
+    async with db.conn():
+        replica = User.__disco_cursor__
+        assert replica is not None
+        assert User(name="x").__disco_cursor__ is replica  # on instances too, as in 1.0.0
+    assert User.__disco_cursor__ is None
+
+
+async def test_insert_each_checks_its_records_like_insert_many(opened: Opened) -> None:
+    _, User, _ = opened
+    saved = await User(name="saved").save()
+    with pytest.raises(DatabaseStorageError, match="already saved"):
+        await User.insert_each([saved])
+    fresh = User(name="fresh")
+    with pytest.raises(DatabaseStorageError, match="more than once"):
+        await User.insert_each([fresh, fresh])
+    assert await User.insert_each([fresh]) == [None]
+    assert await User.get(fresh.record_id) == fresh  # type: ignore[arg-type]

@@ -128,6 +128,19 @@ async def test_paging_ordering_and_deleting(opened: discobase.Database) -> None:
         await opened.tickets.solve_ticket(boom.record_id)
     with pytest.raises(ValueError, match="cannot order by"):
         await opened.tickets.get_tickets(order_by="size")
+    # ties (every ticket unsolved) keep record id order, reversed with the direction
+    left = [t.record_id for t in tickets[:3]]
+    assert [t.record_id for t in await opened.tickets.get_tickets(order_by="solved")] == left
+    assert [t.record_id for t in await opened.tickets.get_tickets(order_by="-solved")] == left[::-1]
+    assert [t.record_id for t in await opened.tickets.get_tickets(order_by="-solved", offset=1, limit=1)] == [
+        left[1]
+    ]
+    await opened.tickets.solve_ticket(left[1])  # type: ignore[arg-type]
+    assert [t.record_id for t in await opened.tickets.get_tickets(order_by="-solved")] == [
+        left[1],
+        left[2],
+        left[0],
+    ]
 
 
 async def test_salt_and_app_id(db: discobase.Database) -> None:

@@ -27,7 +27,7 @@ from discobase.exceptions import (
 from discobase.local import LocalDiscord, Permission
 from discobase.local.snowflake import snowflake_at
 from discobase.local.store import Message
-from discobase.storage._common import plan_deletes
+from discobase.storage.discord_rules import plan_deletes
 from discobase.storage.discord_transport import DiscordTransport
 from discobase.storage.memory import MemoryDiscord, MemoryTransport
 from discobase.storage.transport import (

@@ -1,5 +1,6 @@
-"""Connecting a database: the token and environment, the discord.py bot, a
-standalone local server or the embedded one. The only importer of :mod:`discobase.local`."""
+"""Connecting a database: token and environment, the discord.py bot, the local servers.
+
+A standalone local server or the embedded one; the only importer of :mod:`discobase.local`."""
 
 from __future__ import annotations
 

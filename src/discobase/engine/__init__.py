@@ -1,5 +1,6 @@
-"""The per-table replica (state and replay, planner, writer, snapshots), the catalog,
-migrations and instrumentation: what turns storage into a database."""
+"""What turns storage into a database: table replicas, the catalog, migrations, instrumentation.
+
+A table replica is split by job: state and replay, planner, writer, snapshots."""
 
 from discobase.engine.replica import TableCursor, TableMeta, TableReplica
 

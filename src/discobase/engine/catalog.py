@@ -1,5 +1,4 @@
-"""The catalog of a database: its channel, entries (one per table), key records,
-table creation and schema evolution.
+"""The catalog of a database: its channel, table entries, key records, creation and evolution.
 
 A mixin of :class:`~discobase.database.Database`: it declares the state it shares
 with the facade, which owns it."""

@@ -36,12 +36,10 @@ from discobase.storage.transport import (
     ChannelInfo,
     FileData,
     GuildInfo,
+    MessageListener,
     RawAttachment,
     RawMessage,
     Transport,
-)
-from discobase.storage.transport import (
-    EventHandler as TransportEventHandler,
 )
 
 if TYPE_CHECKING:
@@ -277,7 +275,7 @@ class TrackedTransport:
     async def close(self) -> None:
         await self.inner.close()
 
-    def subscribe(self, handler: TransportEventHandler) -> None:
+    def subscribe(self, handler: MessageListener) -> None:
         self.inner.subscribe(handler)
 
     async def guilds(self) -> list[GuildInfo]:

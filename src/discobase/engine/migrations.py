@@ -1,5 +1,6 @@
-"""Database versions and migrations: the stored version, ``on_init`` functions and
-migrations run at open under the migrations lock.
+"""Database versions and migrations, run at open under the migrations lock.
+
+The stored version, ``on_init`` functions and the registered migrations.
 
 A mixin of :class:`~discobase.database.Database`."""
 

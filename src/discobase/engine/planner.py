@@ -168,9 +168,15 @@ class ReplicaPlanner(ReplicaState):
             return len(self.records) if candidates is None else len(candidates)
         return len(self.select(model, conditions))
 
+    def get(self, model: type[M], record_id: int) -> M | None:
+        """Record ``record_id``, or None when it does not exist (or the model rejects it)."""
+        if record_id not in self.records:
+            return None
+        return self._readable(model, record_id)
+
     def materialize(self, model: type[M], rid: int) -> M:
         instance = model.model_validate_json(self.records[rid])
-        instance._disco_id = rid
+        instance.__disco_id__ = rid
         return instance
 
     def _readable(self, model: type[M], rid: int) -> M | None:

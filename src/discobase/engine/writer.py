@@ -143,11 +143,11 @@ class ReplicaWriter(ReplicaPlanner):
         rid = self.ids.next()
         data = self._serialize(instance)
         self._check_result(await self._write(Op("i", rid, data)), rid, data)
-        instance._disco_id = rid
+        instance.__disco_id__ = rid
         return instance
 
     async def update(self, instance: M) -> M:
-        rid = instance._disco_id
+        rid = instance.__disco_id__
         if rid not in self.records:
             raise DatabaseLookupError(f"record {rid} does not exist (was it deleted?)", table=self.name)
         data = self._serialize(instance)
@@ -155,9 +155,9 @@ class ReplicaWriter(ReplicaPlanner):
         return instance
 
     async def delete(self, instance: Table) -> None:
-        rid = instance._disco_id
+        rid = instance.__disco_id__
         await self._submit(Op("d", rid, None))
-        instance._disco_id = -1
+        instance.__disco_id__ = -1
 
     async def insert_many(
         self, instances: Sequence[Table], *, progress: bool | Callable[[int, int], object] = False
@@ -208,7 +208,7 @@ class ReplicaWriter(ReplicaPlanner):
                     except DiscobaseError as error:
                         outcomes.append(error)
                     else:
-                        instance._disco_id = rid
+                        instance.__disco_id__ = rid
                         outcomes.append(None)
                     report.advance()
         finally:
@@ -241,19 +241,19 @@ class ReplicaWriter(ReplicaPlanner):
         return len(ops)
 
     async def delete_many(self, instances: Sequence[Table]) -> int:
-        futures = self._enqueue([Op("d", i._disco_id, None) for i in instances])
+        futures = self._enqueue([Op("d", i.__disco_id__, None) for i in instances])
         deleted = 0
         for instance, future in zip(instances, futures, strict=True):
             if await future is None:
                 deleted += 1
-            instance._disco_id = -1
+            instance.__disco_id__ = -1
         return deleted
 
     async def update_many(self, instances: Sequence[M], values: dict[str, Any]) -> int:
         """Set ``values`` on every instance and write those that changed; returns how many changed."""
         changed: list[M] = []
         for instance in instances:
-            before = self.records.get(instance._disco_id)
+            before = self.records.get(instance.__disco_id__)
             for name, value in values.items():
                 type(instance).__pydantic_validator__.validate_assignment(instance, name, value)
             if self._serialize(instance) != before:

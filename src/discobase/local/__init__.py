@@ -1,5 +1,6 @@
-"""A local Discord-compatible server: REST v10 and Gateway v10 on one port,
-persisted in SQLite, that unmodified discord.py accepts as Discord.
+"""A local Discord-compatible server that unmodified discord.py accepts as Discord.
+
+REST v10 and Gateway v10 on one port, persisted in SQLite.
 
 ```python
 from discobase.local import LocalDiscord

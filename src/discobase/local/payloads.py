@@ -1,5 +1,6 @@
-"""JSON payloads of the local server, shaped as Discord's (``discord/types/``)
-and as Discord's OpenAPI spec requires (every required field present).
+"""JSON payloads of the local server, shaped as Discord's.
+
+As discord.py's ``discord/types/`` and Discord's OpenAPI spec require (every required field present).
 
 Snowflakes are strings, as on Discord.
 """

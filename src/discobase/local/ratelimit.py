@@ -60,6 +60,8 @@ from typing import Any, Literal
 
 from loguru import logger
 
+from discobase._discord.limits import BULK_DELETE_MAX_AGE_MS
+
 __all__ = [
     "DISCORD_ROUTES",
     "GLOBAL_BUCKET",
@@ -123,7 +125,7 @@ def message_age_metadata(age: float) -> str:
     """
     if age < 10:
         return "young"
-    if age >= 14 * 24 * 3600:
+    if age * 1000 >= BULK_DELETE_MAX_AGE_MS:
         return "ancient"
     return "old"
 

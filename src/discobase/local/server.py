@@ -244,8 +244,9 @@ def _user_id_of(value: Any) -> int:
     return _snowflake_of(value)
 
 
-class _Backend:
-    """What the gateway needs from the REST side's state (see ``GatewayBackend``)."""
+class StoreGatewayBackend:
+    """The gateway's :class:`~discobase.local.gateway.GatewayBackend` over the server's store:
+    who a token is, which guilds a user sees, and their GUILD_CREATE payloads."""
 
     def __init__(self, server: LocalDiscord) -> None:
         self.server = server
@@ -360,8 +361,9 @@ class LocalDiscord:
         self.ratelimiter = RateLimiter(rate_limits, headers=ratelimit_headers)
         self.faults = FaultInjector(seed)
         self._stats: Counter[str] = Counter()
+        self._gateway_backend = StoreGatewayBackend(self)
         self.gateway = GatewayHub(
-            _Backend(self),
+            self._gateway_backend,
             stats=self._stats,
             faults=self.faults,
             heartbeat_interval_ms=int(heartbeat_interval * 1000),
@@ -384,7 +386,6 @@ class LocalDiscord:
             token_lifetime=interaction_token_lifetime,
         )
         self._people: dict[int, Person] = {}
-        self._backend = _Backend(self)
         self._runner: web.AppRunner | None = None
         self._templates: dict[str, str] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -684,7 +685,7 @@ class LocalDiscord:
             guild_id=guild_id,
             user_ids=others,
         )
-        payload = self._backend.guild_create_payload(guild_id, member.user_id)
+        payload = self._gateway_backend.guild_create_payload(guild_id, member.user_id)
         payload.pop("unavailable", None)  # a join's GUILD_CREATE has no "unavailable" (on_guild_join)
         await self.gateway.dispatch("GUILD_CREATE", payload, guild_id=None, user_ids=[member.user_id])
         await self.rest.ctx.events.member_added(member, user_ids=others)
@@ -753,7 +754,7 @@ class LocalDiscord:
         if self._runner is None:
             return
         guild = self.store.guilds[guild_id]
-        payload = self._backend.guild_create_payload(guild.id, user_id)
+        payload = self._gateway_backend.guild_create_payload(guild.id, user_id)
         payload.pop("unavailable", None)  # a join's GUILD_CREATE has no "unavailable" (on_guild_join)
         task = loop.create_task(self.gateway.dispatch(event, payload, guild_id=None, user_ids=[user_id]))
         self._background.add(task)

@@ -4,7 +4,7 @@
 :class:`Query` that builds up (``sort``, ``skip``, ``limit``) and runs when
 awaited or when a terminal method (``to_list``, ``count``, ``first``, ...)
 is called. Conditions are evaluated on the validated model values (so
-datetimes compare as datetimes, not as strings); the cursor picks an index
+datetimes compare as datetimes, not as strings); the replica picks an index
 for the first usable condition and filters the rest.
 """
 
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union, get_args, get_or
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from discobase.exceptions import QueryError
+from discobase.model.binding import Binding, TableStore, binding_of
 
 if TYPE_CHECKING:
     from discobase.model.table import Table
@@ -363,12 +364,16 @@ class Query(Generic[M]):
         return query
 
     # ------------------------------------------------------------------ running
+    def _store(self) -> tuple[Binding, TableStore]:
+        binding = binding_of(self.model)
+        return binding, binding.require_store()
+
     def _matching(self, *, windowed: bool = False) -> list[M]:
-        cursor = self.model._ensure_db()
+        _binding, store = self._store()
         stop_after = None
         if windowed and not self._sort and self._limit is not None:
             stop_after = self._skip + self._limit  # insertion order: no need to look further
-        records = cursor.select(self.model, self.conditions, stop_after)
+        records = store.select(self.model, self.conditions, stop_after)
         if self._sort:
             records = sort_records(records, self._sort)
         return records
@@ -381,7 +386,7 @@ class Query(Generic[M]):
         async def run() -> list[M]:
             return self._window(self._matching(windowed=True))
 
-        return await self.model._track("query", run())
+        return await self._store()[0].track("query", run())
 
     def __await__(self) -> Generator[Any, None, list[M]]:
         return self.to_list().__await__()
@@ -406,8 +411,8 @@ class Query(Generic[M]):
 
     async def count(self) -> int:
         """How many records match (skip and limit applied)."""
-        cursor = self.model._ensure_db()
-        total = cursor.count(self.model, self.conditions)
+        _binding, store = self._store()
+        total = store.count(self.model, self.conditions)
         total = max(0, total - self._skip)
         return total if self._limit is None else min(total, self._limit)
 
@@ -424,12 +429,12 @@ class Query(Generic[M]):
 
     async def delete(self) -> int:
         """Delete every matching record (packed into as few messages as possible)."""
-        cursor = self.model._ensure_db()
-        return await self.model._track("query.delete", cursor.delete_many(self._window(self._matching())))
+        binding, store = self._store()
+        return await binding.track("query.delete", store.delete_many(self._window(self._matching())))
 
     async def update(self, **values: Any) -> int:
         """Set fields on every matching record; returns how many changed."""
-        cursor = self.model._ensure_db()
+        binding, store = self._store()
         table = _table_name(self.model)
         unknown = [name for name in values if name not in self.model.model_fields]
         if unknown:
@@ -446,6 +451,6 @@ class Query(Generic[M]):
                     table=table,
                     field=name,
                 ) from error
-        return await self.model._track(
-            "query.update", cursor.update_many(self._window(self._matching()), values), fields=sorted(values)
+        return await binding.track(
+            "query.update", store.update_many(self._window(self._matching()), values), fields=sorted(values)
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable
 from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeVar, overload
+from typing import Any, ClassVar, Literal, Self, TypeVar, overload
 
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, PrivateAttr
@@ -19,13 +19,9 @@ from discobase.exceptions import (
     DatabaseStorageError,
     DatabaseTableError,
     DiscobaseError,
-    NotConnectedError,
 )
+from discobase.model.binding import Binding, TableOwner, TableStore, binding_of
 from discobase.model.query import Condition, FieldExpr, Query
-
-if TYPE_CHECKING:
-    from discobase.database import Database
-    from discobase.engine.replica import TableCursor
 
 __all__ = ["Field", "Table", "TableOptions", "WriteTask"]
 
@@ -33,10 +29,10 @@ T = TypeVar("T")
 
 
 class WriteTask(asyncio.Task[T]):
-    """The task ``save()``/``update()``/``delete()`` return: awaitable like any
-    task, and safe to fire and forget — a failure nobody retrieved is reported
-    through the event loop's exception handler (and discobase's logger)
-    instead of vanishing.
+    """The task ``save()``/``update()``/``delete()`` return: awaitable, and safe to fire and forget.
+
+    A failure nobody retrieved is reported through the event loop's exception
+    handler (and discobase's logger) instead of vanishing.
 
     "Nobody retrieved" is asyncio's own notion: neither awaiting the task nor
     ``result()``/``exception()`` (which ``asyncio.gather`` calls, also with
@@ -64,13 +60,27 @@ def _report_unobserved(task: WriteTask[Any]) -> None:
     )
 
 
-def spawn(coro: Coroutine[Any, Any, T], database: Database | None = None) -> WriteTask[T]:
-    """Run ``coro`` as a :class:`WriteTask`; the database keeps a reference and
-    waits for it at ``close()``."""
+def spawn(coro: Coroutine[Any, Any, T], owner: TableOwner | None = None) -> WriteTask[T]:
+    """Run ``coro`` as a :class:`WriteTask` that the owning database waits for at ``close()``."""
     task: WriteTask[T] = WriteTask(coro, loop=asyncio.get_running_loop())
-    if database is not None:
-        database.track_write(task)
+    if owner is not None:
+        owner.track_write(task)
     return task
+
+
+class _BindingView:
+    """The 1.0.0 attributes ``__disco_database__`` and ``__disco_cursor__``, read from the binding.
+
+    Readable on the class and on instances; the binding is what ``@db.table`` and opening set."""
+
+    def __init__(self, what: Literal["owner", "store"]) -> None:
+        self.what = what
+
+    def __get__(self, instance: object, owner: type[Table]) -> Any:
+        binding = owner.__disco_binding__
+        if binding is None:
+            return None
+        return binding.owner if self.what == "owner" else binding.store
 
 
 #: Saves in flight, by ``id()`` of the instance being saved: a second
@@ -112,7 +122,7 @@ def Field(
 class TableOptions:
     """A table's storage options, from ``discobase.Field`` marks and its ``Settings`` class.
 
-    ``Settings`` (an inner class, like Beanie's) may define ``name`` (the
+    ``Settings`` (an inner class) may define ``name`` (the
     table's name), ``indexes`` (fields with a sorted index) and ``unique``
     (tuples of fields whose combination is unique).
     """
@@ -170,9 +180,10 @@ def _refuse_reserved_fields(cls: type) -> None:
             )
 
 
-class TableMeta(ModelMetaclass):
-    """Makes ``User.age`` a :class:`~discobase.model.query.FieldExpr` (pydantic keeps
-    fields off the class, so the attribute lookup reaches here)."""
+class TableMetaclass(ModelMetaclass):
+    """The metaclass of :class:`Table`: makes ``User.age`` a :class:`~discobase.model.query.FieldExpr`.
+
+    Pydantic keeps fields off the class, so the attribute lookup reaches here."""
 
     def __getattr__(cls, name: str) -> Any:
         fields = cls.__dict__.get("__pydantic_fields__")
@@ -181,7 +192,7 @@ class TableMeta(ModelMetaclass):
         return ModelMetaclass.__getattr__(cls, name)  # type: ignore[attr-defined]
 
 
-class Table(BaseModel, metaclass=TableMeta):
+class Table(BaseModel, metaclass=TableMetaclass):
     """Base class of the models stored by discobase.
 
     Subclass it, decorate the subclass with ``@db.table``, then ``save()``,
@@ -192,10 +203,12 @@ class Table(BaseModel, metaclass=TableMeta):
 
     model_config = ConfigDict(ser_json_inf_nan="constants", ser_json_bytes="base64", val_json_bytes="base64")
 
-    __disco_database__: ClassVar[Database | None] = None
-    """Attached `Database` object. Set by the `table()` decorator."""
-    __disco_cursor__: ClassVar[TableCursor | None] = None
-    """Internal table cursor, set when the tables are built."""
+    __disco_binding__: ClassVar[Binding | None] = None
+    """The table's place in its database (see :mod:`discobase.model.binding`); set by ``@db.table``."""
+    __disco_database__: ClassVar[TableOwner | None] = _BindingView("owner")  # type: ignore[assignment]
+    """The attached ``Database`` (None before ``@db.table``), from the binding."""
+    __disco_cursor__: ClassVar[TableStore | None] = _BindingView("store")  # type: ignore[assignment]
+    """The replica holding the records while the database is open (None otherwise), from the binding."""
     __disco_keys__: ClassVar[set[str]] = set()
     """All keys of the table, set by `table()`."""
     __disco_name__: ClassVar[str] = "_notset"
@@ -211,8 +224,7 @@ class Table(BaseModel, metaclass=TableMeta):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         _refuse_reserved_fields(cls)
         super().__init_subclass__(**kwargs)
-        cls.__disco_database__ = None
-        cls.__disco_cursor__ = None
+        cls.__disco_binding__ = None  # a subclass of an attached table is not attached
         cls.__disco_keys__ = set()
         cls.__disco_name__ = "_notset"
         cls.__disco_record_migrations__ = {}
@@ -243,35 +255,12 @@ class Table(BaseModel, metaclass=TableMeta):
         """The record's id, or None while it is not saved."""
         return None if self._disco_id == -1 else self._disco_id
 
-    @classmethod
-    def _track(cls, operation: str, work: Coroutine[Any, Any, T], **details: Any) -> Coroutine[Any, Any, T]:
-        """``work`` reported as a request to the database's event handlers."""
-        database = cls.__disco_database__
-        if database is None or not database.events.active:
-            return work  # nobody listens: no wrapper coroutine per operation
-        return database.events.run(operation, cls.__disco_name__, work, **details)
-
     # ------------------------------------------------------------------ checks
     @classmethod
-    def _ensure_db(cls) -> TableCursor:
-        database = cls.__disco_database__
-        if database is None:
-            raise DatabaseTableError(
-                f"{cls.__name__} has no attached database, did you forget to call @db.table?",
-                table=cls.__name__,
-            )
-        if not database.open:
-            raise NotConnectedError(
-                "database is not connected! did you forget to open it (async with db.conn(...))?",
-                table=cls.__disco_name__,
-            )
-        cursor = cls.__disco_cursor__
-        if cursor is None:
-            raise DatabaseTableError(
-                f"{cls.__name__} is not ready, you might want to add a call to build_tables()",
-                table=cls.__disco_name__,
-            )
-        return cursor
+    def _store(cls) -> tuple[Binding, TableStore]:
+        """The binding and the store, or the error that says why the table cannot be used now."""
+        binding = binding_of(cls)
+        return binding, binding.require_store()
 
     def _ensure_written(self) -> None:
         if self._disco_id == -1:
@@ -294,7 +283,7 @@ class Table(BaseModel, metaclass=TableMeta):
         Calling it again while the first save is in flight returns the same
         task (the record is stored once); after a failed save, it tries again.
         """
-        cursor = self._ensure_db()
+        binding, store = self._store()
         key = id(self)
         pending = _saving.get(key)
         if pending is not None and not pending.done():
@@ -304,16 +293,16 @@ class Table(BaseModel, metaclass=TableMeta):
                 "this entry has already been written, did you mean to call update()?",
                 table=self.__disco_name__,
             )
-        task = spawn(self._track("save", cursor.insert(self)), self.__disco_database__)
+        task = spawn(binding.track("save", store.insert(self)), binding.owner)
         _saving[key] = task
         task.add_done_callback(lambda _done: _saving.pop(key, None))
         return task
 
     def update(self) -> WriteTask[Self]:
         """Write the entry's current values as a new version of its record."""
-        cursor = self._ensure_db()
+        binding, store = self._store()
         self._ensure_written()
-        return spawn(self._track("update", cursor.update(self)), self.__disco_database__)
+        return spawn(binding.track("update", store.update(self)), binding.owner)
 
     def commit(self) -> WriteTask[Self]:
         """Save the current entry, or update it if it already exists in the database."""
@@ -323,9 +312,9 @@ class Table(BaseModel, metaclass=TableMeta):
 
     def delete(self) -> WriteTask[None]:
         """Delete the current entry from the database."""
-        cursor = self._ensure_db()
+        binding, store = self._store()
         self._ensure_written()
-        return spawn(self._track("delete", cursor.delete(self)), self.__disco_database__)
+        return spawn(binding.track("delete", store.delete(self)), binding.owner)
 
     # ------------------------------------------------------------------ reads
     @classmethod
@@ -342,19 +331,37 @@ class Table(BaseModel, metaclass=TableMeta):
         stored record the model rejects is skipped and listed in
         ``Database.problems``.
         """
-        cursor = cls._ensure_db()
+        binding, store = cls._store()
 
         async def run() -> list[Self]:
-            return cursor.find(cls, kwargs)
+            return store.find(cls, kwargs)
 
-        return await cls._track("find", run(), filters=sorted(kwargs))
+        return await binding.track("find", run(), filters=sorted(kwargs))
+
+    @classmethod
+    async def get(cls, record_id: int) -> Self | None:
+        """The record with this id (its :attr:`record_id`), or None when there is none.
+
+        Served from memory like :meth:`find`, in constant time. A stored record
+        the model rejects is None here too, and listed in ``Database.problems``.
+        """
+        if not isinstance(record_id, int) or isinstance(record_id, bool):
+            raise TypeError(f"get() takes a record id (an int), not {record_id!r}")
+        binding, store = cls._store()
+
+        async def run() -> Self | None:
+            return store.get(cls, record_id)
+
+        return await binding.track("get", run())
 
     @classmethod
     def migrate(
         cls, *, from_schema: int
     ) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
-        """Register a record migration: a function that turns a record stored
-        with schema version ``from_schema`` (a dict) into one of the next version.
+        """Register a record migration (a decorator) from schema version ``from_schema``.
+
+        The function turns a record stored with that schema version (a dict)
+        into one of the next version.
 
         ```python
         @User.migrate(from_schema=1)
@@ -398,7 +405,29 @@ class Table(BaseModel, metaclass=TableMeta):
             progress: ``True`` shows a rich progress bar; a callable is called
                 with ``(done, total)`` as batches are acknowledged.
         """
-        cursor = cls._ensure_db()
+        binding, store = cls._store()
+        items = cls._new_records(models)
+        errors = await binding.track(
+            "insert_many", store.insert_each(items, progress=progress), count=len(items)
+        )
+        for error in errors:
+            if error is not None:
+                raise error
+        return items
+
+    @classmethod
+    async def insert_each(cls, models: Iterable[Self]) -> list[DiscobaseError | None]:
+        """Save new records like :meth:`insert_many`; per record, ``None`` or the error that kept it out.
+
+        Nothing is raised for a record that failed: for callers that send failed
+        records elsewhere (the log sink's fallback)."""
+        binding, store = cls._store()
+        items = cls._new_records(models)
+        return await binding.track("insert_many", store.insert_each(items), count=len(items))
+
+    @classmethod
+    def _new_records(cls, models: Iterable[Self]) -> list[Self]:
+        """``models`` as a list, after checking that each is a new record of this table, given once."""
         items = list(models)
         seen: set[int] = set()
         for item in items:
@@ -418,15 +447,7 @@ class Table(BaseModel, metaclass=TableMeta):
                     table=cls.__disco_name__,
                 )
             seen.add(id(item))
-        await cls._track("insert_many", cursor.insert_many(items, progress=progress), count=len(items))
         return items
-
-    @classmethod
-    async def _insert_each(cls, models: Sequence[Self]) -> list[DiscobaseError | None]:
-        """Save new records like :meth:`insert_many`; per record, ``None`` or the
-        error that kept it out (for callers that route failures elsewhere)."""
-        cursor = cls._ensure_db()
-        return await cls._track("insert_many", cursor.insert_each(models), count=len(models))
 
     @overload
     @classmethod

@@ -7,86 +7,9 @@ caller supplies as an async ``read`` callback (normally
 Exceptions raised by ``read`` propagate unchanged; everything else that goes
 wrong while decoding raises :class:`CodecError`, whatever the input.
 
-Wire format, version 1
-======================
-
-Every message starts with a **header line**::
-
-    d<K><V>[:<flags>][ <key>=<value>]...
-
-``K``
-    ``B`` a batch of record operations (data channels), ``P`` a snapshot
-    part, ``S`` a snapshot manifest (index channel).
-``V``
-    The format version, ``1``. Readers refuse other versions. Readers ignore
-    ``key=value`` fields they do not know; a change that old readers cannot
-    ignore bumps ``V``.
-``flags`` (any order, each at most once)
-    ``z``  the payload is zstd-compressed (one frame, with content size and checksum);
-    ``e``  the payload is encrypted: ``nonce(12) || AES-256-GCM ciphertext || tag(16)``,
-           with the header line minus its ``i=`` and ``f=`` fields, a zero byte and
-           the message's *context* (table, channel and author, given by the caller)
-           as associated data. The header names the key (``k=``, see :func:`key_id`);
-           the fields ``s``, ``n`` and ``u`` are not in it but on a first line inside
-           the plaintext, before the (maybe compressed) payload;
-    ``b``  the blob is base64 text in the content, after the header line;
-    ``a``  the blob is in the attachments ``<stem>-<j>.dbz`` (``j`` = 0 .. ``f``-1),
-           concatenated in that order (stems: ``ops``, ``snap``, ``manifest``).
-    No flags: the payload is plain UTF-8 text in the content after the header
-    line (human-readable in Discord). Encrypted codecs never write plain text.
-Fields (decimal integers unless noted)
-    ``s`` schema version of the records (batches); ``n`` number of operations or
-    records; ``u`` payload length in bytes before compression and encryption;
-    ``f`` number of attachments of this message; ``sid`` (16 hex digits),
-    ``i``, ``of``: snapshot id, index of this part, number of parts.
-
-Payloads are UTF-8 text, lines separated by ``\\n`` (no trailing newline):
-
-* batch (``dB1``): ``<kind> <rid> <data>`` for insert (``i``) and new version
-  (``u``), ``d <rid>`` for a tombstone;
-* snapshot part (``dP1``): ``<rid> <data>``; a snapshot too large for one
-  message is one blob split over several part messages (all with ``a``);
-* manifest (``dS1``): the JSON object ``{"meta": {...}, "parts": [ids]}``.
-
-``<data>`` is the record's JSON text **verbatim** (a JSON value, not a string
-inside a string). Valid compact JSON never contains a raw newline, and a
-newline in indented JSON is insignificant whitespace, so the codec replaces any
-``\\n`` in ``data`` by a space and decoding is a split: no JSON is parsed or
-re-serialised on the hot path (parsing 100k records with :mod:`json` costs
-~0.6 s on the reference machine, splitting ~0.1 s). Plain-text payloads, the
-only ones not protected by a zstd checksum, an AES-GCM tag or an exact
-length, have their records validated as JSON when decoded (they are at most
-one message's content long). Text that Discord would alter (a carriage
-return, trailing whitespace) is never sent as plain text.
-
-A small batch, as it appears in Discord::
-
-    dB1 s=1 n=2
-    i 7301234567890123 {"name":"Ann","age":31}
-    d 7301234567890001
-
-Larger ones: ``dB1:zb s=1 n=40 u=5120`` + base64 (compressed, still inline),
-``dB1:za s=1 n=5000 u=612000 f=1`` + ``ops-0.dbz``; with a key ``dB1:eb ...`` or
-``dB1:zea ...``. A payload goes to attachments only when it does not fit in the
-content, so most messages are read without a download.
-
-Keys
-====
-
-``key`` is 32 random bytes (AES-256-GCM), or a passphrase from which 32 bytes
-are derived with scrypt (n=2**15, r=8, p=1, ~0.1 s, 32 MiB) and the salt
-``b"discobase/v1"`` (+ ``b"/" + salt`` when ``salt`` is given). The salt is fixed
-because every process must derive the same key from the passphrase alone,
-before it can read anything from the guild; the namespace keeps the key apart
-from other uses of the same passphrase, scrypt's cost slows guessing, and
-``salt`` (e.g. the guild id) makes an attacker start over for each database. Nonces are
-12 random bytes per message (random 96-bit nonces stay safe for up to ~2**32
-messages per key, NIST SP 800-38D).
-A codec with a key refuses unencrypted messages (unless ``accept_plaintext``:
-reading a database written before it had a key, to encrypt it), and reads
-messages of its ``old_keys`` (after a key rotation). Messages encrypted before
-key ids existed (no ``k=``, only the header authenticated) are still read.
-The key never appears in ``repr``, ``str`` or exceptions.
+The wire format (header lines, payloads, attachments) and the keys are
+described in docs/storage.md; :mod:`~discobase.storage.wire` parses it and
+:mod:`~discobase.storage.crypto` derives keys.
 
 Thread safety: zstd contexts are per thread, so large encodes and decodes can
 be moved to a worker thread (:func:`asyncio.to_thread`).
@@ -94,37 +17,60 @@ be moved to a worker thread (:func:`asyncio.to_thread`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import dataclasses
-import hashlib
-import hmac
 import json
-import os
-import re
 import secrets
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Final, Literal, NoReturn
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import zstandard
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from loguru import logger
 
-from discobase.exceptions import DiscobaseError
+from discobase.storage.crypto import AEAD_OVERHEAD, KDF_SALT, NONCE, Keyring, derive_key, key_id
 from discobase.storage.transport import (
     CONTENT_LIMIT,
     FILES_PER_MESSAGE,
     MESSAGE_FILES_LIMIT,
     UPLOAD_LIMIT,
     FileData,
-    RawAttachment,
     RawMessage,
+)
+from discobase.storage.wire import (
+    FIELD_RE,
+    FORMAT_VERSION,
+    INNER_FIELDS,
+    INNER_HEADER_MAX,
+    KID_RE,
+    MARKERS,
+    MAX_PAYLOAD_BYTES,
+    MIN_CONTENT_LIMIT,
+    SID_RE,
+    STEMS,
+    WHAT,
+    CodecError,
+    EncodedMessage,
+    MessageKind,
+    Op,
+    OpKind,
+    ReadAttachment,
+    WireHeader,
+    aead_associated_data,
+    decode_errors,
+    empty_data,
+    join_blobs,
+    message_code,
+    parse_header,
+    parse_ops,
+    parse_records,
+    plain_safe,
+    read_all,
+    select_files,
+    utf8,
+    validate_records,
 )
 
 __all__ = [
@@ -141,258 +87,6 @@ __all__ = [
     "derive_key",
     "key_id",
 ]
-
-#: The wire format version this module writes and reads.
-FORMAT_VERSION: Final = 1
-#: The scrypt salt namespace for passphrase keys (part of the format: changing it changes keys).
-KDF_SALT: Final = b"discobase/v1"
-#: The largest payload (uncompressed, unencrypted) the codec writes or reads.
-MAX_PAYLOAD_BYTES: Final = 2**31 - 1 - 1024
-
-_SCRYPT_N: Final = 2**15
-_NONCE: Final = 12
-_TAG: Final = 16
-_AEAD_OVERHEAD: Final = _NONCE + _TAG
-#: Bytes of the inner header line of an encrypted payload (``s=… n=… u=…\n``), at most.
-_INNER_HEADER_MAX: Final = 72
-_MIN_CONTENT_LIMIT: Final = 128
-
-OpKind = Literal["i", "u", "d"]
-MessageKind = Literal["batch", "part", "manifest"]
-ReadAttachment = Callable[[RawAttachment], Awaitable[bytes]]
-
-_KINDS: Final[dict[str, OpKind]] = {"i": "i", "u": "u", "d": "d"}
-_MARKERS: Final[dict[str, MessageKind]] = {"B": "batch", "P": "part", "S": "manifest"}
-_WHAT: Final[dict[str, str]] = {"B": "batch", "P": "snapshot part", "S": "snapshot manifest"}
-_STEMS: Final[dict[str, str]] = {"B": "ops", "P": "snap", "S": "manifest"}
-
-_MARKER_RE: Final = re.compile(r"d([BPS])([0-9]{1,6})(?::([a-z]{0,8}))?")
-_FIELD_RE: Final = re.compile(r"([a-z]{1,8})=([0-9A-Za-z_-]{1,64})")
-_KID_RE: Final = re.compile(r"[0-9a-f]{8}")
-#: Fields that describe the payload; with a key they travel inside the ciphertext.
-_INNER_FIELDS: Final = ("s", "n", "u")
-_UINT_RE: Final = re.compile(r"[0-9]{1,19}")
-_RID_RE: Final = re.compile(r"-?[0-9]{1,40}")
-_SID_RE: Final = re.compile(r"[0-9a-f]{16}")
-_FILE_RE: Final = re.compile(r"([a-z]{1,16})-([0-9]{1,5})\.dbz")
-
-
-class CodecError(DiscobaseError):
-    """A message could not be decoded: foreign, corrupt, truncated, of an unknown
-    format version, or encrypted with another key (or none)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Op:
-    """One record operation: insert (``i``), new version (``u``) or tombstone (``d``).
-
-    ``data`` is the record's JSON text (``None`` for a tombstone).
-    """
-
-    kind: OpKind
-    rid: int
-    data: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedMessage:
-    """A message to send: content (never empty, never over the limit) and files."""
-
-    content: str
-    files: tuple[FileData, ...] = ()
-
-
-def derive_key(passphrase: str, *, salt: bytes | str | None = None) -> bytes:
-    """Derive a 32-byte AES-256 key from a passphrase (scrypt, see the module docs)."""
-    if not isinstance(passphrase, str) or not passphrase:
-        raise ValueError("the passphrase must be a non-empty string")
-    full_salt = KDF_SALT
-    if salt:
-        full_salt += b"/" + (salt.encode("utf-8") if isinstance(salt, str) else bytes(salt))
-    kdf = Scrypt(salt=full_salt, length=32, n=_SCRYPT_N, r=8, p=1)
-    return kdf.derive(passphrase.encode("utf-8"))
-
-
-def _key_bytes(key: bytes | str, salt: bytes | str | None) -> bytes:
-    if isinstance(key, str):
-        return derive_key(key, salt=salt)
-    if isinstance(key, bytes | bytearray | memoryview):
-        if len(key) != 32:
-            raise ValueError("a bytes key must be exactly 32 bytes (AES-256); pass a str to use a passphrase")
-        return bytes(key)
-    raise TypeError("key must be 32 bytes, a passphrase string or None")
-
-
-def key_id(key: bytes) -> str:
-    """A short public name of a 32-byte key (8 hex digits of an HMAC of a constant):
-    it tells which key encrypted a message without revealing anything of the key."""
-    return hmac.new(key, b"discobase key id", hashlib.sha256).hexdigest()[:8]
-
-
-@contextmanager
-def _decoding(what: str) -> Iterator[None]:
-    """Turn any failure while decoding into a :class:`CodecError` (without echoing data)."""
-    try:
-        yield
-    except CodecError:
-        raise
-    except zstandard.ZstdError as exc:
-        raise CodecError(f"cannot decode {what}: corrupt compressed data ({exc})") from None
-    except UnicodeDecodeError:
-        raise CodecError(f"cannot decode {what}: payload is not valid UTF-8") from None
-    except Exception as exc:
-        raise CodecError(f"cannot decode {what}: {type(exc).__name__}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class _Header:
-    """A parsed header line."""
-
-    code: str  # B, P or S
-    flags: str
-    fields: dict[str, str]
-    line: str
-    body: str
-
-    @property
-    def what(self) -> str:
-        return _WHAT[self.code]
-
-    @property
-    def plain(self) -> bool:
-        return not self.flags
-
-    @property
-    def associated_data(self) -> bytes:
-        """The header line without the per-message fields ``i=`` and ``f=``."""
-        tokens = [t for t in self.line.split(" ") if not t.startswith(("i=", "f="))]
-        return " ".join(tokens).encode("utf-8")
-
-    def uint(self, key: str, *, maximum: int = 2**63 - 1, default: int | None = None) -> int:
-        raw = self.fields.get(key)
-        if raw is None:
-            if default is not None:
-                return default
-            raise CodecError(f"{self.what} header lacks its {key}= field")
-        if _UINT_RE.fullmatch(raw) is None or int(raw) > maximum:
-            raise CodecError(f"{self.what} header has an invalid {key}= field")
-        return int(raw)
-
-
-def _parse_header(content: object, code: str) -> _Header:
-    """Parse the header line of a message that must be of kind ``code``."""
-    what = _WHAT[code]
-    if not isinstance(content, str):
-        raise CodecError(f"not a discobase {what}: content is not text")
-    line, _, body = content.partition("\n")
-    tokens = line.split(" ")
-    match = _MARKER_RE.fullmatch(tokens[0])
-    if match is None or match.group(1) != code:
-        raise CodecError(f"not a discobase {what} (no 'd{code}{FORMAT_VERSION}' header)")
-    version = int(match.group(2))
-    if version != FORMAT_VERSION:
-        raise CodecError(
-            f"unsupported format version {version} of a discobase {what} "
-            f"(this version reads {FORMAT_VERSION})"
-        )
-    flags = match.group(3) or ""
-    if len(set(flags)) != len(flags) or not set(flags) <= set("zeab"):
-        raise CodecError(f"{what} header has unknown or repeated flags")
-    if ("a" in flags) + ("b" in flags) != (1 if flags else 0):
-        raise CodecError(f"{what} header has inconsistent flags")
-    fields: dict[str, str] = {}
-    for token in tokens[1:]:
-        field = _FIELD_RE.fullmatch(token)
-        if field is None or field.group(1) in fields:
-            raise CodecError(f"{what} header has a malformed or repeated field")
-        fields[field.group(1)] = field.group(2)
-    if "a" in flags and body:
-        raise CodecError(f"{what} with attachments has unexpected content after its header")
-    return _Header(code, flags, fields, line, body)
-
-
-def _associated(head: str, context: str) -> bytes:
-    """Associated data of an encrypted message: its header line minus the
-    per-message ``i=``/``f=`` fields, and where it is stored."""
-    tokens = [t for t in head.split(" ") if not t.startswith(("i=", "f="))]
-    return " ".join(tokens).encode("utf-8") + b"\x00" + context.encode("utf-8")
-
-
-def _message_code(content: str) -> str | None:
-    """``B``, ``P`` or ``S`` if ``content`` starts like one of ours (any version), else ``None``."""
-    if not isinstance(content, str) or not content.startswith("d"):
-        return None
-    head = content[:24].split("\n", 1)[0].split(" ", 1)[0]
-    match = _MARKER_RE.fullmatch(head)
-    return match.group(1) if match else None
-
-
-def _utf8(text: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("record data is not encodable as UTF-8 (lone surrogates?)") from None
-
-
-def _plain_safe(text: str) -> bool:
-    """Whether ``text`` survives as message content unchanged (Discord trims trailing
-    whitespace and may normalise carriage returns)."""
-    if "\r" in text or (text and text[-1].isspace()):
-        return False
-    if not text.isascii():
-        _utf8(text)  # raises ValueError for text Discord could not store
-    return True
-
-
-def _validate_records(texts: Iterable[str], what: str) -> None:
-    """Check that each text is one JSON value (used for plain-text payloads only)."""
-    for number, text in enumerate(texts, 1):
-        try:
-            json.loads(text)
-        except (ValueError, RecursionError):
-            raise CodecError(f"cannot decode {what}: record {number} is not valid JSON") from None
-
-
-async def _read_all(attachments: Sequence[RawAttachment], read: ReadAttachment) -> list[bytes]:
-    """Read attachments concurrently; on failure cancel the rest and re-raise unchanged."""
-    if len(attachments) == 1:
-        return [await read(attachments[0])]
-    tasks = [asyncio.ensure_future(read(attachment)) for attachment in attachments]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
-def _select_files(message: RawMessage, header: _Header) -> list[RawAttachment]:
-    """The attachments holding the blob of ``message``, in order."""
-    if "a" not in header.flags:
-        return []
-    count = header.uint("f", maximum=10_000)
-    stem = _STEMS[header.code]
-    found: dict[int, RawAttachment] = {}
-    for attachment in message.attachments:
-        match = _FILE_RE.fullmatch(str(attachment.filename))
-        if match is not None and match.group(1) == stem:
-            index = int(match.group(2))
-            if index in found:
-                raise CodecError(f"{header.what} has a repeated attachment")
-            found[index] = attachment
-    if sorted(found) != list(range(count)):
-        raise CodecError(f"{header.what} declares {count} attachment(s) but holds {len(found)}")
-    return [found[index] for index in range(count)]
-
-
-def _join_blobs(blobs: Sequence[object]) -> bytes:
-    for blob in blobs:
-        if not isinstance(blob, bytes | bytearray | memoryview):
-            raise CodecError("attachment reader returned something other than bytes")
-    if len(blobs) == 1 and isinstance(blobs[0], bytes):
-        return blobs[0]
-    return b"".join(blobs)  # type: ignore[arg-type]
 
 
 class Codec:
@@ -416,13 +110,11 @@ class Codec:
 
     __slots__ = (
         "_accept_plaintext",
-        "_aead",
         "_compress_threshold",
         "_content_limit",
         "_file_limit",
         "_files_per_message",
-        "_keyring",
-        "_kid",
+        "_keys",
         "_level",
         "_local",
         "_message_limit",
@@ -442,25 +134,17 @@ class Codec:
         old_keys: Sequence[bytes | str] = (),
         accept_plaintext: bool | None = None,
     ) -> None:
-        if content_limit < _MIN_CONTENT_LIMIT:
-            raise ValueError(f"content_limit must be at least {_MIN_CONTENT_LIMIT}")
+        if content_limit < MIN_CONTENT_LIMIT:
+            raise ValueError(f"content_limit must be at least {MIN_CONTENT_LIMIT}")
         if file_limit < 1 or files_per_message < 1:
             raise ValueError("file_limit and files_per_message must be positive")
-        if min(files_per_message * file_limit, message_limit) <= _AEAD_OVERHEAD + _INNER_HEADER_MAX:
+        if min(files_per_message * file_limit, message_limit) <= AEAD_OVERHEAD + INNER_HEADER_MAX:
             raise ValueError("file_limit or message_limit is too small")
         if compress_threshold < 0:
             raise ValueError("compress_threshold must not be negative")
         if not -(1 << 17) <= level <= zstandard.MAX_COMPRESSION_LEVEL:
             raise ValueError("level is not a valid zstd compression level")
-        self._aead: AESGCM | None = None
-        self._kid = ""
-        self._keyring: dict[str, AESGCM] = {}
-        for number, given in enumerate([key, *old_keys] if key is not None else list(old_keys)):
-            raw = _key_bytes(given, salt)
-            kid = key_id(raw)
-            self._keyring.setdefault(kid, AESGCM(raw))
-            if number == 0 and key is not None:
-                self._aead, self._kid = self._keyring[kid], kid
+        self._keys = Keyring(key, old_keys, salt=salt)
         self._accept_plaintext = key is None if accept_plaintext is None else accept_plaintext
         self._compress_threshold = compress_threshold
         self._level = level
@@ -471,7 +155,7 @@ class Codec:
         self._local = threading.local()
 
     def __repr__(self) -> str:
-        key = "***" if self._aead is not None else "None"
+        key = "***" if self._keys.aead is not None else "None"
         return (
             f"Codec(key={key}, compress_threshold={self._compress_threshold}, level={self._level}, "
             f"content_limit={self._content_limit}, file_limit={self._file_limit}, "
@@ -483,58 +167,33 @@ class Codec:
     @property
     def encrypted(self) -> bool:
         """Whether this codec encrypts what it writes."""
-        return self._aead is not None
+        return self._keys.aead is not None
 
     @property
     def key_id(self) -> str:
         """The id of the key this codec encrypts with ("" without a key)."""
-        return self._kid
+        return self._keys.kid
 
     @property
     def key_ids(self) -> tuple[str, ...]:
         """The ids of every key this codec reads."""
-        return tuple(self._keyring)
+        return self._keys.ids
 
     def check_value(self) -> str:
-        """A value that proves knowledge of the write key (for the catalog's key
-        record): the key's id encrypted under itself, base64."""
-        if self._aead is None:
-            raise ValueError("a codec without a key has no check value")
-        return self.seal_text(self._kid, "discobase key check")
+        """A value that proves knowledge of the write key (see :meth:`Keyring.check_value`)."""
+        return self._keys.check_value()
 
     def verify_check(self, kid: str, check: str) -> bool:
         """Whether this codec holds the key ``kid`` whose check value is ``check``."""
-        aead = self._keyring.get(kid)
-        if aead is None:
-            return False
-        try:
-            return self.open_text(check, "discobase key check", kid=kid) == kid
-        except CodecError:
-            return False
+        return self._keys.verify_check(kid, check)
 
     def seal_text(self, text: str, context: str) -> str:
         """``text`` encrypted with the write key, bound to ``context``: ``kid:base64``."""
-        if self._aead is None:
-            raise ValueError("a codec without a key cannot seal")
-        nonce = os.urandom(_NONCE)
-        sealed = nonce + self._aead.encrypt(nonce, _utf8(text), context.encode("utf-8"))
-        return f"{self._kid}:{base64.b64encode(sealed).decode('ascii')}"
+        return self._keys.seal_text(text, context)
 
     def open_text(self, sealed: str, context: str, *, kid: str | None = None) -> str:
         """The text of :meth:`seal_text`'s output, bound to ``context``."""
-        with _decoding("sealed text"):
-            given_kid, _, body = sealed.partition(":")
-            aead = self._keyring.get(kid or given_kid)
-            if aead is None:
-                raise CodecError(f"cannot decrypt: encrypted with key {given_kid!r}, which this codec lacks")
-            blob = base64.b64decode(body.encode("ascii"), validate=True)
-            if len(blob) < _AEAD_OVERHEAD:
-                raise CodecError("cannot decrypt: truncated data")
-            try:
-                data = aead.decrypt(blob[:_NONCE], blob[_NONCE:], context.encode("utf-8"))
-            except InvalidTag:
-                raise CodecError("cannot decrypt: wrong key or tampered data") from None
-            return data.decode("utf-8")
+        return self._keys.open_text(sealed, context, kid=kid)
 
     @property
     def content_limit(self) -> int:
@@ -556,8 +215,8 @@ class Codec:
         """The largest batch payload (sum of :meth:`estimate`) that always fits in one message,
         assuming it does not compress at all: within the files of one message and
         Discord's limit on the size of one request."""
-        inner = _INNER_HEADER_MAX if self._aead is not None else 0
-        return self._bytes_per_message - _AEAD_OVERHEAD - inner
+        inner = INNER_HEADER_MAX if self._keys.aead is not None else 0
+        return self._bytes_per_message - AEAD_OVERHEAD - inner
 
     @property
     def _bytes_per_message(self) -> int:
@@ -586,28 +245,28 @@ class Codec:
 
         Only the marker is checked: a message of an unknown format version is still
         recognised (decoding it then raises :class:`CodecError`)."""
-        code = _message_code(content)
-        return _MARKERS[code] if code is not None else None
+        code = message_code(content)
+        return MARKERS[code] if code is not None else None
 
     def is_batch(self, content: str) -> bool:
         """Whether ``content`` looks like a batch message (cheap marker check)."""
-        return _message_code(content) == "B"
+        return message_code(content) == "B"
 
     def is_snapshot_part(self, content: str) -> bool:
         """Whether ``content`` looks like a snapshot part."""
-        return _message_code(content) == "P"
+        return message_code(content) == "P"
 
     def is_snapshot_manifest(self, content: str) -> bool:
         """Whether ``content`` looks like a snapshot manifest."""
-        return _message_code(content) == "S"
+        return message_code(content) == "S"
 
     def needs_attachments(self, message: RawMessage) -> bool:
         """Whether decoding ``message`` reads attachments (``False`` for foreign messages)."""
-        code = _message_code(message.content)
+        code = message_code(message.content)
         if code is None:
             return False
         try:
-            return "a" in _parse_header(message.content, code).flags
+            return "a" in parse_header(message.content, code).flags
         except CodecError:
             return False
 
@@ -678,7 +337,7 @@ class Codec:
                 snapshot exceeds :data:`MAX_PAYLOAD_BYTES`.
         """
         try:
-            lines = [f"{rid:d} {data:s}" if data else _empty_data(rid) for rid, data in records]
+            lines = [f"{rid:d} {data:s}" if data else empty_data(rid) for rid, data in records]
         except (TypeError, ValueError) as exc:
             raise ValueError(f"snapshot records must be (int, non-empty str) pairs: {exc}") from None
         text = "\n".join(lines)
@@ -716,17 +375,17 @@ class Codec:
         marker = f"d{code}{FORMAT_VERSION}"
         limit = self._content_limit
         inner: list[str] = []
-        if self._aead is not None:
-            inner = [f for f in fields if f.split("=", 1)[0] in _INNER_FIELDS]
-            fields = [f"k={self._kid}", *(f for f in fields if f not in inner)]
+        if self._keys.aead is not None:
+            inner = [f for f in fields if f.split("=", 1)[0] in INNER_FIELDS]
+            fields = [f"k={self._keys.kid}", *(f for f in fields if f not in inner)]
         # 1. plain text in the content
-        if self._aead is None and _plain_safe(text):
+        if self._keys.aead is None and plain_safe(text):
             head = " ".join([marker, *fields, *(["of=1", "i=0"] if multipart else [])])
             content = f"{head}\n{text}" if text else head
             if len(content) <= limit:
                 return [EncodedMessage(content)]
         # 2. a blob: maybe compressed, maybe encrypted
-        payload = _utf8(text)
+        payload = utf8(text)
         size = len(payload)
         if size > MAX_PAYLOAD_BYTES:
             raise ValueError(f"payload of {size} bytes exceeds the codec's maximum of {MAX_PAYLOAD_BYTES}")
@@ -736,14 +395,14 @@ class Codec:
             packed: bytes = self._compressor().compress(payload)
             if len(packed) < size:
                 data, flags = packed, "z"
-        if self._aead is not None:
+        if self._keys.aead is not None:
             flags += "e"
-        if self._aead is not None:
+        if self._keys.aead is not None:
             data = " ".join([*inner, f"u={size}"]).encode("ascii") + b"\n" + data
             tail = fields
         else:
             tail = [*fields, f"u={size}"]
-        blob_size = len(data) + (_AEAD_OVERHEAD if self._aead is not None else 0)
+        blob_size = len(data) + (AEAD_OVERHEAD if self._keys.aead is not None else 0)
         if multipart:
             head = " ".join([f"{marker}:{flags}b", *tail, "of=1", "i=0"])
         else:
@@ -757,21 +416,21 @@ class Codec:
         n_parts = max(1, -(-blob_size // per_part))
         if n_parts > 1 and not multipart:
             raise ValueError(
-                f"{_WHAT[code]} payload of {blob_size} bytes does not fit in one message "
+                f"{WHAT[code]} payload of {blob_size} bytes does not fit in one message "
                 f"({self._files_per_message} file(s) of {per_file} bytes, {self._message_limit} bytes "
                 "in all); split it (see Codec.fits)"
             )
         common = [f"{marker}:{flags}a", *tail, *([f"of={n_parts}"] if multipart else [])]
         blob = self._seal(data, " ".join(common), context)
         view = memoryview(blob)
-        stem = _STEMS[code]
+        stem = STEMS[code]
         messages: list[EncodedMessage] = []
         for part in range(n_parts):
             piece = view[part * per_part : (part + 1) * per_part]
             files = [bytes(piece[k : k + per_file]) for k in range(0, len(piece), per_file)] or [b""]
             content = " ".join([*common, *([f"i={part}"] if multipart else []), f"f={len(files)}"])
             if len(content) > limit:
-                raise ValueError(f"{_WHAT[code]} header does not fit in {limit} characters")
+                raise ValueError(f"{WHAT[code]} header does not fit in {limit} characters")
             named = tuple(FileData(f"{stem}-{j}.dbz", chunk) for j, chunk in enumerate(files))
             messages.append(EncodedMessage(content, named))
         return messages
@@ -779,21 +438,20 @@ class Codec:
     def _seal(self, data: bytes, head: str, context: str) -> bytes:
         """Encrypt ``data`` (if there is a key), authenticating ``head`` minus
         ``i=``/``f=`` and ``context``."""
-        if self._aead is None:
+        if self._keys.aead is None:
             return data
-        nonce = os.urandom(_NONCE)
-        return nonce + self._aead.encrypt(nonce, data, _associated(head, context))
+        return self._keys.seal(data, aead_associated_data(head, context))
 
     # -- decoding ------------------------------------------------------------------------
 
-    def _refuse_plaintext(self, header: _Header) -> None:
+    def _refuse_plaintext(self, header: WireHeader) -> None:
         if "e" not in header.flags and not self._accept_plaintext:
             raise CodecError(
                 f"unencrypted {header.what} refused: this database has a key, so data that is not "
                 "encrypted and authenticated with it is not read (was it posted by someone else?)"
             )
 
-    def _open(self, header: _Header, blob: bytes, context: str = "") -> tuple[_Header, str]:
+    def _open(self, header: WireHeader, blob: bytes, context: str = "") -> tuple[WireHeader, str]:
         """The header (with the fields that were inside the ciphertext) and the
         payload text of a non-plain message, from its blob."""
         data = blob
@@ -811,30 +469,30 @@ class Codec:
             raise CodecError(f"cannot decode {header.what}: payload is truncated or corrupt")
         return header, data.decode("utf-8")
 
-    def _decrypt(self, header: _Header, blob: bytes, context: str) -> tuple[bytes, _Header]:
-        if not self._keyring:
+    def _decrypt(self, header: WireHeader, blob: bytes, context: str) -> tuple[bytes, WireHeader]:
+        if not self._keys.ids:
             raise CodecError(f"cannot decrypt {header.what}: it is encrypted and this codec has no key")
-        if len(blob) < _AEAD_OVERHEAD:
+        if len(blob) < AEAD_OVERHEAD:
             raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
         view = memoryview(blob)
         kid = header.fields.get("k")
         if kid is None:  # written before key ids: any key, the header alone authenticated
-            for candidate in self._keyring.values():
+            for candidate in self._keys.all():
                 try:
-                    return candidate.decrypt(view[:_NONCE], view[_NONCE:], header.associated_data), header
+                    return candidate.decrypt(view[:NONCE], view[NONCE:], header.associated_data), header
                 except InvalidTag:
                     continue
             raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
-        if _KID_RE.fullmatch(kid) is None:
+        if KID_RE.fullmatch(kid) is None:
             raise CodecError(f"{header.what} header has an invalid k= field")
-        aead = self._keyring.get(kid)
+        aead = self._keys.get(kid)
         if aead is None:
             raise CodecError(
                 f"cannot decrypt {header.what}: it was encrypted with key {kid}, which this database "
-                f"was not given (wrong key? it has {', '.join(self._keyring)})"
+                f"was not given (wrong key? it has {', '.join(self._keys.ids)})"
             )
         try:
-            plain = aead.decrypt(view[:_NONCE], view[_NONCE:], _associated(header.line, context))
+            plain = aead.decrypt(view[:NONCE], view[NONCE:], aead_associated_data(header.line, context))
         except InvalidTag:
             raise CodecError(
                 f"cannot decrypt {header.what}: tampered data, or a message moved from where it was written"
@@ -844,13 +502,13 @@ class Codec:
             raise CodecError(f"cannot decode {header.what}: missing inner header")
         fields = dict(header.fields)
         for token in line.decode("ascii").split(" "):
-            match = _FIELD_RE.fullmatch(token)
-            if match is None or match.group(1) not in _INNER_FIELDS or match.group(1) in fields:
+            match = FIELD_RE.fullmatch(token)
+            if match is None or match.group(1) not in INNER_FIELDS or match.group(1) in fields:
                 raise CodecError(f"cannot decode {header.what}: malformed inner header")
             fields[match.group(1)] = match.group(2)
         return data, dataclasses.replace(header, fields=fields)
 
-    def _blob_from_body(self, header: _Header) -> bytes:
+    def _blob_from_body(self, header: WireHeader) -> bytes:
         try:
             return base64.b64decode(header.body.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError, ValueError):
@@ -858,17 +516,17 @@ class Codec:
 
     async def _payload(
         self, message: RawMessage, code: str, read: ReadAttachment, context: str
-    ) -> tuple[_Header, str]:
+    ) -> tuple[WireHeader, str]:
         """Header and payload text of a single message of kind ``code``."""
-        with _decoding(_WHAT[code]):
-            header = _parse_header(message.content, code)
+        with decode_errors(WHAT[code]):
+            header = parse_header(message.content, code)
             self._refuse_plaintext(header)
-            attachments = _select_files(message, header)
+            attachments = select_files(message, header)
         if not header.flags:
             return header, header.body
-        blobs = await _read_all(attachments, read) if attachments else []
-        with _decoding(header.what):
-            blob = _join_blobs(blobs) if attachments else self._blob_from_body(header)
+        blobs = await read_all(attachments, read) if attachments else []
+        with decode_errors(header.what):
+            blob = join_blobs(blobs) if attachments else self._blob_from_body(header)
             return self._open(header, blob, context)
 
     async def decode_batch(
@@ -881,17 +539,17 @@ class Codec:
             CodecError: the message is not a valid batch this codec can read.
         """
         header, text = await self._payload(message, "B", read, context)
-        with _decoding("batch"):
+        with decode_errors("batch"):
             schema = header.uint("s")
             count = header.uint("n")
-            return schema, _parse_ops(text, count, validate=header.plain)
+            return schema, parse_ops(text, count, validate=header.plain)
 
     async def decode_manifest(
         self, message: RawMessage, read: ReadAttachment, *, context: str = ""
     ) -> tuple[dict[str, Any], list[int]]:
         """``(meta, part message ids)`` of a snapshot manifest."""
         _, text = await self._payload(message, "S", read, context)
-        with _decoding("snapshot manifest"):
+        with decode_errors("snapshot manifest"):
             document = json.loads(text)
             if not isinstance(document, dict):
                 raise CodecError("cannot decode snapshot manifest: not a JSON object")
@@ -907,17 +565,17 @@ class Codec:
     ) -> list[tuple[int, str]]:
         """The records ``(rid, data JSON text)`` of a snapshot, from all its part messages
         (in any order)."""
-        with _decoding("snapshot part"):
+        with decode_errors("snapshot part"):
             if not parts:
                 raise CodecError("cannot decode snapshot: no parts")
-            headers = [_parse_header(part.content, "P") for part in parts]
+            headers = [parse_header(part.content, "P") for part in parts]
             first = headers[0]
             total = first.uint("of", maximum=1_000_000)
             sid = first.fields.get("sid")
-            if sid is None or _SID_RE.fullmatch(sid) is None:
+            if sid is None or SID_RE.fullmatch(sid) is None:
                 raise CodecError("cannot decode snapshot part: missing or invalid sid=")
             descriptor = first.associated_data
-            indexed: dict[int, tuple[RawMessage, _Header]] = {}
+            indexed: dict[int, tuple[RawMessage, WireHeader]] = {}
             for part, header in zip(parts, headers, strict=True):
                 if header.associated_data != descriptor:
                     raise CodecError("cannot decode snapshot: parts belong to different snapshots")
@@ -929,73 +587,20 @@ class Codec:
                 raise CodecError(f"cannot decode snapshot: {len(indexed)} of {total} part(s) given")
             if total > 1 and "a" not in first.flags:
                 raise CodecError("cannot decode snapshot: a multi-part snapshot must use attachments")
-            attachments = [a for i in range(total) for a in _select_files(*indexed[i])]
-        with _decoding("snapshot part"):
+            attachments = [a for i in range(total) for a in select_files(*indexed[i])]
+        with decode_errors("snapshot part"):
             self._refuse_plaintext(first)
         if first.plain:
             text = first.body
         else:
-            blobs = await _read_all(attachments, read) if attachments else []
-            with _decoding("snapshot"):
-                blob = _join_blobs(blobs) if attachments else self._blob_from_body(first)
+            blobs = await read_all(attachments, read) if attachments else []
+            with decode_errors("snapshot"):
+                blob = join_blobs(blobs) if attachments else self._blob_from_body(first)
                 first, text = self._open(first, blob, context)
-        with _decoding("snapshot"):
+        with decode_errors("snapshot"):
             count = first.uint("n")
-            records = _parse_records(text, count)
+            records = parse_records(text, count)
             if first.plain:
-                _validate_records((data for _, data in records), "snapshot part")
+                validate_records((data for _, data in records), "snapshot part")
             logger.debug("decoded snapshot of {} records from {} part(s)", len(records), total)
             return records
-
-
-def _empty_data(rid: object) -> NoReturn:
-    raise ValueError(f"record {rid} has empty data")
-
-
-def _parse_ops(text: str, count: int, *, validate: bool) -> list[Op]:
-    """The ops of a batch payload (``validate``: check each record is JSON)."""
-    if count == 0:
-        if text:
-            raise CodecError("cannot decode batch: it declares no ops but has a payload")
-        return []
-    lines = text.split("\n")
-    if len(lines) != count:
-        raise CodecError(f"cannot decode batch: it declares {count} op(s) but holds {len(lines)}")
-    ops: list[Op] = []
-    append = ops.append
-    for number, line in enumerate(lines, 1):
-        code, _, rest = line.partition(" ")
-        kind = _KINDS.get(code)
-        data: str | None
-        if kind == "d":
-            rid_text, data = rest, None
-        elif kind is not None:
-            rid_text, _, data = rest.partition(" ")
-            if not data:
-                raise CodecError(f"cannot decode batch: op {number} has no data")
-        else:
-            raise CodecError(f"cannot decode batch: op {number} has an unknown kind")
-        if _RID_RE.fullmatch(rid_text) is None:
-            raise CodecError(f"cannot decode batch: op {number} has an invalid record id")
-        append(Op(kind, int(rid_text), data))
-    if validate:
-        _validate_records((op.data for op in ops if op.data is not None), "batch")
-    return ops
-
-
-def _parse_records(text: str, count: int) -> list[tuple[int, str]]:
-    """The ``(rid, data)`` records of a snapshot payload."""
-    if count == 0:
-        if text:
-            raise CodecError("cannot decode snapshot: it declares no records but has a payload")
-        return []
-    lines = text.split("\n")
-    if len(lines) != count:
-        raise CodecError(f"cannot decode snapshot: it declares {count} record(s) but holds {len(lines)}")
-    try:
-        records = [(int(rid), data) for rid, _, data in (line.partition(" ") for line in lines)]
-    except ValueError:
-        raise CodecError("cannot decode snapshot: a record has an invalid id") from None
-    if not all(data for _, data in records):
-        raise CodecError("cannot decode snapshot: a record has no data")
-    return records

@@ -59,7 +59,7 @@ from discobase.exceptions import (
     LoginError,
     NotConnectedError,
 )
-from discobase.storage._common import (
+from discobase.storage.discord_rules import (
     REQUIRED_PERMISSIONS,
     ROUTE_BULK_DELETE,
     ROUTE_CDN,
@@ -82,10 +82,10 @@ from discobase.storage._common import (
 from discobase.storage.transport import (
     HISTORY_PAGE,
     ChannelInfo,
-    EventHandler,
     FileData,
     GuildInfo,
     MessageEvent,
+    MessageListener,
     RawAttachment,
     RawMessage,
 )
@@ -694,7 +694,7 @@ class DiscordTransport:
             ) from error.__cause__
 
     # ------------------------------------------------------------------ events
-    def subscribe(self, handler: EventHandler) -> None:
+    def subscribe(self, handler: MessageListener) -> None:
         """Receive message events of every channel the bot can see (the caller filters)."""
         self.calls["subscribe"] += 1
         self.pump.add(handler)

@@ -41,25 +41,16 @@ next ``send`` raise that error (after counting it, before changing anything).
 from __future__ import annotations
 
 import bisect
-import secrets
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from loguru import logger
 
-from discobase._discord.channels import CREATABLE_CHANNEL_TYPES as _CHANNEL_TYPES
-from discobase._discord.channels import MESSAGE_CHANNEL_TYPES as _MESSAGE_CHANNEL_TYPES
-from discobase._discord.channels import normalize_channel_name
-from discobase._discord.limits import MAX_CHANNELS_PER_CATEGORY, MAX_CHANNELS_PER_GUILD
-from discobase._discord.limits import MAX_TOPIC as _TOPIC_LIMIT
+from discobase._discord.channels import CREATABLE_CHANNEL_TYPES, MESSAGE_CHANNEL_TYPES, normalize_channel_name
+from discobase._discord.limits import MAX_CHANNELS_PER_CATEGORY, MAX_CHANNELS_PER_GUILD, MAX_TOPIC
 from discobase._discord.permissions import (
-    DEFAULT_BOT_PERMISSIONS,
-    DEFAULT_EVERYONE_PERMISSIONS,
     Overwrite,
-    compute_permissions,
 )
-from discobase._discord.snowflakes import SnowflakeGenerator
 from discobase.exceptions import (
     DatabaseLookupError,
     DatabaseStorageError,
@@ -67,7 +58,7 @@ from discobase.exceptions import (
     LoginError,
     NotConnectedError,
 )
-from discobase.storage._common import (
+from discobase.storage.discord_rules import (
     ROUTE_BULK_DELETE,
     ROUTE_CDN,
     ROUTE_CHANNEL,
@@ -86,13 +77,19 @@ from discobase.storage._common import (
     missing_permissions,
     plan_deletes,
 )
+from discobase.storage.memory_discord import (
+    MemoryBot,
+    MemoryChannel,
+    MemoryDiscord,
+    MemoryGuild,
+)
 from discobase.storage.transport import (
     HISTORY_PAGE,
     ChannelInfo,
-    EventHandler,
     FileData,
     GuildInfo,
     MessageEvent,
+    MessageListener,
     RawAttachment,
     RawMessage,
 )
@@ -117,142 +114,6 @@ OPERATIONS = frozenset(
         "read_attachment",
     }
 )
-
-_MAX_CHANNELS_PER_GUILD = MAX_CHANNELS_PER_GUILD
-_MAX_CHANNELS_PER_CATEGORY = MAX_CHANNELS_PER_CATEGORY
-
-
-@dataclass(slots=True)
-class MemoryBot:
-    """A bot account of a :class:`MemoryDiscord`; it is a member of every guild
-    with a role that holds ``permissions``."""
-
-    name: str
-    user_id: int
-    application_id: int
-    role_id: int
-    token: str
-    permissions: int = DEFAULT_BOT_PERMISSIONS
-
-
-@dataclass(slots=True)
-class _Guild:
-    id: int
-    name: str
-    owner_id: int
-    everyone: int = DEFAULT_EVERYONE_PERMISSIONS
-
-
-@dataclass(slots=True)
-class _Channel:
-    id: int
-    guild_id: int
-    name: str
-    type: int
-    position: int
-    parent_id: int | None = None
-    topic: str | None = None
-    overwrites: list[Overwrite] = field(default_factory=list)
-    messages: dict[int, RawMessage] = field(default_factory=dict)
-    order: list[int] = field(default_factory=list)
-    last_message_id: int | None = None  # kept when that message is deleted, as Discord does
-
-    def info(self, *, visible: bool = True) -> ChannelInfo:
-        return ChannelInfo(
-            id=self.id,
-            name=self.name,
-            type=self.type,
-            parent_id=self.parent_id,
-            topic=self.topic,
-            position=self.position,
-            last_message_id=self.last_message_id,
-            visible=visible,
-        )
-
-
-class MemoryDiscord:
-    """The shared state of :class:`MemoryTransport` instances: guilds, channels,
-    messages, attachment bytes and bots.
-
-    Args:
-        guilds: names of the guilds to create.
-        default_channels: give each new guild Discord's ``Text Channels``
-            category and ``#general`` (as the local server does).
-    """
-
-    def __init__(self, guilds: Sequence[str] = ("discobase",), *, default_channels: bool = True) -> None:
-        self.ids = SnowflakeGenerator(worker=2)
-        self.default_channels = default_channels
-        self.guilds: dict[int, _Guild] = {}
-        self.channels: dict[int, _Channel] = {}
-        self.files: dict[int, bytes] = {}
-        #: ``(bot user id, nonce)`` -> the message its first send stored (``enforce_nonce``).
-        self.nonces: dict[tuple[int, str], int] = {}
-        self.bots: dict[str, MemoryBot] = {}
-        self.transports: list[MemoryTransport] = []
-        for name in guilds:
-            self.create_guild(name)
-
-    # ------------------------------------------------------------------ set-up
-    def create_guild(self, name: str) -> int:
-        """Create a guild (owned by a person, not by a bot) and return its id."""
-        guild = _Guild(self.ids.next(), name, owner_id=self.ids.next())
-        self.guilds[guild.id] = guild
-        if self.default_channels:
-            category = _Channel(self.ids.next(), guild.id, "Text Channels", 4, position=0)
-            general = _Channel(self.ids.next(), guild.id, "general", 0, position=0, parent_id=category.id)
-            self.channels[category.id] = category
-            self.channels[general.id] = general
-        return guild.id
-
-    def guild_id(self, name: str) -> int:
-        """The id of the (first) guild named ``name``."""
-        for guild in self.guilds.values():
-            if guild.name == name:
-                return guild.id
-        raise KeyError(name)
-
-    def create_bot(self, name: str, *, permissions: int = DEFAULT_BOT_PERMISSIONS) -> MemoryBot:
-        """A bot that is a member of every guild with ``permissions`` (guild-wide)."""
-        if name in self.bots:
-            raise ValueError(f"there is already a bot named {name!r}")
-        bot = MemoryBot(
-            name=name,
-            user_id=self.ids.next(),
-            application_id=self.ids.next(),
-            role_id=self.ids.next(),
-            token=secrets.token_urlsafe(24),
-            permissions=permissions,
-        )
-        self.bots[name] = bot
-        return bot
-
-    def bot(self, name: str) -> MemoryBot:
-        """The bot named ``name``, created with the default permissions if needed."""
-        return self.bots.get(name) or self.create_bot(name)
-
-    # ------------------------------------------------------------------ permissions
-    def permissions(self, bot: MemoryBot, channel: _Channel | None, guild_id: int) -> int:
-        """Discord's permission computation for ``bot`` in ``channel`` (or the guild)."""
-        guild = self.guilds[guild_id]
-        return compute_permissions(
-            user_id=bot.user_id,
-            owner_id=guild.owner_id,
-            guild_id=guild_id,
-            role_permissions={guild_id: guild.everyone, bot.role_id: bot.permissions},
-            member_roles=[bot.role_id],
-            overwrites=channel.overwrites if channel is not None else (),
-        )
-
-    def can_see(self, bot: MemoryBot, channel: _Channel) -> bool:
-        return bool(self.permissions(bot, channel, channel.guild_id) & Perm.VIEW_CHANNEL)
-
-    # ------------------------------------------------------------------ events
-    def dispatch(self, channel: _Channel, event: MessageEvent) -> None:
-        """Queue ``event`` for every connected transport whose bot can see ``channel``."""
-        for transport in self.transports:
-            if not transport.gateway_down and self.can_see(transport.bot, channel):
-                transport.pump.put(event)
 
 
 class MemoryTransport:
@@ -395,7 +256,7 @@ class MemoryTransport:
         self._enter("guilds")
         return [GuildInfo(g.id, g.name) for g in sorted(self.server.guilds.values(), key=lambda g: g.id)]
 
-    def _guild(self, guild_id: int, route: str) -> _Guild:
+    def _guild(self, guild_id: int, route: str) -> MemoryGuild:
         guild = self.server.guilds.get(guild_id)
         if guild is None:
             url = invite_url(self.application_id)
@@ -407,7 +268,7 @@ class MemoryTransport:
             )
         return guild
 
-    def _sorted_channels(self, guild_id: int) -> list[_Channel]:
+    def _sorted_channels(self, guild_id: int) -> list[MemoryChannel]:
         channels = [c for c in self.server.channels.values() if c.guild_id == guild_id]
         return sorted(channels, key=lambda c: (c.position, c.id))
 
@@ -440,18 +301,16 @@ class MemoryTransport:
             raise missing_permissions(
                 permission, route=route, channel=None, application_id=self.application_id
             )
-        if type not in _CHANNEL_TYPES:
+        if type not in CREATABLE_CHANNEL_TYPES:
             raise DatabaseStorageError(f"invalid channel type {type}", route=route)
         if not 1 <= len(name) <= 100:
             raise DatabaseStorageError("a channel name must be 1 to 100 characters", route=route)
-        if topic is not None and len(topic) > _TOPIC_LIMIT:
-            raise DatabaseStorageError(
-                f"a channel topic must be at most {_TOPIC_LIMIT} characters", route=route
-            )
+        if topic is not None and len(topic) > MAX_TOPIC:
+            raise DatabaseStorageError(f"a channel topic must be at most {MAX_TOPIC} characters", route=route)
         existing = self._sorted_channels(guild_id)
-        if len(existing) >= _MAX_CHANNELS_PER_GUILD:
+        if len(existing) >= MAX_CHANNELS_PER_GUILD:
             raise DatabaseStorageError(
-                f"Maximum number of server channels reached ({_MAX_CHANNELS_PER_GUILD})", route=route
+                f"Maximum number of server channels reached ({MAX_CHANNELS_PER_GUILD})", route=route
             )
         overwrites: list[Overwrite] = []
         if private:
@@ -463,14 +322,14 @@ class MemoryTransport:
             parent = self.server.channels.get(parent_id)
             if parent is None or parent.guild_id != guild_id or parent.type != 4 or type == 4:
                 raise DatabaseStorageError(f"invalid parent channel {parent_id}", route=route)
-            if sum(1 for c in existing if c.parent_id == parent_id) >= _MAX_CHANNELS_PER_CATEGORY:
+            if sum(1 for c in existing if c.parent_id == parent_id) >= MAX_CHANNELS_PER_CATEGORY:
                 raise DatabaseStorageError(
-                    f"Maximum number of channels in category reached ({_MAX_CHANNELS_PER_CATEGORY})",
+                    f"Maximum number of channels in category reached ({MAX_CHANNELS_PER_CATEGORY})",
                     route=route,
                 )
             if not private:
                 overwrites = list(parent.overwrites)  # a new channel is synced with its category
-        channel = _Channel(
+        channel = MemoryChannel(
             id=self.server.ids.next(),
             guild_id=guild_id,
             name=normalize_channel_name(name, type),
@@ -486,7 +345,7 @@ class MemoryTransport:
 
     def _channel(
         self, channel_id: int, route: str, bot: MemoryBot, need: int = 0, permission: str = ""
-    ) -> _Channel:
+    ) -> MemoryChannel:
         """The channel after Discord's checks: it exists, the bot sees it and has ``need``."""
         channel = self.server.channels.get(channel_id)
         if channel is None:
@@ -518,9 +377,9 @@ class MemoryTransport:
                 )
             channel.name = normalize_channel_name(name, channel.type)
         if topic is not None:
-            if len(topic) > _TOPIC_LIMIT:
+            if len(topic) > MAX_TOPIC:
                 raise DatabaseStorageError(
-                    f"a channel topic must be at most {_TOPIC_LIMIT} characters",
+                    f"a channel topic must be at most {MAX_TOPIC} characters",
                     channel=channel_id,
                     route=route,
                 )
@@ -568,7 +427,7 @@ class MemoryTransport:
         need = Perm.SEND_MESSAGES | (Perm.ATTACH_FILES if files else 0)
         permission = "Send Messages and Attach Files" if files else "Send Messages"
         channel = self._channel(channel_id, route, bot, need, permission)
-        if channel.type not in _MESSAGE_CHANNEL_TYPES:
+        if channel.type not in MESSAGE_CHANNEL_TYPES:
             raise DatabaseStorageError(
                 "cannot send messages in a non-text channel", channel=channel_id, route=route
             )
@@ -646,7 +505,7 @@ class MemoryTransport:
         self.server.dispatch(channel, MessageEvent("update", channel_id, (message_id,), message))
         return message
 
-    def _remove(self, channel: _Channel, message_ids: Sequence[int]) -> list[int]:
+    def _remove(self, channel: MemoryChannel, message_ids: Sequence[int]) -> list[int]:
         removed = []
         for message_id in message_ids:
             message = channel.messages.pop(message_id, None)
@@ -742,7 +601,7 @@ class MemoryTransport:
             )
         return data
 
-    def subscribe(self, handler: EventHandler) -> None:
+    def subscribe(self, handler: MessageListener) -> None:
         """Receive message events of every channel the bot can see (see the module docs)."""
         self.calls["subscribe"] += 1
         self.pump.add(handler)

@@ -1,6 +1,6 @@
 """The Transport protocol: everything discobase needs from Discord, and nothing more.
 
-The ORM (cursor, database) speaks only this protocol. Two implementations:
+The ORM (the engine and the database) speaks only this protocol. Two implementations:
 
 - :class:`~discobase.storage.discord_transport.DiscordTransport` on discord.py
   (real Discord, or the local server);
@@ -31,10 +31,10 @@ __all__ = [
     "MESSAGE_FILES_LIMIT",
     "UPLOAD_LIMIT",
     "ChannelInfo",
-    "EventHandler",
     "FileData",
     "GuildInfo",
     "MessageEvent",
+    "MessageListener",
     "RawAttachment",
     "RawMessage",
     "Transport",
@@ -112,7 +112,7 @@ class MessageEvent:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-EventHandler = Callable[[MessageEvent], Awaitable[None] | None]
+MessageListener = Callable[[MessageEvent], Awaitable[None] | None]
 
 
 @runtime_checkable
@@ -208,6 +208,6 @@ class Transport(Protocol):
 
     async def read_attachment(self, attachment: RawAttachment) -> bytes: ...
 
-    def subscribe(self, handler: EventHandler) -> None:
+    def subscribe(self, handler: MessageListener) -> None:
         """Receive message events of every channel (the caller filters)."""
         ...

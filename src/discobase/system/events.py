@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from discobase.engine.instrumentation import DiscordEvent, EventHandler, RequestEnd, RequestStart, quietly
+from discobase.model.binding import binding_of
 from discobase.model.table import Table
 
 if TYPE_CHECKING:
@@ -35,8 +36,9 @@ class EventRecord(Table):
 
 
 class TableEventHandler(EventHandler[RequestStart, None]):
-    """Writes a row to the ``_events`` table for every Discord request
-    (``sample_rate`` of the requests, 1.0 = all). Register it before the
+    """Writes a row to the ``_events`` table for every Discord request.
+
+    ``sample_rate`` of the requests (1.0 = all). Register it before the
     database opens (``Database(..., event_handlers=[TableEventHandler()])``).
     The rows of a request are written when it ends, without being reported
     themselves."""
@@ -91,7 +93,7 @@ class TableEventHandler(EventHandler[RequestStart, None]):
         if request_context is None or self._table is None:
             return
         rows = self._pending.pop(output.request_id, [])
-        if not rows or self._table.__disco_cursor__ is None:
+        if not rows or not binding_of(self._table).ready:
             return  # nothing to write, or the database did not open (a failed start-up)
         with quietly():  # our own writes are not reported
             await self._table.insert_many(rows)

@@ -11,14 +11,15 @@ exception, extra). A new occurrence reopens a solved ticket.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from discobase.exceptions import DiscobaseError, UniqueViolationError
-from discobase.model.query import FieldExpr
+from discobase.model.query import FieldExpr, Query
 from discobase.model.table import Field, Table
-from discobase.system.logs import LogRecord, SinkWorker
+from discobase.system.log_records import LogRecord
+from discobase.system.sink import SinkWorker
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from discobase.database import Database
 
 __all__ = ["Occurrence", "Ticket", "TicketManager", "ticket_hash"]
+
+R = TypeVar("R", bound=Table)
 
 
 class Ticket(Table):
@@ -74,22 +77,21 @@ def ticket_hash(entry: LogRecord, salt: str = "") -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _order(order_by: str, fields: Sequence[str]) -> tuple[str, bool]:
+async def _ordered(query: Query[R], order_by: str, offset: int, limit: int | None) -> list[R]:
+    """The records of ``query`` ordered by a field (``-name``: descending; ``id``: the record id),
+    ties by record id in the same direction, from ``offset`` on, at most ``limit`` of them."""
     descending = order_by.startswith("-")
     name = order_by.lstrip("+-")
+    fields = list(query.model.model_fields)
     if name not in (*fields, "id"):
         raise ValueError(f"cannot order by {name!r}: one of {['id', *fields]}")
-    return name, descending
-
-
-def _sorted(items: list[Any], order_by: str, fields: Sequence[str]) -> list[Any]:
-    name, descending = _order(order_by, fields)
-
-    def key(item: Any) -> tuple[Any, int]:
-        value = item.record_id if name == "id" else getattr(item, name)
-        return (value, item.record_id or 0)
-
-    return sorted(items, key=key, reverse=descending)
+    if name != "id":
+        query = query.sort(_field(query.model, name))  # ties keep record id order
+    if not descending:
+        return await query.skip(offset).limit(limit)
+    found = await query
+    found.reverse()
+    return found[offset : None if limit is None else offset + limit]
 
 
 class TicketManager(SinkWorker):
@@ -187,15 +189,12 @@ class TicketManager(SinkWorker):
             for e in entries
         )
         if self.max_occurrences is not None:
-            kept = await self.occurrence_table.find(ticket=ticket.record_id)
-            if len(kept) > self.max_occurrences:
-                kept.sort(key=lambda o: (o.time, o.seq))
-                await self.occurrence_table.query(
-                    _field(self.occurrence_table, "ticket") == ticket.record_id,
-                    _field(self.occurrence_table, "seq").in_(
-                        [o.seq for o in kept[: len(kept) - self.max_occurrences]]
-                    ),
-                ).delete()
+            table = self.occurrence_table
+            kept = table.query(_field(table, "ticket") == ticket.record_id)
+            excess = await kept.count() - self.max_occurrences
+            if excess > 0:
+                oldest = kept.sort(_field(table, "time"), _field(table, "seq")).limit(excess)
+                await oldest.delete()
 
     # ------------------------------------------------------------------ queries
     def _ready(self) -> None:
@@ -214,14 +213,13 @@ class TicketManager(SinkWorker):
     ) -> list[Ticket]:
         """Tickets ordered by a field (``-`` for descending; ``id`` for the ticket id)."""
         self._ready()
-        found = await (self.tickets.find() if solved is None else self.tickets.find(solved=solved))
-        ordered = _sorted(found, order_by, list(Ticket.model_fields))
-        return ordered[offset : None if limit is None else offset + limit]
+        conditions = [] if solved is None else [_field(self.tickets, "solved") == solved]
+        return await _ordered(self.tickets.query(*conditions), order_by, offset, limit)
 
     async def get_ticket(self, ticket_id: int) -> Ticket | None:
         """The ticket with this id, or None."""
         self._ready()
-        return next((t for t in await self.tickets.find() if t.record_id == ticket_id), None)
+        return await self.tickets.get(ticket_id)
 
     async def _require(self, ticket_id: int) -> Ticket:
         ticket = await self.get_ticket(ticket_id)
@@ -248,6 +246,5 @@ class TicketManager(SinkWorker):
         """The kept occurrences of a ticket (an id or a :class:`Ticket`)."""
         self._ready()
         ticket_id = ticket.record_id if isinstance(ticket, Ticket) else ticket
-        found = await self.occurrence_table.find(ticket=ticket_id)
-        ordered = _sorted(found, order_by, list(Occurrence.model_fields))
-        return ordered[offset : None if limit is None else offset + limit]
+        table = self.occurrence_table
+        return await _ordered(table.query(_field(table, "ticket") == ticket_id), order_by, offset, limit)

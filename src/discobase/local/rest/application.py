@@ -1,6 +1,7 @@
-"""The gateway URL, the application and its commands, and the default soundboard sounds
-(https://docs.discord.com/developers/resources/application,
-https://docs.discord.com/developers/interactions/application-commands)."""
+"""The gateway URL, the application and its commands, and the default soundboard sounds.
+
+See https://docs.discord.com/developers/resources/application,
+https://docs.discord.com/developers/interactions/application-commands."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Channels: create, read, edit, delete, permission overwrites, invites and typing
-(https://docs.discord.com/developers/resources/channel)."""
+"""Channels: create, read, edit, delete, permission overwrites, invites and typing.
+
+See https://docs.discord.com/developers/resources/channel."""
 
 from __future__ import annotations
 

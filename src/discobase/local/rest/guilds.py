@@ -1,5 +1,6 @@
-"""Guilds: creating one (when allowed), reading it, its channels, roles and members
-(https://docs.discord.com/developers/resources/guild)."""
+"""Guilds: creating one (when allowed), reading it, its channels, roles and members.
+
+See https://docs.discord.com/developers/resources/guild."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The HTTP plumbing every REST handler shares: JSON answers, reading JSON and multipart
-bodies with Discord's limits, path snowflakes and the authenticated bot of a request."""
+"""The HTTP plumbing every REST handler shares.
+
+JSON answers, reading JSON and multipart bodies with Discord's limits, path
+snowflakes and the authenticated bot of a request."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Roles and member edits: creating and moving roles, editing members and their roles, member
-search, with Discord's role hierarchy (https://docs.discord.com/developers/resources/guild)."""
+"""Roles and member edits, with Discord's role hierarchy.
+
+Creating and moving roles, editing members and their roles, member search.
+See https://docs.discord.com/developers/resources/guild."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""What creating or editing a message involves besides storing it, shared by the message
-routes and the interaction responses: the text-channel check, attachments from uploads,
-the reply target and the resolved mentions."""
+"""What creating or editing a message involves besides storing it.
+
+Shared by the message routes and the interaction responses: the text-channel
+check, attachments from uploads, the reply target and the resolved mentions."""
 
 from __future__ import annotations
 

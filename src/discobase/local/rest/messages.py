@@ -1,5 +1,7 @@
-"""Messages: history, create (JSON or multipart, nonces, replies, mentions), edit, delete, bulk
-delete and pins (https://docs.discord.com/developers/resources/message)."""
+"""Messages: history, create, edit, delete, bulk delete and pins.
+
+Creating takes JSON or multipart, nonces, replies and mentions.
+See https://docs.discord.com/developers/resources/message."""
 
 from __future__ import annotations
 

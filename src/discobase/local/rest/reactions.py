@@ -1,5 +1,6 @@
-"""Reactions: add, remove (own or another's), list, clear one emoji or all, with their events
-(https://docs.discord.com/developers/resources/message#create-reaction)."""
+"""Reactions: add, remove (own or another's), list, clear one emoji or all, with their events.
+
+See https://docs.discord.com/developers/resources/message#create-reaction."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The current user and other users: ``/users/@me``, its guilds, leaving a guild, ``/users/{id}``
-and DM channels (https://docs.discord.com/developers/resources/user)."""
+"""The current user and other users, and DM channels.
+
+``/users/@me``, its guilds, leaving a guild, ``/users/{id}``.
+See https://docs.discord.com/developers/resources/user."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Channel bodies: create, edit, permission overwrites and invites
-(https://docs.discord.com/developers/resources/channel)."""
+"""Channel bodies: create, edit, permission overwrites and invites.
+
+See https://docs.discord.com/developers/resources/channel."""
 
 from __future__ import annotations
 
@@ -25,21 +26,21 @@ from discobase._discord.limits import (
 from discobase._discord.permissions import Overwrite
 from discobase.local.errors import FormErrors
 from discobase.local.validation.fields import (
-    _MISSING,
+    MISSING,
     Path,
-    _array,
-    _body_object,
-    _boolean,
-    _choice,
-    _flags,
-    _given,
-    _integer,
-    _items,
-    _model,
-    _permissions,
-    _required,
-    _string,
+    array_items,
+    body_object,
+    given_value,
+    parse_array,
+    parse_boolean,
+    parse_choice,
+    parse_flags,
+    parse_integer,
+    parse_object,
+    parse_permissions,
     parse_snowflake,
+    parse_string,
+    report_required,
 )
 
 __all__ = [
@@ -123,7 +124,7 @@ def _channel_type_choices() -> str:
 
 
 def _channel_type(value: object, errors: FormErrors) -> int | None:
-    number = _integer(value, ("type",), errors)
+    number = parse_integer(value, ("type",), errors)
     if number is None:
         return None
     if number not in CREATABLE_CHANNEL_TYPES:
@@ -134,42 +135,42 @@ def _channel_type(value: object, errors: FormErrors) -> int | None:
 
 def _channel_name(value: object, errors: FormErrors) -> str | None:
     """``name``: 1-100 characters, BASE_TYPE_BAD_LENGTH "Must be between 1 and 100 in length." [OBS]."""
-    return _string(value, ("name",), errors, min_len=1, max_len=MAX_CHANNEL_NAME)
+    return parse_string(value, ("name",), errors, min_len=1, max_len=MAX_CHANNEL_NAME)
 
 
 def _topic(value: object, errors: FormErrors, channel_type: int | None) -> str | None:
     """``topic``: 0-1024 characters, 0-4096 for forum/media channels [DOC CH]."""
     limit = MAX_FORUM_TOPIC if channel_type in FORUM_TYPES else MAX_TOPIC
-    return _string(value, ("topic",), errors, max_len=limit)
+    return parse_string(value, ("topic",), errors, max_len=limit)
 
 
 def _overwrite(value: object, path: Path, errors: FormErrors) -> Overwrite | None:
     """One overwrite: ``id`` snowflake and ``type`` 0|1 required; ``allow``/``deny`` default 0."""
-    data = _model(value, path, errors)
+    data = parse_object(value, path, errors)
     if data is None:
         return None
     ok = True
-    raw_id = _given(data, "id")
+    raw_id = given_value(data, "id")
     overwrite_id: int | None = None
-    if raw_id is _MISSING:
-        _required(errors, (*path, "id"))
+    if raw_id is MISSING:
+        report_required(errors, (*path, "id"))
         ok = False
     else:
         overwrite_id = parse_snowflake(raw_id, (*path, "id"), errors)
         ok = overwrite_id is not None
-    raw_type = _given(data, "type")
+    raw_type = given_value(data, "type")
     kind: int | None = None
-    if raw_type is _MISSING:
-        _required(errors, (*path, "type"))
+    if raw_type is MISSING:
+        report_required(errors, (*path, "type"))
         ok = False
     else:
-        kind = _choice(raw_type, (*path, "type"), errors, OVERWRITE_TYPES)
+        kind = parse_choice(raw_type, (*path, "type"), errors, OVERWRITE_TYPES)
         ok = ok and kind is not None
     bits = {"allow": 0, "deny": 0}
     for key in bits:
-        raw = _given(data, key)
-        if raw is not _MISSING:
-            number = _permissions(raw, (*path, key), errors)
+        raw = given_value(data, key)
+        if raw is not MISSING:
+            number = parse_permissions(raw, (*path, key), errors)
             if number is None:
                 ok = False
             else:
@@ -182,11 +183,11 @@ def _overwrite(value: object, path: Path, errors: FormErrors) -> Overwrite | Non
 def _overwrites(value: object, errors: FormErrors) -> list[Overwrite] | None:
     """``permission_overwrites``: at most 100 overwrites [SPEC]."""
     path: Path = ("permission_overwrites",)
-    values = _array(value, path, errors, max_len=MAX_OVERWRITES)
+    values = parse_array(value, path, errors, max_len=MAX_OVERWRITES)
     if values is None:
         return None
     result: list[Overwrite] = []
-    for index, item in _items(values, path, errors, "ModelType"):
+    for index, item in array_items(values, path, errors, "ModelType"):
         overwrite = _overwrite(item, (*path, index), errors)
         if overwrite is not None:
             result.append(overwrite)
@@ -196,7 +197,7 @@ def _overwrites(value: object, errors: FormErrors) -> list[Overwrite] | None:
 def _user_limit(value: object, errors: FormErrors, channel_type: int | None) -> int | None:
     """``user_limit``: 0-99 for voice, 0-10000 for stage channels [DOC CH]."""
     maximum = 10000 if channel_type == 13 else 99
-    return _integer(value, ("user_limit",), errors, minimum=0, maximum=maximum)
+    return parse_integer(value, ("user_limit",), errors, minimum=0, maximum=maximum)
 
 
 def _channel_fields(data: dict[str, Any], errors: FormErrors, kind: int | None) -> dict[str, object]:
@@ -207,18 +208,18 @@ def _channel_fields(data: dict[str, Any], errors: FormErrors, kind: int | None) 
     """
     parsers: dict[str, Callable[[object], object]] = {
         "topic": lambda v: _topic(v, errors, kind),
-        "position": lambda v: _integer(v, ("position",), errors, minimum=0, maximum=MAX_INT32),
+        "position": lambda v: parse_integer(v, ("position",), errors, minimum=0, maximum=MAX_INT32),
         "parent_id": lambda v: parse_snowflake(v, ("parent_id",), errors),
-        "nsfw": lambda v: _boolean(v, ("nsfw",), errors),
-        "rate_limit_per_user": lambda v: _integer(
+        "nsfw": lambda v: parse_boolean(v, ("nsfw",), errors),
+        "rate_limit_per_user": lambda v: parse_integer(
             v, ("rate_limit_per_user",), errors, minimum=0, maximum=MAX_SLOWMODE
         ),
         "permission_overwrites": lambda v: _overwrites(v, errors),
-        "bitrate": lambda v: _integer(v, ("bitrate",), errors, minimum=8000, maximum=MAX_INT32),
+        "bitrate": lambda v: parse_integer(v, ("bitrate",), errors, minimum=8000, maximum=MAX_INT32),
         "user_limit": lambda v: _user_limit(v, errors, kind),
-        "rtc_region": lambda v: _string(v, ("rtc_region",), errors),
-        "video_quality_mode": lambda v: _choice(v, ("video_quality_mode",), errors, VIDEO_QUALITY_MODES),
-        "default_auto_archive_duration": lambda v: _choice(
+        "rtc_region": lambda v: parse_string(v, ("rtc_region",), errors),
+        "video_quality_mode": lambda v: parse_choice(v, ("video_quality_mode",), errors, VIDEO_QUALITY_MODES),
+        "default_auto_archive_duration": lambda v: parse_choice(
             v, ("default_auto_archive_duration",), errors, AUTO_ARCHIVE_DURATIONS
         ),
     }
@@ -241,17 +242,17 @@ def parse_channel_create(body: object) -> ChannelCreate:
     ``video_quality_mode`` 1|2; ``default_auto_archive_duration`` 60|1440|4320|10080.
     Text and announcement names come back normalised (:func:`normalize_channel_name`).
     """
-    data = _body_object(body)
+    data = body_object(body)
     errors = FormErrors()
     kind = 0
-    raw_type = _given(data, "type")
-    if raw_type is not _MISSING:
+    raw_type = given_value(data, "type")
+    if raw_type is not MISSING:
         parsed_type = _channel_type(raw_type, errors)
         kind = parsed_type if parsed_type is not None else 0
     name: str | None = None
-    raw_name = _given(data, "name")
-    if raw_name is _MISSING:
-        _required(errors, ("name",))
+    raw_name = given_value(data, "name")
+    if raw_name is MISSING:
+        report_required(errors, ("name",))
     else:
         name = _channel_name(raw_name, errors)
     values = _channel_fields(data, errors, kind)
@@ -331,19 +332,19 @@ def parse_channel_edit(body: object, *, channel_type: int | None = None) -> Chan
     given. ``type`` may only switch between text and announcement on Discord; the body is
     checked against the supported types and the conversion rule is left to the caller.
     """
-    data = _body_object(body)
+    data = body_object(body)
     errors = FormErrors()
     result = ChannelEdit()
-    raw_type = _given(data, "type")
-    if raw_type is not _MISSING:
+    raw_type = given_value(data, "type")
+    if raw_type is not MISSING:
         result.type = _channel_type(raw_type, errors)
     kind = result.type if result.type is not None else channel_type
-    raw_name = _given(data, "name")
-    if raw_name is not _MISSING:
+    raw_name = given_value(data, "name")
+    if raw_name is not MISSING:
         result.name = _channel_name(raw_name, errors)
-    raw_flags = _given(data, "flags")
-    if raw_flags is not _MISSING:
-        result.flags = _flags(raw_flags, ("flags",), errors)
+    raw_flags = given_value(data, "flags")
+    if raw_flags is not MISSING:
+        result.flags = parse_flags(raw_flags, ("flags",), errors)
     values = _channel_fields(data, errors, kind)
     errors.raise_if_any()
     if result.name is not None and kind is not None:
@@ -376,19 +377,19 @@ def parse_overwrite_edit(body: object) -> OverwriteEdit:
     ``type`` (0 role, 1 member) is required; ``allow``/``deny`` are permission bitfields given
     as strings of digits or integers, default 0. Returns ``(allow, deny, type)``.
     """
-    data = _body_object(body)
+    data = body_object(body)
     errors = FormErrors()
     kind: int | None = None
-    raw_type = _given(data, "type")
-    if raw_type is _MISSING:
-        _required(errors, ("type",))
+    raw_type = given_value(data, "type")
+    if raw_type is MISSING:
+        report_required(errors, ("type",))
     else:
-        kind = _choice(raw_type, ("type",), errors, OVERWRITE_TYPES)
+        kind = parse_choice(raw_type, ("type",), errors, OVERWRITE_TYPES)
     bits = {"allow": 0, "deny": 0}
     for key in bits:
-        raw = _given(data, key)
-        if raw is not _MISSING:
-            bits[key] = _permissions(raw, (key,), errors) or 0
+        raw = given_value(data, key)
+        if raw is not MISSING:
+            bits[key] = parse_permissions(raw, (key,), errors) or 0
     errors.raise_if_any()
     assert kind is not None
     return OverwriteEdit(bits["allow"], bits["deny"], kind)
@@ -417,25 +418,25 @@ def parse_invite_create(body: object) -> InviteCreate:
     ``temporary``/``unique`` bools, ``target_type`` 1|2 with ``target_user_id`` /
     ``target_application_id`` snowflakes.
     """
-    data = _body_object(body)
+    data = body_object(body)
     errors = FormErrors()
     result = InviteCreate()
-    value = _given(data, "max_age")
-    if value is not _MISSING:
-        result.max_age = _integer(value, ("max_age",), errors, minimum=0, maximum=MAX_INVITE_AGE) or 0
-    value = _given(data, "max_uses")
-    if value is not _MISSING:
-        result.max_uses = _integer(value, ("max_uses",), errors, minimum=0, maximum=MAX_INVITE_USES) or 0
+    value = given_value(data, "max_age")
+    if value is not MISSING:
+        result.max_age = parse_integer(value, ("max_age",), errors, minimum=0, maximum=MAX_INVITE_AGE) or 0
+    value = given_value(data, "max_uses")
+    if value is not MISSING:
+        result.max_uses = parse_integer(value, ("max_uses",), errors, minimum=0, maximum=MAX_INVITE_USES) or 0
     for key in ("temporary", "unique"):
-        value = _given(data, key)
-        if value is not _MISSING:
-            setattr(result, key, _boolean(value, (key,), errors) is True)
-    value = _given(data, "target_type")
-    if value is not _MISSING:
-        result.target_type = _choice(value, ("target_type",), errors, INVITE_TARGET_TYPES)
+        value = given_value(data, key)
+        if value is not MISSING:
+            setattr(result, key, parse_boolean(value, (key,), errors) is True)
+    value = given_value(data, "target_type")
+    if value is not MISSING:
+        result.target_type = parse_choice(value, ("target_type",), errors, INVITE_TARGET_TYPES)
     for key in ("target_user_id", "target_application_id"):
-        value = _given(data, key)
-        if value is not _MISSING:
+        value = given_value(data, key)
+        if value is not MISSING:
             setattr(result, key, parse_snowflake(value, (key,), errors))
     errors.raise_if_any()
     return result

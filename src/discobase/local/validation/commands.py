@@ -19,20 +19,20 @@ from discobase._discord.limits import (
 )
 from discobase.local.errors import FormErrors, bad_request
 from discobase.local.validation.fields import (
-    _MISSING,
+    MISSING,
     Path,
-    _array,
-    _boolean,
-    _choice,
-    _form_error,
-    _given,
-    _items,
-    _model,
-    _permissions,
-    _required,
-    _string,
+    array_items,
     body_object,
+    form_error,
+    given_value,
+    parse_array,
+    parse_boolean,
+    parse_choice,
+    parse_object,
+    parse_permissions,
     parse_snowflake,
+    parse_string,
+    report_required,
 )
 
 __all__ = [
@@ -66,7 +66,7 @@ def _is_indic_mark(ch: str) -> bool:
 
 def _command_name(value: object, path: Path, errors: FormErrors, *, chat_input: bool) -> str | None:
     """A command or option name: 1-32 characters; CHAT_INPUT rules → APPLICATION_COMMAND_INVALID_NAME."""
-    name = _string(value, path, errors, min_len=1, max_len=MAX_COMMAND_NAME)
+    name = parse_string(value, path, errors, min_len=1, max_len=MAX_COMMAND_NAME)
     if name is None:
         return None
     if chat_input and not _command_name_ok(name):
@@ -76,14 +76,14 @@ def _command_name(value: object, path: Path, errors: FormErrors, *, chat_input: 
 
 
 def _description(value: object, path: Path, errors: FormErrors) -> str | None:
-    return _string(value, path, errors, min_len=1, max_len=MAX_COMMAND_DESCRIPTION)
+    return parse_string(value, path, errors, min_len=1, max_len=MAX_COMMAND_DESCRIPTION)
 
 
 def _localizations(
     data: dict[str, Any], key: str, path: Path, errors: FormErrors, max_len: int
 ) -> dict[str, str] | None:
-    raw = _given(data, key)
-    if raw is _MISSING:
+    raw = given_value(data, key)
+    if raw is MISSING:
         return None
     if not isinstance(raw, dict):
         errors.add((*path, key), "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
@@ -95,7 +95,7 @@ def _localizations(
     for locale, text in raw.items():
         # A user-supplied key must not collide with the ``_errors`` leaf of the error tree.
         where = (*path, key) if locale == "_errors" else (*path, key, str(locale))
-        checked = _string(text, where, errors, min_len=1, max_len=max_len)
+        checked = parse_string(text, where, errors, min_len=1, max_len=max_len)
         if checked is not None:
             result[str(locale)] = checked
     return result
@@ -109,52 +109,54 @@ def _command_options(
     Sub-command (1) and group (2) options nest their own ``options`` (at most two levels,
     as Discord allows); ``choices`` ≤ 25 each with ``name`` 1-100 and a ``value``.
     """
-    values = _array(value, path, errors, max_len=MAX_COMMAND_OPTIONS)
+    values = parse_array(value, path, errors, max_len=MAX_COMMAND_OPTIONS)
     if values is None:
         return None
     result: list[dict[str, Any]] = []
-    for index, item in _items(values, path, errors, "ModelType"):
+    for index, item in array_items(values, path, errors, "ModelType"):
         option_path = (*path, index)
-        data = _model(item, option_path, errors)
+        data = parse_object(item, option_path, errors)
         if data is None:
             continue
         option: dict[str, Any] = dict(data)
-        raw_type = _given(data, "type")
-        if raw_type is _MISSING:
-            _required(errors, (*option_path, "type"))
+        raw_type = given_value(data, "type")
+        if raw_type is MISSING:
+            report_required(errors, (*option_path, "type"))
         else:
-            kind = _choice(raw_type, (*option_path, "type"), errors, OPTION_TYPES)
+            kind = parse_choice(raw_type, (*option_path, "type"), errors, OPTION_TYPES)
             if kind is not None:
                 option["type"] = kind
-        raw_name = _given(data, "name")
-        if raw_name is _MISSING:
-            _required(errors, (*option_path, "name"))
+        raw_name = given_value(data, "name")
+        if raw_name is MISSING:
+            report_required(errors, (*option_path, "name"))
         else:
             _command_name(raw_name, (*option_path, "name"), errors, chat_input=True)
-        raw_description = _given(data, "description")
-        if raw_description is _MISSING:
-            _required(errors, (*option_path, "description"))
+        raw_description = given_value(data, "description")
+        if raw_description is MISSING:
+            report_required(errors, (*option_path, "description"))
         else:
             _description(raw_description, (*option_path, "description"), errors)
-        raw_required = _given(data, "required")
-        if raw_required is not _MISSING:
-            _boolean(raw_required, (*option_path, "required"), errors)
-        raw_choices = _given(data, "choices")
-        if raw_choices is not _MISSING:
-            choices = _array(raw_choices, (*option_path, "choices"), errors, max_len=MAX_OPTION_CHOICES)
-            for choice_index, choice in _items(choices or [], (*option_path, "choices"), errors, "ModelType"):
+        raw_required = given_value(data, "required")
+        if raw_required is not MISSING:
+            parse_boolean(raw_required, (*option_path, "required"), errors)
+        raw_choices = given_value(data, "choices")
+        if raw_choices is not MISSING:
+            choices = parse_array(raw_choices, (*option_path, "choices"), errors, max_len=MAX_OPTION_CHOICES)
+            for choice_index, choice in array_items(
+                choices or [], (*option_path, "choices"), errors, "ModelType"
+            ):
                 choice_path = (*option_path, "choices", choice_index)
-                choice_data = _model(choice, choice_path, errors)
+                choice_data = parse_object(choice, choice_path, errors)
                 if choice_data is None:
                     continue
-                if _given(choice_data, "name") is _MISSING:
-                    _required(errors, (*choice_path, "name"))
+                if given_value(choice_data, "name") is MISSING:
+                    report_required(errors, (*choice_path, "name"))
                 else:
                     _description(choice_data["name"], (*choice_path, "name"), errors)
-                if _given(choice_data, "value") is _MISSING:
-                    _required(errors, (*choice_path, "value"))
-        raw_options = _given(data, "options")
-        if raw_options is not _MISSING:
+                if given_value(choice_data, "value") is MISSING:
+                    report_required(errors, (*choice_path, "value"))
+        raw_options = given_value(data, "options")
+        if raw_options is not MISSING:
             if depth >= 2 or option.get("type") not in SUBCOMMAND_TYPES:
                 errors.add(
                     (*option_path, "options"),
@@ -186,47 +188,47 @@ def parse_application_commands(body: object) -> list[dict[str, Any]]:
     if body is None:
         return []
     if not isinstance(body, list):
-        raise _form_error((), "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
+        raise form_error((), "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
     errors = FormErrors()
     if len(body) > MAX_COMMANDS_PER_REQUEST:
-        raise _form_error(
+        raise form_error(
             (), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_COMMANDS_PER_REQUEST} or fewer in length."
         )
     commands: list[dict[str, Any]] = []
-    for index, item in _items(body, (), errors, "ModelType"):
-        data = _model(item, (index,), errors)
+    for index, item in array_items(body, (), errors, "ModelType"):
+        data = parse_object(item, (index,), errors)
         if data is None:
             continue
         command: dict[str, Any] = dict(data)
         kind = 1
-        raw_type = _given(data, "type")
-        if raw_type is not _MISSING:
-            kind = _choice(raw_type, (index, "type"), errors, COMMAND_TYPES) or 1
+        raw_type = given_value(data, "type")
+        if raw_type is not MISSING:
+            kind = parse_choice(raw_type, (index, "type"), errors, COMMAND_TYPES) or 1
         command["type"] = kind
         chat_input = kind == 1
-        raw_name = _given(data, "name")
-        if raw_name is _MISSING:
-            _required(errors, (index, "name"))
+        raw_name = given_value(data, "name")
+        if raw_name is MISSING:
+            report_required(errors, (index, "name"))
         else:
             name = _command_name(raw_name, (index, "name"), errors, chat_input=chat_input)
             if name is not None:
                 command["name"] = name
-        raw_description = _given(data, "description")
+        raw_description = given_value(data, "description")
         if chat_input:
-            if raw_description is _MISSING:
-                _required(errors, (index, "description"))
+            if raw_description is MISSING:
+                report_required(errors, (index, "description"))
             else:
                 _description(raw_description, (index, "description"), errors)
         else:
-            if raw_description is not _MISSING:
-                _string(raw_description, (index, "description"), errors, max_len=MAX_COMMAND_DESCRIPTION)
+            if raw_description is not MISSING:
+                parse_string(raw_description, (index, "description"), errors, max_len=MAX_COMMAND_DESCRIPTION)
             command["description"] = ""
         for key, limit in (("name_localizations", MAX_COMMAND_NAME), ("description_localizations", 100)):
             localized = _localizations(data, key, (index,), errors, limit)
             if localized is not None:
                 command[key] = localized
-        raw_options = _given(data, "options")
-        if raw_options is not _MISSING:
+        raw_options = given_value(data, "options")
+        if raw_options is not MISSING:
             if not chat_input:
                 errors.add(
                     (index, "options"),
@@ -237,15 +239,15 @@ def parse_application_commands(body: object) -> list[dict[str, Any]]:
                 options = _command_options(raw_options, (index, "options"), errors, depth=0)
                 if options is not None:
                     command["options"] = options
-        raw_permissions = _given(data, "default_member_permissions")
-        if raw_permissions is not _MISSING:
-            permissions = _permissions(raw_permissions, (index, "default_member_permissions"), errors)
+        raw_permissions = given_value(data, "default_member_permissions")
+        if raw_permissions is not MISSING:
+            permissions = parse_permissions(raw_permissions, (index, "default_member_permissions"), errors)
             if permissions is not None:
                 command["default_member_permissions"] = str(permissions)
         for key in ("dm_permission", "nsfw"):
-            raw_flag = _given(data, key)
-            if raw_flag is not _MISSING:
-                _boolean(raw_flag, (index, key), errors)
+            raw_flag = given_value(data, key)
+            if raw_flag is not MISSING:
+                parse_boolean(raw_flag, (index, key), errors)
         commands.append(command)
     errors.raise_if_any()
 
@@ -254,7 +256,7 @@ def parse_application_commands(body: object) -> list[dict[str, Any]]:
     for command in commands:
         ident = (int(command["type"]), str(command["name"]))
         if ident in seen:
-            raise _form_error(
+            raise form_error(
                 (), "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique"
             )
         seen.add(ident)
@@ -273,30 +275,30 @@ def parse_command_permissions(body: object) -> list[dict[str, Any]]:
     [SPEC] ``ApplicationCommandPermission``). Returns the entries as Discord echoes them."""
     data = body_object(body)
     errors = FormErrors()
-    raw = _given(data, "permissions")
-    if raw is _MISSING:
-        _required(errors, ("permissions",))
+    raw = given_value(data, "permissions")
+    if raw is MISSING:
+        report_required(errors, ("permissions",))
         errors.raise_if_any()
-    values = _array(raw, ("permissions",), errors, max_len=MAX_COMMAND_PERMISSIONS)
+    values = parse_array(raw, ("permissions",), errors, max_len=MAX_COMMAND_PERMISSIONS)
     entries: list[dict[str, Any]] = []
     seen: set[tuple[int, int]] = set()
-    for index, item in _items(values or [], ("permissions",), errors, "ApplicationCommandPermission"):
+    for index, item in array_items(values or [], ("permissions",), errors, "ApplicationCommandPermission"):
         path: Path = ("permissions", index)
-        entry = _model(item, path, errors)
+        entry = parse_object(item, path, errors)
         if entry is None:
             continue
         parsed: dict[str, Any] = {}
         for key in ("id", "type", "permission"):
-            if _given(entry, key) is _MISSING:
-                _required(errors, (*path, key))
-        if _given(entry, "id") is not _MISSING:
+            if given_value(entry, key) is MISSING:
+                report_required(errors, (*path, key))
+        if given_value(entry, "id") is not MISSING:
             target = parse_snowflake(entry["id"], (*path, "id"), errors)
             if target is not None:
                 parsed["id"] = str(target)
-        if _given(entry, "type") is not _MISSING:
-            parsed["type"] = _choice(entry["type"], (*path, "type"), errors, COMMAND_PERMISSION_TYPES)
-        if _given(entry, "permission") is not _MISSING:
-            parsed["permission"] = _boolean(entry["permission"], (*path, "permission"), errors)
+        if given_value(entry, "type") is not MISSING:
+            parsed["type"] = parse_choice(entry["type"], (*path, "type"), errors, COMMAND_PERMISSION_TYPES)
+        if given_value(entry, "permission") is not MISSING:
+            parsed["permission"] = parse_boolean(entry["permission"], (*path, "permission"), errors)
         if len(parsed) == 3 and None not in parsed.values():
             target_key = (int(parsed["id"]), int(parsed["type"]))
             if target_key in seen:

@@ -1,5 +1,6 @@
-"""Form-error helpers and the field converters every body parser uses (strings, integers,
-snowflakes, booleans, arrays, URLs, timestamps) and the query-string parsers."""
+"""Form-error helpers, field converters and query-string parsers shared by the body parsers.
+
+Converters for strings, integers, snowflakes, booleans, arrays, URLs and timestamps."""
 
 from __future__ import annotations
 
@@ -15,20 +16,38 @@ from discobase._discord.snowflakes import coerce_snowflake
 from discobase.local.errors import FormErrors, HTTPError
 
 __all__ = [
+    "MISSING",
     "Path",
+    "array_items",
     "body_object",
+    "check_length",
+    "choices_message",
     "coerce_flags",
+    "form_error",
+    "given_value",
+    "parse_array",
+    "parse_boolean",
+    "parse_choice",
+    "parse_flags",
+    "parse_integer",
+    "parse_number",
+    "parse_object",
+    "parse_permissions",
     "parse_query_bool",
     "parse_query_int",
     "parse_query_snowflake",
     "parse_snowflake",
+    "parse_string",
+    "parse_timestamp",
+    "parse_url",
+    "report_required",
 ]
 
 Path = tuple[str | int, ...]
 """A location in the request body: keys and list indexes (``("embeds", 0, "title")``)."""
 
 _INT_TEXT: Final = re.compile(r"[+-]?[0-9]{1,4000}")
-_MISSING: Final = object()
+MISSING: Final = object()
 
 # ------------------------------------------------------------------------------------- error helpers
 
@@ -43,23 +62,23 @@ def _display(value: object) -> str:
         return type(value).__name__
 
 
-def _form_error(path: Path, code: str, message: str) -> HTTPError:
+def form_error(path: Path, code: str, message: str) -> HTTPError:
     """A 400/50035 carrying a single field error (used for whole-body type errors)."""
     errors = FormErrors()
     errors.add(path, code, message)
     return HTTPError(400, 50035, "Invalid Form Body", errors.errors)
 
 
-def _required(errors: FormErrors, path: Path) -> None:
+def report_required(errors: FormErrors, path: Path) -> None:
     errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
 
 
-def _choices_message(choices: tuple[int, ...] | tuple[str, ...]) -> str:
+def choices_message(choices: tuple[int, ...] | tuple[str, ...]) -> str:
     """``Value must be one of (0, 1).``: Python tuple formatting, as in the docs' example."""
     return f"Value must be one of {choices!r}."
 
 
-def _check_length(
+def check_length(
     errors: FormErrors, path: Path, length: int, min_len: int | None, max_len: int | None
 ) -> bool:
     """Discord's length rule for strings and lists: BAD_LENGTH when both bounds exist."""
@@ -79,7 +98,7 @@ def _check_length(
 # ------------------------------------------------------------------------------------ type converters
 
 
-def _string(
+def parse_string(
     value: object,
     path: Path,
     errors: FormErrors,
@@ -91,7 +110,7 @@ def _string(
     if not isinstance(value, str):
         errors.add(path, "STRING_TYPE_CONVERT", f'Could not interpret "{_display(value)}" as string.')
         return None
-    if not _check_length(errors, path, len(value), min_len, max_len):
+    if not check_length(errors, path, len(value), min_len, max_len):
         return None
     return value
 
@@ -111,7 +130,7 @@ def _coerce_int(value: object) -> int | None:
     return None
 
 
-def _integer(
+def parse_integer(
     value: object,
     path: Path,
     errors: FormErrors,
@@ -133,18 +152,20 @@ def _integer(
     return number
 
 
-def _choice(value: object, path: Path, errors: FormErrors, choices: tuple[int, ...]) -> int | None:
+def parse_choice(value: object, path: Path, errors: FormErrors, choices: tuple[int, ...]) -> int | None:
     """An integer out of ``choices``: BASE_TYPE_CHOICES "Value must be one of (…)."."""
-    number = _integer(value, path, errors)
+    number = parse_integer(value, path, errors)
     if number is None:
         return None
     if number not in choices:
-        errors.add(path, "BASE_TYPE_CHOICES", _choices_message(choices))
+        errors.add(path, "BASE_TYPE_CHOICES", choices_message(choices))
         return None
     return number
 
 
-def _number(value: object, path: Path, errors: FormErrors, *, minimum: int, maximum: int) -> float | None:
+def parse_number(
+    value: object, path: Path, errors: FormErrors, *, minimum: int, maximum: int
+) -> float | None:
     """A finite JSON number (``duration_secs``): NUMBER_TYPE_COERCE 'Value "x" is not float.'."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         ok = False
@@ -163,7 +184,7 @@ def _number(value: object, path: Path, errors: FormErrors, *, minimum: int, maxi
     return float(value)
 
 
-def _boolean(value: object, path: Path, errors: FormErrors) -> bool | None:
+def parse_boolean(value: object, path: Path, errors: FormErrors) -> bool | None:
     """JSON ``true``/``false`` only: BOOLEAN_TYPE_CONVERT "Must be either true or false." [OBS]."""
     if isinstance(value, bool):
         return value
@@ -171,7 +192,7 @@ def _boolean(value: object, path: Path, errors: FormErrors) -> bool | None:
     return None
 
 
-def _array(
+def parse_array(
     value: object,
     path: Path,
     errors: FormErrors,
@@ -183,12 +204,14 @@ def _array(
     if not isinstance(value, list):
         errors.add(path, "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
         return None
-    if not _check_length(errors, path, len(value), min_len, max_len):
+    if not check_length(errors, path, len(value), min_len, max_len):
         return None
     return value
 
 
-def _items(values: list[Any], path: Path, errors: FormErrors, type_name: str) -> Iterator[tuple[int, Any]]:
+def array_items(
+    values: list[Any], path: Path, errors: FormErrors, type_name: str
+) -> Iterator[tuple[int, Any]]:
     """Non-null items with their index; ``null`` items are LIST_ITEM_VALUE_REQUIRED [OBS]."""
     for index, item in enumerate(values):
         if item is None:
@@ -199,7 +222,7 @@ def _items(values: list[Any], path: Path, errors: FormErrors, type_name: str) ->
         yield index, item
 
 
-def _model(value: object, path: Path, errors: FormErrors) -> dict[str, Any] | None:
+def parse_object(value: object, path: Path, errors: FormErrors) -> dict[str, Any] | None:
     """A nested JSON object: MODEL_TYPE_CONVERT "Expected an object/dictionary." [OBS]."""
     if isinstance(value, dict):
         return value
@@ -220,7 +243,7 @@ def parse_snowflake(value: object, path: Path, errors: FormErrors) -> int | None
     return number
 
 
-def _permissions(value: object, path: Path, errors: FormErrors) -> int | None:
+def parse_permissions(value: object, path: Path, errors: FormErrors) -> int | None:
     """A permission bitfield: JSON int or digit string (what discord.py sends), ``0..2**64-1``."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         number = None
@@ -240,7 +263,7 @@ def _permissions(value: object, path: Path, errors: FormErrors) -> int | None:
     return number
 
 
-def _body_object(body: object) -> dict[str, Any]:
+def body_object(body: object) -> dict[str, Any]:
     """The request body as an object; ``null`` is an empty body.
 
     Anything else (array, string, number) is 50035 with a whole-request error
@@ -251,20 +274,20 @@ def _body_object(body: object) -> dict[str, Any]:
         return {}
     if isinstance(body, dict):
         return body
-    raise _form_error((), "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+    raise form_error((), "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
 
 
-def _given(data: dict[str, Any], key: str) -> object:
-    """``data[key]``, or ``_MISSING`` when absent or ``null`` (Discord treats both alike)."""
+def given_value(data: dict[str, Any], key: str) -> object:
+    """``data[key]``, or ``MISSING`` when absent or ``null`` (Discord treats both alike)."""
     value = data.get(key)
-    return _MISSING if value is None else value
+    return MISSING if value is None else value
 
 
 # --------------------------------------------------------------------------------------- query strings
 
 
 def _query_error(name: str, code: str, message: str) -> HTTPError:
-    return _form_error((name,), code, message)
+    return form_error((name,), code, message)
 
 
 def parse_query_snowflake(value: str | None, name: str) -> int | None:
@@ -323,11 +346,6 @@ def parse_query_bool(value: str | None, name: str, *, default: bool) -> bool:
 # ------------------------------------------------------------------------------------ interaction callbacks
 
 
-def body_object(body: object) -> dict[str, Any]:
-    """The request body as a JSON object (``null`` → ``{}``); anything else is 400/50035."""
-    return _body_object(body)
-
-
 def coerce_flags(value: object) -> int:
     """A ``flags`` value if it is a non-negative integer, else 0 (for a deferred response's
     ``data.flags``, where only EPHEMERAL matters)."""
@@ -336,14 +354,14 @@ def coerce_flags(value: object) -> int:
     return 0
 
 
-def _url(value: object, path: Path, errors: FormErrors, *, attachment_ok: bool) -> str | None:
+def parse_url(value: object, path: Path, errors: FormErrors, *, attachment_ok: bool) -> str | None:
     """An embed URL: ≤ 2048 characters, scheme http(s) (or ``attachment://`` for media).
 
     Errors [OBS]: URL_TYPE_INVALID_SCHEME 'Scheme "x" is not supported. Scheme must be one of
     ('http', 'https').' and URL_TYPE_INVALID_URL "Not a well formed URL.". Discord checks host
     names more strictly (e.g. needs a dot); this server accepts any non-empty host.
     """
-    text = _string(value, path, errors, max_len=MAX_URL)
+    text = parse_string(value, path, errors, max_len=MAX_URL)
     if text is None:
         return None
     schemes = ("http", "https", "attachment") if attachment_ok else ("http", "https")
@@ -365,12 +383,12 @@ def _url(value: object, path: Path, errors: FormErrors, *, attachment_ok: bool) 
     return text
 
 
-def _timestamp(value: object, path: Path, errors: FormErrors) -> str | None:
+def parse_timestamp(value: object, path: Path, errors: FormErrors) -> str | None:
     """An ISO 8601 timestamp, normalised to ``isoformat()`` with an offset (naive → UTC).
 
     Error [OBS]: DATE_TIME_TYPE_PARSE "Could not parse {value}. Should be ISO8601.".
     """
-    text = _string(value, path, errors)
+    text = parse_string(value, path, errors)
     if text is None:
         return None
     try:
@@ -383,6 +401,6 @@ def _timestamp(value: object, path: Path, errors: FormErrors) -> str | None:
     return moment.isoformat()
 
 
-def _flags(value: object, path: Path, errors: FormErrors) -> int | None:
+def parse_flags(value: object, path: Path, errors: FormErrors) -> int | None:
     """``flags``: an integer bitfield (Discord keeps only the flags a request may set)."""
-    return _integer(value, path, errors, minimum=0, maximum=MAX_INT64)
+    return parse_integer(value, path, errors, minimum=0, maximum=MAX_INT64)

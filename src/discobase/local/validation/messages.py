@@ -1,5 +1,6 @@
-"""Message bodies: create, edit and bulk delete
-(https://docs.discord.com/developers/resources/message)."""
+"""Message bodies: create, edit and bulk delete.
+
+See https://docs.discord.com/developers/resources/message."""
 
 from __future__ import annotations
 
@@ -25,24 +26,24 @@ from discobase._discord.limits import (
 from discobase._discord.messages import ALLOWED_MENTION_TYPES
 from discobase._discord.snowflakes import snowflake_at
 from discobase.local.errors import FormErrors, bad_request
-from discobase.local.validation.embeds import _embeds
+from discobase.local.validation.embeds import parse_embeds
 from discobase.local.validation.fields import (
-    _MISSING,
+    MISSING,
     Path,
-    _array,
-    _body_object,
-    _boolean,
-    _choice,
-    _choices_message,
-    _flags,
-    _given,
-    _integer,
-    _items,
-    _model,
-    _number,
-    _required,
-    _string,
+    array_items,
+    body_object,
+    choices_message,
+    given_value,
+    parse_array,
+    parse_boolean,
+    parse_choice,
+    parse_flags,
+    parse_integer,
+    parse_number,
+    parse_object,
     parse_snowflake,
+    parse_string,
+    report_required,
 )
 
 __all__ = [
@@ -125,7 +126,7 @@ def _content(value: object, errors: FormErrors) -> str | None:
     2001 → ``{"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
     "message": "Must be 2000 or fewer in length."}]}}`` [OBS].
     """
-    return _string(value, ("content",), errors, max_len=CONTENT_LIMIT)
+    return parse_string(value, ("content",), errors, max_len=CONTENT_LIMIT)
 
 
 def _nonce(value: object, errors: FormErrors) -> str | int | None:
@@ -153,12 +154,12 @@ def _nonce(value: object, errors: FormErrors) -> str | int | None:
 def _snowflake_list(
     value: object, path: Path, errors: FormErrors, *, max_len: int | None, type_name: str = "SnowflakeType"
 ) -> list[int] | None:
-    values = _array(value, path, errors, max_len=max_len)
+    values = parse_array(value, path, errors, max_len=max_len)
     if values is None:
         return None
     result: list[int] = []
     ok = True
-    for index, item in _items(values, path, errors, type_name):
+    for index, item in array_items(values, path, errors, type_name):
         number = parse_snowflake(item, (*path, index), errors)
         if number is None:
             ok = False
@@ -177,19 +178,19 @@ def _components(value: object, errors: FormErrors) -> list[Any] | None:
 
     Components are otherwise passed through unchecked (their layout rules are not mirrored).
     """
-    values = _array(value, ("components",), errors, max_len=MAX_COMPONENTS)
+    values = parse_array(value, ("components",), errors, max_len=MAX_COMPONENTS)
     if values is None:
         return None
     start = errors.count
-    for index, item in _items(values, ("components",), errors, "ModelType"):
-        data = _model(item, ("components", index), errors)
+    for index, item in array_items(values, ("components",), errors, "ModelType"):
+        data = parse_object(item, ("components", index), errors)
         if data is None:
             continue
-        kind = _given(data, "type")
-        if kind is _MISSING:
-            _required(errors, ("components", index, "type"))
+        kind = given_value(data, "type")
+        if kind is MISSING:
+            report_required(errors, ("components", index, "type"))
         else:
-            _integer(kind, ("components", index, "type"), errors, minimum=1, maximum=MAX_INT32)
+            parse_integer(kind, ("components", index, "type"), errors, minimum=1, maximum=MAX_INT32)
     return list(values) if errors.count == start else None
 
 
@@ -202,13 +203,13 @@ def _allowed_mentions(value: object, errors: FormErrors) -> dict[str, Any] | Non
     MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE (likewise roles).
     """
     path: Path = ("allowed_mentions",)
-    data = _model(value, path, errors)
+    data = parse_object(value, path, errors)
     if data is None:
         return None
     result: dict[str, Any] = {}
     ok = True
-    parse = _given(data, "parse")
-    if parse is not _MISSING:
+    parse = given_value(data, "parse")
+    if parse is not MISSING:
         if not isinstance(parse, list):
             errors.add((*path, "parse"), "SET_TYPE_CONVERT", "Only iterables may be used in a SetType")
             ok = False
@@ -219,17 +220,17 @@ def _allowed_mentions(value: object, errors: FormErrors) -> dict[str, Any] | Non
                     continue
                 if not isinstance(item, str) or item not in ALLOWED_MENTION_TYPES:
                     errors.add(
-                        (*path, "parse", index), "BASE_TYPE_CHOICES", _choices_message(ALLOWED_MENTION_TYPES)
+                        (*path, "parse", index), "BASE_TYPE_CHOICES", choices_message(ALLOWED_MENTION_TYPES)
                     )
                     ok = False
                 elif item not in kinds:
                     kinds.append(item)
             result["parse"] = kinds
     for key in ("users", "roles"):
-        ids = _given(data, key)
-        if ids is _MISSING:
+        ids = given_value(data, key)
+        if ids is MISSING:
             continue
-        values = _array(ids, (*path, key), errors, max_len=MAX_MENTION_IDS)
+        values = parse_array(ids, (*path, key), errors, max_len=MAX_MENTION_IDS)
         if values is None:
             ok = False
             continue
@@ -250,9 +251,9 @@ def _allowed_mentions(value: object, errors: FormErrors) -> dict[str, Any] | Non
                 f'parse:["{key}"] and {key}: [ids...] are mutually exclusive.',
             )
             ok = False
-    replied = _given(data, "replied_user")
-    if replied is not _MISSING:
-        flag = _boolean(replied, (*path, "replied_user"), errors)
+    replied = given_value(data, "replied_user")
+    if replied is not MISSING:
+        flag = parse_boolean(replied, (*path, "replied_user"), errors)
         if flag is None:
             ok = False
         else:
@@ -267,21 +268,21 @@ def _message_reference(value: object, errors: FormErrors) -> tuple[dict[str, Any
     ``type`` is 0 (DEFAULT, a reply) or 1 (FORWARD) [DOC MSG].
     """
     path: Path = ("message_reference",)
-    data = _model(value, path, errors)
+    data = parse_object(value, path, errors)
     if data is None:
         return None
     result: dict[str, Any] = {"type": 0}
     ok = True
-    kind = _given(data, "type")
-    if kind is not _MISSING:
-        choice = _choice(kind, (*path, "type"), errors, MESSAGE_REFERENCE_TYPES)
+    kind = given_value(data, "type")
+    if kind is not MISSING:
+        choice = parse_choice(kind, (*path, "type"), errors, MESSAGE_REFERENCE_TYPES)
         if choice is None:
             ok = False
         else:
             result["type"] = choice
-    message_id = _given(data, "message_id")
-    if message_id is _MISSING:
-        _required(errors, (*path, "message_id"))
+    message_id = given_value(data, "message_id")
+    if message_id is MISSING:
+        report_required(errors, (*path, "message_id"))
         ok = False
     else:
         number = parse_snowflake(message_id, (*path, "message_id"), errors)
@@ -290,17 +291,17 @@ def _message_reference(value: object, errors: FormErrors) -> tuple[dict[str, Any
         else:
             result["message_id"] = str(number)
     for key in ("channel_id", "guild_id"):
-        raw = _given(data, key)
-        if raw is not _MISSING:
+        raw = given_value(data, key)
+        if raw is not MISSING:
             number = parse_snowflake(raw, (*path, key), errors)
             if number is None:
                 ok = False
             else:
                 result[key] = str(number)
     fail = True
-    raw_fail = _given(data, "fail_if_not_exists")
-    if raw_fail is not _MISSING:
-        flag = _boolean(raw_fail, (*path, "fail_if_not_exists"), errors)
+    raw_fail = given_value(data, "fail_if_not_exists")
+    if raw_fail is not MISSING:
+        flag = parse_boolean(raw_fail, (*path, "fail_if_not_exists"), errors)
         if flag is None:
             ok = False
         else:
@@ -310,15 +311,15 @@ def _message_reference(value: object, errors: FormErrors) -> tuple[dict[str, Any
 
 def _attachment(value: object, path: Path, errors: FormErrors) -> AttachmentSpec | None:
     """One MessageAttachmentRequest: ``id`` (snowflake) required; filename 1-1024, description ≤ 1024."""
-    data = _model(value, path, errors)
+    data = parse_object(value, path, errors)
     if data is None:
         return None
     ok = True
     given: set[str] = set()
-    raw_id = _given(data, "id")
+    raw_id = given_value(data, "id")
     attachment_id: int | None = None
-    if raw_id is _MISSING:
-        _required(errors, (*path, "id"))
+    if raw_id is MISSING:
+        report_required(errors, (*path, "id"))
         ok = False
     else:
         attachment_id = parse_snowflake(raw_id, (*path, "id"), errors)
@@ -330,25 +331,25 @@ def _attachment(value: object, path: Path, errors: FormErrors) -> AttachmentSpec
         ("title", None, MAX_ATTACHMENT_TEXT),
         ("waveform", None, MAX_WAVEFORM),
     ):
-        raw = _given(data, key)
-        if raw is _MISSING:
+        raw = given_value(data, key)
+        if raw is MISSING:
             continue
-        text = _string(raw, (*path, key), errors, min_len=min_len, max_len=max_len)
+        text = parse_string(raw, (*path, key), errors, min_len=min_len, max_len=max_len)
         if text is None:
             ok = False
         else:
             texts[key] = text
             given.add(key)
     spoiler: bool | None = None
-    raw_spoiler = _given(data, "is_spoiler")
-    if raw_spoiler is not _MISSING:
-        spoiler = _boolean(raw_spoiler, (*path, "is_spoiler"), errors)
+    raw_spoiler = given_value(data, "is_spoiler")
+    if raw_spoiler is not MISSING:
+        spoiler = parse_boolean(raw_spoiler, (*path, "is_spoiler"), errors)
         ok = ok and spoiler is not None
         given.add("is_spoiler")
     duration: float | None = None
-    raw_duration = _given(data, "duration_secs")
-    if raw_duration is not _MISSING:
-        duration = _number(raw_duration, (*path, "duration_secs"), errors, minimum=0, maximum=MAX_INT32)
+    raw_duration = given_value(data, "duration_secs")
+    if raw_duration is not MISSING:
+        duration = parse_number(raw_duration, (*path, "duration_secs"), errors, minimum=0, maximum=MAX_INT32)
         ok = ok and duration is not None
         given.add("duration_secs")
     if not ok or attachment_id is None:
@@ -367,11 +368,11 @@ def _attachment(value: object, path: Path, errors: FormErrors) -> AttachmentSpec
 
 def _attachments(value: object, errors: FormErrors) -> list[AttachmentSpec] | None:
     """``attachments``: at most 10 entries [SPEC maxItems 10]."""
-    values = _array(value, ("attachments",), errors, max_len=FILES_PER_MESSAGE)
+    values = parse_array(value, ("attachments",), errors, max_len=FILES_PER_MESSAGE)
     if values is None:
         return None
     result: list[AttachmentSpec] = []
-    for index, item in _items(values, ("attachments",), errors, "ModelType"):
+    for index, item in array_items(values, ("attachments",), errors, "ModelType"):
         spec = _attachment(item, ("attachments", index), errors)
         if spec is not None:
             result.append(spec)
@@ -399,57 +400,57 @@ def parse_message_create(body: object, *, uploads: int = 0) -> MessageCreate:
        (Discord trims message content; the whitespace rule is UNCONFIRMED for bots.)
     """
     _check_uploads(uploads)
-    data = _body_object(body)
+    data = body_object(body)
     errors = FormErrors()
     result = MessageCreate()
 
-    value = _given(data, "content")
-    if value is not _MISSING:
+    value = given_value(data, "content")
+    if value is not MISSING:
         result.content = _content(value, errors)
         result.fields_set.add("content")
-    value = _given(data, "embeds")
-    if value is not _MISSING:
-        result.embeds = _embeds(value, errors) or []
+    value = given_value(data, "embeds")
+    if value is not MISSING:
+        result.embeds = parse_embeds(value, errors) or []
         result.fields_set.add("embeds")
-    value = _given(data, "attachments")
-    if value is not _MISSING:
+    value = given_value(data, "attachments")
+    if value is not MISSING:
         result.attachments = _attachments(value, errors)
         result.fields_set.add("attachments")
-    value = _given(data, "nonce")
-    if value is not _MISSING:
+    value = given_value(data, "nonce")
+    if value is not MISSING:
         result.nonce = _nonce(value, errors)
         result.fields_set.add("nonce")
     for key in ("enforce_nonce", "tts"):
-        value = _given(data, key)
-        if value is not _MISSING:
-            flag = _boolean(value, (key,), errors)
+        value = given_value(data, key)
+        if value is not MISSING:
+            flag = parse_boolean(value, (key,), errors)
             setattr(result, key, bool(flag))
             result.fields_set.add(key)
-    value = _given(data, "flags")
-    if value is not _MISSING:
-        result.flags = _flags(value, ("flags",), errors) or 0
+    value = given_value(data, "flags")
+    if value is not MISSING:
+        result.flags = parse_flags(value, ("flags",), errors) or 0
         result.fields_set.add("flags")
-    value = _given(data, "components")
-    if value is not _MISSING:
+    value = given_value(data, "components")
+    if value is not MISSING:
         result.components = _components(value, errors) or []
         result.fields_set.add("components")
-    value = _given(data, "sticker_ids")
-    if value is not _MISSING:
+    value = given_value(data, "sticker_ids")
+    if value is not MISSING:
         result.sticker_ids = _sticker_ids(value, errors) or []
         result.fields_set.add("sticker_ids")
-    value = _given(data, "allowed_mentions")
-    if value is not _MISSING:
+    value = given_value(data, "allowed_mentions")
+    if value is not MISSING:
         result.allowed_mentions = _allowed_mentions(value, errors)
         result.fields_set.add("allowed_mentions")
-    value = _given(data, "message_reference")
-    if value is not _MISSING:
+    value = given_value(data, "message_reference")
+    if value is not MISSING:
         reference = _message_reference(value, errors)
         if reference is not None:
             result.message_reference, result.fail_if_not_exists = reference
         result.fields_set.add("message_reference")
-    value = _given(data, "poll")
-    if value is not _MISSING:
-        result.poll = _model(value, ("poll",), errors)
+    value = given_value(data, "poll")
+    if value is not MISSING:
+        result.poll = parse_object(value, ("poll",), errors)
         result.fields_set.add("poll")
     errors.raise_if_any()
 
@@ -461,7 +462,7 @@ def parse_message_create(body: object, *, uploads: int = 0) -> MessageCreate:
         or result.components
         or uploads > 0
         or result.poll is not None
-        or _given(data, "shared_client_theme") is not _MISSING
+        or given_value(data, "shared_client_theme") is not MISSING
     ):
         raise bad_request(50006, "Cannot send an empty message")
     return result
@@ -475,7 +476,7 @@ def parse_message_edit(body: object, *, uploads: int = 0) -> MessageEdit:
     is left to the caller.
     """
     _check_uploads(uploads)
-    data = _body_object(body)
+    data = body_object(body)
     errors = FormErrors()
     result = MessageEdit()
     if "content" in data:
@@ -484,7 +485,7 @@ def parse_message_edit(body: object, *, uploads: int = 0) -> MessageEdit:
         result.fields_set.add("content")
     if "embeds" in data:
         value = data["embeds"]
-        result.embeds = [] if value is None else _embeds(value, errors)
+        result.embeds = [] if value is None else parse_embeds(value, errors)
         result.fields_set.add("embeds")
     if "components" in data:
         value = data["components"]
@@ -494,12 +495,12 @@ def parse_message_edit(body: object, *, uploads: int = 0) -> MessageEdit:
         value = data["attachments"]
         result.attachments = [] if value is None else _attachments(value, errors)
         result.fields_set.add("attachments")
-    value = _given(data, "flags")
-    if value is not _MISSING:
-        result.flags = _flags(value, ("flags",), errors)
+    value = given_value(data, "flags")
+    if value is not MISSING:
+        result.flags = parse_flags(value, ("flags",), errors)
         result.fields_set.add("flags")
-    value = _given(data, "allowed_mentions")
-    if value is not _MISSING:
+    value = given_value(data, "allowed_mentions")
+    if value is not MISSING:
         result.allowed_mentions = _allowed_mentions(value, errors)
         result.fields_set.add("allowed_mentions")
     errors.raise_if_any()
@@ -519,17 +520,17 @@ def parse_bulk_delete(body: object, *, now_ms: int | None = None) -> list[int]:
 
     With ``now_ms``, ids older than 14 days are then 400/50034 (see :func:`check_bulk_delete_age`).
     """
-    data = _body_object(body)
+    data = body_object(body)
     errors = FormErrors()
-    raw = _given(data, "messages")
+    raw = given_value(data, "messages")
     ids: list[int] = []
-    if raw is _MISSING:
-        _required(errors, ("messages",))
+    if raw is MISSING:
+        report_required(errors, ("messages",))
     else:
-        values = _array(raw, ("messages",), errors, min_len=BULK_DELETE_MIN, max_len=BULK_DELETE_MAX)
+        values = parse_array(raw, ("messages",), errors, min_len=BULK_DELETE_MIN, max_len=BULK_DELETE_MAX)
         if values is not None:
             seen: set[int] = set()
-            for index, item in _items(values, ("messages",), errors, "SnowflakeType"):
+            for index, item in array_items(values, ("messages",), errors, "SnowflakeType"):
                 number = parse_snowflake(item, ("messages", index), errors)
                 if number is None:
                     continue

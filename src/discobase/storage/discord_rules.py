@@ -1,5 +1,6 @@
-"""What both transports share, so that they behave identically: Discord's
-limits (checked before a request is made), the routes they count, the
+"""Discord's rules as both transports apply them, so that they behave identically.
+
+Limits checked before a request is made, the routes they count, the
 permission a failed route needs, how a deletion is split into bulk and single
 requests, and the ordered delivery of message events.
 
@@ -21,7 +22,7 @@ from discobase._discord.limits import (
     BULK_DELETE_MAX_AGE_MS,
     FILENAME_LIMIT,
 )
-from discobase._discord.permissions import REQUIRED_PERMISSIONS
+from discobase._discord.permissions import REQUIRED_PERMISSIONS, Permission
 from discobase._discord.snowflakes import DISCORD_EPOCH as DISCORD_EPOCH_MS
 from discobase.exceptions import DatabaseStorageError, MissingPermissionsError
 from discobase.storage.transport import (
@@ -30,9 +31,9 @@ from discobase.storage.transport import (
     HISTORY_PAGE,
     MESSAGE_FILES_LIMIT,
     UPLOAD_LIMIT,
-    EventHandler,
     FileData,
     MessageEvent,
+    MessageListener,
 )
 
 __all__ = [
@@ -78,15 +79,15 @@ ROUTE_CDN = "GET /attachments/{channel_id}/{attachment_id}/{filename}"
 
 
 class Perm:
-    """The permission bits a storage bot uses (Discord's values)."""
+    """The permission bits a storage bot uses, as plain ints (the values of :class:`Permission`)."""
 
-    MANAGE_CHANNELS = 1 << 4
-    VIEW_CHANNEL = 1 << 10
-    SEND_MESSAGES = 1 << 11
-    MANAGE_MESSAGES = 1 << 13
-    ATTACH_FILES = 1 << 15
-    READ_MESSAGE_HISTORY = 1 << 16
-    MANAGE_ROLES = 1 << 28
+    MANAGE_CHANNELS = int(Permission.MANAGE_CHANNELS)
+    VIEW_CHANNEL = int(Permission.VIEW_CHANNEL)
+    SEND_MESSAGES = int(Permission.SEND_MESSAGES)
+    MANAGE_MESSAGES = int(Permission.MANAGE_MESSAGES)
+    ATTACH_FILES = int(Permission.ATTACH_FILES)
+    READ_MESSAGE_HISTORY = int(Permission.READ_MESSAGE_HISTORY)
+    MANAGE_ROLES = int(Permission.MANAGE_ROLES)
 
     #: What the bot grants itself in a private channel.
     PRIVATE_ALLOW = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | ATTACH_FILES | MANAGE_MESSAGES
@@ -227,11 +228,11 @@ class EventPump:
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
-        self.handlers: list[EventHandler] = []
+        self.handlers: list[MessageListener] = []
         self._queue: deque[MessageEvent] = deque()
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, handler: EventHandler) -> None:
+    def add(self, handler: MessageListener) -> None:
         self.handlers.append(handler)
 
     def put(self, event: MessageEvent) -> None:

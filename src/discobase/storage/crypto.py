@@ -1,0 +1,150 @@
+"""Keys of encrypted databases: passphrase derivation (scrypt) and public key ids.
+
+``key`` is 32 random bytes (AES-256-GCM), or a passphrase from which 32 bytes
+are derived (see docs/storage.md, "Keys"). Nonces are 12 random bytes per
+message; the key never appears in ``repr``, ``str`` or exceptions.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from collections.abc import Iterator, Sequence
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from discobase.storage.wire import CodecError, decode_errors, utf8
+
+__all__ = ["AEAD_OVERHEAD", "KDF_SALT", "NONCE", "TAG", "Keyring", "derive_key", "key_bytes", "key_id"]
+
+#: The scrypt salt namespace for passphrase keys (part of the format: changing it changes keys).
+KDF_SALT: Final = b"discobase/v1"
+#: scrypt's cost (n; r=8, p=1): about 0.1 s and 32 MiB per derivation.
+SCRYPT_N: Final = 2**15
+#: Bytes of an AES-GCM nonce, and of its tag; a sealed payload is ``nonce || ciphertext || tag``.
+NONCE: Final = 12
+TAG: Final = 16
+AEAD_OVERHEAD: Final = NONCE + TAG
+
+
+def derive_key(passphrase: str, *, salt: bytes | str | None = None) -> bytes:
+    """Derive a 32-byte AES-256 key from a passphrase (scrypt; see docs/storage.md, "Keys")."""
+    if not isinstance(passphrase, str) or not passphrase:
+        raise ValueError("the passphrase must be a non-empty string")
+    full_salt = KDF_SALT
+    if salt:
+        full_salt += b"/" + (salt.encode("utf-8") if isinstance(salt, str) else bytes(salt))
+    kdf = Scrypt(salt=full_salt, length=32, n=SCRYPT_N, r=8, p=1)
+    return kdf.derive(passphrase.encode("utf-8"))
+
+
+def key_bytes(key: bytes | str, salt: bytes | str | None) -> bytes:
+    if isinstance(key, str):
+        return derive_key(key, salt=salt)
+    if isinstance(key, bytes | bytearray | memoryview):
+        if len(key) != 32:
+            raise ValueError("a bytes key must be exactly 32 bytes (AES-256); pass a str to use a passphrase")
+        return bytes(key)
+    raise TypeError("key must be 32 bytes, a passphrase string or None")
+
+
+def key_id(key: bytes) -> str:
+    """A short public name of a 32-byte key (8 hex digits of an HMAC of a constant):
+    it tells which key encrypted a message without revealing anything of the key."""
+    return hmac.new(key, b"discobase key id", hashlib.sha256).hexdigest()[:8]
+
+
+class Keyring:
+    """The keys of a codec: the one it writes with (if any) and every one it reads, by key id.
+
+    Args:
+        key: the write key (32 bytes or a passphrase), or None.
+        old_keys: keys still read but no longer written (after a key rotation).
+        salt: extra scrypt salt for passphrases.
+    """
+
+    __slots__ = ("_keys", "aead", "kid")
+
+    def __init__(
+        self,
+        key: bytes | str | None,
+        old_keys: Sequence[bytes | str] = (),
+        *,
+        salt: bytes | str | None = None,
+    ) -> None:
+        self.aead: AESGCM | None = None
+        """The cipher of the write key (None: nothing is encrypted)."""
+        self.kid = ""
+        """The id of the write key ("" without one)."""
+        self._keys: dict[str, AESGCM] = {}
+        for number, given in enumerate([key, *old_keys] if key is not None else list(old_keys)):
+            raw = key_bytes(given, salt)
+            kid = key_id(raw)
+            self._keys.setdefault(kid, AESGCM(raw))
+            if number == 0 and key is not None:
+                self.aead, self.kid = self._keys[kid], kid
+
+    def __repr__(self) -> str:
+        return f"Keyring(ids={list(self._keys)})"
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The ids of every key read."""
+        return tuple(self._keys)
+
+    def get(self, kid: str) -> AESGCM | None:
+        """The cipher of key ``kid``, if this keyring holds it."""
+        return self._keys.get(kid)
+
+    def all(self) -> Iterator[AESGCM]:
+        """Every cipher, the write key's first."""
+        return iter(self._keys.values())
+
+    def seal(self, data: bytes, associated: bytes) -> bytes:
+        """``nonce || ciphertext || tag`` of ``data`` under the write key."""
+        if self.aead is None:
+            raise ValueError("a codec without a key cannot seal")
+        nonce = os.urandom(NONCE)
+        return nonce + self.aead.encrypt(nonce, data, associated)
+
+    def seal_text(self, text: str, context: str) -> str:
+        """``text`` encrypted with the write key, bound to ``context``: ``kid:base64``."""
+        sealed = self.seal(utf8(text), context.encode("utf-8"))
+        return f"{self.kid}:{base64.b64encode(sealed).decode('ascii')}"
+
+    def open_text(self, sealed: str, context: str, *, kid: str | None = None) -> str:
+        """The text of :meth:`seal_text`'s output, bound to ``context``."""
+        with decode_errors("sealed text"):
+            given_kid, _, body = sealed.partition(":")
+            aead = self._keys.get(kid or given_kid)
+            if aead is None:
+                raise CodecError(f"cannot decrypt: encrypted with key {given_kid!r}, which this codec lacks")
+            blob = base64.b64decode(body.encode("ascii"), validate=True)
+            if len(blob) < AEAD_OVERHEAD:
+                raise CodecError("cannot decrypt: truncated data")
+            try:
+                data = aead.decrypt(blob[:NONCE], blob[NONCE:], context.encode("utf-8"))
+            except InvalidTag:
+                raise CodecError("cannot decrypt: wrong key or tampered data") from None
+            return data.decode("utf-8")
+
+    def check_value(self) -> str:
+        """A value that proves knowledge of the write key (for the catalog's key
+        record): the key's id encrypted under itself, base64."""
+        if self.aead is None:
+            raise ValueError("a codec without a key has no check value")
+        return self.seal_text(self.kid, "discobase key check")
+
+    def verify_check(self, kid: str, check: str) -> bool:
+        """Whether this keyring holds the key ``kid`` whose check value is ``check``."""
+        if kid not in self._keys:
+            return False
+        try:
+            return self.open_text(check, "discobase key check", kid=kid) == kid
+        except CodecError:
+            return False

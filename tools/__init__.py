@@ -1,0 +1,1 @@
+"""Checks run by ``make lint`` beside ruff, mypy and import-linter."""
