@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from loguru import logger
 
-from discobase import events, exceptions, system  # noqa: F401  (registers db.logs, db.tickets)
+from discobase import _cogs_path, events, exceptions, system  # noqa: F401  (registers db.logs, db.tickets)
 from discobase.database import Database, EmbeddedServerWarning
 from discobase.engine.versions import DBStatus, Version, database_safe, required_argument, timed
 from discobase.exceptions import (
@@ -107,3 +107,4 @@ __all__ = [
 ]
 
 logger.disable("discobase")
+_cogs_path.install()  # discobase.cogs in a source checkout (the wheel has it in the package)
