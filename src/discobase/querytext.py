@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import types
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -71,14 +72,19 @@ def field_names(model: type[BaseModel], prefix: str = "", depth: int = 2) -> lis
 
 
 def _nested_model(expression: FieldExpr) -> type[BaseModel] | None:
+    """The model a field holds (``Address`` or ``Address | None``), if it holds one."""
     annotation = expression.annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = inner[0] if len(inner) == 1 else None
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
 
 
 def _table_name(model: type[BaseModel]) -> str:
-    return str(getattr(model, "__disco_name__", None) or model.__name__)
+    name = getattr(model, "__disco_name__", None)
+    return str(name) if name and name != "_notset" else model.__name__
 
 
 def _field(model: type[BaseModel], path: str) -> FieldExpr:

@@ -187,3 +187,32 @@ async def test_non_privileged_intents_read_another_process_of_the_same_bot(
         await again.close()
     finally:
         await stop(user_bot, task)
+
+
+async def test_own_bot_uses_non_privileged_intents_and_the_cogs_flag(
+    server: LocalDiscord, bot: BotAccount
+) -> None:
+    guild_id = server.create_guild(GUILD, owner=bot)
+    channel_id = server.store.guilds[guild_id].system_channel_id
+    admins = server.create_role(guild_id, "admins", permissions=int(Permission.ADMINISTRATOR))
+    db, Member = make_db(server_url=server.url, cogs=True)
+    async with db.conn(bot.token):
+        intents = db.bot.intents
+        assert (intents.guilds, intents.guild_messages) == (True, True)
+        assert intents.value == discord.Intents(guilds=True, guild_messages=True).value  # nothing privileged
+        # what discobase 1.0.0's own tests check of db.guild
+        found = next(guild for guild in db.bot.guilds if guild.name == db.name)
+        assert found == db.guild
+        assert db.guild is not None
+        metadata = db._metadata_channel
+        assert metadata is not None
+        assert [c.name for c in db.guild.channels if c.id == metadata.id] == ["_dbmetadata"]
+
+        await Member(name="ada").save()
+        ada = server.create_user("ada")
+        await ada.join(guild_id, roles=[admins])
+        tables = await ada.invoke(
+            guild_id, "/db tables", channel=channel_id
+        )  # loaded and synced by cogs=True
+        assert [f["name"] for f in tables.message["embeds"][0]["fields"]] == ["member"]
+        await ada.close()

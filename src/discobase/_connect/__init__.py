@@ -181,18 +181,22 @@ class ConnectMixin:
             await self.wait_ready()  # nothing to wait for but the open itself
 
     def _detach(self) -> None:
-        bot, self._attached = self._attached, None
-        if bot is not None:
-            unregister(bot, self)  # type: ignore[arg-type]
-        self._bot = None
+        """Forget the bot (the user's is left running; ours is closed by then)."""
+        for bot in (self._attached, self._bot):
+            if bot is not None:
+                unregister(bot, self)  # type: ignore[arg-type]
+        self._attached = self._bot = None
 
     async def _load_admin_cogs(self) -> None:
-        """With ``cogs=True``: load the admin cogs into the bot (once) and sync
-        its application commands, as discobase 1.0.0 did at start."""
-        if not self.cogs or not isinstance(self._transport, DiscordTransport):
+        """Make the database known to its bot's cogs; with ``cogs=True``, also
+        load the admin cogs into the bot (once) and sync its application
+        commands, as discobase 1.0.0 did at start."""
+        if not isinstance(self._transport, DiscordTransport):
             return
         bot = self.bot
-        register(bot, self)  # type: ignore[arg-type]
+        register(bot, self)  # type: ignore[arg-type]  # where the cogs find the database of a guild
+        if not self.cogs:
+            return
         if ADMIN_EXTENSION not in bot.extensions:
             await bot.load_extension(ADMIN_EXTENSION)
         try:
