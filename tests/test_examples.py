@@ -115,6 +115,14 @@ EXPECTED: dict[str, list[str]] = {
         r"^discord, headers off: 8 messages in ([4-9]|1\d)\.\d s, 9 attempts, 1 429s$",
         r"^2 per 1 s, headers off: 8 messages in ([2-9]|1\d)\.\d s, 11 attempts, 3 429s$",
     ],
+    "leveling_bot.py": [
+        r"^rank: ada: level 1, 120 XP, #1 on the server$",
+        r"^rank of bob: bob: level 0, 40 XP, #2 on the server$",
+        r"^top: 1\. ada: level 1 \(120 XP\) \| 2\. bob: level 0 \(40 XP\)$",
+        r"^level-ups announced: 1$",
+        r"^logins: 1 gateway sessions: 1$",
+        r"^bot still running after db\.close\(\): True$",
+    ],
     "standalone_server.py": [
         r"^discobase#\d{4} sees 'discobase' with \['general'\]$",
         r"^sent message \d+ to #general$",
