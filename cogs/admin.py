@@ -115,6 +115,13 @@ def parse_since(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def requests_text(requests: int, minutes: float) -> str:
+    """``"31 Discord requests in the 12 s since open"``, with a rate per minute after the first minute."""
+    if minutes < 1:
+        return f"{requests} Discord requests in the {minutes * 60:.0f} s since open"
+    return f"{requests} Discord requests in {minutes:.0f} min since open ({requests / minutes:.1f}/min)"
+
+
 def _id(text: str) -> int:
     try:
         return int(text.strip())
@@ -340,7 +347,7 @@ class AdminCog(commands.Cog, name="discobase"):
     ) -> None:
         cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(cause, AccessDenied | DiscobaseError):
-            message = str(cause)
+            message = cause.message if isinstance(cause, DiscobaseError) else str(cause)
         else:
             logger.opt(exception=cause).error("/db failed: {}", cause)
             message = f"Something went wrong: {type(cause).__name__}: {cause}"
@@ -456,7 +463,7 @@ class AdminCog(commands.Cog, name="discobase"):
         model, parsed = self._query(interaction, table, query)
         total = await model.query(*parsed.conditions).count()
         await interaction.response.send_message(
-            f"{table}: {total} record(s) match `{parsed}`.", ephemeral=True
+            f"{table}: {total} record(s)" + (f" match `{parsed}`." if parsed.text else "."), ephemeral=True
         )
 
     # ------------------------------------------------------------------ changing
@@ -509,7 +516,7 @@ class AdminCog(commands.Cog, name="discobase"):
         ]
         summary = (
             f"{sum(t.records for t in figures.tables)} records in {len(figures.tables)} tables · "
-            f"{figures.requests} Discord requests since open ({figures.requests_per_minute:.1f}/min)"
+            + requests_text(figures.requests, figures.minutes)
         )
         await send_pages(interaction, paginate(f"Stats of {db.name}", items, description=summary))
 
@@ -572,10 +579,9 @@ class AdminCog(commands.Cog, name="discobase"):
     @db.command(name="version", description="discobase's version and the database's")
     async def version(self, interaction: discord.Interaction) -> None:
         db = self.database(interaction)
-        stored = db.version if db.version is not None else "not versioned"
+        stored = f"version {db.version}" if db.version is not None else "no version set"
         await interaction.response.send_message(
-            f"discobase {discobase.__version__} · database {db.name}: version {stored}, "
-            f"status {db.status.name}",
+            f"discobase {discobase.__version__} · database {db.name}: {stored}, status {db.status.name}",
             ephemeral=True,
         )
 

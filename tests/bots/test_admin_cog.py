@@ -240,7 +240,8 @@ async def test_operations_commands(setup: Setup) -> None:
     stats = embed(await run(setup, "/db stats"))
     assert stats["fields"][0]["name"] == "user"
     assert stats["fields"][0]["value"].startswith("1 records · 1 messages · 2 channels")
-    assert "Discord requests since open" in stats["description"]
+    assert stats["description"].startswith("1 records in 1 tables · ")
+    assert "Discord requests in the " in stats["description"]
 
     version = await run(setup, "/db version")
     assert version.content.startswith(f"discobase {discobase.__version__} · database {GUILD}")
