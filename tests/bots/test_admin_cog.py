@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -270,3 +272,42 @@ async def test_operations_commands(setup: Setup) -> None:
     assert "fields" not in embed(await run(setup, "/db tickets open"))
     assert len(embed(await run(setup, "/db tickets solved"))["fields"]) == 1
     await asyncio.sleep(0)
+
+
+READER = """
+import asyncio, sys
+import discobase
+from discobase.system.events import EventRecord
+
+async def main() -> None:
+    db = discobase.Database(sys.argv[1], server_url=sys.argv[2])
+
+    @db.table
+    class User(discobase.Table):
+        name: str = discobase.Field(unique=True)
+        age: int = 0
+
+    events = db.system_table(EventRecord)
+    async with db.conn(sys.argv[3]):
+        print("users:", sorted((u.name, u.age) for u in await User.find()))
+        print("audit:", sorted((e.operation, e.actor) for e in await events.find() if e.actor))
+
+asyncio.run(main())
+"""
+
+
+async def test_changes_made_with_db_are_seen_by_another_process(
+    setup: Setup, bot: BotAccount, tmp_path: Path
+) -> None:
+    opened = await run(setup, "/db insert user")
+    await setup.ada.submit_modal(opened, {"name": "eve", "age": "41"})
+    script = tmp_path / "reader.py"
+    script.write_text(READER)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), GUILD, setup.server.url, bot.token, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    lines = out.decode().splitlines()
+    assert "users: [('eve', 41)]" in lines
+    assert f"audit: [('/db insert', 'ada ({setup.ada.id})')]" in lines
