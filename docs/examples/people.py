@@ -1,11 +1,12 @@
-"""A person drives a bot on the local server: a message, a reply, a reaction, a slash command."""
+"""A person drives a bot on the local server: a message, a reply, a reaction, a slash command,
+and an admin who takes the command away from them (command permissions)."""
 
 import asyncio
 
 import discord
 from discord import app_commands
 
-from discobase.local import LocalDiscord
+from discobase.local import InteractionRefused, LocalDiscord, Permission
 
 
 class Greeter(discord.Client):
@@ -58,6 +59,23 @@ async def main() -> None:
         assert reply.mentions == [ada.id]
         assert result.content == "2 + 3 = 5"
         assert result.ephemeral
+
+        # an admin (MANAGE_GUILD and MANAGE_ROLES) denies ada the command, as in Server Settings >
+        # Integrations; this goes through PUT .../commands/{id}/permissions with a Bearer token
+        admins = server.create_role(guild_id, "admins", permissions=int(Permission.ADMINISTRATOR))
+        grace = server.create_user("grace")
+        await grace.join(guild_id, roles=[admins])
+        await grace.edit_command_permissions(
+            bot, guild_id, "add", [{"id": ada.id, "type": 2, "permission": False}]
+        )
+        refused = False
+        try:
+            await ada.invoke(guild_id, "/add 2 3")
+        except InteractionRefused:  # Discord's client no longer offers ada the command
+            refused = True
+        print("ada may use /add after the admin's edit:", not refused)
+        print("grace still may:", (await grace.invoke(guild_id, "/add 1 1")).content)
+        assert refused
 
         await client.close()
         await runner

@@ -25,6 +25,7 @@ from discobase.engine.indexes import TableIndexes
 from discobase.engine.instrumentation import EventHandler, EventTracker, TrackedTransport
 from discobase.engine.migrations import MigrationsMixin
 from discobase.engine.replica import TableMeta, TableReplica
+from discobase.engine.state import COMPACTION_DELAY
 from discobase.engine.stats import DatabaseStats, TableStats, collect_stats
 from discobase.engine.versions import DBStatus, Migration, Version
 from discobase.exceptions import (
@@ -94,6 +95,10 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         data_dir: where the embedded local server keeps its data (default
             ``.discobase/``, or ``DISCOBASE_DATA_DIR``).
         snapshot_every: operations between two background snapshots of a table.
+        compaction_delay: seconds a data message is kept at least after a
+            snapshot covers it (default 120): a write whose reply was lost is
+            retried for up to a minute, and the retry must find its first copy
+            to avoid storing a second one. ``0`` compacts at once (tests).
         on_corruption: what opening does with messages in a data channel that
             are not discobase data: every table is opened either way (the bad
             messages are skipped and listed in :attr:`problems`); ``"raise"``
@@ -132,6 +137,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         transport: Transport | None = None,
         data_dir: str | Path | None = None,
         snapshot_every: int = 5000,
+        compaction_delay: float = COMPACTION_DELAY,
         on_corruption: Literal["raise", "skip"] = "raise",
         version: str | Version | None = None,
         log_table: bool | str = False,
@@ -155,6 +161,9 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         self.data_channels = data_channels
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.snapshot_every = snapshot_every
+        if not compaction_delay >= 0:
+            raise DiscobaseError(f"compaction_delay must be >= 0 seconds, not {compaction_delay!r}")
+        self.compaction_delay = float(compaction_delay)
         if on_corruption not in ("raise", "skip"):
             raise DiscobaseError(f"on_corruption must be 'raise' or 'skip', not {on_corruption!r}")
         self.on_corruption = on_corruption
@@ -408,7 +417,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
     async def _on_event(self, event: MessageEvent) -> None:
         if event.kind in ("gap", "resumed"):  # events may be missing / the missed ones were replayed
             for table in {*self._cursors.values(), *self._channel_cursors.values()}:
-                table.gap = event.kind == "gap"
+                table.mark_disconnected(event.kind == "gap")
             return
         if event.kind == "session":  # events were lost: every table reads its channels again
             for table in list(self._cursors.values()):
@@ -456,6 +465,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
                 codec=self._codec,
                 ids=self._ids,
                 snapshot_every=self.snapshot_every,
+                compaction_delay=self.compaction_delay,
                 options=TableOptions(model),
             )
             for model, meta in metas

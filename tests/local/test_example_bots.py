@@ -28,6 +28,22 @@ async def bot_message(server: LocalDiscord, channel_id: int, bot: BotAccount, af
             await asyncio.sleep(0.02)
 
 
+async def bot_messages(
+    server: LocalDiscord, channel_id: int, bot: BotAccount, after: int, count: int
+) -> list[Message]:
+    """The first ``count`` messages ``bot`` posts in ``channel_id`` after message id ``after``."""
+    async with asyncio.timeout(10):
+        while True:
+            mine = [
+                m
+                for m in server.store.history(channel_id, limit=50, after=after)
+                if m.author_id == bot.user_id
+            ]
+            if len(mine) >= count:
+                return sorted(mine, key=lambda m: m.id)[:count]
+            await asyncio.sleep(0.02)
+
+
 async def start_client(server: LocalDiscord, bot: BotAccount, *, client: discord.Client) -> None:
     """Log ``client`` in as ``bot`` and wait until it is ready."""
     server.attach(client)
@@ -60,6 +76,19 @@ async def test_basic_bot_answers_prefix_commands_of_a_person(
         assert answer.content.startswith("ada joined <t:")
         sent = await ada.send(channel, "?cool bot")
         assert (await bot_message(server, channel, bot, int(sent["id"]))).content == "Yes, the bot is cool."
+        sent = await ada.send(channel, "?cool ada")
+        assert (await bot_message(server, channel, bot, int(sent["id"]))).content == "No, ada is not cool"
+        sent = await ada.send(channel, "?roll 3d1")  # one-sided dice: the only outcome is 1
+        assert (await bot_message(server, channel, bot, int(sent["id"]))).content == "1, 1, 1"
+        sent = await ada.send(channel, "?roll three")
+        assert (
+            await bot_message(server, channel, bot, int(sent["id"]))
+        ).content == "Format has to be in NdN!"
+        sent = await ada.send(channel, "?choose tea tea")
+        assert (await bot_message(server, channel, bot, int(sent["id"]))).content == "tea"
+        sent = await ada.send(channel, "?repeat 3 echo")
+        repeats = await bot_messages(server, channel, bot, int(sent["id"]), 3)
+        assert [m.content for m in repeats] == ["echo", "echo", "echo"]
     finally:
         await stop_client(client)
 
@@ -136,11 +165,14 @@ async def test_reaction_roles_bot_gives_and_takes_a_role(server: LocalDiscord, b
 async def test_app_commands_bot_answers_slash_commands_and_context_menus(
     server: LocalDiscord, bot: BotAccount, guild_id: int
 ) -> None:
-    client = app_commands.make_client(guild_id)
+    log_channel = server.create_channel(guild_id, "mod-log")
+    client = app_commands.make_client(guild_id, log_channel)
     await start_client(server, bot, client=client)
     try:
         ada = server.create_user("ada")
         await ada.join(guild_id)
+        grace = server.create_user("grace")
+        await grace.join(guild_id)
         hello = await ada.invoke(guild_id, "/hello")
         assert hello.content == f"Hi, <@{ada.id}>"
         assert not hello.ephemeral
@@ -155,5 +187,22 @@ async def test_app_commands_bot_answers_slash_commands_and_context_menus(
         assert report.ephemeral
         assert report.content == f"Thanks for reporting this message by <@{ada.id}> to our moderators."
         assert server.store.get_message(channel, int(report.messages[0]["id"])) is None  # only ada sees it
+        reported = await bot_message(server, log_channel, bot, int(target["id"]))
+        assert reported.embeds[0]["title"] == "Reported Message"
+        assert reported.embeds[0]["description"] == "spam"
+        assert reported.embeds[0]["author"]["name"] == "ada"
+        button = reported.components[0]["components"][0]
+        assert (button["label"], button["style"]) == ("Go to Message", 5)
+        assert button["url"].endswith(f"/channels/{guild_id}/{channel}/{target['id']}")
+        assert (await ada.invoke(guild_id, "/send text:hello there")).content == "hello there"
+        mine = await ada.invoke(guild_id, "/joined")
+        assert mine.content is not None
+        assert mine.content.startswith("ada joined <t:")
+        theirs = await ada.invoke(guild_id, f"/joined member:{grace.mention}")
+        assert theirs.content is not None
+        assert theirs.content.startswith("grace joined <t:")
+        shown = await ada.context_menu(guild_id, "Show Join Date", grace)
+        assert shown.content is not None
+        assert shown.content.startswith("grace joined at <t:")
     finally:
         await stop_client(client)

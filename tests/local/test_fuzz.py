@@ -844,6 +844,7 @@ def path_routes(live: LiveServer) -> list[tuple[str, str, dict[str, list[str]]]]
         "overwrite_id": [str(live.guild_id), str(live.bot.user_id)],
         "member_id": [str(live.bot.user_id)],
         "role_id": [str(live.guild_id)],
+        "command_id": [str(live.bot.application_id)],
         "emoji": ["%F0%9F%91%8D", "name%3A1"],
         "interaction_id": [str(live.message_id)],
         "interaction_token": ["not-a-token"],

@@ -27,12 +27,8 @@ import pytest
 import yarl
 from aiohttp import WSMsgType, web
 
-from discobase.local.gateway import (
-    KNOWN_INTENTS,
-    GatewayHub,
-    GatewayIdentity,
-    required_intent,
-)
+from discobase._discord.gateway import KNOWN_INTENTS, required_intent
+from discobase.local.gateway import GatewayHub, GatewayIdentity
 
 TOKEN = "bot-token-1"
 OTHER_TOKEN = "other-token-2"
@@ -130,7 +126,9 @@ class FakeBackend:
     def guild_ids_for(self, user_id: int) -> list[int]:
         return [gid for gid in self.members if self._is_member(gid, user_id)]
 
-    def guild_create_payload(self, guild_id: int, user_id: int, *, presences: bool = False) -> dict[str, Any]:
+    def guild_create_payload(
+        self, guild_id: int, user_id: int, *, presences: bool = False, large_threshold: int = 50
+    ) -> dict[str, Any]:
         channels: list[dict[str, Any]] = [
             {
                 "id": str(cid),

@@ -78,3 +78,36 @@ def test_rest_and_validation_modules_stay_small() -> None:
     }
     assert "local/rest/channels.py" in sizes
     assert not {path: n for path, n in sizes.items() if n > 600}
+
+
+def test_discord_facts_are_defined_in_discord_only() -> None:
+    """Discord's numbers (limits, caps, flags, opcodes, intents, interaction types) live in
+    ``_discord/``, which the ORM shares: the REST handlers, the validation, the interactions,
+    people, payloads and the gateway define no numeric constants of their own, except the
+    gateway's own timing settings and the server's list of default sounds."""
+    own_settings = {
+        "local/gateway.py": {"CLOSE_TIMEOUT", "DETACHED_GRACE"},
+        "local/rest/application.py": {"DEFAULT_SOUNDS"},
+    }
+    paths = [
+        *sorted((SRC / "local" / "rest").rglob("*.py")),
+        *sorted((SRC / "local" / "validation").rglob("*.py")),
+        *(SRC / "local" / name for name in ("interactions.py", "gateway.py", "people.py", "payloads.py")),
+        SRC / "local" / "mentions.py",
+    ]
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        where = str(path.relative_to(SRC))
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = node.target if isinstance(node, ast.AnnAssign) else None
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+            value = getattr(node, "value", None)
+            if not isinstance(target, ast.Name) or value is None or not target.id.isupper():
+                continue
+            numbers = [
+                n for n in ast.walk(value) if isinstance(n, ast.Constant) and type(n.value) in (int, float)
+            ]
+            if numbers and target.id not in own_settings.get(where, set()):
+                found.setdefault(where, []).append(target.id)
+    assert not found

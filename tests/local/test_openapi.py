@@ -390,6 +390,7 @@ async def test_error_responses_match_the_spec(server: LocalDiscord, bot: BotAcco
             "emoji": quote("👍", safe=""),
             "member_id": bot.user_id,
             "role_id": guild_id,
+            "command_id": app,
         }
         for method, template in sorted(spec_routes(all_routes(server))):
             if (method, template) in NO_CLIENT_ERROR or template.startswith(("/interactions/", "/webhooks/")):
@@ -702,6 +703,19 @@ async def people_routes_succeed(r: Recorder, server: LocalDiscord, bot: BotAccou
     ag = {"application_id": bot.application_id, "guild_id": guild_id}
     commands = "/applications/{application_id}/guilds/{guild_id}/commands"
     await r.call("PUT", commands, ag, expect=200, json=[{"name": "ping", "description": "Ping"}])
+    # command permissions: read with the bot token, set with a person's Bearer token
+    command_id = next(c.id for c in server.store.commands.values() if c.data["name"] == "ping")
+    cp = {**ag, "command_id": command_id}
+    await r.call("GET", commands + "/permissions", ag, expect=200)
+    admins = server.create_role(guild_id, "admins", permissions=int(Permission.ADMINISTRATOR))
+    boss = server.create_user("boss")
+    await boss.join(guild_id, roles=[admins])
+    bearer = {"Authorization": f"Bearer {server.authorize(boss, bot)}"}
+    entries = {"permissions": [{"id": str(ada.id), "type": 2, "permission": True}]}
+    await r.call("PUT", commands + "/{command_id}/permissions", cp, expect=200, auth=bearer, json=entries)
+    await r.call("GET", commands + "/{command_id}/permissions", cp, expect=200)
+    listed = await r.call("GET", commands + "/permissions", ag, expect=200, auth=bearer)
+    assert [s["id"] for s in listed] == [str(command_id)]
     task = asyncio.create_task(ada.invoke(guild_id, "/ping"))
     interaction = await pending_interaction(server)
     cb = {"interaction_id": interaction.id, "interaction_token": interaction.token}
@@ -719,6 +733,26 @@ async def people_routes_succeed(r: Recorder, server: LocalDiscord, bot: BotAccou
     await r.call("PATCH", WEBHOOK_MESSAGE, wm, expect=200, auth={}, json={"content": "even more"})
     await r.call("DELETE", WEBHOOK_MESSAGE, wm, expect=204, auth={})
     await r.call("DELETE", ORIGINAL, w, expect=204, auth={})
+    # in a DM with the bot: no guild_id in the callback's answer, and the follow-ups work alike
+    a = {"application_id": bot.application_id}
+    await r.call(
+        "PUT",
+        "/applications/{application_id}/commands",
+        a,
+        expect=200,
+        json=[{"name": "dm", "description": "d"}],
+    )
+    server.interactions._by_id.clear()
+    task = asyncio.create_task(ada.invoke_dm(bot, "/dm"))
+    interaction = await pending_interaction(server)
+    cb = {"interaction_id": interaction.id, "interaction_token": interaction.token}
+    answered = await r.call(
+        "POST", CALLBACK, cb, expect=200, auth={}, query="with_response=true", json=answer
+    )
+    assert "guild_id" not in answered["interaction"]
+    assert (await task).content == "pong"
+    w = {"webhook_id": bot.application_id, "webhook_token": interaction.token}
+    await r.call("POST", WEBHOOK, w, expect=200, auth={}, query="wait=true", json={"content": "in a DM"})
 
 
 async def people_routes_fail(r: Recorder, server: LocalDiscord, bot: BotAccount, guild_id: int) -> None:
@@ -745,6 +779,17 @@ async def people_routes_fail(r: Recorder, server: LocalDiscord, bot: BotAccount,
     await r.call("GET", REACTIONS + "/{emoji}", bad, expect=400)
     await r.call("DELETE", REACTIONS + "/{emoji}", bad, expect=400)
     await r.call("DELETE", REACTIONS, {**bad, "message_id": unknown}, expect=404)
+    ag = {"application_id": bot.application_id, "guild_id": guild_id}
+    commands = "/applications/{application_id}/guilds/{guild_id}/commands"
+    put = await r.call("PUT", commands, ag, expect=200, json=[{"name": "unset", "description": "u"}])
+    cp = {**ag, "command_id": put[0]["id"]}
+    unset = await r.call("GET", commands + "/{command_id}/permissions", cp, expect=404)
+    assert unset["code"] == 10066
+    entries = {"permissions": [{"id": str(guild_id), "type": 1, "permission": False}]}
+    bot_put = await r.call("PUT", commands + "/{command_id}/permissions", cp, expect=403, json=entries)
+    assert (bot_put["code"], bot_put["message"]) == (20001, "Bots cannot use this endpoint")
+    other_app = {**ag, "application_id": unknown}
+    assert (await r.call("GET", commands + "/permissions", other_app, expect=403))["code"] == 20012
     cb = {"interaction_id": unknown, "interaction_token": "nope"}
     body = {"type": 4, "data": {"content": "x"}}
     assert (await r.call("POST", CALLBACK, cb, expect=404, auth={}, json=body))["code"] == 10062

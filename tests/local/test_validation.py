@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from discobase._discord.limits import BULK_DELETE_MAX_AGE_MS
 from discobase.local import validation as v
 from discobase.local.errors import FormErrors, HTTPError
 from discobase.local.snowflake import snowflake_at
@@ -659,7 +660,7 @@ def test_bulk_delete_duplicates_and_bad_ids() -> None:
 def test_bulk_delete_age() -> None:
     now = 1_800_000_000_000
     fresh = snowflake_at(now - 1000)
-    old = snowflake_at(now - v.BULK_DELETE_MAX_AGE_MS) - 1
+    old = snowflake_at(now - BULK_DELETE_MAX_AGE_MS) - 1
     assert v.parse_bulk_delete({"messages": [fresh, fresh + 1]}, now_ms=now) == [fresh, fresh + 1]
     error = fail(v.parse_bulk_delete, {"messages": [fresh, old]}, now_ms=now)
     assert error.body() == {

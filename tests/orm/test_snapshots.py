@@ -12,6 +12,7 @@ def make(
     server: MemoryDiscord, **options: object
 ) -> tuple[discobase.Database, type[discobase.Table], MemoryTransport]:
     transport = MemoryTransport(server)
+    options.setdefault("compaction_delay", 0)  # compact at once: these tests look at what is deleted
     db = discobase.Database("db", transport=transport, **options)  # type: ignore[arg-type]
 
     @db.table

@@ -60,6 +60,7 @@ def open_db(
 ) -> tuple[discobase.Database, Any]:
     """A new ``Database`` on ``server`` with its own copy of ``model``
     (a table class belongs to one database)."""
+    options.setdefault("compaction_delay", 0)  # compact at once: the repros look at what is deleted
     db = discobase.Database(GUILD, server_url=server.url, **options)
     table = db.table(type(model.__name__, (model,), {"__module__": __name__}))
     return db, table

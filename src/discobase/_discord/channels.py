@@ -5,7 +5,25 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["TEXT_NAME_TYPES", "normalize_channel_name"]
+__all__ = [
+    "CREATABLE_CHANNEL_TYPES",
+    "DM_CHANNEL_TYPE",
+    "FORUM_TYPES",
+    "MESSAGE_CHANNEL_TYPES",
+    "TEXT_NAME_TYPES",
+    "normalize_channel_name",
+]
+
+#: The guild channel types the local server creates and the ORM's memory transport accepts:
+#: text, voice, category, announcement, stage, forum
+#: (https://discord.com/developers/docs/resources/channel#channel-object-channel-types).
+CREATABLE_CHANNEL_TYPES: Final = frozenset({0, 2, 4, 5, 13, 15})
+#: Guild channel types that hold messages: text, voice (its text chat), announcement, stage.
+MESSAGE_CHANNEL_TYPES: Final = frozenset({0, 2, 5, 13})
+#: Forum and media channels (their topic may be 4096 characters).
+FORUM_TYPES: Final = frozenset({15, 16})
+#: A DM between two users.
+DM_CHANNEL_TYPE: Final = 1
 
 #: Channel types whose names Discord normalises (text and announcement channels).
 TEXT_NAME_TYPES: Final = frozenset({0, 5})

@@ -15,6 +15,7 @@ from enum import IntFlag
 __all__ = [
     "ALL_PERMISSIONS",
     "DEFAULT_BOT_PERMISSIONS",
+    "DM_PERMISSIONS",
     "REQUIRED_PERMISSIONS",
     "Overwrite",
     "Permission",
@@ -98,6 +99,16 @@ DEFAULT_EVERYONE_PERMISSIONS = int(
     | Permission.CREATE_PUBLIC_THREADS
     | Permission.SEND_MESSAGES_IN_THREADS
     | Permission.SEND_POLLS
+)
+
+#: What a user may do in a DM channel (there are no roles or overwrites there).
+DM_PERMISSIONS = int(
+    Permission.VIEW_CHANNEL
+    | Permission.SEND_MESSAGES
+    | Permission.READ_MESSAGE_HISTORY
+    | Permission.ADD_REACTIONS
+    | Permission.ATTACH_FILES
+    | Permission.EMBED_LINKS
 )
 
 #: What a storage bot needs: manage channels and roles (to hide its category),

@@ -125,7 +125,8 @@ class TableReplica(ReplicaWriter):
         With the valid manifests of the index channel read after our snapshot
         was posted, keep the newest two (a process may be opening from the
         older one): first delete older snapshots, then the data messages at or
-        below the marks of the oldest valid snapshot left. Every snapshot an
+        below the marks of the oldest valid snapshot left, once they are older
+        than :attr:`compaction_delay` seconds. Every snapshot an
         opener could choose has marks at least those (valid marks only grow),
         and an opener whose snapshot is deleted first notices and starts over
         (see :meth:`open`). Messages this process could not read are never
@@ -142,10 +143,13 @@ class TableReplica(ReplicaWriter):
         doomed -= {p for m in kept for p in m.parts}
         await self._delete_index_before(cutoff, doomed, page)
         oldest = valid[-2]
+        # Data messages younger than compaction_delay (by Discord's clock: our
+        # manifest's snowflake) are kept: a retry of their send may still come.
+        young = snapshot_id - (int(self.compaction_delay * 1000) << 22)
         for channel_id in self.meta.data_channels:
             mark = oldest.hw.get(channel_id, 0)
-            if mark:
-                await self._delete_before(channel_id, mark + 1)
+            if mark and young > 0:
+                await self._delete_before(channel_id, min(mark + 1, young))
 
     async def _delete_index_before(self, cutoff: int, doomed: set[int], page: Sequence[RawMessage]) -> None:
         """Delete index-channel messages older than ``cutoff``: the ``doomed``
@@ -183,9 +187,13 @@ class TableReplica(ReplicaWriter):
         """Flush writes; snapshot if replaying the tail would take more than one
         history page (a short tail is cheaper to replay than to snapshot)."""
         await self.flush()
-        for task in (self._snapshot_task, self._reload_task):
-            if task is not None:
-                await asyncio.gather(task, return_exceptions=True)
+        if self._snapshot_task is not None:
+            await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        if self._recovery is not None and not self._recovery.done():
+            # Still catching up after lost events (Discord unavailable?): a snapshot
+            # is not allowed meanwhile anyway, and waiting could take long.
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
         if snapshot and (
             self._messages_since_snapshot >= HISTORY_PAGE or self._ops_since_snapshot >= self.snapshot_every
         ):

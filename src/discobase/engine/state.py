@@ -54,6 +54,12 @@ OPEN_ATTEMPTS = 5
 #: Index-channel messages that no snapshot manifest names (parts of a snapshot
 #: still being written, or left by a crashed writer) are kept this long.
 ORPHAN_AGE_MS = 15 * 60 * 1000
+#: Seconds before a failed catch-up after lost events is tried again (doubled
+#: after each failure, up to ``RECOVERY_MAX_DELAY``).
+RECOVERY_DELAY = 0.5
+#: Default of :attr:`ReplicaState.compaction_delay`: twice the writer's ``SEND_WINDOW``.
+COMPACTION_DELAY = 120.0
+RECOVERY_MAX_DELAY = 30.0
 
 
 @dataclass
@@ -164,6 +170,7 @@ class ReplicaState:
         ids: IdGenerator,
         snapshot_every: int = 5000,
         compaction: bool = True,
+        compaction_delay: float = COMPACTION_DELAY,
         options: TableOptions | None = None,
     ) -> None:
         self.model = model
@@ -175,6 +182,10 @@ class ReplicaState:
         self.ids = ids
         self.snapshot_every = snapshot_every
         self.compaction = compaction
+        #: Seconds a data message is kept at least, even when a snapshot covers it:
+        #: a send whose reply was lost may be retried until ``SEND_WINDOW`` after its
+        #: first attempt, and the retry must meet the first copy (see writer.py).
+        self.compaction_delay = compaction_delay
         self.records: dict[int, str] = {}
         self.versions: dict[int, int] = {}  # record id -> id of the message of its last operation
         self.problems: list[DatabaseCorruptionError] = []
@@ -200,19 +211,31 @@ class ReplicaState:
         # or gateway events, never an own write applied at send time).
         self._confirmed: dict[int, int] = dict.fromkeys(meta.data_channels, 0)
         self._seen: dict[int, int] = dict.fromkeys(meta.data_channels, 0)
+        # Per data channel, the mark of the snapshot the state was read from: a
+        # message at or below it is in the snapshot already, and an event of one
+        # (held while opening or reading again) is not applied a second time. It
+        # could otherwise bring back a record deleted before the snapshot.
+        self._covered: dict[int, int] = dict.fromkeys(meta.data_channels, 0)
         # Messages of a channel are applied by one path at a time, in order.
         self._order_locks: dict[int, asyncio.Lock] = {c: asyncio.Lock() for c in meta.data_channels}
         self._unreadable: set[int] = set()  # messages skipped as problems: never deleted
         # Our own recent batches applied from events or history, by their operations:
         # a send whose reply was lost finds its message here.
         self._landed: dict[tuple[Op, ...], int] = {}
-        #: Whether events may be missing (the gateway connection was lost and no
-        #: new session has caught up yet): no snapshot is written meanwhile, since
-        #: messages this process missed may already be compacted away.
-        self.gap = False
+        # Whether events may be missing: the gateway connection is lost
+        # (``_disconnected``), or events were lost and the table has not caught up
+        # yet (``_stale``; see :meth:`_recover`). Meanwhile no snapshot is written
+        # (see :attr:`gap`).
+        self._disconnected = False
+        self._stale = False
+        self._must_reload = False  # the catch-up must read the table again
+        self._recover_again = False  # events were lost again during a catch-up
+        self._recovery: asyncio.Task[None] | None = None
+        # Events that arrive while the table catches up: applied after it, in order.
+        self._held: list[MessageEvent] | None = None
+        self._opened = False
         self._reload_lock = asyncio.Lock()
         self._reloads = 0
-        self._reload_task: asyncio.Task[None] | None = None
         self._queues: dict[int, deque[Pending]] = {c: deque() for c in meta.data_channels}
         self._writers: dict[int, asyncio.Task[None]] = {}
         self._buffer: list[MessageEvent] | None = []  # events that arrive before it is open
@@ -248,10 +271,9 @@ class ReplicaState:
             raise DatabaseStorageError("the table is already open", table=self.name)
         snapshot_id = await self._load(listed)
         self._snapshot_id = snapshot_id
-        if self._resync_after_open:  # a session was lost while opening
-            for channel_id in self.meta.data_channels:
-                await self.catch_up(channel_id, since_seen=True)
-            self.gap = False
+        self._opened = True
+        if self._resync_after_open:  # a session was lost while opening: catch up first
+            self._request_recovery(reload=False)
         buffered, self._buffer = self._buffer, None
         for event in buffered:
             await self.on_event(event)
@@ -302,7 +324,7 @@ class ReplicaState:
         self._unreadable.clear()
         self.indexes = TableIndexes(self.model, self.name, self._index_options[0], self._index_options[1])
         for channel_id in self.meta.data_channels:
-            self._confirmed[channel_id] = self._seen[channel_id] = 0
+            self._confirmed[channel_id] = self._seen[channel_id] = self._covered[channel_id] = 0
 
     def _context_of(self, channel_id: int, author_id: int) -> str:
         """Where a message is stored, authenticated with its encrypted payload:
@@ -359,6 +381,7 @@ class ReplicaState:
                 self.versions[rid] = hw.get(self._channel_of(rid), 0)
             for channel_id in self.meta.data_channels:
                 self._confirmed[channel_id] = self._seen[channel_id] = hw.get(channel_id, 0)
+                self._covered[channel_id] = hw.get(channel_id, 0)
             logger.debug("table {}: snapshot {} with {} records", self.name, manifest.id, len(self.records))
             return manifest.id
         return None
@@ -383,23 +406,97 @@ class ReplicaState:
             self._seen[channel_id] = max(self._seen[channel_id], after)
             return after
 
+    @property
+    def gap(self) -> bool:
+        """Whether events may be missing: the gateway connection is lost, or events
+        were lost and the table has not caught up yet. No snapshot is written
+        meanwhile, since messages this process missed may already be compacted."""
+        return self._disconnected or self._stale
+
+    def mark_disconnected(self, lost: bool) -> None:
+        """The gateway connection was lost (``True``), or resumed with the events
+        missed meanwhile replayed (``False``)."""
+        self._disconnected = lost
+
     async def resync(self) -> None:
-        """Catch up every data channel from history: after a gateway session that
-        did not resume, the events sent in between never arrive."""
+        """Catch up from history: after a gateway session that did not resume, the
+        events sent in between never arrive. The catch-up runs in the background
+        (see :meth:`_recover`); events are held until it is done."""
         if self._closed:
             return
-        if self._buffer is not None:  # still opening: catch up once open
+        self._disconnected = False
+        if not self._opened:  # still opening: catch up once open
             self._resync_after_open = True
             return
-        if await self._compacted_past(self._resync_start):
-            await self._reload()
-            self.gap = False
-            logger.debug("table {}: read again after a new gateway session", self.name)
+        self._request_recovery(reload=False)
+
+    async def wait_caught_up(self) -> None:
+        """Wait until a catch-up after lost events (if any) is done."""
+        while self._recovery is not None and not self._recovery.done():
+            await asyncio.shield(self._recovery)
+
+    def _request_recovery(self, *, reload: bool) -> None:
+        """Start catching up (``reload``: by reading the table again), unless a
+        catch-up is running, which then goes round once more."""
+        self._stale = True
+        self._must_reload |= reload
+        self._recover_again = True
+        if self._held is None:
+            self._held = []
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        """Catch up after lost events until it succeeds, then apply the events held
+        meanwhile, in order. A failure (Discord unavailable) is retried with a
+        growing delay: giving up would leave the table silently stale. Until it is
+        done :attr:`gap` is set, so no snapshot is written, and a write that
+        depends on order (unique fields) waits for its own message in order."""
+        while not self._closed:
+            await self._catch_up_after_loss()
+            held = self._held or []
+            while held and not self._lost_again():
+                self._held = []
+                for index, event in enumerate(held):
+                    await self._on_event_now(event)
+                    if self._lost_again():  # keep the rest for after the next catch-up
+                        self._held[:0] = held[index + 1 :]
+                        break
+                held = self._held
+            if self._lost_again():
+                continue
+            self._held = None
+            self._stale = False
             return
-        for channel_id in self.meta.data_channels:
-            await self.catch_up(channel_id, since_seen=True)
-        self.gap = False
-        logger.debug("table {}: caught up after a new gateway session", self.name)
+
+    def _lost_again(self) -> bool:
+        """Whether events were lost again since the last catch-up began."""
+        return self._recover_again
+
+    async def _catch_up_after_loss(self) -> None:
+        delay = RECOVERY_DELAY
+        while self._recover_again and not self._closed:
+            self._recover_again = False
+            reload, self._must_reload = self._must_reload, False
+            try:
+                if reload or await self._compacted_past(self._resync_start):
+                    await self._reload()
+                    logger.debug("table {}: read again after missing events", self.name)
+                else:
+                    for channel_id in self.meta.data_channels:
+                        await self.catch_up(channel_id, since_seen=True)
+                    logger.debug("table {}: caught up after missing events", self.name)
+            except DiscobaseError as error:
+                self._must_reload |= reload
+                self._recover_again = True
+                logger.warning(
+                    "table {}: catching up after missing events failed ({}); trying again in {} s",
+                    self.name,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECOVERY_MAX_DELAY)
 
     async def _catch_up_safely(self, channel_id: int) -> None:
         """Catch up a channel from history; while events may be missing (a gap),
@@ -447,11 +544,13 @@ class ReplicaState:
                 ids=self.ids,
                 snapshot_every=self.snapshot_every,
                 compaction=self.compaction,
+                compaction_delay=self.compaction_delay,
                 options=self._options,
             )
             snapshot_id = await fresh._load()
             self.records, self.versions, self.indexes = fresh.records, fresh.versions, fresh.indexes
             self._applied, self._confirmed, self._seen = fresh._applied, fresh._confirmed, fresh._seen
+            self._covered = fresh._covered
             self.problems.extend(p for p in fresh.problems if p not in self.problems)
             self._unreadable |= fresh._unreadable
             self._snapshot_id = snapshot_id
@@ -485,6 +584,8 @@ class ReplicaState:
     async def _apply_message(self, message: RawMessage) -> None:
         if message.id in self._applied or message.channel_id not in self._queues:
             return
+        if message.id <= self._covered[message.channel_id]:
+            return  # in the snapshot the state was read from
         if not self.codec.is_batch(message.content):
             self._applied.add(message.id)
             self._problem(message.channel_id, message.id, "foreign content")
@@ -558,6 +659,12 @@ class ReplicaState:
         if self._buffer is not None:
             self._buffer.append(event)
             return
+        if self._held is not None:
+            self._held.append(event)
+            return
+        await self._on_event_now(event)
+
+    async def _on_event_now(self, event: MessageEvent) -> None:
         if event.kind == "create" and event.message is not None:
             message = event.message
             channel_id = message.channel_id
@@ -573,25 +680,10 @@ class ReplicaState:
                     # Its attachments are gone: compaction deleted the message before this
                     # process read it, so a snapshot holds it now. Until the table is read
                     # again, events are missing: no snapshot may claim to cover it.
-                    self.gap = True
                     logger.info("table {}: {}; reading the table again", self.name, error)
-                    self._start_reload()
+                    self._request_recovery(reload=True)
                     return
                 self._seen[channel_id] = max(self._seen[channel_id], message.id)
-
-    def _start_reload(self) -> None:
-        """Read the table again in the background (see :meth:`_reload`)."""
-        if self._reload_task is not None and not self._reload_task.done():
-            return
-
-        async def reload() -> None:
-            try:
-                await self._reload()
-                self.gap = False
-            except DiscobaseError as error:
-                logger.warning("table {}: reading it again failed: {}", self.name, error)
-
-        self._reload_task = asyncio.get_running_loop().create_task(reload())
 
     def _maybe_snapshot(self) -> None:
         """Start a background snapshot when enough operations were applied (see :class:`TableReplica`)."""

@@ -54,6 +54,12 @@ ECHO_TIMEOUT = 2.0
 SEND_ATTEMPTS = 4
 #: Seconds before the first retry of such a write (doubled after each).
 RETRY_DELAY = 0.5
+#: Seconds a write may take, every attempt included (discord.py's own retries of
+#: a 5xx too): no copy of a message can be stored later than this after its
+#: first attempt began. Compaction keeps data messages a while longer (see
+#: ``TableReplica.compaction_delay``), so that a retry always meets the first
+#: copy, which the nonce or the history then returns instead of a second copy.
+SEND_WINDOW = 60.0
 
 M = TypeVar("M", bound="Table")
 
@@ -317,21 +323,31 @@ class ReplicaWriter(ReplicaPlanner):
         nonce = secrets.token_hex(12)
         mark = self._seen[channel_id]  # the message, if stored, is newer than this
         delay = RETRY_DELAY
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SEND_WINDOW
         for attempt in range(1, SEND_ATTEMPTS + 1):
             if attempt > 1:
                 # Before sending again, make sure the batch did not land: the nonce
                 # protects a retry only while the first message still exists (and
-                # while the server remembers it), and compaction may delete it.
+                # while the server remembers it).
                 found = await self._find_landed(channel_id, ops, mark)
                 if found is not None:
                     return found
             try:
-                return await self.transport.send(channel_id, content, files, nonce=nonce)
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        return await self.transport.send(channel_id, content, files, nonce=nonce)
+                except TimeoutError:
+                    raise DatabaseUnavailableError(
+                        f"no answer from Discord within {SEND_WINDOW:g} s",
+                        table=self.name,
+                        channel=channel_id,
+                    ) from None
             except DatabaseUnavailableError as error:
                 # The message may be stored: let its gateway echo be applied (and
                 # recorded in ``_landed``) instead of waiting for this send to end.
                 self._release_echo(channel_id)
-                if attempt == SEND_ATTEMPTS:
+                if attempt == SEND_ATTEMPTS or loop.time() + delay >= deadline:
                     found = await self._find_landed(channel_id, ops, mark)
                     if found is not None:
                         return found
@@ -432,9 +448,18 @@ class ReplicaWriter(ReplicaPlanner):
             return await asyncio.wait_for(asyncio.shield(waiter), ECHO_TIMEOUT)
         except TimeoutError:
             await self._catch_up_safely(channel_id)
-            if message.id not in self._applied:  # not in the history either: apply it ourselves
-                return self._apply_ops(channel_id, message.id, ops)
-            return self._results.get(message.id, [None] * len(ops))
+            if message.id in self._applied:
+                return self._results.get(message.id, [None] * len(ops))
+            if message.id <= self._covered[channel_id]:
+                # The table was read again from a snapshot that covers the message:
+                # its effect is in the state, but not which of its operations took it.
+                raise DatabaseUnavailableError(
+                    "the write was stored, but the table was read again from a snapshot before "
+                    "its outcome was known: find the record to see whether it took effect",
+                    table=self.name,
+                    channel=channel_id,
+                ) from None
+            return self._apply_ops(channel_id, message.id, ops)  # not in the history either
         finally:
             self._echo.pop(message.id, None)
 

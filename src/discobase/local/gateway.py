@@ -38,13 +38,32 @@ import zstandard
 from aiohttp import WSMsgType, web
 from loguru import logger
 
+from discobase._discord.gateway import (
+    CLIENT_OPCODES,
+    CLOSE_REASONS,
+    INTENT_GUILD_PRESENCES,
+    INTENT_MESSAGE_CONTENT,
+    KNOWN_INTENTS,
+    LARGE_THRESHOLD,
+    MAX_CLIENT_PAYLOAD,
+    MAX_LARGE_THRESHOLD,
+    MEMBER_CHUNK_SIZE,
+    NON_RESUMABLE_CLOSE_CODES,
+    OP_HEARTBEAT,
+    OP_HEARTBEAT_ACK,
+    OP_HELLO,
+    OP_IDENTIFY,
+    OP_INVALID_SESSION,
+    OP_RECONNECT,
+    OP_REQUEST_GUILD_MEMBERS,
+    OP_RESUME,
+    SUPPORTED_VERSIONS,
+    required_intent,
+)
 from discobase._discord.snowflakes import coerce_snowflake
 from discobase.local import jsonbody
 
 __all__ = [
-    "CLOSE_REASONS",
-    "KNOWN_INTENTS",
-    "NON_RESUMABLE_CLOSE_CODES",
     "FrameEncoder",
     "GatewayBackend",
     "GatewayFaultSource",
@@ -55,144 +74,21 @@ __all__ = [
     "ZlibStreamEncoder",
     "ZstdStreamEncoder",
     "make_encoder",
-    "required_intent",
 ]
 
 # --------------------------------------------------------------------------- protocol constants
+# Discord's opcodes, intents and close codes are in discobase._discord.gateway.
 
-OP_DISPATCH: Final = 0
-OP_HEARTBEAT: Final = 1
-OP_IDENTIFY: Final = 2
-OP_PRESENCE_UPDATE: Final = 3
-OP_VOICE_STATE_UPDATE: Final = 4
-OP_RESUME: Final = 6
-OP_RECONNECT: Final = 7
-OP_REQUEST_GUILD_MEMBERS: Final = 8
-OP_INVALID_SESSION: Final = 9
-OP_HELLO: Final = 10
-OP_HEARTBEAT_ACK: Final = 11
-
-#: Opcodes a client may send (31: request soundboard sounds, 43: request channel info).
-CLIENT_OPCODES: Final = frozenset({1, 2, 3, 4, 6, 8, 31, 43})
-
-#: API versions accepted in the ``v`` query parameter.
-SUPPORTED_VERSIONS: Final = frozenset({"9", "10"})
-
-# Intent bits (https://docs.discord.com/developers/events/gateway#list-of-intents).
-INTENT_GUILDS: Final = 1 << 0
-INTENT_GUILD_MEMBERS: Final = 1 << 1
-INTENT_GUILD_MODERATION: Final = 1 << 2
-INTENT_GUILD_EXPRESSIONS: Final = 1 << 3
-INTENT_GUILD_INTEGRATIONS: Final = 1 << 4
-INTENT_GUILD_WEBHOOKS: Final = 1 << 5
-INTENT_GUILD_INVITES: Final = 1 << 6
-INTENT_GUILD_VOICE_STATES: Final = 1 << 7
-INTENT_GUILD_PRESENCES: Final = 1 << 8
-INTENT_GUILD_MESSAGES: Final = 1 << 9
-INTENT_GUILD_MESSAGE_REACTIONS: Final = 1 << 10
-INTENT_GUILD_MESSAGE_TYPING: Final = 1 << 11
-INTENT_DIRECT_MESSAGES: Final = 1 << 12
-INTENT_DIRECT_MESSAGE_REACTIONS: Final = 1 << 13
-INTENT_DIRECT_MESSAGE_TYPING: Final = 1 << 14
-INTENT_MESSAGE_CONTENT: Final = 1 << 15
-INTENT_GUILD_SCHEDULED_EVENTS: Final = 1 << 16
-INTENT_AUTO_MODERATION_CONFIGURATION: Final = 1 << 20
-INTENT_AUTO_MODERATION_EXECUTION: Final = 1 << 21
-INTENT_GUILD_MESSAGE_POLLS: Final = 1 << 24
-INTENT_DIRECT_MESSAGE_POLLS: Final = 1 << 25
-
-#: Every intent bit Discord defines; any other bit in IDENTIFY closes with 4013.
-KNOWN_INTENTS: Final = (
-    (1 << 17) - 1
-    | INTENT_AUTO_MODERATION_CONFIGURATION
-    | INTENT_AUTO_MODERATION_EXECUTION
-    | INTENT_GUILD_MESSAGE_POLLS
-    | INTENT_DIRECT_MESSAGE_POLLS
-)
-
-#: Close codes after which a session can no longer be resumed.
-NON_RESUMABLE_CLOSE_CODES: Final = frozenset({1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014})
-
-#: Close reasons, worded as Discord words them.
-CLOSE_REASONS: Final[dict[int, str]] = {
-    1001: "Server shutting down.",
-    4000: "Unknown error.",
-    4001: "Unknown opcode.",
-    4002: "Decode error.",
-    4003: "Not authenticated.",
-    4004: "Authentication failed.",
-    4005: "Already authenticated.",
-    4007: "Invalid seq.",
-    4008: "Rate limited.",
-    4009: "Session timed out.",
-    4010: "Invalid shard.",
-    4011: "Sharding required.",
-    4012: "Invalid API version.",
-    4013: "Invalid intent(s).",
-    4014: "Disallowed intent(s).",
-}
-
-#: Largest payload a client may send; more is closed with 4002
-#: (https://docs.discord.com/developers/events/gateway#sending-events).
-MAX_CLIENT_PAYLOAD: Final = 4096
-#: GUILD_MEMBERS_CHUNK size.
-MEMBER_CHUNK_SIZE: Final = 1000
 #: Seconds to wait for a close handshake before aborting the transport.
 CLOSE_TIMEOUT: Final = 2.0
 #: Seconds a connection may stay open after op 7 / op 9 detached it from its session.
 DETACHED_GRACE: Final = 5.0
-
-# (pattern, intent needed in a guild, intent needed outside a guild); a pattern
-# ending in "_" is a prefix.  First match wins; events not listed need no intent.
-_INTENT_RULES: Final[tuple[tuple[str, int, int], ...]] = (
-    ("GUILD_CREATE", INTENT_GUILDS, INTENT_GUILDS),
-    ("GUILD_UPDATE", INTENT_GUILDS, INTENT_GUILDS),
-    ("GUILD_DELETE", INTENT_GUILDS, INTENT_GUILDS),
-    ("GUILD_ROLE_", INTENT_GUILDS, INTENT_GUILDS),
-    ("CHANNEL_PINS_UPDATE", INTENT_GUILDS, INTENT_DIRECT_MESSAGES),
-    ("CHANNEL_", INTENT_GUILDS, 0),
-    ("THREAD_", INTENT_GUILDS, INTENT_GUILDS),
-    ("STAGE_INSTANCE_", INTENT_GUILDS, INTENT_GUILDS),
-    ("GUILD_MEMBER_ADD", INTENT_GUILD_MEMBERS, INTENT_GUILD_MEMBERS),
-    ("GUILD_MEMBER_UPDATE", INTENT_GUILD_MEMBERS, INTENT_GUILD_MEMBERS),
-    ("GUILD_MEMBER_REMOVE", INTENT_GUILD_MEMBERS, INTENT_GUILD_MEMBERS),
-    ("GUILD_BAN_", INTENT_GUILD_MODERATION, INTENT_GUILD_MODERATION),
-    ("GUILD_AUDIT_LOG_ENTRY_CREATE", INTENT_GUILD_MODERATION, INTENT_GUILD_MODERATION),
-    ("GUILD_EMOJIS_UPDATE", INTENT_GUILD_EXPRESSIONS, INTENT_GUILD_EXPRESSIONS),
-    ("GUILD_STICKERS_UPDATE", INTENT_GUILD_EXPRESSIONS, INTENT_GUILD_EXPRESSIONS),
-    ("GUILD_SOUNDBOARD_", INTENT_GUILD_EXPRESSIONS, INTENT_GUILD_EXPRESSIONS),
-    ("GUILD_INTEGRATIONS_UPDATE", INTENT_GUILD_INTEGRATIONS, INTENT_GUILD_INTEGRATIONS),
-    ("INTEGRATION_", INTENT_GUILD_INTEGRATIONS, INTENT_GUILD_INTEGRATIONS),
-    ("WEBHOOKS_UPDATE", INTENT_GUILD_WEBHOOKS, INTENT_GUILD_WEBHOOKS),
-    ("INVITE_", INTENT_GUILD_INVITES, INTENT_GUILD_INVITES),
-    ("VOICE_STATE_UPDATE", INTENT_GUILD_VOICE_STATES, INTENT_GUILD_VOICE_STATES),
-    ("VOICE_CHANNEL_EFFECT_SEND", INTENT_GUILD_VOICE_STATES, INTENT_GUILD_VOICE_STATES),
-    ("PRESENCE_UPDATE", INTENT_GUILD_PRESENCES, INTENT_GUILD_PRESENCES),
-    ("MESSAGE_REACTION_", INTENT_GUILD_MESSAGE_REACTIONS, INTENT_DIRECT_MESSAGE_REACTIONS),
-    ("MESSAGE_POLL_VOTE_", INTENT_GUILD_MESSAGE_POLLS, INTENT_DIRECT_MESSAGE_POLLS),
-    ("MESSAGE_CREATE", INTENT_GUILD_MESSAGES, INTENT_DIRECT_MESSAGES),
-    ("MESSAGE_UPDATE", INTENT_GUILD_MESSAGES, INTENT_DIRECT_MESSAGES),
-    ("MESSAGE_DELETE", INTENT_GUILD_MESSAGES, INTENT_DIRECT_MESSAGES),
-    ("MESSAGE_DELETE_BULK", INTENT_GUILD_MESSAGES, INTENT_DIRECT_MESSAGES),
-    ("TYPING_START", INTENT_GUILD_MESSAGE_TYPING, INTENT_DIRECT_MESSAGE_TYPING),
-    ("GUILD_SCHEDULED_EVENT_", INTENT_GUILD_SCHEDULED_EVENTS, INTENT_GUILD_SCHEDULED_EVENTS),
-    ("AUTO_MODERATION_RULE_", INTENT_AUTO_MODERATION_CONFIGURATION, INTENT_AUTO_MODERATION_CONFIGURATION),
-    ("AUTO_MODERATION_ACTION_EXECUTION", INTENT_AUTO_MODERATION_EXECUTION, INTENT_AUTO_MODERATION_EXECUTION),
-)
 
 #: Events whose payload is a guild (its ``id`` names the guild when ``guild_id`` is not given).
 _GUILD_LIFECYCLE_EVENTS: Final = frozenset({"GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"})
 
 #: Events whose payload is a message and is subject to MESSAGE_CONTENT blanking.
 _CONTENT_EVENTS: Final = frozenset({"MESSAGE_CREATE", "MESSAGE_UPDATE"})
-
-
-def required_intent(event: str, in_guild: bool) -> int:
-    """The intent bit a session needs to receive ``event`` (0 when none is needed)."""
-    for pattern, guild_bit, dm_bit in _INTENT_RULES:
-        if event == pattern or (pattern.endswith("_") and event.startswith(pattern)):
-            return guild_bit if in_guild else dm_bit
-    return 0
 
 
 # --------------------------------------------------------------------------- backend interfaces
@@ -218,9 +114,13 @@ class GatewayBackend(Protocol):
         """The guilds ``user_id`` is a member of."""
         ...
 
-    def guild_create_payload(self, guild_id: int, user_id: int, *, presences: bool = False) -> dict[str, Any]:
+    def guild_create_payload(
+        self, guild_id: int, user_id: int, *, presences: bool = False, large_threshold: int = LARGE_THRESHOLD
+    ) -> dict[str, Any]:
         """The full GUILD_CREATE ``d`` for ``guild_id`` as ``user_id`` sees it; ``presences``:
-        the session has the GUILD_PRESENCES intent (else ``members`` is the user's own only)."""
+        the session has the GUILD_PRESENCES intent (else ``members`` is the user's own only);
+        ``large_threshold``: the session's IDENTIFY value (a larger guild lists no offline
+        members)."""
         ...
 
     def can_see(self, user_id: int, guild_id: int, channel_id: int | None) -> bool:
@@ -374,6 +274,14 @@ def _blank_content(data: dict[str, Any]) -> dict[str, Any]:
     return blanked
 
 
+def _large_threshold(value: Any) -> int:
+    """IDENTIFY's ``large_threshold``: an integer from 50 to 250 (default 50), clamped into
+    that range (https://discord.com/developers/docs/events/gateway-events#identify)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return LARGE_THRESHOLD
+    return min(max(value, LARGE_THRESHOLD), MAX_LARGE_THRESHOLD)
+
+
 def _resolve(future: asyncio.Future[bool] | None, value: bool) -> None:
     if future is not None and not future.done():
         future.set_result(value)
@@ -426,6 +334,8 @@ class GatewaySession:
         self.dropped_through = 0
         self.buffer: collections.deque[tuple[int, str, str]] = collections.deque()
         self.guild_ids: set[int] = set()
+        #: IDENTIFY's ``large_threshold`` (see :func:`_large_threshold`).
+        self.large_threshold = LARGE_THRESHOLD
         self.connection: _Connection | None = None
         self.expiry: asyncio.TimerHandle | None = None
 
@@ -757,6 +667,7 @@ class GatewayHub:
             return
 
         session = GatewaySession(secrets.token_hex(16), identity, intents, shard, self.replay_limit)
+        session.large_threshold = _large_threshold(d.get("large_threshold"))
         self._sessions[session.session_id] = session
         self._attach(session, conn)
         guild_ids = [gid for gid in self.backend.guild_ids_for(session.user_id) if session.in_shard(gid)]
@@ -778,7 +689,10 @@ class GatewayHub:
         for gid in guild_ids:
             guild = dict(
                 self.backend.guild_create_payload(
-                    gid, session.user_id, presences=bool(session.intents & INTENT_GUILD_PRESENCES)
+                    gid,
+                    session.user_id,
+                    presences=bool(session.intents & INTENT_GUILD_PRESENCES),
+                    large_threshold=session.large_threshold,
                 )
             )
             guild.setdefault("unavailable", False)
@@ -998,14 +912,18 @@ class GatewayHub:
         guild_id: int | None,
         channel_id: int | None,
         subject_guild: int | None,
+        subject_user: int | None = None,
     ) -> bool:
         """Whether ``session`` gets ``event`` (intents, shard, visibility).
 
         ``subject_guild`` is the guild the event is about: ``guild_id``, or the
         ``id`` of a GUILD_CREATE/UPDATE/DELETE payload dispatched without one.
+        ``subject_user`` is the member of a GUILD_MEMBER_UPDATE: a session gets the update
+        of its own member without GUILD_MEMBERS (gateway docs, "Caveats").
         """
         needed = required_intent(event, subject_guild is not None)
-        if needed and not session.intents & needed:
+        own_member = subject_user is not None and subject_user == session.user_id
+        if needed and not session.intents & needed and not own_member:
             return False
         if not session.in_shard(subject_guild):
             return False
@@ -1067,6 +985,9 @@ class GatewayHub:
         wanted = None if user_ids is None else {int(uid) for uid in user_ids}
         if author_id is None and event in _CONTENT_EVENTS:
             author_id = _author_id(data)
+        subject_user = None
+        if event == "GUILD_MEMBER_UPDATE" and isinstance(data.get("user"), dict):
+            subject_user = _snowflake(data["user"].get("id"))
         subject_guild = guild_id
         if subject_guild is None and event in _GUILD_LIFECYCLE_EVENTS:
             subject_guild = _snowflake(data.get("id"))
@@ -1076,7 +997,7 @@ class GatewayHub:
         for session in list(self._sessions.values()):
             if wanted is not None and session.user_id not in wanted:
                 continue
-            if not self._receives(session, event, guild_id, channel_id, subject_guild):
+            if not self._receives(session, event, guild_id, channel_id, subject_guild, subject_user):
                 continue
             if self._blanks_content(session, event, guild_id, author_id, data):
                 if blank_json is None:

@@ -26,12 +26,24 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from loguru import logger
 
-from discobase._discord.permissions import ALL_PERMISSIONS, Permission
+from discobase._discord.interactions import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    CALLBACK_TYPES,
+    CONTEXT_BOT_DM,
+    CONTEXT_GUILD,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    RESPONSE_WINDOW,
+    TOKEN_LIFETIME,
+)
+from discobase._discord.messages import EPHEMERAL, LOADING, RESPONSE_FLAGS
+from discobase._discord.permissions import DM_PERMISSIONS
 from discobase.exceptions import LocalServerError
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError
@@ -44,27 +56,11 @@ if TYPE_CHECKING:
     from discobase.local.rest.http import Handler
 
 __all__ = [
-    "EPHEMERAL",
     "Interaction",
     "InteractionRefused",
     "InteractionResult",
     "Interactions",
 ]
-
-#: Message flags (https://discord.com/developers/docs/resources/message#message-object-message-flags).
-EPHEMERAL: Final = 1 << 6
-LOADING: Final = 1 << 7
-#: The flags an interaction response may set: SUPPRESS_EMBEDS, EPHEMERAL, SUPPRESS_NOTIFICATIONS,
-#: IS_COMPONENTS_V2.
-RESPONSE_FLAGS: Final = 1 << 2 | EPHEMERAL | 1 << 12 | 1 << 15
-#: Interaction types.
-APPLICATION_COMMAND: Final = 2
-MESSAGE_COMPONENT: Final = 3
-AUTOCOMPLETE: Final = 4
-MODAL_SUBMIT: Final = 5
-#: Callback types (https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-response-object-interaction-callback-type).
-CALLBACK_TYPES: Final = (1, 4, 5, 6, 7, 8, 9, 10, 12)
-MAX_CHOICES: Final = 25
 
 
 class InteractionRefused(LocalServerError):
@@ -148,7 +144,8 @@ class Interaction:
     application_id: int
     bot_id: int
     user_id: int
-    guild_id: int
+    #: ``None`` for an interaction in a DM with the application's bot.
+    guild_id: int | None
     channel_id: int
     payload: dict[str, Any]
     created: float
@@ -180,8 +177,8 @@ class Interactions:
         self,
         ctx: RestContext,
         *,
-        response_window: float = 3.0,
-        token_lifetime: float = 900.0,
+        response_window: float = RESPONSE_WINDOW,
+        token_lifetime: float = TOKEN_LIFETIME,
         deferred_wait: float = 10.0,
     ) -> None:
         self.ctx = ctx
@@ -215,31 +212,33 @@ class Interactions:
         ]
 
     # ------------------------------------------------------------------ creating
-    def permissions(self, user_id: int, guild_id: int, channel_id: int) -> int:
+    def permissions(self, user_id: int, guild_id: int | None, channel_id: int) -> int:
+        """``user_id``'s permissions in the channel (what a user may do in a DM, outside guilds)."""
+        if guild_id is None:
+            return DM_PERMISSIONS
         return self.ctx.access.permissions(user_id, guild_id, self.store.channels.get(channel_id))
 
-    async def start(
-        self,
-        *,
-        type: int,
-        application_id: int,
-        user_id: int,
-        guild_id: int,
-        channel_id: int,
-        data: dict[str, Any],
-        message: Message | None = None,
-    ) -> InteractionResult:
-        """Create an interaction, send INTERACTION_CREATE to the application's bot and wait
-        for its answer (at most the response window; a deferred response is waited for a
-        further :attr:`deferred_wait`). Returns what the person sees."""
-        bot = next(
-            (b for b in self.store.bots.values() if b.bot and b.application_id == application_id), None
-        )
-        if bot is None:
-            raise InteractionRefused(f"no application with id {application_id}")
-        interaction_id = self.store.next_id()
-        token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
-        channel = self.store.channels[channel_id]
+    @staticmethod
+    def _owners(guild_id: int | None) -> dict[str, str]:
+        """``authorizing_integration_owners``: the guild the app is installed to, ``"0"`` in a
+        DM with its bot (https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-object-authorizing-integration-owners-object)."""
+        return {"0": str(guild_id or 0)}
+
+    def _where(self, user_id: int, guild_id: int | None, channel_id: int, bot_id: int) -> dict[str, Any]:
+        """The fields of INTERACTION_CREATE that say where and by whom: in a guild the member
+        (with ``permissions``) and ``guild_id``; in a DM the ``user``, ``context`` 1 (BOT_DM)."""
+        channel = self.store.channels.get(channel_id)
+        if channel is None:
+            raise InteractionRefused(f"no channel {channel_id}")
+        if guild_id is None:
+            if channel.type != 1 or not {user_id, bot_id} <= set(channel.recipients):
+                raise InteractionRefused(f"channel {channel_id} is not a DM between {user_id} and the bot")
+            return {
+                "channel": self.payloads.dm_channel(channel, bot_id),
+                "channel_id": str(channel_id),
+                "user": self.payloads.user(user_id),
+                "context": CONTEXT_BOT_DM,
+            }
         member = self.store.member(guild_id, user_id)
         if member is None:
             raise InteractionRefused(f"user {user_id} is not a member of guild {guild_id}")
@@ -248,24 +247,51 @@ class Interactions:
         member_payload["permissions"] = str(self.permissions(user_id, guild_id, channel_id))
         channel_payload = self.payloads.channel(channel)
         channel_payload["permissions"] = member_payload["permissions"]
-        payload: dict[str, Any] = {
-            "id": str(interaction_id),
-            "application_id": str(application_id),
-            "type": type,
-            "data": data,
+        return {
             "guild_id": str(guild_id),
             "guild": {"id": str(guild_id), "locale": guild.preferred_locale, "features": []},
             "channel": channel_payload,
             "channel_id": str(channel_id),
             "member": member_payload,
+            "guild_locale": guild.preferred_locale,
+            "context": CONTEXT_GUILD,
+        }
+
+    async def start(
+        self,
+        *,
+        type: int,
+        application_id: int,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int,
+        data: dict[str, Any],
+        message: Message | None = None,
+    ) -> InteractionResult:
+        """Create an interaction, send INTERACTION_CREATE to the application's bot and wait
+        for its answer (at most the response window; a deferred response is waited for a
+        further :attr:`deferred_wait`). Returns what the person sees. ``guild_id=None`` is an
+        interaction in the DM channel ``channel_id`` between the person and the bot."""
+        bot = next(
+            (b for b in self.store.bots.values() if b.bot and b.application_id == application_id), None
+        )
+        if bot is None:
+            raise InteractionRefused(f"no application with id {application_id}")
+        where = self._where(user_id, guild_id, channel_id, bot.user_id)
+        interaction_id = self.store.next_id()
+        token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
+        payload: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(application_id),
+            "type": type,
+            "data": data,
+            **where,
             "token": token,
             "version": 1,
             "app_permissions": str(self.permissions(bot.user_id, guild_id, channel_id)),
             "locale": "en-US",
-            "guild_locale": guild.preferred_locale,
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(guild_id)},
-            "context": 0,
+            "authorizing_integration_owners": self._owners(guild_id),
             "attachment_size_limit": self.ctx.limits.upload_limit,
         }
         if message is not None:
@@ -350,7 +376,7 @@ class Interactions:
             "id": str(interaction.id),
             "type": interaction.type,
             "user": self.payloads.user(interaction.user_id),
-            "authorizing_integration_owners": {"0": str(interaction.guild_id)},
+            "authorizing_integration_owners": self._owners(interaction.guild_id),
         }
         if interaction.original_id is not None:
             metadata["original_response_message_id"] = str(interaction.original_id)
@@ -484,8 +510,9 @@ class Interactions:
             "id": str(interaction.id),
             "type": interaction.type,
             "channel_id": str(interaction.channel_id),
-            "guild_id": str(interaction.guild_id),
         }
+        if interaction.guild_id is not None:
+            response["guild_id"] = str(interaction.guild_id)
         if kind in (4, 5):
             if kind == 4:
                 spec = validation.parse_message_create(data, uploads=len(uploads))
@@ -571,16 +598,7 @@ class Interactions:
         interaction.message_ids.remove(message.id)
         if interaction.ephemeral.pop(message.id, None) is None:
             self.store.delete_messages(message.channel_id, [message.id])
-            await self.ctx.events.dispatch(
-                "MESSAGE_DELETE",
-                {
-                    "id": str(message.id),
-                    "channel_id": str(message.channel_id),
-                    "guild_id": str(interaction.guild_id),
-                },
-                guild_id=interaction.guild_id,
-                channel_id=message.channel_id,
-            )
+            await self.ctx.events.message_deleted(self.store.channels[message.channel_id], message.id)
         interaction.result._hide(message.id)
         return web.Response(status=204)
 
@@ -601,18 +619,3 @@ class Interactions:
 
     async def delete_webhook_message(self, request: web.Request) -> web.Response:
         return await self._delete(request, path_id(request, "message_id"))
-
-
-def member_may_use(permissions: int, required: str | None) -> bool:
-    """Whether a member with ``permissions`` may use a command with ``default_member_permissions``
-    ``required`` (``None``: everyone; ``"0"``: administrators only; administrators may use all)
-    (https://discord.com/developers/docs/interactions/application-commands#permissions)."""
-    if permissions & Permission.ADMINISTRATOR or permissions == ALL_PERMISSIONS:
-        return True
-    if required is None:
-        return True
-    try:
-        bits = int(required)
-    except ValueError:
-        return False
-    return bits != 0 and permissions & bits == bits

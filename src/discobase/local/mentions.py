@@ -15,14 +15,13 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from discobase._discord.messages import ALLOWED_MENTION_TYPES
+
 __all__ = ["Mentions", "resolve_mentions"]
 
 _USER: Final = re.compile(r"<@!?([0-9]{1,20})>")
 _ROLE: Final = re.compile(r"<@&([0-9]{1,20})>")
 _EVERYONE: Final = re.compile(r"@(?:everyone|here)")
-#: What is parsed without ``allowed_mentions``: everything for a message, users only for
-#: interaction responses and webhooks.
-ALL_TYPES: Final = ("users", "roles", "everyone")
 
 
 @dataclass(slots=True)
@@ -41,7 +40,7 @@ def resolve_mentions(
     all_roles: Collection[int],
     may_mention_everyone: bool,
     replied_user: int | None = None,
-    default_parse: tuple[str, ...] = ALL_TYPES,
+    default_parse: tuple[str, ...] = ALLOWED_MENTION_TYPES,
 ) -> Mentions:
     """The mentions of a message with ``content``.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from discobase._discord.gateway import LARGE_THRESHOLD
 from discobase._discord.permissions import Overwrite
 from discobase._discord.snowflakes import iso_timestamp
 from discobase.local.cdn import AttachmentSigner
@@ -25,9 +26,6 @@ from discobase.local.store import (
 )
 
 __all__ = ["Payloads"]
-
-#: Channel types that carry messages.
-TEXT_CHANNEL_TYPES = frozenset({0, 2, 5, 13})
 
 
 def _sf(value: int | None) -> str | None:
@@ -240,32 +238,40 @@ class Payloads:
         joined: bool = False,
         viewer_id: int | None = None,
         presences: bool = True,
+        large_threshold: int = LARGE_THRESHOLD,
     ) -> dict[str, Any]:
         """The ``d`` of a GUILD_CREATE dispatch (``channels`` already filtered by visibility).
 
         ``members`` lists every member only for a session with the GUILD_PRESENCES intent
-        (``presences``); without it Discord sends only the receiving user's own member
-        (``viewer_id``) and members in voice channels, of which the local server has none
-        (https://discord.com/developers/docs/events/gateway-events#guild-create).
+        (``presences``) in a guild of at most ``large_threshold`` members; in a larger
+        ("large") guild Discord leaves out offline members without a role or nickname (the
+        local server's people are all offline); without the intent it sends only the receiving
+        user's own member (``viewer_id``) and members in voice channels, of which the local
+        server has none (https://discord.com/developers/docs/events/gateway-events#guild-create).
 
         ``joined``: the GUILD_CREATE of joining a guild, which has no ``unavailable`` key (that
         key marks a lazy-loaded or recovered guild; discord.py fires ``on_guild_join`` only
         without it and ``on_guild_available`` with ``unavailable: false``).
         """
         members = self.store.guild_members(guild.id)
+        large = len(members) > large_threshold
+
+        def listed(member: Member) -> bool:
+            if viewer_id is None or member.user_id == viewer_id:
+                return True
+            if not presences:
+                return False
+            return not large or bool(member.roles) or member.nick is not None
+
         payload = self.guild(guild)
         payload.update(
             {
                 "joined_at": members[0].joined_at if members else iso_timestamp(guild.id),
-                "large": len(members) > 250,
+                "large": large,
                 "unavailable": False,
                 "member_count": len(members),
                 "voice_states": [],
-                "members": [
-                    self.member(m)
-                    for m in members
-                    if presences or viewer_id is None or m.user_id == viewer_id
-                ],
+                "members": [self.member(m) for m in members if listed(m)],
                 "channels": [self.channel(c) for c in channels],
                 "threads": [],
                 "presences": [],

@@ -26,16 +26,16 @@ from urllib.parse import quote
 
 import aiohttp
 
-from discobase.exceptions import LocalServerError
-from discobase.local.interactions import (
+from discobase._discord.interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
+    CONTEXT_BOT_DM,
+    CONTEXT_GUILD,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
-    InteractionRefused,
-    InteractionResult,
-    member_may_use,
 )
+from discobase.exceptions import LocalServerError
+from discobase.local.interactions import InteractionRefused, InteractionResult
 from discobase.local.store import BotAccount, Command, Message
 
 if TYPE_CHECKING:
@@ -106,15 +106,15 @@ class Person:
             self._session = None
 
     # ------------------------------------------------------------------ REST, as a client
-    async def request(self, method: str, path: str, body: Any = None) -> Any:
+    async def request(self, method: str, path: str, body: Any = None, *, bearer: str | None = None) -> Any:
         """``method path`` on the server's REST API with this person's token (no ``Bot``
-        prefix, as Discord's own clients send it); Discord's errors raise
-        :class:`PersonRequestError`."""
+        prefix, as Discord's own clients send it), or with an OAuth2 ``bearer`` token the
+        person gave an application; Discord's errors raise :class:`PersonRequestError`."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        token = self.account.token
+        authorization = self.account.token if bearer is None else f"Bearer {bearer}"
         async with self._session.request(
-            method, self.server.api_url + path, json=body, headers={"Authorization": token}
+            method, self.server.api_url + path, json=body, headers={"Authorization": authorization}
         ) as response:
             data = await response.json() if response.content_type == "application/json" else None
             if response.status >= 400:
@@ -186,6 +186,43 @@ class Person:
         )
         return result
 
+    async def edit_command_permissions(
+        self,
+        bot: BotAccount,
+        guild_id: int,
+        command: int | str | None,
+        permissions: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Set who may use ``bot``'s ``command`` (its id or name; ``None``: all the
+        application's commands) in a guild, as an admin does in Server Settings >
+        Integrations: ``permissions`` are ``{"id", "type" (1 role, 2 user, 3 channel),
+        "permission"}``. It goes through ``PUT .../commands/{command_id}/permissions`` with
+        an OAuth2 Bearer token this person gives the application (:meth:`LocalDiscord.authorize
+        <discobase.local.LocalDiscord.authorize>`), the only kind Discord accepts there.
+        Returns the permission set as Discord answers it."""
+        application_id = bot.application_id
+        if command is None:
+            command_id = application_id
+        elif isinstance(command, int):
+            command_id = command
+        else:
+            matches = [
+                c.id
+                for c in self.server.store.commands.values()
+                if c.application_id == application_id
+                and c.data.get("name") == command
+                and c.guild_id in (None, guild_id)
+            ]
+            if not matches:
+                raise InteractionRefused(f"{bot.name} has no command {command!r} in guild {guild_id}")
+            command_id = matches[0]
+        token = self.server.authorize(self, bot)
+        path = f"/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions"
+        result: dict[str, Any] = await self.request(
+            "PUT", path, {"permissions": [{**p, "id": str(p["id"])} for p in permissions]}, bearer=token
+        )
+        return result
+
     # ------------------------------------------------------------------ interactions
     def _channel(self, guild_id: int, channel: Any | None) -> int:
         if channel is not None:
@@ -219,17 +256,40 @@ class Person:
             raise InteractionRefused(f"several applications have {name!r}; pass application=")
         return found[0]
 
+    def _dm_command(self, bot: BotAccount, name: str, kind: int) -> Command:
+        """A global command of ``bot``'s application that may be used in a DM with the bot:
+        guild commands never may, nor one whose ``contexts`` lack BOT_DM (1) or, without
+        ``contexts``, whose deprecated ``dm_permission`` is false
+        (https://discord.com/developers/docs/interactions/application-commands#contexts)."""
+        for command in self.server.store.commands.values():
+            if (
+                command.application_id == bot.application_id
+                and command.guild_id is None
+                and command.data.get("name") == name
+                and command.data.get("type", 1) == kind
+            ):
+                contexts = command.data.get("contexts")
+                usable = (
+                    CONTEXT_BOT_DM in contexts
+                    if contexts is not None
+                    else command.data.get("dm_permission") is not False
+                )
+                if not usable:
+                    raise InteractionRefused(f"/{name} cannot be used in a DM with {bot.name}")
+                return command
+        raise InteractionRefused(f"{bot.name} has no global command {name!r}")
+
     def _check_allowed(self, guild_id: int, channel_id: int, command: Command) -> None:
-        """Discord's client hides a command whose ``default_member_permissions`` the member
-        lacks, and one whose ``contexts`` exclude guilds."""
-        perms = self.server.interactions.permissions(self.id, guild_id, channel_id)
-        if not member_may_use(perms, command.data.get("default_member_permissions")):
+        """Discord's client hides a command the member may not use (its
+        ``default_member_permissions`` and the guild's command permission overwrites, see
+        :mod:`discobase._discord.commands`), and one whose ``contexts`` exclude guilds."""
+        if not self.server.rest.ctx.access.may_use_command(self.id, guild_id, channel_id, command):
             raise InteractionRefused(f"{self.name} may not use /{command.data.get('name')} (permissions)")
         contexts = command.data.get("contexts")
-        if contexts is not None and 0 not in contexts:
+        if contexts is not None and CONTEXT_GUILD not in contexts:
             raise InteractionRefused(f"/{command.data.get('name')} cannot be used in a guild")
 
-    def _resolve(self, guild_id: int, kind: int, raw: Any, resolved: dict[str, dict[str, Any]]) -> Any:
+    def _resolve(self, guild_id: int | None, kind: int, raw: Any, resolved: dict[str, dict[str, Any]]) -> Any:
         """An option value typed by the user, as the interaction carries it."""
         store = self.server.store
         payloads = self.server.payloads
@@ -248,8 +308,8 @@ class Person:
         target = int(match.group(2)) if match else int(text)
         if kind in (6, 9) and target in store.bots:
             resolved.setdefault("users", {})[str(target)] = payloads.user(target)
-            member = store.member(guild_id, target)
-            if member is not None:
+            member = store.member(guild_id, target) if guild_id is not None else None
+            if guild_id is not None and member is not None:
                 resolved.setdefault("members", {})[str(target)] = payloads.partial_member(member)
                 resolved["members"][str(target)]["permissions"] = str(
                     self.server.rest.permissions(target, guild_id, None)
@@ -260,16 +320,14 @@ class Person:
             return str(target)
         if kind == 7 and target in store.channels:
             channel = payloads.channel(store.channels[target])
-            channel["permissions"] = str(
-                self.server.rest.permissions(self.id, guild_id, store.channels[target])
-            )
+            channel["permissions"] = str(self.server.interactions.permissions(self.id, guild_id, target))
             resolved.setdefault("channels", {})[str(target)] = channel
             return str(target)
         raise InteractionRefused(f"{raw!r} names nothing an option of type {kind} accepts")
 
     def _options(
         self,
-        guild_id: int,
+        guild_id: int | None,
         specs: list[dict[str, Any]],
         words: list[str],
         given: dict[str, Any],
@@ -277,7 +335,8 @@ class Person:
         focused: str | None,
     ) -> list[dict[str, Any]]:
         """The ``options`` of an invocation: sub-commands by name, then values as
-        ``name:value`` words or positionally in declared order (the last string option takes
+        ``name:value`` words (a string option's value runs on to the next ``name:``, as in
+        Discord's client) or positionally in declared order (the last string option takes
         the rest of the line)."""
         if specs and specs[0].get("type") in (1, 2):
             if not words:
@@ -289,11 +348,15 @@ class Person:
             return [{"name": sub["name"], "type": sub["type"], "options": inner}]
         values: dict[str, Any] = {}
         positional: list[str] = []
-        names = {o["name"] for o in specs}
+        kinds = {o["name"]: o.get("type") for o in specs}
+        open_text: str | None = None  # a string option typed as ``name:`` takes words up to the next one
         for word in words:
             name, sep, value = word.partition(":")
-            if sep and name in names:
+            if sep and name in kinds:
                 values[name] = value
+                open_text = name if kinds[name] == 3 else None
+            elif open_text is not None:
+                values[open_text] = f"{values[open_text]} {word}"
             else:
                 positional.append(word)
         pending = [o for o in specs if o["name"] not in values]  # fixed before values fill in
@@ -325,12 +388,16 @@ class Person:
 
     def _command_data(
         self,
-        guild_id: int,
+        guild_id: int | None,
         text: str,
         options: dict[str, Any] | None,
         application: int | None,
         focused: str | None,
+        *,
+        dm_bot: BotAccount | None = None,
     ) -> tuple[Command, dict[str, Any]]:
+        """The command named first in ``text`` and the ``data`` of its invocation: in
+        ``guild_id``, or (``guild_id=None``) among ``dm_bot``'s global commands."""
         line = text.strip()
         if line.startswith("/"):
             line = line[1:]
@@ -340,7 +407,11 @@ class Person:
             words = line.split()
         if not words:
             raise InteractionRefused("no command given")
-        command = self._commands(guild_id, words[0], 1, application)
+        if guild_id is None:
+            assert dm_bot is not None
+            command = self._dm_command(dm_bot, words[0], 1)
+        else:
+            command = self._commands(guild_id, words[0], 1, application)
         resolved: dict[str, dict[str, Any]] = {}
         data: dict[str, Any] = {
             "id": str(command.id),
@@ -378,6 +449,24 @@ class Person:
             user_id=self.id,
             guild_id=guild_id,
             channel_id=channel_id,
+            data=data,
+        )
+
+    async def invoke_dm(
+        self, bot: BotAccount, command: str, *, options: dict[str, Any] | None = None
+    ) -> InteractionResult:
+        """Use one of ``bot``'s global commands in the DM with the bot (opened first, which
+        needs a guild in common): the bot gets an INTERACTION_CREATE with ``user`` instead of
+        ``member``, no ``guild_id`` and ``context`` 1 (BOT_DM). A guild command, or one whose
+        contexts exclude DMs, raises :class:`InteractionRefused`."""
+        channel = await self.dm(bot)
+        found, data = self._command_data(None, command, options, None, None, dm_bot=bot)
+        return await self.server.interactions.start(
+            type=APPLICATION_COMMAND,
+            application_id=found.application_id,
+            user_id=self.id,
+            guild_id=None,
+            channel_id=int(channel["id"]),
             data=data,
         )
 
@@ -513,14 +602,12 @@ class Person:
         else:
             resolved: dict[str, dict[str, Any]] = {}
             option_type = {5: 6, 6: 8, 7: 9, 8: 7}[kind]
-            guild_id = stored.guild_id or 0
-            data["values"] = [self._resolve(guild_id, option_type, v, resolved) for v in values]
+            data["values"] = [self._resolve(stored.guild_id, option_type, v, resolved) for v in values]
             data["resolved"] = resolved
         return await self._component_interaction(stored, data)
 
     async def _component_interaction(self, stored: Message, data: dict[str, Any]) -> InteractionResult:
-        if stored.guild_id is None:
-            raise InteractionRefused("components in DMs are not supported by the local server")
+        """A component of a message in a guild channel, or in the DM with the bot that sent it."""
         return await self.server.interactions.start(
             type=MESSAGE_COMPONENT,
             application_id=self._application_of(stored),

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import re
+import secrets
 import socket
 import sys
 import time
@@ -22,6 +23,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from loguru import logger
 
+from discobase._discord.gateway import LARGE_THRESHOLD
+from discobase._discord.interactions import RESPONSE_WINDOW, TOKEN_LIFETIME
+from discobase._discord.limits import GUILD_NAME_MAX, GUILD_NAME_MIN, MESSAGE_FILES_LIMIT, UPLOAD_LIMIT
 from discobase._discord.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
 from discobase._discord.snowflakes import coerce_snowflake, is_object_id, iso_timestamp, snowflake_ms
 from discobase.exceptions import LocalServerError
@@ -37,6 +41,7 @@ from discobase.local.ratelimit import Decision, RateLimiter, RateLimitProfile, m
 from discobase.local.rest import (
     API_PREFIXES,
     BOT_KEY,
+    GRANT_KEY,
     Access,
     Events,
     RequestLimits,
@@ -44,7 +49,7 @@ from discobase.local.rest import (
     RestContext,
     json_response,
 )
-from discobase.local.store import BotAccount, Channel, Member, Role, Store
+from discobase.local.store import BotAccount, Channel, Grant, Member, Role, Store, hash_token
 
 if TYPE_CHECKING:
     import discord
@@ -67,6 +72,15 @@ _PUBLIC_ROUTES = frozenset(
         "GET /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
         "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
         "DELETE /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+    }
+)
+#: Routes an OAuth2 ``Bearer`` token may call (the command-permission routes; see
+#: :mod:`discobase.local.rest.application`); with any other route a Bearer token is 401.
+_BEARER_ROUTES = frozenset(
+    {
+        "GET /applications/{application_id}/guilds/{guild_id}/commands/permissions",
+        "GET /applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
+        "PUT /applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
     }
 )
 _DISCORD_API = re.compile(r"^https?://(?:[a-z]+\.)?discord(?:app)?\.com/api")
@@ -227,11 +241,17 @@ class _Backend:
     def guild_ids_for(self, user_id: int) -> list[int]:
         return self.server.store.guilds_of(user_id)
 
-    def guild_create_payload(self, guild_id: int, user_id: int, *, presences: bool = False) -> dict[str, Any]:
+    def guild_create_payload(
+        self, guild_id: int, user_id: int, *, presences: bool = False, large_threshold: int = LARGE_THRESHOLD
+    ) -> dict[str, Any]:
         store = self.server.store
         channels = [c for c in store.guild_channels(guild_id) if self.can_see(user_id, guild_id, c.id)]
         return self.server.payloads.guild_create(
-            store.guilds[guild_id], channels, viewer_id=user_id, presences=presences
+            store.guilds[guild_id],
+            channels,
+            viewer_id=user_id,
+            presences=presences,
+            large_threshold=large_threshold,
         )
 
     def can_see(self, user_id: int, guild_id: int, channel_id: int | None) -> bool:
@@ -296,10 +316,10 @@ class LocalDiscord:
         allow_guild_create: bool = False,
         seed: int | None = 0,
         heartbeat_interval: float = 41.25,
-        upload_limit: int = 10 * MiB,
+        upload_limit: int = UPLOAD_LIMIT,
         attachment_url_lifetime: float = DEFAULT_URL_LIFETIME,
-        interaction_response_window: float = 3.0,
-        interaction_token_lifetime: float = 900.0,
+        interaction_response_window: float = RESPONSE_WINDOW,
+        interaction_token_lifetime: float = TOKEN_LIFETIME,
     ) -> None:
         self.store = Store(data)
         try:
@@ -313,7 +333,7 @@ class LocalDiscord:
         self.port = port
         self.allow_guild_create = allow_guild_create
         self.upload_limit = upload_limit
-        self.request_limit = 25 * MiB + upload_limit
+        self.request_limit = MESSAGE_FILES_LIMIT + upload_limit
         self.payloads = Payloads(self.store, self.signer)
         self.ratelimiter = RateLimiter(rate_limits, headers=ratelimit_headers)
         self.faults = FaultInjector(seed)
@@ -485,6 +505,25 @@ class LocalDiscord:
             person = self._people[user_id] = Person(self, account)
         return person
 
+    def authorize(
+        self,
+        person: Person,
+        bot: BotAccount,
+        scopes: tuple[str, ...] = ("identify", "applications.commands.permissions.update"),
+    ) -> str:
+        """An OAuth2 access token that ``person`` gave ``bot``'s application (what the
+        authorization-code flow ends with on Discord); send it as ``Bearer <token>``.
+
+        Discord lets only such a token edit command permissions
+        (``PUT .../commands/{command_id}/permissions``), on behalf of a person who may manage
+        the guild and its roles. Like bot tokens, only the token's digest is kept.
+        """
+        if not bot.bot:
+            raise LocalServerError(f"{bot!r} is not a bot: only applications get OAuth2 grants")
+        token = secrets.token_urlsafe(22)
+        self.store.save_grant(Grant(hash_token(token), person.id, bot.application_id, list(scopes)))
+        return token
+
     def create_role(
         self,
         guild_id: int,
@@ -535,8 +574,10 @@ class LocalDiscord:
         With ``channels`` the guild gets Discord's default ``Text Channels``
         category and ``#general``.
         """
-        if not 2 <= len(name) <= 100:
-            raise LocalServerError(f"a guild name must be 2 to 100 characters: {name!r}")
+        if not GUILD_NAME_MIN <= len(name) <= GUILD_NAME_MAX:
+            raise LocalServerError(
+                f"a guild name must be {GUILD_NAME_MIN} to {GUILD_NAME_MAX} characters: {name!r}"
+            )
         owner_id = owner.user_id if isinstance(owner, BotAccount) else owner
         if owner_id is None:
             owner_id = self.store.next_id()
@@ -601,11 +642,29 @@ class LocalDiscord:
             bot_id=account.user_id,
         )
         self.store.save_role(role)
-        self.store.save_member(
-            Member(guild_id, account.user_id, [role.id], iso_timestamp(self.store.next_id()))
-        )
+        member = Member(guild_id, account.user_id, [role.id], iso_timestamp(self.store.next_id()))
+        self.store.save_member(member)
         if dispatch:
-            self._dispatch_soon("GUILD_CREATE", guild_id, account.user_id)
+            self._soon(self._bot_joined(member, role))
+
+    async def _bot_joined(self, member: Member, role: Role) -> None:
+        """What Discord sends when a bot is added to a guild: the guild's other members get
+        GUILD_ROLE_CREATE for the bot's managed role, the bot's own sessions GUILD_CREATE
+        (``on_guild_join``), then the others GUILD_MEMBER_ADD (with GUILD_MEMBERS)
+        (https://discord.com/developers/docs/events/gateway-events#guild-create,
+        #guild-member-add)."""
+        guild_id = member.guild_id
+        others = [m.user_id for m in self.store.guild_members(guild_id) if m.user_id != member.user_id]
+        await self.gateway.dispatch(
+            "GUILD_ROLE_CREATE",
+            {"guild_id": str(guild_id), "role": self.payloads.role(role)},
+            guild_id=guild_id,
+            user_ids=others,
+        )
+        payload = self._backend.guild_create_payload(guild_id, member.user_id)
+        payload.pop("unavailable", None)  # a join's GUILD_CREATE has no "unavailable" (on_guild_join)
+        await self.gateway.dispatch("GUILD_CREATE", payload, guild_id=None, user_ids=[member.user_id])
+        await self.rest.ctx.events.member_added(member, user_ids=others)
 
     def remove_member(self, guild_id: int, user: BotAccount | Person) -> None:
         """Remove a member (as a kick would): the guild's clients get GUILD_MEMBER_REMOVE and a
@@ -813,16 +872,29 @@ class LocalDiscord:
             return web.Response(status=404, text=GONE_MESSAGE)
         return web.Response(body=data, content_type="application/octet-stream")
 
-    def _actor(self, request: web.Request) -> tuple[BotAccount | None, str]:
+    def _actor(
+        self, request: web.Request, template: str | None
+    ) -> tuple[BotAccount | None, Grant | None, str]:
         """The account of the request: ``Bot <token>`` for a bot, the bare token for a person
-        (as Discord's own clients send it); a token of the wrong kind authenticates nobody."""
+        (as Discord's own clients send it), ``Bearer <token>`` for an OAuth2 grant a person
+        gave an application (its person is the account; only on the routes that take one);
+        a token of the wrong kind authenticates nobody."""
         header = request.headers.get("Authorization", "")
-        is_bot = header.startswith("Bot ")
-        token = header[4:] if is_bot else header
-        account = self.store.bot_for_token(token) if token else None
-        if account is not None and account.bot != is_bot:
-            account = None
-        return account, str(account.user_id) if account else (request.remote or "unknown")
+        grant = None
+        if header.startswith("Bearer "):
+            grant = self.store.grant_for_token(header[7:]) if header[7:] else None
+            if grant is None or f"{request.method} {template}" not in _BEARER_ROUTES:
+                return None, None, request.remote or "unknown"
+            account = self.store.bots.get(grant.user_id)
+        else:
+            is_bot = header.startswith("Bot ")
+            token = header[4:] if is_bot else header
+            account = self.store.bot_for_token(token) if token else None
+            if account is not None and account.bot != is_bot:
+                account = None
+        if account is None:
+            return None, None, request.remote or "unknown"
+        return account, grant, str(account.user_id)
 
     async def _metadata(self, request: web.Request, template: str) -> str | None:
         """The sub-limit a request falls under (channel name/topic edits, deletes by age)."""
@@ -850,7 +922,7 @@ class LocalDiscord:
             return await self._admin(request, handler)
         key = f"{method} {template}" if template is not None else f"{method} <unknown route>"
         self._stats[key] += 1
-        bot, actor = self._actor(request)
+        bot, grant, actor = self._actor(request, template)
         decision: Decision | None = None
         try:
             if template is None:
@@ -889,6 +961,8 @@ class LocalDiscord:
                 return self._limited(decision)
             if bot is not None:
                 request[BOT_KEY] = bot
+            if grant is not None:
+                request[GRANT_KEY] = grant
             response = cast(web.StreamResponse, await handler(request))
         except HTTPError as error:
             response = json_response(error.body(), status=error.status, headers=error.headers)

@@ -40,6 +40,7 @@ __all__ = [
     "BotAccount",
     "Channel",
     "Command",
+    "Grant",
     "Guild",
     "Invite",
     "Member",
@@ -66,6 +67,10 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE TABLE IF NOT EXISTS channels (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS invites (code TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS command_permissions (
+    application_id INTEGER NOT NULL, guild_id INTEGER NOT NULL, command_id INTEGER NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY (application_id, guild_id, command_id));
+CREATE TABLE IF NOT EXISTS grants (token_hash TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS nonces (
     user_id INTEGER NOT NULL, nonce TEXT NOT NULL, channel_id INTEGER NOT NULL,
     message_id INTEGER NOT NULL, created REAL NOT NULL, PRIMARY KEY (user_id, nonce)
@@ -247,6 +252,20 @@ class Command:
 
 
 @dataclass(slots=True)
+class Grant:
+    """An OAuth2 access token a person gave an application (sent as ``Bearer <token>``).
+
+    Only the token's SHA-256 digest is kept, as for bot tokens; ``scopes`` are what the
+    person authorized (e.g. ``applications.commands.permissions.update``).
+    """
+
+    token_hash: str
+    user_id: int
+    application_id: int
+    scopes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Invite:
     code: str
     guild_id: int
@@ -362,6 +381,10 @@ class Store:
         self.channels: dict[int, Channel] = {}
         self.commands: dict[int, Command] = {}
         self.invites: dict[str, Invite] = {}
+        #: ``(application_id, guild_id, command_id) -> [{"id", "type", "permission"}]``; the
+        #: application-level set has the application's id as ``command_id``.
+        self.command_permissions: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
+        self.grants: dict[str, Grant] = {}
         self._load()
 
     # ------------------------------------------------------------------ lifecycle
@@ -408,6 +431,13 @@ class Store:
         for (data,) in self._db.execute("SELECT data FROM invites"):
             invite = Invite(**json.loads(data))
             self.invites[invite.code] = invite
+        for application_id, guild_id, command_id, data in self._db.execute(
+            "SELECT application_id, guild_id, command_id, data FROM command_permissions"
+        ):
+            self.command_permissions[(application_id, guild_id, command_id)] = json.loads(data)
+        for (data,) in self._db.execute("SELECT data FROM grants"):
+            grant = Grant(**json.loads(data))
+            self.grants[grant.token_hash] = grant
         for (value,) in self._db.execute(
             "SELECT max(id) FROM messages UNION ALL SELECT max(id) FROM attachments"
         ):
@@ -737,12 +767,52 @@ class Store:
         self._db.execute("INSERT OR REPLACE INTO commands VALUES (?, ?)", (command.id, _dump(command)))
 
     def replace_commands(self, application_id: int, guild_id: int | None, commands: list[Command]) -> None:
+        """Make ``commands`` the application's commands of one scope; a command that goes
+        loses its permission overwrites too."""
+        kept = {command.id for command in commands}
         with self.transaction():
             for old in self.list_commands(application_id, guild_id):
                 del self.commands[old.id]
                 self._db.execute("DELETE FROM commands WHERE id = ?", (old.id,))
+                if old.id not in kept:
+                    for key in [
+                        k for k in self.command_permissions if k[0] == application_id and k[2] == old.id
+                    ]:
+                        del self.command_permissions[key]
+                    self._db.execute(
+                        "DELETE FROM command_permissions WHERE application_id = ? AND command_id = ?",
+                        (application_id, old.id),
+                    )
             for command in commands:
                 self.save_command(command)
+
+    def set_command_permissions(
+        self, application_id: int, guild_id: int, command_id: int, permissions: list[dict[str, Any]]
+    ) -> None:
+        """Replace the permission overwrites of one command (or, with the application's id as
+        ``command_id``, of the whole application) in a guild; an empty list removes the set."""
+        key = (application_id, guild_id, command_id)
+        if not permissions:
+            self.command_permissions.pop(key, None)
+            self._db.execute(
+                "DELETE FROM command_permissions"
+                " WHERE application_id = ? AND guild_id = ? AND command_id = ?",
+                key,
+            )
+            return
+        self.command_permissions[key] = permissions
+        self._db.execute(
+            "INSERT OR REPLACE INTO command_permissions VALUES (?, ?, ?, ?)",
+            (*key, json.dumps(permissions, separators=(",", ":"))),
+        )
+
+    def save_grant(self, grant: Grant) -> None:
+        self.grants[grant.token_hash] = grant
+        self._db.execute("INSERT OR REPLACE INTO grants VALUES (?, ?)", (grant.token_hash, _dump(grant)))
+
+    def grant_for_token(self, token: str) -> Grant | None:
+        """The OAuth2 grant whose access token is ``token`` (compared by digest), if any."""
+        return self.grants.get(hash_token(token))
 
     def list_commands(self, application_id: int, guild_id: int | None) -> list[Command]:
         return [

@@ -48,6 +48,8 @@ from discord.ext import commands
 from discord.http import MultipartParameters
 from loguru import logger
 
+# every message is sent with SUPPRESS_EMBEDS: Discord must not unfurl URLs in stored content
+from discobase._discord.messages import SUPPRESS_EMBEDS as _SUPPRESS_EMBEDS
 from discobase.exceptions import (
     DatabaseLookupError,
     DatabaseStorageError,
@@ -99,9 +101,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: ``flags`` of every message sent: SUPPRESS_EMBEDS, so that Discord does not
-#: unfurl URLs in stored content (which would edit the message and fire an update).
-_SUPPRESS_EMBEDS = 1 << 2
 #: Stored content must never ping anyone.
 _NO_MENTIONS: dict[str, Any] = {"parse": []}
 #: Close codes of the gateway that mean the bot cannot log in at all.

@@ -48,8 +48,11 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
+from discobase._discord.channels import CREATABLE_CHANNEL_TYPES as _CHANNEL_TYPES
+from discobase._discord.channels import MESSAGE_CHANNEL_TYPES as _MESSAGE_CHANNEL_TYPES
 from discobase._discord.channels import normalize_channel_name
 from discobase._discord.limits import MAX_CHANNELS_PER_CATEGORY, MAX_CHANNELS_PER_GUILD
+from discobase._discord.limits import MAX_TOPIC as _TOPIC_LIMIT
 from discobase._discord.permissions import (
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
@@ -115,11 +118,8 @@ OPERATIONS = frozenset(
     }
 )
 
-_CHANNEL_TYPES = frozenset({0, 2, 4, 5, 13, 15})
-_MESSAGE_CHANNEL_TYPES = frozenset({0, 2, 5, 13})
 _MAX_CHANNELS_PER_GUILD = MAX_CHANNELS_PER_GUILD
 _MAX_CHANNELS_PER_CATEGORY = MAX_CHANNELS_PER_CATEGORY
-_TOPIC_LIMIT = 1024
 
 
 @dataclass(slots=True)

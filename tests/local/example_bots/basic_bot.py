@@ -1,6 +1,9 @@
-"""discord.py's ``examples/basic_bot.py`` (MIT, Rapptz): a prefix-command bot (``?add``, ``?joined``)."""
+"""discord.py's ``examples/basic_bot.py`` (MIT, Rapptz): a prefix-command bot (``?add``,
+``?roll``, ``?choose``, ``?repeat``, ``?joined``, ``?cool``)."""
 
 from __future__ import annotations
+
+import random
 
 import discord
 from discord.ext import commands
@@ -16,6 +19,28 @@ def make_bot() -> commands.Bot:
     async def add(ctx: commands.Context[commands.Bot], left: int, right: int) -> None:
         """Adds two numbers together."""
         await ctx.send(str(left + right))
+
+    @bot.command()
+    async def roll(ctx: commands.Context[commands.Bot], dice: str) -> None:
+        """Rolls a dice in NdN format."""
+        try:
+            rolls, limit = map(int, dice.split("d"))
+        except Exception:
+            await ctx.send("Format has to be in NdN!")
+            return
+        result = ", ".join(str(random.randint(1, limit)) for _ in range(rolls))
+        await ctx.send(result)
+
+    @bot.command(description="For when you wanna settle the score some other way")
+    async def choose(ctx: commands.Context[commands.Bot], *choices: str) -> None:
+        """Chooses between multiple choices."""
+        await ctx.send(random.choice(choices))
+
+    @bot.command()
+    async def repeat(ctx: commands.Context[commands.Bot], times: int, content: str = "repeating...") -> None:
+        """Repeats a message multiple times."""
+        for _ in range(times):
+            await ctx.send(content)
 
     @bot.command()
     async def joined(ctx: commands.Context[commands.Bot], member: discord.Member) -> None:

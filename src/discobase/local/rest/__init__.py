@@ -12,12 +12,20 @@ payloads, permission checker, event sender, limits), never on the server itself.
 
 from __future__ import annotations
 
-from discobase.local.rest.access import DM_PERMISSIONS, Access
+from discobase.local.rest.access import Access
 from discobase.local.rest.application import ApplicationRoutes
 from discobase.local.rest.channels import ChannelRoutes
 from discobase.local.rest.context import Dispatcher, Events, GuildFactory, RestContext
 from discobase.local.rest.guilds import GuildRoutes
-from discobase.local.rest.http import API_PREFIXES, BOT_KEY, Handler, RequestLimits, Upload, json_response
+from discobase.local.rest.http import (
+    API_PREFIXES,
+    BOT_KEY,
+    GRANT_KEY,
+    Handler,
+    RequestLimits,
+    Upload,
+    json_response,
+)
 from discobase.local.rest.members import MemberRoutes
 from discobase.local.rest.messages import MessageRoutes
 from discobase.local.rest.reactions import ReactionRoutes
@@ -27,7 +35,7 @@ from discobase.local.store import Channel, Member
 __all__ = [
     "API_PREFIXES",
     "BOT_KEY",
-    "DM_PERMISSIONS",
+    "GRANT_KEY",
     "Access",
     "Dispatcher",
     "Events",
@@ -96,6 +104,21 @@ class RestAPI:
                 "PUT",
                 "/applications/{application_id}/guilds/{guild_id}/commands",
                 self.application.put_commands,
+            ),
+            (
+                "GET",
+                "/applications/{application_id}/guilds/{guild_id}/commands/permissions",
+                self.application.get_all_command_permissions,
+            ),
+            (
+                "GET",
+                "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
+                self.application.get_command_permissions,
+            ),
+            (
+                "PUT",
+                "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
+                self.application.put_command_permissions,
             ),
             ("POST", "/guilds", self.guilds.create_guild),
             ("GET", "/guilds/{guild_id}", self.guilds.get_guild),

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from discobase._discord.permissions import Overwrite, Permission, compute_permissions
+from discobase._discord.commands import command_permitted
+from discobase._discord.permissions import DM_PERMISSIONS, Overwrite, Permission, compute_permissions
 from discobase.local.errors import (
     FormErrors,
     HTTPError,
@@ -24,19 +25,9 @@ from discobase.local.errors import (
     unknown_message,
 )
 from discobase.local.rest.http import bot, path_id
-from discobase.local.store import Channel, Guild, Member, Message, Store
+from discobase.local.store import Channel, Command, Guild, Member, Message, Store
 
-__all__ = ["DM_PERMISSIONS", "Access"]
-
-#: What a user may do in a DM channel (there are no roles or overwrites there).
-DM_PERMISSIONS = int(
-    Permission.VIEW_CHANNEL
-    | Permission.SEND_MESSAGES
-    | Permission.READ_MESSAGE_HISTORY
-    | Permission.ADD_REACTIONS
-    | Permission.ATTACH_FILES
-    | Permission.EMBED_LINKS
-)
+__all__ = ["Access"]
 
 
 class Access:
@@ -75,6 +66,26 @@ class Access:
             role_permissions=roles,
             member_roles=member.roles,
             overwrites=channel.overwrites if channel is not None else (),
+        )
+
+    def may_use_command(self, user_id: int, guild_id: int, channel_id: int | None, command: Command) -> bool:
+        """Whether a member may use ``command`` in ``channel_id`` (``None``: somewhere in the
+        guild): its ``default_member_permissions`` and the guild's command permission
+        overwrites (see :mod:`discobase._discord.commands`)."""
+        member = self.store.member(guild_id, user_id)
+        if member is None:
+            return False
+        channel = self.store.channels.get(channel_id) if channel_id is not None else None
+        app = command.application_id
+        return command_permitted(
+            permissions=self.permissions(user_id, guild_id, channel),
+            default_member_permissions=command.data.get("default_member_permissions"),
+            user_id=user_id,
+            roles=member.roles,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            command_entries=self.store.command_permissions.get((app, guild_id, command.id), ()),
+            application_entries=self.store.command_permissions.get((app, guild_id, app), ()),
         )
 
     def can_see(self, user_id: int, guild_id: int, channel_id: int | None) -> bool:

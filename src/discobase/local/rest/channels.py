@@ -7,6 +7,7 @@ import secrets
 
 from aiohttp import web
 
+from discobase._discord.limits import MAX_CHANNELS_PER_CATEGORY, MAX_CHANNELS_PER_GUILD
 from discobase._discord.permissions import Overwrite, Permission
 from discobase.local import validation
 from discobase.local.errors import FormErrors, bad_request, forbidden_permissions
@@ -15,9 +16,6 @@ from discobase.local.rest.http import json_response, no_content, now_iso
 from discobase.local.store import Channel, Invite
 
 __all__ = ["ChannelRoutes"]
-
-MAX_CHANNELS_PER_GUILD = 500
-MAX_CHANNELS_PER_CATEGORY = 50
 
 
 class ChannelRoutes(Resource):

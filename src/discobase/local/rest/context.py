@@ -86,12 +86,30 @@ class Events:
             author_id=message.author_id,
         )
 
-    async def member_added(self, member: Member) -> None:
-        """GUILD_MEMBER_ADD: the member and ``guild_id``
-        (https://discord.com/developers/docs/events/gateway-events#guild-member-add)."""
+    async def message_deleted(self, channel: Channel, message_id: int) -> None:
+        """MESSAGE_DELETE ``{id, channel_id, guild_id?}`` to whoever sees ``channel`` (a DM's two
+        users; no ``guild_id`` there)."""
+        if channel.type == 1:
+            await self.dispatch(
+                "MESSAGE_DELETE",
+                {"id": str(message_id), "channel_id": str(channel.id)},
+                guild_id=None,
+                user_ids=channel.recipients,
+            )
+            return
+        await self.dispatch(
+            "MESSAGE_DELETE",
+            {"id": str(message_id), "channel_id": str(channel.id), "guild_id": str(channel.guild_id)},
+            guild_id=channel.guild_id,
+            channel_id=channel.id,
+        )
+
+    async def member_added(self, member: Member, *, user_ids: Iterable[int] | None = None) -> None:
+        """GUILD_MEMBER_ADD: the member and ``guild_id``, to the guild's sessions (or those of
+        ``user_ids``) (https://discord.com/developers/docs/events/gateway-events#guild-member-add)."""
         payload = self.payloads.member(member)
         payload["guild_id"] = str(member.guild_id)
-        await self.dispatch("GUILD_MEMBER_ADD", payload, guild_id=member.guild_id)
+        await self.dispatch("GUILD_MEMBER_ADD", payload, guild_id=member.guild_id, user_ids=user_ids)
 
     async def member_removed(self, guild_id: int, user_id: int) -> None:
         """Remove a member: GUILD_DELETE to its own sessions (a bot), GUILD_MEMBER_REMOVE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from discobase._discord.limits import GUILD_NAME_MAX, GUILD_NAME_MIN, MAX_MEMBERS_PAGE
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError
 from discobase.local.rest.context import Resource
@@ -24,8 +25,12 @@ class GuildRoutes(Resource):
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str):
             errors.add(("name",), "BASE_TYPE_REQUIRED", "This field is required")
-        elif not 2 <= len(name) <= 100:
-            errors.add(("name",), "BASE_TYPE_BAD_LENGTH", "Must be between 2 and 100 in length.")
+        elif not GUILD_NAME_MIN <= len(name) <= GUILD_NAME_MAX:
+            errors.add(
+                ("name",),
+                "BASE_TYPE_BAD_LENGTH",
+                f"Must be between {GUILD_NAME_MIN} and {GUILD_NAME_MAX} in length.",
+            )
         errors.raise_if_any()
         assert isinstance(name, str)
         bot = self.bot(request)
@@ -56,7 +61,7 @@ class GuildRoutes(Resource):
     async def get_members(self, request: web.Request) -> web.Response:
         guild = self.guild_for(request)
         limit = validation.parse_query_int(
-            request.query.get("limit"), "limit", default=1, minimum=1, maximum=1000
+            request.query.get("limit"), "limit", default=1, minimum=1, maximum=MAX_MEMBERS_PAGE
         )
         after = validation.parse_query_snowflake(request.query.get("after"), "after") or 0
         members = sorted(

@@ -14,12 +14,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from discobase.local import jsonbody
 from discobase.local.errors import FormErrors, HTTPError, bad_request
-from discobase.local.store import BotAccount
+from discobase.local.store import BotAccount, Grant
 from discobase.local.validation import parse_snowflake
 
 __all__ = [
     "API_PREFIXES",
     "BOT_KEY",
+    "GRANT_KEY",
     "Handler",
     "RequestLimits",
     "Upload",
@@ -41,6 +42,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: The authenticated bot of a request, set by the server's middleware.
 BOT_KEY = web.RequestKey("discobase_bot", BotAccount)
+#: The OAuth2 grant of a request authenticated with ``Bearer <token>`` (its user is in BOT_KEY).
+GRANT_KEY = web.RequestKey("discobase_grant", Grant)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from discobase._discord.limits import MAX_MEMBER_QUERY, MAX_MEMBERS_PAGE, MAX_ROLES
 from discobase._discord.permissions import Permission
 from discobase.local import validation
 from discobase.local.errors import FormErrors, bad_request, forbidden_permissions
@@ -26,8 +27,8 @@ class MemberRoutes(Resource):
             raise forbidden_permissions()
         spec = validation.parse_role_create(await self.read_json(request, optional=True))
         roles = self.store.guild_roles(guild.id)
-        if len(roles) >= 250:
-            raise bad_request(30005, "Maximum number of guild roles reached (250)")
+        if len(roles) >= MAX_ROLES:
+            raise bad_request(30005, f"Maximum number of guild roles reached ({MAX_ROLES})")
         granted = spec.permissions if spec.permissions is not None else self.store.roles[guild.id].permissions
         if granted & ~perms:  # a role cannot get permissions its creator lacks
             raise forbidden_permissions()
@@ -131,16 +132,18 @@ class MemberRoutes(Resource):
         default 1, at most 1000) (https://discord.com/developers/docs/resources/guild#search-guild-members)."""
         guild = self.guild_for(request)
         query = request.query.get("query")
-        if query is None or not 1 <= len(query) <= 100:
+        if query is None or not 1 <= len(query) <= MAX_MEMBER_QUERY:
             errors = FormErrors()
             if query is None:
                 errors.add(("query",), "BASE_TYPE_REQUIRED", "This field is required")
             else:
-                errors.add(("query",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+                errors.add(
+                    ("query",), "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_MEMBER_QUERY} in length."
+                )
             errors.raise_if_any()
         assert query is not None
         limit = validation.parse_query_int(
-            request.query.get("limit"), "limit", default=1, minimum=1, maximum=1000
+            request.query.get("limit"), "limit", default=1, minimum=1, maximum=MAX_MEMBERS_PAGE
         )
         prefix = query.casefold()
         found = []

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from discobase._discord.channels import MESSAGE_CHANNEL_TYPES
+from discobase._discord.limits import FILES_PER_MESSAGE
+from discobase._discord.messages import ALLOWED_MENTION_TYPES
 from discobase._discord.permissions import Permission
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError, bad_request
-from discobase.local.mentions import ALL_TYPES, Mentions, resolve_mentions
-from discobase.local.payloads import TEXT_CHANNEL_TYPES
+from discobase.local.mentions import Mentions, resolve_mentions
 from discobase.local.rest.http import Upload
 from discobase.local.store import Attachment, Channel, Message, Store
 
@@ -25,7 +27,7 @@ class MessageParts:
 
     @staticmethod
     def check_text_channel(channel: Channel) -> None:
-        if channel.type not in TEXT_CHANNEL_TYPES and channel.type != 1:
+        if channel.type not in MESSAGE_CHANNEL_TYPES and channel.type != 1:
             raise bad_request(50008, "Cannot send messages in a non-text channel")
 
     def new_attachments(
@@ -70,8 +72,10 @@ class MessageParts:
         for upload in uploads:  # uploads not named in ``attachments`` are attached as they are
             if upload.index not in used:
                 add_upload(upload, None, None)
-        if len(result) > 10:
-            raise bad_request(30015, "Maximum number of attachments in message reached (10)")
+        if len(result) > FILES_PER_MESSAGE:
+            raise bad_request(
+                30015, f"Maximum number of attachments in message reached ({FILES_PER_MESSAGE})"
+            )
         return result, files
 
     def reply_target(
@@ -111,7 +115,7 @@ class MessageParts:
         perms: int,
         *,
         replied: int | None,
-        default_parse: tuple[str, ...] = ALL_TYPES,
+        default_parse: tuple[str, ...] = ALLOWED_MENTION_TYPES,
     ) -> None:
         """Fill ``message``'s mention fields from its content (see :mod:`~discobase.local.mentions`)."""
         if message.guild_id is None:

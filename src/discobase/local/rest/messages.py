@@ -9,6 +9,13 @@ from datetime import UTC, datetime
 from aiohttp import web
 from loguru import logger
 
+from discobase._discord.limits import FILES_PER_MESSAGE, HISTORY_DEFAULT, HISTORY_PAGE, PINS_PAGE
+from discobase._discord.messages import (
+    CREATE_MESSAGE_FLAGS,
+    EDIT_MESSAGE_FLAGS,
+    ENFORCE_NONCE_WINDOW,
+    MAX_PINS,
+)
 from discobase._discord.permissions import Permission
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError, bad_request, forbidden_permissions
@@ -18,15 +25,6 @@ from discobase.local.rest.message_parts import MessageParts
 from discobase.local.store import Message
 
 __all__ = ["MessageRoutes"]
-
-MAX_PINS = 250
-#: Discord dedupes ``enforce_nonce`` creates "in the past few minutes".
-NONCE_WINDOW = 300.0
-#: The message flags a create may set (others are dropped): SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS,
-#: IS_VOICE_MESSAGE, IS_COMPONENTS_V2 [DOC MSG "Create Message" flags].
-CREATE_MESSAGE_FLAGS = 1 << 2 | 1 << 12 | 1 << 13 | 1 << 15
-#: The flags an edit may set or unset: SUPPRESS_EMBEDS only [DOC MSG "Edit Message" flags].
-EDIT_MESSAGE_FLAGS = 1 << 2
 
 
 class MessageRoutes(Resource):
@@ -39,7 +37,9 @@ class MessageRoutes(Resource):
     async def get_messages(self, request: web.Request) -> web.Response:
         channel, perms = self.channel_for(request)
         query = request.query
-        limit = validation.parse_query_int(query.get("limit"), "limit", default=50, minimum=1, maximum=100)
+        limit = validation.parse_query_int(
+            query.get("limit"), "limit", default=HISTORY_DEFAULT, minimum=1, maximum=HISTORY_PAGE
+        )
         around = validation.parse_query_snowflake(query.get("around"), "around")
         before = validation.parse_query_snowflake(query.get("before"), "before")
         after = validation.parse_query_snowflake(query.get("after"), "after")
@@ -71,7 +71,7 @@ class MessageRoutes(Resource):
         bot = self.bot(request)
         if spec.nonce is not None and spec.enforce_nonce:
             known = self.store.known_nonce(bot.user_id, str(spec.nonce))
-            if known is not None and known[0] == channel.id and time.time() - known[2] < NONCE_WINDOW:
+            if known is not None and known[0] == channel.id and time.time() - known[2] < ENFORCE_NONCE_WINDOW:
                 existing = self.store.get_message(channel.id, known[1])
                 if existing is not None:
                     return json_response(self.payloads.message(existing))
@@ -132,8 +132,10 @@ class MessageRoutes(Resource):
             else:
                 new, files = self.parts.new_attachments([], uploads, existing)
                 attachments = message.attachments + new
-                if len(attachments) > 10:
-                    raise bad_request(30015, "Maximum number of attachments in message reached (10)")
+                if len(attachments) > FILES_PER_MESSAGE:
+                    raise bad_request(
+                        30015, f"Maximum number of attachments in message reached ({FILES_PER_MESSAGE})"
+                    )
             kept = {a.id for a in attachments}
             removed = [aid for aid in existing if aid not in kept]
             message.attachments = attachments
@@ -150,20 +152,7 @@ class MessageRoutes(Resource):
         if message.author_id != self.bot(request).user_id and not perms & Permission.MANAGE_MESSAGES:
             raise forbidden_permissions()
         self.store.delete_messages(channel.id, [message.id])
-        if channel.type == 1:
-            await self.dispatch(
-                "MESSAGE_DELETE",
-                {"id": str(message.id), "channel_id": str(channel.id)},
-                guild_id=None,
-                user_ids=channel.recipients,
-            )
-        else:
-            await self.dispatch(
-                "MESSAGE_DELETE",
-                {"id": str(message.id), "channel_id": str(channel.id), "guild_id": str(channel.guild_id)},
-                guild_id=channel.guild_id,
-                channel_id=channel.id,
-            )
+        await self.events.message_deleted(channel, message.id)
         return no_content()
 
     async def bulk_delete(self, request: web.Request) -> web.Response:
@@ -187,7 +176,7 @@ class MessageRoutes(Resource):
     async def get_pins(self, request: web.Request) -> web.Response:
         channel, perms = self.channel_for(request)
         limit = validation.parse_query_int(
-            request.query.get("limit"), "limit", default=50, minimum=1, maximum=50
+            request.query.get("limit"), "limit", default=PINS_PAGE, minimum=1, maximum=PINS_PAGE
         )
         before = request.query.get("before")
         if before is not None:
@@ -208,7 +197,7 @@ class MessageRoutes(Resource):
         if not perms & Permission.READ_MESSAGE_HISTORY:
             return json_response([])
         return json_response(
-            [self.payloads.message(m) for m in self.store.pinned(channel.id, before=None, limit=50)]
+            [self.payloads.message(m) for m in self.store.pinned(channel.id, before=None, limit=PINS_PAGE)]
         )
 
     async def _set_pinned(self, request: web.Request, pinned: bool) -> web.Response:

@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from discobase._discord.limits import REACTION_USERS_DEFAULT, REACTION_USERS_PAGE
+from discobase._discord.messages import MAX_REACTIONS
 from discobase._discord.permissions import Permission
 from discobase.local import validation
 from discobase.local.errors import HTTPError, bad_request, forbidden_permissions
@@ -15,9 +17,6 @@ from discobase.local.rest.http import json_response, no_content
 from discobase.local.store import Channel, Message
 
 __all__ = ["ReactionRoutes"]
-
-#: Distinct emoji on one message (https://discord.com/developers/docs/topics/opcodes-and-status-codes, 30010).
-MAX_REACTIONS = 20
 
 
 class ReactionRoutes(Resource):
@@ -111,7 +110,11 @@ class ReactionRoutes(Resource):
         message = self.message_for(request, channel)
         emoji = self.emoji_for(request)
         limit = validation.parse_query_int(
-            request.query.get("limit"), "limit", default=25, minimum=1, maximum=100
+            request.query.get("limit"),
+            "limit",
+            default=REACTION_USERS_DEFAULT,
+            minimum=1,
+            maximum=REACTION_USERS_PAGE,
         )
         after = validation.parse_query_snowflake(request.query.get("after"), "after") or 0
         kind = validation.parse_query_int(request.query.get("type"), "type", default=0, minimum=0, maximum=1)

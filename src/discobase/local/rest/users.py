@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from discobase._discord.limits import MY_GUILDS_PAGE
 from discobase.local import validation
 from discobase.local.errors import HTTPError, bad_request
 from discobase.local.rest.context import Resource
@@ -25,7 +26,7 @@ class UserRoutes(Resource):
     async def get_my_guilds(self, request: web.Request) -> web.Response:
         user_id = self.bot(request).user_id
         limit = validation.parse_query_int(
-            request.query.get("limit"), "limit", default=200, minimum=1, maximum=200
+            request.query.get("limit"), "limit", default=MY_GUILDS_PAGE, minimum=1, maximum=MY_GUILDS_PAGE
         )
         after = validation.parse_query_snowflake(request.query.get("after"), "after") or 0
         before = validation.parse_query_snowflake(request.query.get("before"), "before")

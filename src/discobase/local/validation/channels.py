@@ -7,7 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-from discobase._discord.channels import normalize_channel_name
+from discobase._discord.channels import CREATABLE_CHANNEL_TYPES, FORUM_TYPES, normalize_channel_name
+from discobase._discord.limits import (
+    AUTO_ARCHIVE_DURATIONS,
+    INVITE_TARGET_TYPES,
+    MAX_CHANNEL_NAME,
+    MAX_FORUM_TOPIC,
+    MAX_INT32,
+    MAX_INVITE_AGE,
+    MAX_INVITE_USES,
+    MAX_OVERWRITES,
+    MAX_SLOWMODE,
+    MAX_TOPIC,
+    OVERWRITE_TYPES,
+    VIDEO_QUALITY_MODES,
+)
 from discobase._discord.permissions import Overwrite
 from discobase.local.errors import FormErrors
 from discobase.local.validation.fields import (
@@ -26,22 +40,6 @@ from discobase.local.validation.fields import (
     _required,
     _string,
     parse_snowflake,
-)
-from discobase.local.validation.limits import (
-    AUTO_ARCHIVE_DURATIONS,
-    CHANNEL_TYPES,
-    FORUM_TYPES,
-    INVITE_TARGET_TYPES,
-    MAX_CHANNEL_NAME,
-    MAX_FORUM_TOPIC,
-    MAX_INT32,
-    MAX_INVITE_AGE,
-    MAX_INVITE_USES,
-    MAX_OVERWRITES,
-    MAX_SLOWMODE,
-    MAX_TOPIC,
-    OVERWRITE_TYPES,
-    VIDEO_QUALITY_MODES,
 )
 
 __all__ = [
@@ -121,14 +119,14 @@ class ChannelEdit:
 
 def _channel_type_choices() -> str:
     """``Value must be one of {0, 2, 4, 5, 13, 15}.``: Discord formats channel types as a set [OBS]."""
-    return "Value must be one of {" + ", ".join(str(t) for t in sorted(CHANNEL_TYPES)) + "}."
+    return "Value must be one of {" + ", ".join(str(t) for t in sorted(CREATABLE_CHANNEL_TYPES)) + "}."
 
 
 def _channel_type(value: object, errors: FormErrors) -> int | None:
     number = _integer(value, ("type",), errors)
     if number is None:
         return None
-    if number not in CHANNEL_TYPES:
+    if number not in CREATABLE_CHANNEL_TYPES:
         errors.add(("type",), "BASE_TYPE_CHOICES", _channel_type_choices())
         return None
     return number

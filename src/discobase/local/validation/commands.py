@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from discobase._discord.commands import COMMAND_PERMISSION_TYPES, MAX_COMMAND_PERMISSIONS
+from discobase._discord.limits import (
+    COMMAND_TYPES,
+    MAX_COMMAND_DESCRIPTION,
+    MAX_COMMAND_NAME,
+    MAX_COMMAND_OPTIONS,
+    MAX_COMMANDS_PER_REQUEST,
+    MAX_COMMANDS_PER_TYPE,
+    MAX_LOCALIZATIONS,
+    MAX_OPTION_CHOICES,
+    OPTION_TYPES,
+    SUBCOMMAND_TYPES,
+)
 from discobase.local.errors import FormErrors, bad_request
 from discobase.local.validation.fields import (
     _MISSING,
@@ -18,22 +31,13 @@ from discobase.local.validation.fields import (
     _permissions,
     _required,
     _string,
-)
-from discobase.local.validation.limits import (
-    COMMAND_TYPES,
-    MAX_COMMAND_DESCRIPTION,
-    MAX_COMMAND_NAME,
-    MAX_COMMAND_OPTIONS,
-    MAX_COMMANDS_PER_REQUEST,
-    MAX_COMMANDS_PER_TYPE,
-    MAX_LOCALIZATIONS,
-    MAX_OPTION_CHOICES,
-    OPTION_TYPES,
-    SUBCOMMAND_TYPES,
+    body_object,
+    parse_snowflake,
 )
 
 __all__ = [
     "parse_application_commands",
+    "parse_command_permissions",
 ]
 
 # -------------------------------------------------------------------------------- application commands
@@ -260,3 +264,44 @@ def parse_application_commands(body: object) -> list[dict[str, Any]]:
         if count > limit:
             raise bad_request(30032, f"Maximum number of application commands reached ({limit})")
     return commands
+
+
+def parse_command_permissions(body: object) -> list[dict[str, Any]]:
+    """The body of ``PUT .../commands/{command_id}/permissions``: ``{"permissions": [...]}``
+    with at most 100 ``{id, type, permission}`` entries (type 1 role, 2 user, 3 channel),
+    ``id`` unique per type (https://discord.com/developers/docs/interactions/application-commands#edit-application-command-permissions;
+    [SPEC] ``ApplicationCommandPermission``). Returns the entries as Discord echoes them."""
+    data = body_object(body)
+    errors = FormErrors()
+    raw = _given(data, "permissions")
+    if raw is _MISSING:
+        _required(errors, ("permissions",))
+        errors.raise_if_any()
+    values = _array(raw, ("permissions",), errors, max_len=MAX_COMMAND_PERMISSIONS)
+    entries: list[dict[str, Any]] = []
+    seen: set[tuple[int, int]] = set()
+    for index, item in _items(values or [], ("permissions",), errors, "ApplicationCommandPermission"):
+        path: Path = ("permissions", index)
+        entry = _model(item, path, errors)
+        if entry is None:
+            continue
+        parsed: dict[str, Any] = {}
+        for key in ("id", "type", "permission"):
+            if _given(entry, key) is _MISSING:
+                _required(errors, (*path, key))
+        if _given(entry, "id") is not _MISSING:
+            target = parse_snowflake(entry["id"], (*path, "id"), errors)
+            if target is not None:
+                parsed["id"] = str(target)
+        if _given(entry, "type") is not _MISSING:
+            parsed["type"] = _choice(entry["type"], (*path, "type"), errors, COMMAND_PERMISSION_TYPES)
+        if _given(entry, "permission") is not _MISSING:
+            parsed["permission"] = _boolean(entry["permission"], (*path, "permission"), errors)
+        if len(parsed) == 3 and None not in parsed.values():
+            target_key = (int(parsed["id"]), int(parsed["type"]))
+            if target_key in seen:
+                errors.add((*path, "id"), "APPLICATION_COMMAND_PERMISSIONS_DUPLICATE", "Duplicate id")
+            seen.add(target_key)
+            entries.append(parsed)
+    errors.raise_if_any()
+    return entries

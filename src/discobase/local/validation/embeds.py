@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from discobase._discord.limits import (
+    MAX_AUTHOR_NAME,
+    MAX_COLOR,
+    MAX_EMBED_DESCRIPTION,
+    MAX_EMBED_FIELDS,
+    MAX_EMBED_TITLE,
+    MAX_EMBED_TOTAL,
+    MAX_EMBEDS,
+    MAX_FIELD_NAME,
+    MAX_FIELD_VALUE,
+    MAX_FOOTER_TEXT,
+    MAX_INT32,
+)
 from discobase.local.errors import FormErrors
 from discobase.local.validation.fields import (
     _MISSING,
@@ -18,19 +31,6 @@ from discobase.local.validation.fields import (
     _string,
     _timestamp,
     _url,
-)
-from discobase.local.validation.limits import (
-    MAX_AUTHOR_NAME,
-    MAX_COLOR,
-    MAX_EMBED_DESCRIPTION,
-    MAX_EMBED_FIELDS,
-    MAX_EMBED_TITLE,
-    MAX_EMBED_TOTAL,
-    MAX_EMBEDS,
-    MAX_FIELD_NAME,
-    MAX_FIELD_VALUE,
-    MAX_FOOTER_TEXT,
-    MAX_INT32,
 )
 
 __all__ = []

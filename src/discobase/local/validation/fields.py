@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from discobase._discord.limits import MAX_INT64, MAX_PERMISSIONS, MAX_URL
 from discobase._discord.snowflakes import coerce_snowflake
 from discobase.local.errors import FormErrors, HTTPError
-from discobase.local.validation.limits import MAX_INT64, MAX_PERMISSIONS, MAX_URL
 
 __all__ = [
     "Path",

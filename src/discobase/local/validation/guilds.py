@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from discobase._discord.limits import MAX_INT32
 from discobase.local.errors import FormErrors
 from discobase.local.validation.fields import (
     _MISSING,
@@ -21,7 +22,6 @@ from discobase.local.validation.fields import (
     _timestamp,
     parse_snowflake,
 )
-from discobase.local.validation.limits import MAX_INT32
 
 __all__ = [
     "MemberEdit",

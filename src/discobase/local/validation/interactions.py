@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from discobase._discord.limits import MAX_OPTION_CHOICES
 from discobase.local.errors import FormErrors
 from discobase.local.validation.fields import Path, _array, _check_length, _items, _model, _string
-from discobase.local.validation.limits import MAX_OPTION_CHOICES
 
 __all__ = [
     "parse_choices",

@@ -6,6 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from discobase._discord.limits import (
+    BULK_DELETE_MAX,
+    BULK_DELETE_MAX_AGE_MS,
+    BULK_DELETE_MIN,
+    CONTENT_LIMIT,
+    FILES_PER_MESSAGE,
+    MAX_ATTACHMENT_TEXT,
+    MAX_COMPONENTS,
+    MAX_INT32,
+    MAX_INT64,
+    MAX_MENTION_IDS,
+    MAX_NONCE_LENGTH,
+    MAX_STICKERS,
+    MAX_WAVEFORM,
+    MESSAGE_REFERENCE_TYPES,
+)
+from discobase._discord.messages import ALLOWED_MENTION_TYPES
 from discobase._discord.snowflakes import snowflake_at
 from discobase.local.errors import FormErrors, bad_request
 from discobase.local.validation.embeds import _embeds
@@ -26,23 +43,6 @@ from discobase.local.validation.fields import (
     _required,
     _string,
     parse_snowflake,
-)
-from discobase.local.validation.limits import (
-    ALLOWED_MENTION_TYPES,
-    BULK_DELETE_MAX,
-    BULK_DELETE_MAX_AGE_MS,
-    BULK_DELETE_MIN,
-    MAX_ATTACHMENT_TEXT,
-    MAX_ATTACHMENTS,
-    MAX_COMPONENTS,
-    MAX_CONTENT_LENGTH,
-    MAX_INT32,
-    MAX_INT64,
-    MAX_MENTION_IDS,
-    MAX_NONCE_LENGTH,
-    MAX_STICKERS,
-    MAX_WAVEFORM,
-    MESSAGE_REFERENCE_TYPES,
 )
 
 __all__ = [
@@ -125,7 +125,7 @@ def _content(value: object, errors: FormErrors) -> str | None:
     2001 → ``{"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
     "message": "Must be 2000 or fewer in length."}]}}`` [OBS].
     """
-    return _string(value, ("content",), errors, max_len=MAX_CONTENT_LENGTH)
+    return _string(value, ("content",), errors, max_len=CONTENT_LIMIT)
 
 
 def _nonce(value: object, errors: FormErrors) -> str | int | None:
@@ -367,7 +367,7 @@ def _attachment(value: object, path: Path, errors: FormErrors) -> AttachmentSpec
 
 def _attachments(value: object, errors: FormErrors) -> list[AttachmentSpec] | None:
     """``attachments``: at most 10 entries [SPEC maxItems 10]."""
-    values = _array(value, ("attachments",), errors, max_len=MAX_ATTACHMENTS)
+    values = _array(value, ("attachments",), errors, max_len=FILES_PER_MESSAGE)
     if values is None:
         return None
     result: list[AttachmentSpec] = []
@@ -380,8 +380,8 @@ def _attachments(value: object, errors: FormErrors) -> list[AttachmentSpec] | No
 
 def _check_uploads(uploads: int) -> None:
     """More than 10 ``files[n]`` parts → 400/30015 "Maximum number of attachments in message reached (10)"."""
-    if uploads > MAX_ATTACHMENTS:
-        raise bad_request(30015, f"Maximum number of attachments in message reached ({MAX_ATTACHMENTS})")
+    if uploads > FILES_PER_MESSAGE:
+        raise bad_request(30015, f"Maximum number of attachments in message reached ({FILES_PER_MESSAGE})")
 
 
 def parse_message_create(body: object, *, uploads: int = 0) -> MessageCreate:

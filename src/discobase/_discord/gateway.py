@@ -1,0 +1,181 @@
+"""Discord's Gateway v10 protocol facts: opcodes, intents, close codes, payload limits and
+which intent each event needs (https://discord.com/developers/docs/events/gateway and
+https://discord.com/developers/docs/topics/opcodes-and-status-codes#gateway)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "CLIENT_OPCODES",
+    "CLOSE_REASONS",
+    "INTENT_AUTO_MODERATION_CONFIGURATION",
+    "INTENT_AUTO_MODERATION_EXECUTION",
+    "INTENT_DIRECT_MESSAGES",
+    "INTENT_DIRECT_MESSAGE_POLLS",
+    "INTENT_DIRECT_MESSAGE_REACTIONS",
+    "INTENT_DIRECT_MESSAGE_TYPING",
+    "INTENT_GUILDS",
+    "INTENT_GUILD_EXPRESSIONS",
+    "INTENT_GUILD_INTEGRATIONS",
+    "INTENT_GUILD_INVITES",
+    "INTENT_GUILD_MEMBERS",
+    "INTENT_GUILD_MESSAGES",
+    "INTENT_GUILD_MESSAGE_POLLS",
+    "INTENT_GUILD_MESSAGE_REACTIONS",
+    "INTENT_GUILD_MESSAGE_TYPING",
+    "INTENT_GUILD_MODERATION",
+    "INTENT_GUILD_PRESENCES",
+    "INTENT_GUILD_SCHEDULED_EVENTS",
+    "INTENT_GUILD_VOICE_STATES",
+    "INTENT_GUILD_WEBHOOKS",
+    "INTENT_MESSAGE_CONTENT",
+    "INTENT_RULES",
+    "KNOWN_INTENTS",
+    "LARGE_THRESHOLD",
+    "MAX_CLIENT_PAYLOAD",
+    "MAX_LARGE_THRESHOLD",
+    "MEMBER_CHUNK_SIZE",
+    "NON_RESUMABLE_CLOSE_CODES",
+    "OP_DISPATCH",
+    "OP_HEARTBEAT",
+    "OP_HEARTBEAT_ACK",
+    "OP_HELLO",
+    "OP_IDENTIFY",
+    "OP_INVALID_SESSION",
+    "OP_PRESENCE_UPDATE",
+    "OP_RECONNECT",
+    "OP_REQUEST_GUILD_MEMBERS",
+    "OP_RESUME",
+    "OP_VOICE_STATE_UPDATE",
+    "SUPPORTED_VERSIONS",
+    "required_intent",
+]
+
+OP_DISPATCH: Final = 0
+OP_HEARTBEAT: Final = 1
+OP_IDENTIFY: Final = 2
+OP_PRESENCE_UPDATE: Final = 3
+OP_VOICE_STATE_UPDATE: Final = 4
+OP_RESUME: Final = 6
+OP_RECONNECT: Final = 7
+OP_REQUEST_GUILD_MEMBERS: Final = 8
+OP_INVALID_SESSION: Final = 9
+OP_HELLO: Final = 10
+OP_HEARTBEAT_ACK: Final = 11
+
+#: Opcodes a client may send (31: request soundboard sounds, 43: request channel info).
+CLIENT_OPCODES: Final = frozenset({1, 2, 3, 4, 6, 8, 31, 43})
+
+#: API versions accepted in the ``v`` query parameter.
+SUPPORTED_VERSIONS: Final = frozenset({"9", "10"})
+
+# Intent bits (https://docs.discord.com/developers/events/gateway#list-of-intents).
+INTENT_GUILDS: Final = 1 << 0
+INTENT_GUILD_MEMBERS: Final = 1 << 1
+INTENT_GUILD_MODERATION: Final = 1 << 2
+INTENT_GUILD_EXPRESSIONS: Final = 1 << 3
+INTENT_GUILD_INTEGRATIONS: Final = 1 << 4
+INTENT_GUILD_WEBHOOKS: Final = 1 << 5
+INTENT_GUILD_INVITES: Final = 1 << 6
+INTENT_GUILD_VOICE_STATES: Final = 1 << 7
+INTENT_GUILD_PRESENCES: Final = 1 << 8
+INTENT_GUILD_MESSAGES: Final = 1 << 9
+INTENT_GUILD_MESSAGE_REACTIONS: Final = 1 << 10
+INTENT_GUILD_MESSAGE_TYPING: Final = 1 << 11
+INTENT_DIRECT_MESSAGES: Final = 1 << 12
+INTENT_DIRECT_MESSAGE_REACTIONS: Final = 1 << 13
+INTENT_DIRECT_MESSAGE_TYPING: Final = 1 << 14
+INTENT_MESSAGE_CONTENT: Final = 1 << 15
+INTENT_GUILD_SCHEDULED_EVENTS: Final = 1 << 16
+INTENT_AUTO_MODERATION_CONFIGURATION: Final = 1 << 20
+INTENT_AUTO_MODERATION_EXECUTION: Final = 1 << 21
+INTENT_GUILD_MESSAGE_POLLS: Final = 1 << 24
+INTENT_DIRECT_MESSAGE_POLLS: Final = 1 << 25
+
+#: Every intent bit Discord defines; any other bit in IDENTIFY closes with 4013.
+KNOWN_INTENTS: Final = (
+    (1 << 17) - 1
+    | INTENT_AUTO_MODERATION_CONFIGURATION
+    | INTENT_AUTO_MODERATION_EXECUTION
+    | INTENT_GUILD_MESSAGE_POLLS
+    | INTENT_DIRECT_MESSAGE_POLLS
+)
+
+#: Close codes after which a session can no longer be resumed.
+NON_RESUMABLE_CLOSE_CODES: Final = frozenset({1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014})
+
+#: Close reasons, worded as Discord words them.
+CLOSE_REASONS: Final[dict[int, str]] = {
+    1001: "Server shutting down.",
+    4000: "Unknown error.",
+    4001: "Unknown opcode.",
+    4002: "Decode error.",
+    4003: "Not authenticated.",
+    4004: "Authentication failed.",
+    4005: "Already authenticated.",
+    4007: "Invalid seq.",
+    4008: "Rate limited.",
+    4009: "Session timed out.",
+    4010: "Invalid shard.",
+    4011: "Sharding required.",
+    4012: "Invalid API version.",
+    4013: "Invalid intent(s).",
+    4014: "Disallowed intent(s).",
+}
+
+#: Largest payload a client may send; more is closed with 4002
+#: (https://docs.discord.com/developers/events/gateway#sending-events).
+MAX_CLIENT_PAYLOAD: Final = 4096
+#: IDENTIFY's ``large_threshold``: 50 (the default) to 250 members; above it a guild is
+#: "large" and GUILD_CREATE lists no offline members.
+LARGE_THRESHOLD: Final = 50
+MAX_LARGE_THRESHOLD: Final = 250
+#: GUILD_MEMBERS_CHUNK size.
+MEMBER_CHUNK_SIZE: Final = 1000
+
+# (pattern, intent needed in a guild, intent needed outside a guild); a pattern
+# ending in "_" is a prefix.  First match wins; events not listed need no intent.
+INTENT_RULES: Final[tuple[tuple[str, int, int], ...]] = (
+    ("GUILD_CREATE", INTENT_GUILDS, INTENT_GUILDS),
+    ("GUILD_UPDATE", INTENT_GUILDS, INTENT_GUILDS),
+    ("GUILD_DELETE", INTENT_GUILDS, INTENT_GUILDS),
+    ("GUILD_ROLE_", INTENT_GUILDS, INTENT_GUILDS),
+    ("CHANNEL_PINS_UPDATE", INTENT_GUILDS, INTENT_DIRECT_MESSAGES),
+    ("CHANNEL_", INTENT_GUILDS, 0),
+    ("THREAD_", INTENT_GUILDS, INTENT_GUILDS),
+    ("STAGE_INSTANCE_", INTENT_GUILDS, INTENT_GUILDS),
+    ("GUILD_MEMBER_ADD", INTENT_GUILD_MEMBERS, INTENT_GUILD_MEMBERS),
+    ("GUILD_MEMBER_UPDATE", INTENT_GUILD_MEMBERS, INTENT_GUILD_MEMBERS),
+    ("GUILD_MEMBER_REMOVE", INTENT_GUILD_MEMBERS, INTENT_GUILD_MEMBERS),
+    ("GUILD_BAN_", INTENT_GUILD_MODERATION, INTENT_GUILD_MODERATION),
+    ("GUILD_AUDIT_LOG_ENTRY_CREATE", INTENT_GUILD_MODERATION, INTENT_GUILD_MODERATION),
+    ("GUILD_EMOJIS_UPDATE", INTENT_GUILD_EXPRESSIONS, INTENT_GUILD_EXPRESSIONS),
+    ("GUILD_STICKERS_UPDATE", INTENT_GUILD_EXPRESSIONS, INTENT_GUILD_EXPRESSIONS),
+    ("GUILD_SOUNDBOARD_", INTENT_GUILD_EXPRESSIONS, INTENT_GUILD_EXPRESSIONS),
+    ("GUILD_INTEGRATIONS_UPDATE", INTENT_GUILD_INTEGRATIONS, INTENT_GUILD_INTEGRATIONS),
+    ("INTEGRATION_", INTENT_GUILD_INTEGRATIONS, INTENT_GUILD_INTEGRATIONS),
+    ("WEBHOOKS_UPDATE", INTENT_GUILD_WEBHOOKS, INTENT_GUILD_WEBHOOKS),
+    ("INVITE_", INTENT_GUILD_INVITES, INTENT_GUILD_INVITES),
+    ("VOICE_STATE_UPDATE", INTENT_GUILD_VOICE_STATES, INTENT_GUILD_VOICE_STATES),
+    ("VOICE_CHANNEL_EFFECT_SEND", INTENT_GUILD_VOICE_STATES, INTENT_GUILD_VOICE_STATES),
+    ("PRESENCE_UPDATE", INTENT_GUILD_PRESENCES, INTENT_GUILD_PRESENCES),
+    ("MESSAGE_REACTION_", INTENT_GUILD_MESSAGE_REACTIONS, INTENT_DIRECT_MESSAGE_REACTIONS),
+    ("MESSAGE_POLL_VOTE_", INTENT_GUILD_MESSAGE_POLLS, INTENT_DIRECT_MESSAGE_POLLS),
+    ("MESSAGE_CREATE", INTENT_GUILD_MESSAGES, INTENT_DIRECT_MESSAGES),
+    ("MESSAGE_UPDATE", INTENT_GUILD_MESSAGES, INTENT_DIRECT_MESSAGES),
+    ("MESSAGE_DELETE", INTENT_GUILD_MESSAGES, INTENT_DIRECT_MESSAGES),
+    ("MESSAGE_DELETE_BULK", INTENT_GUILD_MESSAGES, INTENT_DIRECT_MESSAGES),
+    ("TYPING_START", INTENT_GUILD_MESSAGE_TYPING, INTENT_DIRECT_MESSAGE_TYPING),
+    ("GUILD_SCHEDULED_EVENT_", INTENT_GUILD_SCHEDULED_EVENTS, INTENT_GUILD_SCHEDULED_EVENTS),
+    ("AUTO_MODERATION_RULE_", INTENT_AUTO_MODERATION_CONFIGURATION, INTENT_AUTO_MODERATION_CONFIGURATION),
+    ("AUTO_MODERATION_ACTION_EXECUTION", INTENT_AUTO_MODERATION_EXECUTION, INTENT_AUTO_MODERATION_EXECUTION),
+)
+
+
+def required_intent(event: str, in_guild: bool) -> int:
+    """The intent bit a session needs to receive ``event`` (0 when none is needed)."""
+    for pattern, guild_bit, dm_bit in INTENT_RULES:
+        if event == pattern or (pattern.endswith("_") and event.startswith(pattern)):
+            return guild_bit if in_guild else dm_bit
+    return 0
