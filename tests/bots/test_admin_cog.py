@@ -311,3 +311,36 @@ async def test_changes_made_with_db_are_seen_by_another_process(
     lines = out.decode().splitlines()
     assert "users: [('eve', 41)]" in lines
     assert f"audit: [('/db insert', 'ada ({setup.ada.id})')]" in lines
+
+
+async def test_migrations_lists_what_ran(server: LocalDiscord, bot: BotAccount) -> None:
+    guild_id = server.create_guild("versioned", owner=bot)
+    channel_id = server.store.guilds[guild_id].system_channel_id
+    admins = server.create_role(guild_id, "admins", permissions=int(Permission.ADMINISTRATOR))
+    first = discobase.Database("versioned", version="1.0.0")
+    user_bot = UserBot(first)
+    task = await start(server, bot, user_bot)
+    ada = server.create_user("ada")
+    db = discobase.Database("versioned", version="1.1.0")
+
+    @db.migration("1.1.0")
+    async def add_prices(database: discobase.Database) -> None:
+        return None
+
+    try:
+        await first.wait_ready()
+        await first.close()
+        await db.attach(user_bot)  # the next release of the program, on the running bot
+        await ada.join(guild_id, roles=[admins])
+        shown = (await ada.invoke(guild_id, "/db migrations", channel=channel_id)).message["embeds"][0]
+        assert shown["description"] == "1 migration(s) run"
+        [row] = shown["fields"]
+        assert row["name"] == "1.1.0 test_migrations_lists_what_ran.<locals>.add_prices"
+        assert row["value"].startswith("applied · ")
+        version = await ada.invoke(guild_id, "/db version", channel=channel_id)
+        assert "database versioned: version 1.1.0, status RUNNING" in str(version.content)
+    finally:
+        await ada.close()
+        if db.open:
+            await db.close()
+        await stop(user_bot, task)
