@@ -19,8 +19,8 @@ demo: $(STAMP)
 test: lint typecheck docs pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests examples benchmarks tools docs/examples
-	$(VENV)/bin/ruff format --check src tests examples benchmarks tools docs/examples
+	$(VENV)/bin/ruff check src cogs tests examples benchmarks tools docs/examples
+	$(VENV)/bin/ruff format --check src cogs tests examples benchmarks tools docs/examples
 	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)

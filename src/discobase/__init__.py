@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from discobase import events, exceptions, system  # system registers db.logs and db.tickets
+from discobase import _cogs_path, events, exceptions, system  # system registers db.logs and db.tickets
 from discobase.database import Database, EmbeddedServerWarning
 from discobase.engine.versions import DBStatus, Version, database_safe, required_argument, timed
 from discobase.exceptions import (
@@ -118,3 +118,4 @@ if not TYPE_CHECKING:  # type checkers keep reporting unknown names as errors
 
 
 logger.disable("discobase")
+_cogs_path.install()  # discobase.cogs in a source checkout (the wheel has it in the package)

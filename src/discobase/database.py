@@ -9,11 +9,12 @@ migrations in :mod:`discobase.engine.migrations`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+import discord
 from discord.ext import commands
 from loguru import logger
 
@@ -25,9 +26,9 @@ from discobase.engine.instrumentation import EventHandler, EventTracker, Tracked
 from discobase.engine.migrations import MigrationsMixin
 from discobase.engine.replica import TableMeta, TableReplica
 from discobase.engine.state import COMPACTION_DELAY
+from discobase.engine.stats import DatabaseStats, TableStats, collect_stats
 from discobase.engine.versions import DBStatus, Migration, Version
 from discobase.exceptions import (
-    AlreadyConnectedError,
     DatabaseCorruptionError,
     DatabaseTableError,
     DiscobaseError,
@@ -42,7 +43,6 @@ from discobase.storage.ids import IdGenerator, WorkerLease
 from discobase.storage.lock import DiscordLock
 from discobase.storage.transport import (
     ChannelInfo,
-    GuildInfo,
     MessageEvent,
     Transport,
 )
@@ -52,7 +52,14 @@ if TYPE_CHECKING:
     from discobase.system.logs import LogManager
     from discobase.system.tickets import TicketManager
 
-__all__ = ["REQUIRED_PERMISSIONS", "Database", "EmbeddedServerWarning", "register_extension"]
+__all__ = [
+    "REQUIRED_PERMISSIONS",
+    "Database",
+    "DatabaseStats",
+    "EmbeddedServerWarning",
+    "TableStats",
+    "register_extension",
+]
 
 T = TypeVar("T", bound=type[Table])
 #: What runs at the start of ``close()``, while the database is still open.
@@ -110,6 +117,13 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         hide_names: with a key, name the channels of new tables after a keyed
             hash of the table's name instead of the name, so that table names,
             like field names and schemas, are not visible on Discord.
+        cogs: load the admin slash commands (``/db ...``, :mod:`discobase.cogs.admin`)
+            into the bot at open and sync its commands, as discobase 1.0.0 did.
+            Off by default: ``await bot.load_extension("discobase.cogs.admin")``
+            does the same in a bot you run.
+        admin_roles: role ids or names allowed to use the ``/db`` commands,
+            besides Discord's own check (members with Administrator, unless a
+            server admin changed it under Integrations). Empty: no extra check.
     """
 
     def __init__(
@@ -130,6 +144,8 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         log_table: bool | str = False,
         event_handlers: Sequence[EventHandler[Any, Any]] = (),
         hide_names: bool = False,
+        cogs: bool = False,
+        admin_roles: Sequence[int | str] = (),
     ) -> None:
         if not isinstance(name, str) or not 2 <= len(name) <= 100:
             raise DiscobaseError(f"a database name is a guild name of 2 to 100 characters, not {name!r}")
@@ -157,8 +173,12 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         """Tables attached to this database, by name."""
         self.open: bool = False
         """Whether the database is connected."""
-        self.guild: GuildInfo | None = None
-        """The guild used as the database (id and name), once connected."""
+        self.guild: discord.Guild | None = None
+        """discord.py ``Guild`` used as the database server, once connected (with
+        the in-memory transport, a stand-in holding its ``id`` and ``name``)."""
+        self.cogs = cogs
+        self.admin_roles: tuple[int | str, ...] = tuple(admin_roles)
+        """Roles (ids or names) allowed to use the ``/db`` commands; empty: Discord's check only."""
         if key is not None and not isinstance(key, str | bytes | bytearray | memoryview):
             raise TypeError("key must be 32 bytes, a passphrase string or None")
         if hide_names and key is None:
@@ -171,6 +191,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         self._transport: Transport | None = transport
         self._own_transport = transport is None
         self._bot: commands.Bot | None = None
+        self._attached: commands.Bot | None = None
         self._embedded: EmbeddedServer | None = None
         self._cursors: dict[str, TableReplica] = {}
         self._channel_cursors: dict[int, TableReplica] = {}
@@ -206,6 +227,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         self._tracked: TrackedTransport | None = None
         self._extensions: dict[str, object] = {}
         self._close_hooks: list[CloseHook] = []
+        self._opened_at: float | None = None
         if log_table:
             self.logs.attach("INFO" if log_table is True else log_table)
 
@@ -311,125 +333,6 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
             self._tracked = TrackedTransport(self._transport, self.events)
         return self._tracked
 
-    async def login(self, bot_token: str | None = None) -> None:
-        """Connect, build the tables, and stay connected until :meth:`close`.
-
-        Errors while starting (bad token, missing guild, missing permissions)
-        are raised here and from :meth:`wait_ready`. Called while the database
-        is connected or connecting, it raises
-        :class:`~discobase.exceptions.AlreadyConnectedError` (a ``RuntimeError``
-        too, as in 1.0.0).
-        """
-        self._claim()
-        await self._login(bot_token)
-
-    def _claim(self) -> None:
-        """Mark the database STARTING, or refuse: a second connection of the same
-        database would share (and at its close, tear down) the open one's state."""
-        if self.open or self.status in (DBStatus.STARTING, DBStatus.RUNNING, DBStatus.STOPPING):
-            raise AlreadyConnectedError(
-                f"database {self.name!r} is already connected ({self.status.value}): use the open "
-                "connection; a nested 'async with db.conn()' or a second login() is refused, and the "
-                "open connection goes on unaffected"
-            )
-        self.status = DBStatus.STARTING
-
-    async def _login(self, bot_token: str | None) -> None:
-        self._ready_event()
-        assert self._setup_event is not None
-        self._stop_event = asyncio.Event()
-        self._startup_error = None
-        self.status = DBStatus.STARTING
-        try:
-            transport = await self._resolve_transport(bot_token)
-            await transport.connect()
-            self._register_system_tables()
-
-            async def open_database() -> None:
-                await self.init()
-                self.open = True
-                await self._check_version()
-
-            await self.events.run("open", None, open_database())
-        except BaseException as error:
-            self._startup_error = error
-            self.status = DBStatus.FAILED
-            self.open = False
-            try:
-                await self._shutdown()  # release everything before anyone is told
-            finally:
-                self._setup_event.set()
-            raise
-        self.status = DBStatus.RUNNING
-        self._setup_event.set()
-        await self._stop_event.wait()
-
-    def login_task(self, bot_token: str | None = None) -> asyncio.Task[None]:
-        """Run :meth:`login` as a task (the database keeps a reference to it).
-
-        Raises :class:`~discobase.exceptions.AlreadyConnectedError` at once if
-        the database is connected or connecting."""
-        loop = asyncio.get_running_loop()
-        self._claim()
-        self._ready_event()
-        task = loop.create_task(self._login(bot_token))
-
-        def finished(done: asyncio.Task[None]) -> None:
-            if done.cancelled():
-                if self.status is DBStatus.STARTING:  # cancelled before it began: nothing to undo
-                    self.status = DBStatus.STOPPED
-            else:
-                done.exception()  # raised by wait_ready()/conn(); not an unretrieved error
-
-        task.add_done_callback(finished)
-        self._task = task
-        return task
-
-    async def ensure_ready(self) -> None:
-        """Wait until the database is RUNNING; raise the start-up error if it FAILED"""
-        if self.status is DBStatus.RUNNING:
-            return
-        if self.status is DBStatus.FAILED and self._startup_error is not None:
-            raise self._startup_error
-        await self._ready_event().wait()
-        if self._startup_error is not None:
-            raise self._startup_error
-
-    def _ready_event(self) -> asyncio.Event:
-        """The event set when the current (or next) start-up ends."""
-        if self._setup_event is None or (self._setup_event.is_set() and not self.open):
-            self._setup_event = asyncio.Event()
-        return self._setup_event
-
-    async def wait_ready(self) -> None:
-        """Wait until the database is ready; raises the start-up error if it failed."""
-        if self._setup_event is None:
-            raise NotConnectedError("not connected to the database, did you forget to login?")
-        await self._setup_event.wait()
-        if self._startup_error is not None:
-            raise self._startup_error
-
-    @asynccontextmanager
-    async def conn(self, bot_token: str | None = None) -> AsyncIterator[Database]:
-        """Connect for the duration of an ``async with`` block (the recommended way).
-
-        ``bot_token`` None (and no ``DISCOBASE_TOKEN``) uses the embedded local
-        Discord server. Inside an open connection of the same database it raises
-        :class:`~discobase.exceptions.AlreadyConnectedError` (and the open
-        connection goes on).
-        """
-        self.login_task(bot_token)  # refuses a nested connection before anything is entered
-        try:
-            await self.wait_ready()
-            yield self
-        finally:
-            if self.open:
-                await self.close()
-            elif self._task is not None:
-                if not self._task.done():
-                    self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-
     async def close(self) -> None:
         """Wait for pending writes, write snapshots, disconnect."""
         if not self.open:
@@ -468,7 +371,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         embedded, self._embedded = self._embedded, None
         if embedded is not None:
             await embedded.close()
-        self._bot = None
+        self._detach()
         self._subscribed = False
         self._sealed_catalog = False
         self._metadata_channel = None
@@ -486,7 +389,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         """Find the guild and build the tables (``login`` calls it)."""
         transport = self._require_transport()
         guilds = await transport.guilds()
-        found = [g for g in guilds if (g.id == self.guild_id if self.guild_id else g.name == self.name)]
+        found = [g for g in guilds if self._wants_guild(g)]
         if not found:
             link = invite_url(transport.application_id, REQUIRED_PERMISSIONS)
             what = f"id {self.guild_id}" if self.guild_id else f"named {self.name!r}"
@@ -502,7 +405,8 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
             logger.warning(
                 "{} guilds are named {!r}; using the oldest ({})", len(found), self.name, found[0].id
             )
-        self.guild = min(found, key=lambda g: g.id)
+        self.guild = self._native_guild(min(found, key=lambda g: g.id))
+        self._opened_at = time.monotonic()
         if not self._subscribed:
             transport.subscribe(self._on_event)
             self._subscribed = True
@@ -596,6 +500,16 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
             )
             error.problems = problems  # type: ignore[attr-defined]
             raise error
+
+    async def stats(self, *, system: bool = False) -> DatabaseStats:
+        """Records, messages and channels of every table (and the system tables
+        with ``system``), when each last wrote a snapshot, and the Discord
+        requests made since the database opened. One history request per
+        table (its index channel's newest message)."""
+        if not self.open:
+            raise NotConnectedError("stats() needs an open database")
+        cursors = {n: c for n, c in self._cursors.items() if system or not n.startswith("_")}
+        return await collect_stats(cursors, self._require_transport(), self._transport, self._opened_at)
 
     # ------------------------------------------------------------------ keys
     async def rotate_key(self, new_key: bytes | str) -> None:

@@ -32,7 +32,7 @@ from discobase.storage.transport import (
     HISTORY_PAGE,
     ChannelInfo,
     FileData,
-    GuildInfo,
+    GuildLike,
     MessageEvent,
     RawMessage,
     Transport,
@@ -63,7 +63,7 @@ class CatalogMixin:
     """Reads and writes the catalog channel; creates and evolves tables."""
 
     name: str
-    guild: GuildInfo | None
+    guild: GuildLike | None
     hide_names: bool
     data_channels: int
     _key: bytes | str | None

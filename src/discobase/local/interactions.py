@@ -351,6 +351,15 @@ class Interactions:
             raise HTTPError(401, 50027, "Invalid Webhook Token")
         return interaction
 
+    def ephemeral_message(self, message_id: int) -> tuple[Interaction, Message] | None:
+        """An ephemeral message (kept for its invoker only, never in the channel) and the
+        interaction that posted it; its components can be used like any message's."""
+        for interaction in self._by_id.values():
+            message = interaction.ephemeral.get(message_id)
+            if message is not None:
+                return interaction, message
+        return None
+
     def _message(self, interaction: Interaction, message_id: int | None) -> Message:
         if message_id is None or message_id not in interaction.message_ids:
             raise HTTPError(404, 10008, "Unknown Message")
@@ -440,8 +449,11 @@ class Interactions:
             message.attachments = attachments
         message.flags &= ~LOADING  # an edit fills in a deferred ("thinking") response
         message.edited_timestamp = datetime.now(UTC).isoformat(timespec="microseconds")
-        if message.id in interaction.ephemeral:
-            interaction.ephemeral[message.id] = message
+        owner = self.ephemeral_message(message.id)
+        if owner is not None:  # an ephemeral message, edited by its interaction or a component's
+            owner[0].ephemeral[message.id] = message
+            if owner[0] is not interaction:
+                owner[0].result._show(self.payloads.message(message, viewer_id=owner[0].user_id))
         else:
             self.store.update_message(message, files, removed)
             channel = self.store.channels[message.channel_id]
@@ -522,7 +534,10 @@ class Interactions:
             assert interaction.message_id is not None
             target = self.store.get_message(interaction.channel_id, interaction.message_id)
             if target is None:
-                raise HTTPError(404, 10008, "Unknown Message")
+                owner = self.ephemeral_message(interaction.message_id)
+                if owner is None:
+                    raise HTTPError(404, 10008, "Unknown Message")
+                target = owner[1]
             target = await self._edit_message(interaction, target, edit, uploads)
             resource = {"type": 7, "message": self.payloads.message(target)}
         elif kind == 8:

@@ -368,10 +368,11 @@ class Person:
                 values[open_text] = f"{values[open_text]} {word}"
             else:
                 positional.append(word)
-        for index, spec in enumerate(o for o in specs if o["name"] not in values):
+        pending = [o for o in specs if o["name"] not in values]  # fixed before values fill in
+        for index, spec in enumerate(pending):
             if not positional:
                 break
-            last = index == len([o for o in specs if o["name"] not in values]) - 1
+            last = index == len(pending) - 1
             values[spec["name"]] = (
                 " ".join(positional) if last and spec.get("type") == 3 else positional.pop(0)
             )
@@ -548,6 +549,10 @@ class Person:
     def _component(self, message: Any, custom_id: str) -> tuple[Message, dict[str, Any]]:
         channel_id, message_id = _ids(message)
         stored = self.server.store.get_message(channel_id, message_id)
+        if stored is None:  # perhaps an ephemeral message, which only its invoker sees
+            owner = self.server.interactions.ephemeral_message(message_id)
+            if owner is not None and owner[0].user_id == self.id:
+                stored = owner[1]
         if stored is None:
             raise InteractionRefused(f"no message {message_id} in channel {channel_id}")
 

@@ -33,6 +33,7 @@ __all__ = [
     "ChannelInfo",
     "FileData",
     "GuildInfo",
+    "GuildLike",
     "MessageEvent",
     "MessageListener",
     "RawAttachment",
@@ -45,6 +46,17 @@ __all__ = [
 class GuildInfo:
     id: int
     name: str
+
+
+class GuildLike(Protocol):
+    """What the ORM reads of a guild: a :class:`GuildInfo`, or discord.py's
+    ``discord.Guild`` (the type of ``Database.guild`` on discord.py)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ __all__ = ["EventRecord", "TableEventHandler"]
 
 
 class EventRecord(Table):
-    """The ``_events`` system table: one row per Discord request."""
+    """The ``_events`` system table: one row per Discord request, and one per
+    change made through the ``/db`` commands (with :attr:`actor`)."""
 
     time: datetime
     request_id: int | None
@@ -30,6 +31,10 @@ class EventRecord(Table):
     bytes_sent: int
     bytes_received: int
     error: str | None = None
+    actor: str | None = None
+    """Who asked for a change made from Discord (``name (user id)``, e.g. by ``/db``)."""
+    detail: str | None = None
+    """What was changed (e.g. ``record 123``), for rows of changes made from Discord."""
 
     class Settings:
         name = "_events"

@@ -1,0 +1,152 @@
+"""A leveling bot: members earn XP by talking, /rank shows a member's level, /top the leaderboard.
+
+The XP is stored with discobase in the bot's own server, through the bot's own
+connection: the database is attached in ``setup_hook``, so there is one login
+and one gateway session. Only non-privileged intents are used (message
+content is not needed to count messages).
+
+Run it for real with ``DISCORD_TOKEN=... python examples/leveling_bot.py``
+(the bot must be in a server named "leveling"); without a token it runs a
+demo on discobase's local Discord server, where two people chat and ask for
+their rank.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import time
+from collections import defaultdict
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+import discobase
+
+GUILD = "leveling"
+XP_PER_MESSAGE = 10
+db = discobase.Database(GUILD)
+
+
+@db.table
+class Level(discobase.Table):
+    user_id: int = discobase.Field(unique=True)
+    name: str
+    xp: int = 0
+    messages: int = 0
+
+
+def level_of(xp: int) -> int:
+    """Level n needs 100·n² XP: 100 for level 1, 400 for level 2, 900 for level 3..."""
+    return math.isqrt(xp // 100)
+
+
+class LevelingBot(commands.Bot):
+    def __init__(self, *, cooldown: float = 60.0) -> None:
+        # guilds and guild_messages (in the defaults) are all a database needs
+        super().__init__(command_prefix="!", intents=discord.Intents.default())
+        self.cooldown = cooldown  # seconds between two messages that earn XP, per member
+        self.last_xp: dict[int, float] = {}
+        self.locks: defaultdict[int, asyncio.Lock] = defaultdict(
+            asyncio.Lock
+        )  # one update per member at once
+        self.counted = 0  # messages that earned XP since start
+        self.awarded = asyncio.Condition()
+        self.tree.add_command(rank)
+        self.tree.add_command(top)
+
+    async def setup_hook(self) -> None:
+        # returns at once; the database opens when the guild arrives (after setup_hook)
+        await db.attach(self)
+        await self.tree.sync()
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.guild is None:
+            return
+        await db.wait_ready()  # only waits for the first messages after start-up
+        now = time.monotonic()
+        if now - self.last_xp.get(message.author.id, -math.inf) < self.cooldown:
+            return
+        self.last_xp[message.author.id] = now
+        async with self.locks[message.author.id]:
+            entry = await Level.find_unique(user_id=message.author.id, strict=False)
+            if entry is None:
+                entry = await Level(user_id=message.author.id, name=message.author.display_name).save()
+            before = level_of(entry.xp)
+            entry.xp += XP_PER_MESSAGE
+            entry.messages += 1
+            await entry.update()
+        if level_of(entry.xp) > before and isinstance(message.channel, discord.TextChannel):
+            await message.channel.send(f"{message.author.mention} reached level {level_of(entry.xp)}!")
+        self.counted += 1
+        async with self.awarded:
+            self.awarded.notify_all()
+
+
+@app_commands.command(description="Your XP and level (or another member's)")
+@app_commands.describe(member="Whose rank to show")
+async def rank(interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+    who = member or interaction.user
+    entry = await Level.find_unique(user_id=who.id, strict=False)
+    if entry is None:
+        await interaction.response.send_message(f"{who.display_name} has no XP yet.", ephemeral=True)
+        return
+    position = await Level.query(Level.xp > entry.xp).count() + 1
+    await interaction.response.send_message(
+        f"{who.display_name}: level {level_of(entry.xp)}, {entry.xp} XP, #{position} on the server"
+    )
+
+
+@app_commands.command(description="The members with the most XP")
+async def top(interaction: discord.Interaction) -> None:
+    leaders = await Level.query().sort(-Level.xp, +Level.name).limit(10).to_list()
+    lines = [f"{i}. {e.name}: level {level_of(e.xp)} ({e.xp} XP)" for i, e in enumerate(leaders, start=1)]
+    await interaction.response.send_message("\n".join(lines) or "Nobody has XP yet.")
+
+
+async def demo() -> None:
+    """The bot on the local server: ada and bob chat, then ask for /rank and /top."""
+    from discobase.local import LocalDiscord
+
+    async with LocalDiscord(rate_limits="off") as server:
+        account = server.create_bot("leveler")
+        guild_id = server.create_guild(GUILD, owner=account)
+        channel_id = server.store.guilds[guild_id].system_channel_id
+        bot = LevelingBot(cooldown=0.0)
+        server.attach(bot)  # point discord.py at the local server
+        await bot.login(account.token)  # bot.start() is login() (which runs setup_hook), then connect()
+        runner = asyncio.create_task(bot.connect())
+        await db.wait_ready()
+        ada, bob = server.create_user("ada"), server.create_user("bob")
+        for person in (ada, bob):
+            await person.join(guild_id)
+        chat = [ada] * 12 + [bob] * 4
+        for person in chat:
+            await person.send(channel_id, "hello")
+        async with bot.awarded:  # until the bot has counted every message
+            await bot.awarded.wait_for(lambda: bot.counted == len(chat))
+        print("rank:", (await ada.invoke(guild_id, "/rank", channel=channel_id)).content)
+        print("rank of bob:", (await ada.invoke(guild_id, f"/rank {bob.id}", channel=channel_id)).content)
+        print("top:", (await bob.invoke(guild_id, "/top", channel=channel_id)).content.replace("\n", " | "))
+        announced = [
+            m.content for m in server.store.history(channel_id, limit=100) if "reached level" in m.content
+        ]
+        print("level-ups announced:", len(announced))
+        stats = server.stats()
+        print("logins:", stats["GET /users/@me"], "gateway sessions:", stats["GATEWAY IDENTIFY"])
+        await db.close()  # the database closes; the bot goes on until it is closed
+        print("bot still running after db.close():", not bot.is_closed())
+        await bot.close()
+        await runner
+        for person in (ada, bob):
+            await person.close()
+
+
+if __name__ == "__main__":
+    token = os.environ.get("DISCORD_TOKEN")
+    if token:
+        LevelingBot().run(token)
+    else:
+        asyncio.run(demo())
