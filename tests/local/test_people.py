@@ -233,7 +233,7 @@ async def test_guild_create_lists_other_members_only_with_presences(
 ) -> None:
     ada = server.create_user("ada")
     await ada.join(guild_id)
-    backend = server._gateway_backend
+    backend = server.gateway_backend
     without = backend.guild_create_payload(guild_id, bot.user_id, presences=False)
     assert [m["user"]["id"] for m in without["members"]] == [str(bot.user_id)]
     assert without["member_count"] == 2

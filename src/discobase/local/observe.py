@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 from loguru import logger
 
 from discobase.exceptions import LocalServerError
+from discobase.local.store import BotAccount
 
 if TYPE_CHECKING:
     from discobase.local.rest.context import Dispatcher
@@ -38,6 +39,8 @@ __all__ = [
     "EventRecorder",
     "EventTimeoutError",
     "gateway_event_name",
+    "id_of",
+    "user_id_of",
 ]
 
 #: How many events a recorder keeps (older ones are forgotten, returned or not).
@@ -82,6 +85,27 @@ def gateway_event_name(name: str) -> str:
         f"unknown event {name!r}: use a gateway event name such as 'MESSAGE_CREATE' or one of "
         f"{', '.join(repr(n) for n in EVENT_NAMES)}"
     )
+
+
+def id_of(value: Any) -> int:
+    """The id of an int, a payload dict with ``"id"`` or an object with ``id``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, dict) and "id" in value:
+        return int(value["id"])
+    if getattr(value, "id", None) is not None:
+        return int(value.id)
+    raise TypeError(f"expected an id or something with an id, not {value!r}")
+
+
+def user_id_of(value: Any) -> int:
+    """The user id of a bot account, a person, a discord.py client (its ``user``) or user, or an id."""
+    if isinstance(value, BotAccount):
+        return value.user_id
+    user = getattr(value, "user", None)
+    if user is not None and getattr(user, "id", None) is not None and not isinstance(value, dict):
+        return int(user.id)
+    return id_of(value)
 
 
 class EventTimeoutError(LocalServerError, TimeoutError):
@@ -220,6 +244,38 @@ class EventRecorder:
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
+
+    async def next_message(
+        self,
+        channel: Any,
+        *,
+        author: Any | None = None,
+        after: Any | None = None,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
+        """The next MESSAGE_CREATE in ``channel`` by a bot, or by ``author``, that no earlier wait returned.
+
+        See :meth:`LocalDiscord.next_message <discobase.local.server.LocalDiscord.next_message>`.
+        """
+        channel_id = id_of(channel)
+        author_id = None if author is None else user_id_of(author)
+        after_id = None if after is None else id_of(after)
+
+        def wanted(data: dict[str, Any]) -> bool:
+            sender = data.get("author") or {}
+            if int(data["channel_id"]) != channel_id or data.get("interaction_metadata") is not None:
+                return False
+            if after_id is not None and int(data["id"]) <= after_id:
+                return False
+            if author_id is not None:
+                return int(sender.get("id", 0)) == author_id
+            return bool(sender.get("bot"))
+
+        who = "a bot" if author_id is None else f"user {author_id}"
+        found = await self.wait(
+            "MESSAGE_CREATE", wanted, timeout=timeout, what=f"message by {who} in channel {channel_id}"
+        )
+        return found.data
 
     def _timeout_message(self, what: str, timeout: float) -> str:
         latest = list(self._events)[-8:]
