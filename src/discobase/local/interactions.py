@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,9 +43,9 @@ from discobase._discord.interactions import (
 )
 from discobase._discord.messages import EPHEMERAL, LOADING, RESPONSE_FLAGS
 from discobase._discord.permissions import DM_PERMISSIONS
-from discobase.exceptions import LocalServerError
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError
+from discobase.local.interaction_records import Interaction, InteractionRefused, InteractionResult
 from discobase.local.rest.http import json_response, path_id, read_message_body
 from discobase.local.rest.message_parts import MessageParts
 from discobase.local.store import Message
@@ -61,101 +60,6 @@ __all__ = [
     "InteractionResult",
     "Interactions",
 ]
-
-
-class InteractionRefused(LocalServerError):
-    """What a person tried cannot be done on Discord: an unknown command or component, a
-    command their permissions hide, a value a select does not offer."""
-
-
-@dataclass(slots=True)
-class InteractionResult:
-    """What the person sees of an interaction's answer.
-
-    ``messages`` are the response and the follow-ups as message payloads (ephemeral ones
-    included: the invoker sees them), in the order they came, each replaced by its latest
-    edit; ``updated`` is the component's message after a type 7 update; ``modal`` the modal
-    that opened; ``choices`` the autocomplete choices. ``failed`` means the application did
-    not answer in the response window ("The application did not respond").
-    """
-
-    interaction_id: int
-    callback_type: int | None = None
-    failed: bool = False
-    modal: dict[str, Any] | None = None
-    choices: list[dict[str, Any]] | None = None
-    updated: dict[str, Any] | None = None
-    _messages: dict[int, dict[str, Any]] = field(default_factory=dict)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        return list(self._messages.values())
-
-    @property
-    def message(self) -> dict[str, Any] | None:
-        """The first message the person sees (the response), if any."""
-        return next(iter(self._messages.values()), None)
-
-    @property
-    def content(self) -> str | None:
-        """The content of :attr:`message`."""
-        message = self.message
-        return None if message is None else str(message["content"])
-
-    @property
-    def ephemeral(self) -> bool:
-        message = self.message
-        return message is not None and bool(message["flags"] & EPHEMERAL)
-
-    @property
-    def deferred(self) -> bool:
-        """Whether the response is still "thinking" (a type 5 not yet followed up)."""
-        message = self.message
-        return message is not None and bool(message["flags"] & LOADING)
-
-    def _show(self, payload: dict[str, Any]) -> None:
-        self._messages[int(payload["id"])] = payload
-        self._changed.set()
-
-    def _hide(self, message_id: int) -> None:
-        self._messages.pop(message_id, None)
-        self._changed.set()
-
-    async def wait_for_messages(self, count: int = 1, *, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Wait until at least ``count`` messages (not "thinking") are visible; returns them.
-
-        Raises :class:`TimeoutError` after ``timeout`` seconds (a safety bound, not a test of speed).
-        """
-        async with asyncio.timeout(timeout):
-            while sum(1 for m in self._messages.values() if not m["flags"] & LOADING) < count:
-                self._changed.clear()
-                await self._changed.wait()
-        return self.messages
-
-
-@dataclass(slots=True)
-class Interaction:
-    """One interaction and the state of its answer."""
-
-    id: int
-    token: str
-    type: int
-    application_id: int
-    bot_id: int
-    user_id: int
-    #: ``None`` for an interaction in a DM with the application's bot.
-    guild_id: int | None
-    channel_id: int
-    payload: dict[str, Any]
-    created: float
-    result: InteractionResult
-    message_id: int | None = None
-    callback_type: int | None = None
-    original_id: int | None = None
-    message_ids: list[int] = field(default_factory=list)
-    ephemeral: dict[int, Message] = field(default_factory=dict)
-    acknowledged: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _callback_error(message: str) -> HTTPError:
@@ -421,7 +325,7 @@ class Interactions:
             self.store.insert_message(message, files)
             channel = self.store.channels[interaction.channel_id]
             await self.ctx.events.dispatch_message("MESSAGE_CREATE", channel, message)
-        interaction.result._show(self.payloads.message(message, viewer_id=interaction.user_id))
+        interaction.result.show(self.payloads.message(message, viewer_id=interaction.user_id))
         return message
 
     async def _edit_message(
@@ -453,14 +357,14 @@ class Interactions:
         if owner is not None:  # an ephemeral message, edited by its interaction or a component's
             owner[0].ephemeral[message.id] = message
             if owner[0] is not interaction:
-                owner[0].result._show(self.payloads.message(message, viewer_id=owner[0].user_id))
+                owner[0].result.show(self.payloads.message(message, viewer_id=owner[0].user_id))
         else:
             self.store.update_message(message, files, removed)
             channel = self.store.channels[message.channel_id]
             await self.ctx.events.dispatch_message("MESSAGE_UPDATE", channel, message)
         payload = self.payloads.message(message, viewer_id=interaction.user_id)
         if message.id in interaction.message_ids:
-            interaction.result._show(payload)
+            interaction.result.show(payload)
         else:
             interaction.result.updated = payload
             interaction.result._changed.set()
@@ -599,7 +503,7 @@ class Interactions:
         if interaction.ephemeral.pop(message.id, None) is None:
             self.store.delete_messages(message.channel_id, [message.id])
             await self.ctx.events.message_deleted(self.store.channels[message.channel_id], message.id)
-        interaction.result._hide(message.id)
+        interaction.result.hide(message.id)
         return web.Response(status=204)
 
     async def get_original(self, request: web.Request) -> web.Response:

@@ -27,8 +27,8 @@ from discobase.local.backend import StoreGatewayBackend
 from discobase.local.cdn import DEFAULT_URL_LIFETIME, GONE_MESSAGE, AttachmentSigner
 from discobase.local.client import attach
 from discobase.local.faults import FaultInjector
-from discobase.local.gateway import GatewayHub
 from discobase.local.front import HttpFront, ProtocolLogger
+from discobase.local.gateway import GatewayHub
 from discobase.local.interactions import Interactions
 from discobase.local.observe import EventRecorder, gateway_event_name
 from discobase.local.payloads import Payloads
