@@ -9,9 +9,11 @@ migrations in :mod:`discobase.engine.migrations`.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import discord
@@ -284,6 +286,24 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
     def system_tables(self) -> dict[str, type[Table]]:
         """The system tables attached with :meth:`system_table`, by name (read only)."""
         return dict(self._system)
+
+    @property
+    def catalog(self) -> Mapping[str, TableMeta]:
+        """A copy of the stored catalog: each table's channels, fields and schema version, by name.
+
+        Filled while the database is open; changing the copy changes nothing stored.
+        """
+        return MappingProxyType({name: copy.deepcopy(meta) for name, meta in self._catalog.items()})
+
+    @property
+    def worker_id(self) -> int:
+        """This process's worker number in new record ids (leased: unique among open processes)."""
+        return self._ids.worker
+
+    @property
+    def metadata_channel_id(self) -> int | None:
+        """The id of the ``_dbmetadata`` channel that holds the catalog; ``None`` while closed."""
+        return None if self._metadata_channel is None else self._metadata_channel.id
 
     # ------------------------------------------------------------------ tables
     def table(self, table_class: T) -> T:
