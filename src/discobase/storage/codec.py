@@ -212,9 +212,11 @@ class Codec:
 
     @property
     def max_batch_bytes(self) -> int:
-        """The largest batch payload (sum of :meth:`estimate`) that always fits in one message,
-        assuming it does not compress at all: within the files of one message and
-        Discord's limit on the size of one request."""
+        """The largest batch payload (sum of :meth:`estimate`) that always fits in one message.
+
+        It assumes the payload does not compress at all, and stays within the files of one
+        message and Discord's limit on the size of one request.
+        """
         inner = INNER_HEADER_MAX if self._keys.aead is not None else 0
         return self._bytes_per_message - AEAD_OVERHEAD - inner
 
@@ -436,8 +438,10 @@ class Codec:
         return messages
 
     def _seal(self, data: bytes, head: str, context: str) -> bytes:
-        """Encrypt ``data`` (if there is a key), authenticating ``head`` minus
-        ``i=``/``f=`` and ``context``."""
+        """Encrypt ``data`` (if there is a key), authenticating ``head`` and ``context``.
+
+        The per-message ``i=``/``f=`` fields of ``head`` are not authenticated.
+        """
         if self._keys.aead is None:
             return data
         return self._keys.seal(data, aead_associated_data(head, context))
@@ -452,8 +456,10 @@ class Codec:
             )
 
     def _open(self, header: WireHeader, blob: bytes, context: str = "") -> tuple[WireHeader, str]:
-        """The header (with the fields that were inside the ciphertext) and the
-        payload text of a non-plain message, from its blob."""
+        """The header and payload text of a non-plain message, from its blob.
+
+        The header includes the fields that were inside the ciphertext.
+        """
         data = blob
         if "e" in header.flags:
             data, header = self._decrypt(header, blob, context)
@@ -532,8 +538,9 @@ class Codec:
     async def decode_batch(
         self, message: RawMessage, read: ReadAttachment, *, context: str = ""
     ) -> tuple[int, list[Op]]:
-        """``(schema_version, ops)`` of a batch message; ``context`` must be the one
-        it was encoded with (where it is stored).
+        """``(schema_version, ops)`` of a batch message.
+
+        ``context`` must be the one it was encoded with (where it is stored).
 
         Raises:
             CodecError: the message is not a valid batch this codec can read.
@@ -563,8 +570,10 @@ class Codec:
     async def decode_snapshot_parts(
         self, parts: Sequence[RawMessage], read: ReadAttachment, *, context: str = ""
     ) -> list[tuple[int, str]]:
-        """The records ``(rid, data JSON text)`` of a snapshot, from all its part messages
-        (in any order)."""
+        """The records ``(rid, data JSON text)`` of a snapshot, from all its part messages.
+
+        The parts may come in any order.
+        """
         with decode_errors("snapshot part"):
             if not parts:
                 raise CodecError("cannot decode snapshot: no parts")

@@ -134,8 +134,10 @@ class Keyring:
             return data.decode("utf-8")
 
     def check_value(self) -> str:
-        """A value that proves knowledge of the write key (for the catalog's key
-        record): the key's id encrypted under itself, base64."""
+        """A value that proves knowledge of the write key: the key's id encrypted under itself, base64.
+
+        The catalog's key record holds it.
+        """
         if self.aead is None:
             raise ValueError("a codec without a key has no check value")
         return self.seal_text(self.kid, "discobase key check")

@@ -83,8 +83,10 @@ class DiscordEvents:
         self.pump.put(MessageEvent("resumed", 0, ()))
 
     def _put_session(self) -> None:
-        """discord.py dispatches ``connect`` for every READY, i.e. every new session
-        (a resumed one sends RESUMED instead)."""
+        """Announce a new session: discord.py dispatches ``connect`` for every READY.
+
+        A resumed session sends RESUMED instead.
+        """
         self.pump.put(MessageEvent("session", 0, ()))
 
     async def _on_message(self, message: discord.Message) -> None:

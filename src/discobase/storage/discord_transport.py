@@ -133,9 +133,11 @@ class DiscordTransport(DiscordEvents):
     # ------------------------------------------------------------------ identity
     @property
     def user_id(self) -> int:
-        """The bot's user id; 0 until :meth:`connect` has logged in (so that
-        ``isinstance(t, Transport)``, which reads every member on Python 3.11,
-        works before connecting)."""
+        """The bot's user id; 0 until :meth:`connect` has logged in.
+
+        So ``isinstance(t, Transport)``, which reads every member on Python 3.11, works before
+        connecting.
+        """
         user = self.client.user
         return user.id if user is not None else 0
 
@@ -235,8 +237,10 @@ class DiscordTransport(DiscordEvents):
         return all(not guild.unavailable for guild in client.guilds)
 
     async def _guilds_arrived(self) -> None:
-        """Return once :meth:`_gateway_complete` holds, checked after every
-        gateway event (discord.py parses an event right after announcing it)."""
+        """Return once :meth:`_gateway_complete` holds, checked after every gateway event.
+
+        discord.py parses an event right after announcing it.
+        """
         while not self._gateway_complete():
             await self.client.wait_for("socket_event_type")
 
@@ -303,8 +307,10 @@ class DiscordTransport(DiscordEvents):
         return sorted((GuildInfo(g.id, g.name) for g in self.client.guilds), key=lambda g: g.id)
 
     async def channels(self, guild_id: int, *, hidden: bool = False) -> list[ChannelInfo]:
-        """The guild's channels the bot can see, by position (then id). Discord's
-        answer holds hidden channels too; they are left out unless ``hidden``."""
+        """The guild's channels the bot can see, by position (then id).
+
+        Discord's answer holds hidden channels too; they are left out unless ``hidden``.
+        """
         self._require("channels")
         data = await self._request(
             "GET " + ROUTE_GUILD_CHANNELS,
@@ -316,10 +322,11 @@ class DiscordTransport(DiscordEvents):
         return sorted(channels, key=lambda c: (c.position, c.id))
 
     def _can_view(self, guild_id: int, data: Mapping[str, Any]) -> bool:
-        """Whether the bot may view a channel, by Discord's permission algorithm
-        (roles from the gateway's cache, overwrites from the payload): Discord
-        lists every channel of a guild, hidden ones included. ``True`` when the
-        cache cannot tell."""
+        """Whether the bot may view a channel, by Discord's permission algorithm.
+
+        Roles come from the gateway's cache, overwrites from the payload: Discord lists every
+        channel of a guild, hidden ones included. ``True`` when the cache cannot tell.
+        """
         guild = self.client.get_guild(guild_id)
         me = guild.me if guild is not None else None
         if guild is None or me is None or guild.owner_id == me.id:
@@ -356,8 +363,11 @@ class DiscordTransport(DiscordEvents):
         topic: str | None = None,
         private: bool = False,
     ) -> ChannelInfo:
-        """Create a channel; ``private`` denies View Channel to @everyone and
-        allows the bot what it needs (View, Send, Read History, Attach, Manage Messages)."""
+        """Create a channel; ``private`` hides it from @everyone and keeps the bot's access.
+
+        A private channel allows the bot what it needs: View, Send, Read History, Attach, Manage
+        Messages.
+        """
         self._require("create_channel")
         options: dict[str, Any] = {"name": name, "parent_id": parent_id, "topic": topic}
         if private:
@@ -407,8 +417,10 @@ class DiscordTransport(DiscordEvents):
     async def send(
         self, channel_id: int, content: str, files: Sequence[FileData] = (), *, nonce: str | None = None
     ) -> RawMessage:
-        """Post a message; with ``nonce``, Discord's ``enforce_nonce`` makes a
-        retried send return the message that the first one stored."""
+        """Post a message; a retry with the same ``nonce`` returns the message the first one stored.
+
+        That is Discord's ``enforce_nonce``.
+        """
         self._require("send")
         check_send(channel_id, content, files)
         payload: dict[str, Any] = {
@@ -440,8 +452,7 @@ class DiscordTransport(DiscordEvents):
         files: Sequence[FileData] = (),
         keep_attachments: Sequence[int] = (),
     ) -> RawMessage:
-        """Replace the content; the attachments become ``keep_attachments`` (in
-        that order) followed by ``files``."""
+        """Replace the content; the attachments become ``keep_attachments`` then ``files``."""
         self._require("edit")
         check_edit(channel_id, content, files, keep_attachments)
         attachments: list[dict[str, Any]] = [{"id": str(a)} for a in keep_attachments]
@@ -463,8 +474,11 @@ class DiscordTransport(DiscordEvents):
         return message
 
     async def delete_messages(self, channel_id: int, message_ids: Sequence[int]) -> None:
-        """Bulk delete (chunks of 2 to 100 messages younger than 14 days), single
-        DELETEs for the rest; messages (or a channel) already gone are ignored."""
+        """Delete messages: bulk deletes where Discord allows them, single deletes for the rest.
+
+        Bulk deletes take chunks of 2 to 100 messages younger than 14 days. Messages (or a
+        channel) already gone are ignored.
+        """
         self._require("delete_messages")
         bulk, singles = plan_deletes(message_ids)
         http = self.client.http
@@ -516,9 +530,11 @@ class DiscordTransport(DiscordEvents):
         before: int | None = None,
         limit: int = HISTORY_PAGE,
     ) -> list[RawMessage]:
-        """One page (one request), oldest first: the ``limit`` oldest messages
-        after ``after`` (and before ``before`` if both are given), else the
-        ``limit`` newest before ``before`` (or overall). ``limit`` is 1 to 100."""
+        """One page of a channel's messages (one request), oldest first.
+
+        The ``limit`` oldest messages after ``after`` (and before ``before`` if both are given),
+        else the ``limit`` newest before ``before`` (or overall). ``limit`` is 1 to 100.
+        """
         self._require("history")
         check_history(limit, after, before)
         http = self.client.http
@@ -542,8 +558,11 @@ class DiscordTransport(DiscordEvents):
         return messages
 
     async def read_attachment(self, attachment: RawAttachment) -> bytes:
-        """The attachment's bytes from Discord's CDN (its URL is signed and expires
-        after about a day: fetch the message again for a fresh one)."""
+        """The attachment's bytes from Discord's CDN.
+
+        Its URL is signed and expires after about a day: fetch the message again for a fresh
+        one.
+        """
         self._require("read_attachment")
         channel = attachment_channel(attachment.url)
         try:

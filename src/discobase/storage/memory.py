@@ -173,14 +173,18 @@ class MemoryTransport:
         faults.setdefault(operation, deque()).extend([exc] * times)
 
     def lose_session(self) -> None:
-        """Simulate a gateway session that ends without resuming: from now on
-        this transport receives no event until :meth:`new_session`."""
+        """Simulate a gateway session that ends without resuming.
+
+        From now on this transport receives no event until :meth:`new_session`.
+        """
         self.pump.put(MessageEvent("gap", 0, ()))
         self.gateway_down = True
 
     def new_session(self) -> None:
-        """A new gateway session (not a resume): events flow again, announced by a
-        ``session`` event; those sent meanwhile are lost, as on Discord."""
+        """Start a new gateway session (not a resume), announced by a ``session`` event.
+
+        Events flow again; those sent meanwhile are lost, as on Discord.
+        """
         self.gateway_down = False
         self.pump.put(MessageEvent("session", 0, ()))
 
@@ -214,8 +218,11 @@ class MemoryTransport:
     # ------------------------------------------------------------------ lifecycle
     @property
     def user_id(self) -> int:
-        """The bot's user id; 0 until :meth:`connect` (so that ``isinstance(t, Transport)``,
-        which reads every member on Python 3.11, works before connecting)."""
+        """The bot's user id; 0 until :meth:`connect`.
+
+        So ``isinstance(t, Transport)``, which reads every member on Python 3.11, works before
+        connecting.
+        """
         return self._bot.user_id if self._bot is not None else 0
 
     @property
@@ -519,8 +526,10 @@ class MemoryTransport:
         return removed
 
     async def delete_messages(self, channel_id: int, message_ids: Sequence[int]) -> None:
-        """Bulk-delete chunks of young messages, delete the others one by one;
-        missing messages (and a missing channel) are ignored."""
+        """Bulk-delete chunks of young messages, delete the others one by one.
+
+        Missing messages (and a missing channel) are ignored.
+        """
         bot = self._enter("delete_messages")
         bulk, singles = plan_deletes(message_ids)
         for chunk in bulk:
@@ -569,9 +578,11 @@ class MemoryTransport:
         before: int | None = None,
         limit: int = HISTORY_PAGE,
     ) -> list[RawMessage]:
-        """One page, oldest first: the ``limit`` oldest messages after ``after``
-        (and before ``before`` if both are given), else the ``limit`` newest
-        before ``before`` (or overall). ``limit`` is 1 to 100."""
+        """One page of a channel's messages, oldest first.
+
+        The ``limit`` oldest messages after ``after`` (and before ``before`` if both are given),
+        else the ``limit`` newest before ``before`` (or overall). ``limit`` is 1 to 100.
+        """
         bot = self._enter("history")
         check_history(limit, after, before)
         route = "GET " + ROUTE_CHANNEL_MESSAGES

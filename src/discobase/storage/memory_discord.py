@@ -35,8 +35,10 @@ __all__ = [
 
 @dataclass(slots=True)
 class MemoryBot:
-    """A bot account of a :class:`MemoryDiscord`; it is a member of every guild
-    with a role that holds ``permissions``."""
+    """A bot account of a :class:`MemoryDiscord`.
+
+    It is a member of every guild, with a role that holds ``permissions``.
+    """
 
     name: str
     user_id: int
@@ -87,8 +89,9 @@ class MemoryChannel:
 
 
 class MemoryDiscord:
-    """The shared state of :class:`MemoryTransport` instances: guilds, channels,
-    messages, attachment bytes and bots.
+    """The shared state of :class:`MemoryTransport` instances.
+
+    Guilds, channels, messages, attachment bytes and bots.
 
     Args:
         guilds: names of the guilds to create.

@@ -44,16 +44,27 @@ class Handshake:
             self._detach(conn.session, resumable=code not in NON_RESUMABLE_CLOSE_CODES)
         conn.request_close(code)
 
-    def _identify(self, conn: Connection, d: Any) -> None:
+    def _greeting(self, conn: Connection, d: Any) -> GatewayIdentity | None:
+        """Who an IDENTIFY or RESUME ``d`` authenticates; ``None`` once ``conn`` is being closed.
+
+        Closes with 4005 when ``conn`` already has a session, 4002 when ``d`` is not an
+        object and 4004 when its token authenticates nobody.
+        """
         if conn.session is not None:
             self._protocol_close(conn, 4005)
-            return
+            return None
         if not isinstance(d, dict):
             self._protocol_close(conn, 4002)
-            return
+            return None
         identity = self._authenticate(d.get("token"))
         if identity is None:
             self._protocol_close(conn, 4004)
+        return identity
+
+    def _identify(self, conn: Connection, d: Any) -> None:
+        """IDENTIFY: a new session, READY and one GUILD_CREATE per guild in its shard."""
+        identity = self._greeting(conn, d)
+        if identity is None:
             return
         intents = d.get("intents")
         if (
@@ -106,15 +117,9 @@ class Handshake:
         logger.debug("gateway session {} identified on connection {}", session.session_id, conn.cid)
 
     def _resume(self, conn: Connection, d: Any) -> None:
-        if conn.session is not None:
-            self._protocol_close(conn, 4005)
-            return
-        if not isinstance(d, dict):
-            self._protocol_close(conn, 4002)
-            return
-        identity = self._authenticate(d.get("token"))
+        """RESUME: the session's missed dispatches then RESUMED, or INVALID_SESSION."""
+        identity = self._greeting(conn, d)
         if identity is None:
-            self._protocol_close(conn, 4004)
             return
         seq = d.get("seq")
         if seq is None:
