@@ -20,11 +20,11 @@ from loguru import logger
 from discobase._discord.interactions import RESPONSE_WINDOW, TOKEN_LIFETIME
 from discobase._discord.limits import GUILD_NAME_MAX, GUILD_NAME_MIN, MESSAGE_FILES_LIMIT, UPLOAD_LIMIT
 from discobase._discord.permissions import DEFAULT_BOT_PERMISSIONS, Overwrite
-from discobase._discord.snowflakes import coerce_snowflake, is_object_id, iso_timestamp
+from discobase._discord.snowflakes import iso_timestamp
 from discobase.exceptions import LocalServerError
 from discobase.local.admin import add_admin_routes
 from discobase.local.backend import StoreGatewayBackend
-from discobase.local.cdn import DEFAULT_URL_LIFETIME, GONE_MESSAGE, AttachmentSigner
+from discobase.local.cdn import DEFAULT_URL_LIFETIME, AttachmentSigner, serve_attachment
 from discobase.local.client import attach
 from discobase.local.faults import FaultInjector
 from discobase.local.front import HttpFront, ProtocolLogger
@@ -589,22 +589,5 @@ class LocalDiscord:
         return app
 
     async def _attachment(self, request: web.Request) -> web.StreamResponse:
-        """The CDN route: the bytes of an attachment, for a URL signed by this server that has
-        not expired and names the attachment's file; 404 "This content is no longer available."
-        (as Discord's CDN answers) for anything else, checked before the store is touched."""
-        channel_id = coerce_snowflake(request.match_info["channel_id"])
-        attachment_id = coerce_snowflake(request.match_info["attachment_id"])
-        if (
-            channel_id is None
-            or attachment_id is None
-            or not is_object_id(channel_id)
-            or not is_object_id(attachment_id)
-            or not self.signer.verify(
-                channel_id, attachment_id, request.match_info["filename"], request.query
-            )
-        ):
-            return web.Response(status=404, text=GONE_MESSAGE)
-        data = self.store.attachment_data(channel_id, attachment_id)
-        if data is None:
-            return web.Response(status=404, text=GONE_MESSAGE)
-        return web.Response(body=data, content_type="application/octet-stream")
+        """The CDN route (see :func:`~discobase.local.cdn.serve_attachment`)."""
+        return serve_attachment(request, self.signer, self.store.attachment_data)

@@ -21,10 +21,10 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 
@@ -71,6 +71,8 @@ __all__ = [
 #: Seconds a nonce is remembered (Discord dedupes ``enforce_nonce`` creates "in
 #: the past few minutes"; the create route applies that window itself).
 NONCE_MEMORY = 3600.0
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -190,41 +192,30 @@ class Store:
             self._db.execute("UPDATE bots SET data = ? WHERE user_id = ?", (dump_bot(bot), bot.user_id))
         if migrated:
             logger.info("replaced {} plain bot token(s) in the data file by their digests", len(migrated))
-        for (data,) in self._db.execute("SELECT data FROM guilds"):
-            guild = Guild(**json.loads(data))
-            self.guilds[guild.id] = guild
-            top = max(top, guild.id)
-        for (data,) in self._db.execute("SELECT data FROM roles"):
-            role = Role(**json.loads(data))
-            self.roles[role.id] = role
-            top = max(top, role.id)
-        for (data,) in self._db.execute("SELECT data FROM members"):
-            member = Member(**json.loads(data))
-            self.members[(member.guild_id, member.user_id)] = member
-        for (data,) in self._db.execute("SELECT data FROM channels"):
-            channel = load_channel(json.loads(data))
-            self.channels[channel.id] = channel
-            top = max(top, channel.id)
-        for (data,) in self._db.execute("SELECT data FROM commands"):
-            command = Command(**json.loads(data))
-            self.commands[command.id] = command
-            top = max(top, command.id)
-        for (data,) in self._db.execute("SELECT data FROM invites"):
-            invite = Invite(**json.loads(data))
-            self.invites[invite.code] = invite
+        self.guilds.update((g.id, g) for g in self._rows("guilds", lambda d: Guild(**d)))
+        self.roles.update((r.id, r) for r in self._rows("roles", lambda d: Role(**d)))
+        self.members.update(
+            ((m.guild_id, m.user_id), m) for m in self._rows("members", lambda d: Member(**d))
+        )
+        self.channels.update((c.id, c) for c in self._rows("channels", load_channel))
+        self.commands.update((c.id, c) for c in self._rows("commands", lambda d: Command(**d)))
+        self.invites.update((i.code, i) for i in self._rows("invites", lambda d: Invite(**d)))
+        top = max([top, *self.guilds, *self.roles, *self.channels, *self.commands])
         for application_id, guild_id, command_id, data in self._db.execute(
             "SELECT application_id, guild_id, command_id, data FROM command_permissions"
         ):
             self.command_permissions[(application_id, guild_id, command_id)] = json.loads(data)
-        for (data,) in self._db.execute("SELECT data FROM grants"):
-            grant = Grant(**json.loads(data))
-            self.grants[grant.token_hash] = grant
+        self.grants.update((g.token_hash, g) for g in self._rows("grants", lambda d: Grant(**d)))
         for (value,) in self._db.execute(
             "SELECT max(id) FROM messages UNION ALL SELECT max(id) FROM attachments"
         ):
             if value is not None:
                 top = max(top, int(value))
         self.snowflakes.bump(top)
+
+    def _rows(self, table: str, load: Callable[[dict[str, Any]], T]) -> list[T]:
+        """Every record of ``table``, from its ``data`` column of JSON."""
+        return [load(json.loads(data)) for (data,) in self._db.execute(f"SELECT data FROM {table}")]
 
     def close(self) -> None:
         self._db.close()
