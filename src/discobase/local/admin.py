@@ -23,8 +23,10 @@ def admin_error(message: str) -> HTTPError:
 
 
 async def admin_body(request: web.Request, *, empty: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An admin request's JSON object body; ``empty`` is used when there is no body
-    (``None``: a body is required). Undecodable → 400/50109, not an object → 400/50035."""
+    """An admin request's JSON object body, or ``empty`` when there is none.
+
+    ``empty=None`` requires a body. Undecodable → 400/50109, not an object → 400/50035.
+    """
     raw = await request.read()
     if not raw.strip():
         if empty is None:
@@ -40,8 +42,10 @@ async def admin_body(request: web.Request, *, empty: dict[str, Any] | None = Non
 
 
 def is_close_code(code: object) -> TypeGuard[int]:
-    """Whether ``code`` is a close code a server may send: 1000-1003, 1007-1014 or 3000-4999
-    (RFC 6455 §7.4; 1004-1006 and 1015 are reserved and never sent in a close frame)."""
+    """Whether ``code`` is a close code a server may send: 1000-1003, 1007-1014 or 3000-4999.
+
+    RFC 6455 §7.4: 1004-1006 and 1015 are reserved and never sent in a close frame.
+    """
     return (
         isinstance(code, int)
         and not isinstance(code, bool)
@@ -50,8 +54,9 @@ def is_close_code(code: object) -> TypeGuard[int]:
 
 
 def add_admin_routes(server: LocalDiscord, app: web.Application) -> None:
-    """``/_local/...``: statistics, fault injection and gateway control over HTTP,
-    for a standalone server (``discobase local serve``). Not part of Discord's API.
+    """Add ``/_local/...``: statistics, fault injection and gateway control over HTTP.
+
+    For a standalone server (``discobase local serve``); not part of Discord's API.
 
     Bodies are JSON objects (read with the same nesting bound as the REST routes);
     anything else, and any field of the wrong type or out of range, is a 400 with

@@ -67,8 +67,10 @@ class AttachmentSigner:
         return hmac.new(self._key, message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
     def path(self, channel_id: int, attachment_id: int, filename: str) -> str:
-        """``/attachments/{channel_id}/{attachment_id}/{filename}`` with the name percent-encoded
-        (``/`` included)."""
+        """``/attachments/{channel_id}/{attachment_id}/{filename}``, the name percent-encoded.
+
+        The encoding includes ``/``.
+        """
         return f"/attachments/{channel_id}/{attachment_id}/{quote(filename, safe='', errors='surrogatepass')}"
 
     def query(self, channel_id: int, attachment_id: int, filename: str) -> str:

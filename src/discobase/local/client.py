@@ -65,8 +65,9 @@ _WEBHOOK_SESSIONS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictiona
 
 
 def _install_webhook_adapter() -> None:
-    """Make discord.py's webhook adapter (used for interaction callbacks, follow-ups and
-    ``@original``) send the requests of attached clients' sessions to their local server.
+    """Send the webhook requests of attached clients' sessions to their local server.
+
+    discord.py's webhook adapter carries interaction callbacks, follow-ups and ``@original``.
 
     The adapter is discord.py's context variable ``async_context``; it is replaced, in the
     current context, by a subclass that rewrites Discord's URL only for a session in

@@ -26,8 +26,11 @@ def object_id(value: Any) -> int:
 
 
 class CommandInput:
-    """The command-typing side of :class:`~discobase.local.people.Person`: which command a
-    name picks, whether the person may use it, and the ``data`` of its invocation."""
+    """The command-typing side of :class:`~discobase.local.people.Person`.
+
+    Which command a name picks, whether the person may use it, and the ``data`` of its
+    invocation.
+    """
 
     server: LocalDiscord
     account: BotAccount
@@ -42,8 +45,10 @@ class CommandInput:
         return guild.system_channel_id
 
     def _commands(self, guild_id: int, name: str, kind: int, application: int | None) -> Command:
-        """The command a user of ``guild_id`` would pick: the guild's own, then global ones,
-        of applications whose bot is in the guild."""
+        """The command a user of ``guild_id`` would pick by ``name``.
+
+        The guild's own, then global ones, of applications whose bot is in the guild.
+        """
         store = self.server.store
         found = []
         for command in store.commands.values():
@@ -89,9 +94,12 @@ class CommandInput:
         raise InteractionRefused(f"{bot.name} has no global command {name!r}")
 
     def _check_allowed(self, guild_id: int, channel_id: int, command: Command) -> None:
-        """Discord's client hides a command the member may not use (its
-        ``default_member_permissions`` and the guild's command permission overwrites, see
-        :mod:`discobase._discord.commands`), and one whose ``contexts`` exclude guilds."""
+        """Refuse a command Discord's client would hide from the member.
+
+        It hides a command the member may not use (its ``default_member_permissions`` and the
+        guild's command permission overwrites, see :mod:`discobase._discord.commands`), and one
+        whose ``contexts`` exclude guilds.
+        """
         if not self.server.rest.ctx.access.may_use_command(
             self.account.user_id, guild_id, channel_id, command
         ):
@@ -149,10 +157,12 @@ class CommandInput:
         resolved: dict[str, dict[str, Any]],
         focused: str | None,
     ) -> list[dict[str, Any]]:
-        """The ``options`` of an invocation: sub-commands by name, then values as
-        ``name:value`` words (a string option's value runs on to the next ``name:``, as in
-        Discord's client) or positionally in declared order (the last string option takes
-        the rest of the line)."""
+        """The ``options`` of an invocation, from the words typed and the ``given`` values.
+
+        Sub-commands by name, then values as ``name:value`` words (a string option's value runs
+        on to the next ``name:``, as in Discord's client) or positionally in declared order (the
+        last string option takes the rest of the line).
+        """
         if specs and specs[0].get("type") in (1, 2):
             if not words:
                 raise InteractionRefused("a sub-command is required")
@@ -211,8 +221,10 @@ class CommandInput:
         *,
         dm_bot: BotAccount | None = None,
     ) -> tuple[Command, dict[str, Any]]:
-        """The command named first in ``text`` and the ``data`` of its invocation: in
-        ``guild_id``, or (``guild_id=None``) among ``dm_bot``'s global commands."""
+        """The command named first in ``text`` and the ``data`` of its invocation.
+
+        In ``guild_id``, or (``guild_id=None``) among ``dm_bot``'s global commands.
+        """
         line = text.strip()
         if line.startswith("/"):
             line = line[1:]

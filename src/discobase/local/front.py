@@ -121,10 +121,13 @@ class HttpFront:
     def _actor(
         self, request: web.Request, template: str | None
     ) -> tuple[BotAccount | None, Grant | None, str]:
-        """The account of the request: ``Bot <token>`` for a bot, the bare token for a person
-        (as Discord's own clients send it), ``Bearer <token>`` for an OAuth2 grant a person
-        gave an application (its person is the account; only on the routes that take one);
-        a token of the wrong kind authenticates nobody."""
+        """The account of the request, from its ``Authorization`` header.
+
+        ``Bot <token>`` for a bot, the bare token for a person (as Discord's own clients send
+        it), ``Bearer <token>`` for an OAuth2 grant a person gave an application (its person is
+        the account; only on the routes that take one); a token of the wrong kind authenticates
+        nobody.
+        """
         header = request.headers.get("Authorization", "")
         grant = None
         if header.startswith("Bearer "):

@@ -14,8 +14,11 @@ __all__ = ["Interaction", "InteractionRefused", "InteractionResult"]
 
 
 class InteractionRefused(LocalServerError):
-    """What a person tried cannot be done on Discord: an unknown command or component, a
-    command their permissions hide, a value a select does not offer."""
+    """What a person tried cannot be done on Discord.
+
+    An unknown command or component, a command their permissions hide, a value a select does not
+    offer.
+    """
 
 
 @dataclass(slots=True)

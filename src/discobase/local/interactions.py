@@ -124,13 +124,19 @@ class Interactions:
 
     @staticmethod
     def _owners(guild_id: int | None) -> dict[str, str]:
-        """``authorizing_integration_owners``: the guild the app is installed to, ``"0"`` in a
-        DM with its bot (https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-object-authorizing-integration-owners-object)."""
+        """``authorizing_integration_owners``: the app's guild, or ``"0"`` in a DM with its bot.
+
+        See
+        https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-object-authorizing-integration-owners-object.
+        """
         return {"0": str(guild_id or 0)}
 
     def _where(self, user_id: int, guild_id: int | None, channel_id: int, bot_id: int) -> dict[str, Any]:
-        """The fields of INTERACTION_CREATE that say where and by whom: in a guild the member
-        (with ``permissions``) and ``guild_id``; in a DM the ``user``, ``context`` 1 (BOT_DM)."""
+        """The fields of INTERACTION_CREATE that say where and by whom.
+
+        In a guild the member (with ``permissions``) and ``guild_id``; in a DM the ``user``,
+        ``context`` 1 (BOT_DM).
+        """
         channel = self.store.channels.get(channel_id)
         if channel is None:
             raise InteractionRefused(f"no channel {channel_id}")
@@ -172,10 +178,12 @@ class Interactions:
         data: dict[str, Any],
         message: Message | None = None,
     ) -> InteractionResult:
-        """Create an interaction, send INTERACTION_CREATE to the application's bot and wait
-        for its answer (at most the response window; a deferred response is waited for a
-        further :attr:`deferred_wait`). Returns what the person sees. ``guild_id=None`` is an
-        interaction in the DM channel ``channel_id`` between the person and the bot."""
+        """Create an interaction, send it to the application's bot and return what the person sees.
+
+        It waits for the answer at most the response window; a deferred response is waited for a
+        further :attr:`deferred_wait`. ``guild_id=None`` is an interaction in the DM channel
+        ``channel_id`` between the person and the bot.
+        """
         bot = next(
             (b for b in self.store.bots.values() if b.bot and b.application_id == application_id), None
         )
@@ -256,8 +264,11 @@ class Interactions:
         return interaction
 
     def ephemeral_message(self, message_id: int) -> tuple[Interaction, Message] | None:
-        """An ephemeral message (kept for its invoker only, never in the channel) and the
-        interaction that posted it; its components can be used like any message's."""
+        """An ephemeral message and the interaction that posted it.
+
+        An ephemeral message is kept for its invoker only, never in the channel; its components
+        can be used like any message's.
+        """
         for interaction in self._by_id.values():
             message = interaction.ephemeral.get(message_id)
             if message is not None:
@@ -372,9 +383,12 @@ class Interactions:
 
     # ------------------------------------------------------------------ the callback
     def _check_callback_type(self, interaction: Interaction, kind: int) -> None:
-        """Which answers fit which interaction (receiving-and-responding docs, "Interaction
-        Callback Type"): 6 and 7 only for a component (or a modal opened from one), 8 only for
-        autocomplete (which takes nothing else), 9 not on a modal submit; 1 is HTTP-only."""
+        """Refuse an answer that does not fit the interaction.
+
+        See "Interaction Callback Type" in the receiving-and-responding docs: 6 and 7 only for a
+        component (or a modal opened from one), 8 only for autocomplete (which takes nothing
+        else), 9 not on a modal submit; 1 is HTTP-only.
+        """
         if interaction.type == AUTOCOMPLETE and kind != 8:
             raise _callback_error("Autocomplete interactions must respond with choices (8)")
         if kind == 8 and interaction.type != AUTOCOMPLETE:

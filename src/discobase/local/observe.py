@@ -74,8 +74,11 @@ EVENT_NAMES: Final[dict[str, str]] = {
 
 
 def gateway_event_name(name: str) -> str:
-    """The gateway name of ``name``: a discord.py name from :data:`EVENT_NAMES` (``"message"``,
-    with or without ``on_``) or a gateway name itself (``"MESSAGE_CREATE"``)."""
+    """The gateway name of ``name``, a discord.py event name or a gateway name.
+
+    A discord.py name is one of :data:`EVENT_NAMES` (``"message"``, with or without ``on_``); a
+    gateway name is returned as is (``"MESSAGE_CREATE"``).
+    """
     if name.isupper() and name.replace("_", "").isalpha():
         return name
     key = name.removeprefix("on_")
@@ -109,14 +112,19 @@ def user_id_of(value: Any) -> int:
 
 
 class EventTimeoutError(LocalServerError, TimeoutError):
-    """Nothing the test waited for happened in time; the message says what was waited
-    for and what the server did send meanwhile."""
+    """Nothing the test waited for happened in time.
+
+    The message says what was waited for and what the server did send meanwhile.
+    """
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchedEvent:
-    """One gateway event as the server dispatched it: ``data`` is its ``d`` (for a message,
-    the message object), ``seq`` its place in the recorder's order."""
+    """One gateway event as the server dispatched it.
+
+    ``data`` is its ``d`` (for a message, the message object), ``seq`` its place in the
+    recorder's order.
+    """
 
     seq: int
     name: str
@@ -154,8 +162,10 @@ class _Waiter:
 
 
 class EventRecorder:
-    """A :class:`~discobase.local.rest.context.Dispatcher` that records each event, then
-    hands it to ``dispatcher`` (the gateway hub). See the module docstring."""
+    """A :class:`~discobase.local.rest.context.Dispatcher` that records each event, then passes it on.
+
+    It hands each event to ``dispatcher`` (the gateway hub). See the module docstring.
+    """
 
     def __init__(self, dispatcher: Dispatcher, *, keep: int = KEEP) -> None:
         self.dispatcher = dispatcher
@@ -223,10 +233,12 @@ class EventRecorder:
         timeout: float,
         what: str | None = None,
     ) -> DispatchedEvent:
-        """The oldest kept ``event`` not returned before for which ``predicate(data)`` is true,
-        or the next one dispatched within ``timeout`` seconds; raises
+        """The oldest kept ``event`` not returned before that ``predicate(data)`` accepts.
+
+        Or the next one dispatched within ``timeout`` seconds; otherwise raises
         :class:`EventTimeoutError` describing ``what`` was awaited (default: the event's name)
-        and the latest events otherwise."""
+        and the latest events.
+        """
         for recorded in self._events:
             if recorded.name == event and recorded.seq not in self._returned and predicate(recorded.data):
                 self._returned.add(recorded.seq)

@@ -95,9 +95,12 @@ class Person(CommandInput):
 
     # ------------------------------------------------------------------ REST, as a client
     async def request(self, method: str, path: str, body: Any = None, *, bearer: str | None = None) -> Any:
-        """``method path`` on the server's REST API with this person's token (no ``Bot``
-        prefix, as Discord's own clients send it), or with an OAuth2 ``bearer`` token the
-        person gave an application; Discord's errors raise :class:`PersonRequestError`."""
+        """``method path`` on the server's REST API as this person; Discord's errors raise.
+
+        The person's token goes without a ``Bot`` prefix, as Discord's own clients send it, or
+        an OAuth2 ``bearer`` token the person gave an application is sent instead. Discord's
+        errors raise :class:`PersonRequestError`.
+        """
         if self._session is None:
             self._session = aiohttp.ClientSession()
         authorization = self.account.token if bearer is None else f"Bearer {bearer}"
@@ -123,8 +126,10 @@ class Person(CommandInput):
         await self.request("DELETE", f"/users/@me/guilds/{guild_id}")
 
     async def send(self, channel: Any, content: str = "", **fields: Any) -> dict[str, Any]:
-        """Post a message (``POST /channels/{id}/messages``); ``fields`` are more body fields
-        (``embeds``, ``allowed_mentions``, ...). Returns the message payload."""
+        """Post a message (``POST /channels/{id}/messages``) and return its payload.
+
+        ``fields`` are more body fields (``embeds``, ``allowed_mentions``, ...).
+        """
         body = {"content": content, **fields}
         result: dict[str, Any] = await self.request("POST", f"/channels/{object_id(channel)}/messages", body)
         return result
@@ -132,9 +137,12 @@ class Person(CommandInput):
     async def ask(
         self, channel: Any, content: str = "", *, timeout: float = 10.0, **fields: Any
     ) -> dict[str, Any]:
-        """Send a message as :meth:`send` does and return the bot's answer: the first message
-        a bot posts in ``channel`` after it (see :meth:`LocalDiscord.next_message
-        <discobase.local.LocalDiscord.next_message>`), waited for up to ``timeout`` seconds."""
+        """Send a message as :meth:`send` does and return the bot's answer.
+
+        The answer is the first message a bot posts in ``channel`` after it (see
+        :meth:`LocalDiscord.next_message <discobase.local.LocalDiscord.next_message>`), waited
+        for up to ``timeout`` seconds.
+        """
         sent = await self.send(channel, content, **fields)
         return await self.server.next_message(channel, after=sent, timeout=timeout)
 
@@ -190,13 +198,15 @@ class Person(CommandInput):
         command: int | str | None,
         permissions: list[dict[str, Any]],
     ) -> dict[str, Any]:
-        """Set who may use ``bot``'s ``command`` (its id or name; ``None``: all the
-        application's commands) in a guild, as an admin does in Server Settings >
-        Integrations: ``permissions`` are ``{"id", "type" (1 role, 2 user, 3 channel),
-        "permission"}``. It goes through ``PUT .../commands/{command_id}/permissions`` with
-        an OAuth2 Bearer token this person gives the application (:meth:`LocalDiscord.authorize
-        <discobase.local.LocalDiscord.authorize>`), the only kind Discord accepts there.
-        Returns the permission set as Discord answers it."""
+        """Set who may use ``bot``'s ``command`` in a guild, as an admin does in Server Settings.
+
+        ``command`` is its id or name (``None``: all the application's commands);
+        ``permissions`` are ``{"id", "type" (1 role, 2 user, 3 channel), "permission"}``. It
+        goes through ``PUT .../commands/{command_id}/permissions`` with an OAuth2 Bearer token
+        this person gives the application (:meth:`LocalDiscord.authorize
+        <discobase.local.LocalDiscord.authorize>`), the only kind Discord accepts there. Returns
+        the permission set as Discord answers it.
+        """
         application_id = bot.application_id
         if command is None:
             command_id = application_id
@@ -231,10 +241,12 @@ class Person(CommandInput):
         options: dict[str, Any] | None = None,
         application: int | None = None,
     ) -> InteractionResult:
-        """Use a slash command, typed as in Discord: ``"/add 1 2"``, ``"/db find user age>=18"``
-        (sub-commands by name, values positionally or as ``name:value``), or with ``options``.
+        """Use a slash command, typed as in Discord: ``"/add 1 2"``, ``"/db find user age>=18"``.
+
+        Sub-commands go by name, values positionally or as ``name:value``, or in ``options``.
         ``channel`` defaults to the guild's system channel. Raises :class:`InteractionRefused`
-        for a command the person could not use."""
+        for a command the person could not use.
+        """
         channel_id = self._channel(guild_id, channel)
         found, data = self._command_data(guild_id, command, options, application, None)
         self._check_allowed(guild_id, channel_id, found)
@@ -250,10 +262,13 @@ class Person(CommandInput):
     async def invoke_dm(
         self, bot: BotAccount, command: str, *, options: dict[str, Any] | None = None
     ) -> InteractionResult:
-        """Use one of ``bot``'s global commands in the DM with the bot (opened first, which
-        needs a guild in common): the bot gets an INTERACTION_CREATE with ``user`` instead of
-        ``member``, no ``guild_id`` and ``context`` 1 (BOT_DM). A guild command, or one whose
-        contexts exclude DMs, raises :class:`InteractionRefused`."""
+        """Use one of ``bot``'s global commands in the DM with the bot.
+
+        The DM is opened first, which needs a guild in common. The bot gets an
+        INTERACTION_CREATE with ``user`` instead of ``member``, no ``guild_id`` and ``context``
+        1 (BOT_DM). A guild command, or one whose contexts exclude DMs, raises
+        :class:`InteractionRefused`.
+        """
         channel = await self.dm(bot)
         found, data = self._command_data(None, command, options, None, None, dm_bot=bot)
         return await self.server.interactions.start(
@@ -414,10 +429,13 @@ class Person(CommandInput):
         )
 
     async def submit_modal(self, opened: InteractionResult, values: dict[str, Any]) -> InteractionResult:
-        """Fill in and submit the modal that ``opened`` showed: ``values`` by the text inputs'
-        (or other fields') ``custom_id``. The submission mirrors the modal's layout: a Label's
-        child comes back as ``{type: 18, id, component: {...}}``, a legacy action row as
-        ``{type: 1, components: [...]}``, each leaf with its ``type``."""
+        """Fill in and submit the modal that ``opened`` showed.
+
+        ``values`` go by the text inputs' (or other fields') ``custom_id``. The submission
+        mirrors the modal's layout: a Label's child comes back as ``{type: 18, id, component:
+        {...}}``, a legacy action row as ``{type: 1, components: [...]}``, each leaf with its
+        ``type``.
+        """
         modal = opened.modal
         if modal is None:
             raise InteractionRefused("that interaction opened no modal")

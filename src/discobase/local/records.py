@@ -90,9 +90,12 @@ class BotAccount:
 
 
 def bot_discriminator(user_id: int) -> str:
-    """A bot's four-digit discriminator, never ``"0000"``: bots stay on Discord's legacy
-    ``name#1234`` system while people moved to unique names with discriminator ``"0"``
-    (https://discord.com/developers/docs/change-log#unique-usernames-on-discord)."""
+    """A bot's four-digit discriminator, never ``"0000"``.
+
+    Bots stay on Discord's legacy ``name#1234`` system while people moved to unique names with
+    discriminator ``"0"``
+    (https://discord.com/developers/docs/change-log#unique-usernames-on-discord).
+    """
     return f"{(user_id >> 22) % 9999 + 1:04d}"
 
 

@@ -258,9 +258,11 @@ class LocalDiscord:
         return [account for account in self.store.bots.values() if account.bot]
 
     def create_user(self, name: str, *, global_name: str | None = None) -> Person:
-        """A person (not a bot): a user on Discord's new name system (discriminator ``"0"``,
-        ``global_name`` defaulting to ``name``) who acts through the REST routes as a client
-        would. Add them to a guild with :meth:`add_member` or :meth:`Person.join`."""
+        """A person (not a bot) who acts through the REST routes as a client would.
+
+        A user on Discord's new name system (discriminator ``"0"``, ``global_name`` defaulting
+        to ``name``). Add them to a guild with :meth:`add_member` or :meth:`Person.join`.
+        """
         if not 2 <= len(name) <= 32:
             raise LocalServerError(f"a user name must be 2 to 32 characters, not {len(name)}: {name!r}")
         person = Person(self, self.store.create_user(name, global_name))
@@ -283,8 +285,9 @@ class LocalDiscord:
         bot: BotAccount,
         scopes: tuple[str, ...] = ("identify", "applications.commands.permissions.update"),
     ) -> str:
-        """An OAuth2 access token that ``person`` gave ``bot``'s application (what the
-        authorization-code flow ends with on Discord); send it as ``Bearer <token>``.
+        """An OAuth2 access token that ``person`` gave ``bot``'s application.
+
+        What the authorization-code flow ends with on Discord; send it as ``Bearer <token>``.
 
         Discord lets only such a token edit command permissions
         (``PUT .../commands/{command_id}/permissions``), on behalf of a person who may manage
@@ -420,11 +423,13 @@ class LocalDiscord:
             self._soon(self._bot_joined(member, role))
 
     async def _bot_joined(self, member: Member, role: Role) -> None:
-        """What Discord sends when a bot is added to a guild: the guild's other members get
-        GUILD_ROLE_CREATE for the bot's managed role, the bot's own sessions GUILD_CREATE
-        (``on_guild_join``), then the others GUILD_MEMBER_ADD (with GUILD_MEMBERS)
-        (https://discord.com/developers/docs/events/gateway-events#guild-create,
-        #guild-member-add)."""
+        """Send what Discord sends when a bot is added to a guild.
+
+        The guild's other members get GUILD_ROLE_CREATE for the bot's managed role, the bot's
+        own sessions GUILD_CREATE (``on_guild_join``), then the others GUILD_MEMBER_ADD (with
+        GUILD_MEMBERS) (https://discord.com/developers/docs/events/gateway-events#guild-create,
+        #guild-member-add).
+        """
         guild_id = member.guild_id
         others = [m.user_id for m in self.store.guild_members(guild_id) if m.user_id != member.user_id]
         await self.gateway.dispatch(
@@ -438,8 +443,11 @@ class LocalDiscord:
         await self.rest.ctx.events.member_added(member, user_ids=others)
 
     def remove_member(self, guild_id: int, user: BotAccount | Person) -> None:
-        """Remove a member (as a kick would): the guild's clients get GUILD_MEMBER_REMOVE and a
-        removed bot's clients GUILD_DELETE, once the event loop runs."""
+        """Remove a member, as a kick would.
+
+        The guild's clients get GUILD_MEMBER_REMOVE and a removed bot's clients GUILD_DELETE,
+        once the event loop runs.
+        """
         account = user.account if isinstance(user, Person) else user
         if self.store.member(guild_id, account.user_id) is None:
             return
@@ -495,12 +503,8 @@ class LocalDiscord:
 
     def _dispatch_soon(self, event: str, guild_id: int, user_id: int) -> None:
         """Send ``user_id``'s sessions ``event`` with the guild they joined, in the background."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return  # not serving yet: clients get the guild at IDENTIFY
         if self._runner is None:
-            return
+            return  # not serving yet: clients get the guild at IDENTIFY
         payload = self._joined_guild(guild_id, user_id)
         self._soon(self.gateway.dispatch(event, payload, guild_id=None, user_ids=[user_id]))
 
@@ -512,9 +516,7 @@ class LocalDiscord:
 
     # ------------------------------------------------------------------ statistics
     def stats(self) -> dict[str, int]:
-        """Requests per route template since start (or :meth:`reset_stats`),
-        e.g. ``{"POST /channels/{channel_id}/messages": 12}``; gateway counters
-        are named ``GATEWAY ...``."""
+        """Requests per route template since start or :meth:`reset_stats`; gateway ones: ``GATEWAY ...``."""
         return dict(self._stats)
 
     def reset_stats(self) -> None:
@@ -528,8 +530,9 @@ class LocalDiscord:
         *,
         timeout: float = 10.0,
     ) -> dict[str, Any]:
-        """The ``d`` of the oldest ``event`` the server sent that ``check`` accepts and that
-        no earlier wait returned, waiting up to ``timeout`` seconds for one.
+        """The ``d`` of the oldest ``event`` the server sent that ``check`` accepts.
+
+        Only events no earlier wait returned count; waits up to ``timeout`` seconds for one.
 
         ``event`` is a gateway name (``"MESSAGE_CREATE"``) or discord.py's (``"message"``,
         ``"reaction_add"``, ``"member_join"``, ...; see
@@ -551,9 +554,10 @@ class LocalDiscord:
         after: Any | None = None,
         timeout: float = 10.0,
     ) -> dict[str, Any]:
-        """The next message posted in ``channel`` (an id or anything with ``id``) by a bot, or
-        by ``author`` (a person, a bot account, a discord.py client or user, or an id), that no
-        earlier wait returned; ``after`` (a message or id) skips older messages.
+        """The next message posted in ``channel`` by a bot, or by ``author``, that no earlier wait returned.
+
+        ``channel`` is an id or anything with ``id``; ``author`` a person, a bot account, a
+        discord.py client or user, or an id; ``after`` (a message or id) skips older messages.
 
         Interaction responses are left out: :meth:`Person.invoke
         <discobase.local.people.Person.invoke>` and :meth:`~discobase.local.people.Person.click`

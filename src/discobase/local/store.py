@@ -123,8 +123,7 @@ def _database_path(path: object) -> str:
 
 
 def _create_private(path: str) -> None:
-    """Create ``path`` (and missing directories) readable by the owner only, or narrow an
-    existing file with wider permissions to 0600."""
+    """Create ``path`` (and its directories) readable by its owner only; narrow a wider one to 0600."""
     target = Path(path)
     if not target.parent.exists():
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -236,8 +235,7 @@ class Store:
 
     # ------------------------------------------------------------------ nonces
     def remember_nonce(self, user_id: int, nonce: str, channel_id: int, message_id: int) -> None:
-        """Keep which message a create with ``enforce_nonce`` stored, across restarts
-        (Discord's deduplication does not forget on a restart of the client's server)."""
+        """Keep which message a create with ``enforce_nonce`` stored, across restarts as on Discord."""
         now = time.time()
         self._db.execute(
             "INSERT OR REPLACE INTO nonces VALUES (?, ?, ?, ?, ?)",
@@ -274,8 +272,7 @@ class Store:
         return bot
 
     def create_user(self, name: str, global_name: str | None = None) -> BotAccount:
-        """A new person (not a bot): discriminator ``"0"``, ``global_name`` (default ``name``),
-        and a user token in :attr:`BotAccount.issued_token` (only its digest is stored)."""
+        """A new person (not a bot), discriminator ``"0"``; its token is only in ``issued_token``."""
         user_id = self.next_id()
         token = make_token(user_id)
         user = BotAccount(
@@ -294,8 +291,7 @@ class Store:
         return user
 
     def reset_token(self, bot: BotAccount, token: str | None = None) -> str:
-        """Give ``bot`` a new token (``token``, or a new one; the old one stops
-        working) and return it."""
+        """Give ``bot`` a new token (``token``, or a new one) and return it; the old one stops working."""
         token = token if token is not None else make_token(bot.user_id)
         owner = self._bots_by_token_hash.get(hash_token(token))
         if owner is not None and owner.user_id != bot.user_id:
@@ -540,8 +536,7 @@ class Store:
         self._db.execute("INSERT OR REPLACE INTO commands VALUES (?, ?)", (command.id, dump_record(command)))
 
     def replace_commands(self, application_id: int, guild_id: int | None, commands: list[Command]) -> None:
-        """Make ``commands`` the application's commands of one scope; a command that goes
-        loses its permission overwrites too."""
+        """Make ``commands`` the application's commands of one scope (dropped ones lose their overwrites)."""
         kept = {command.id for command in commands}
         with self.transaction():
             for old in self.list_commands(application_id, guild_id):
@@ -562,8 +557,11 @@ class Store:
     def set_command_permissions(
         self, application_id: int, guild_id: int, command_id: int, permissions: list[dict[str, Any]]
     ) -> None:
-        """Replace the permission overwrites of one command (or, with the application's id as
-        ``command_id``, of the whole application) in a guild; an empty list removes the set."""
+        """Replace the permission overwrites of one command in a guild.
+
+        With the application's id as ``command_id``, those of the whole application; an empty
+        list removes the set.
+        """
         key = (application_id, guild_id, command_id)
         if not permissions:
             self.command_permissions.pop(key, None)

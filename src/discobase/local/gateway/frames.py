@@ -142,8 +142,10 @@ def blank_content(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def large_threshold(value: Any) -> int:
-    """IDENTIFY's ``large_threshold``: an integer from 50 to 250 (default 50), clamped into
-    that range (https://discord.com/developers/docs/events/gateway-events#identify)."""
+    """IDENTIFY's ``large_threshold`` clamped into 50 to 250 (default 50).
+
+    See https://discord.com/developers/docs/events/gateway-events#identify.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         return LARGE_THRESHOLD
     return min(max(value, LARGE_THRESHOLD), MAX_LARGE_THRESHOLD)

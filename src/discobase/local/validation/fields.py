@@ -347,8 +347,10 @@ def parse_query_bool(value: str | None, name: str, *, default: bool) -> bool:
 
 
 def coerce_flags(value: object) -> int:
-    """A ``flags`` value if it is a non-negative integer, else 0 (for a deferred response's
-    ``data.flags``, where only EPHEMERAL matters)."""
+    """A ``flags`` value if it is a non-negative integer, else 0.
+
+    For a deferred response's ``data.flags``, where only EPHEMERAL matters.
+    """
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT64:
         return value
     return 0
