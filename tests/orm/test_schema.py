@@ -68,7 +68,8 @@ async def test_the_catalog_is_a_read_only_copy_of_what_is_stored() -> None:
         entry.schema_version = 99
         with pytest.raises(TypeError):
             db.catalog["user"] = entry  # type: ignore[index]
-        assert db.catalog["user"].data_channels and db.catalog["user"].schema_version == 1
+        assert db.catalog["user"].data_channels
+        assert db.catalog["user"].schema_version == 1
         await User(name="cy").save()
         assert len(await User.find()) == 3
     assert db.metadata_channel_id is None
