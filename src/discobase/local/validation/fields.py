@@ -36,6 +36,7 @@ __all__ = [
     "parse_query_bool",
     "parse_query_int",
     "parse_query_snowflake",
+    "parse_required_snowflake",
     "parse_snowflake",
     "parse_string",
     "parse_timestamp",
@@ -241,6 +242,15 @@ def parse_snowflake(value: object, path: Path, errors: FormErrors) -> int | None
     if number is None:
         errors.add(path, "NUMBER_TYPE_COERCE", f'Value "{_display(value)}" is not snowflake.')
     return number
+
+
+def parse_required_snowflake(data: dict[str, Any], key: str, path: Path, errors: FormErrors) -> int | None:
+    """``data[key]`` as a snowflake, reported as required when missing; ``None`` if not valid."""
+    raw = given_value(data, key)
+    if raw is MISSING:
+        report_required(errors, (*path, key))
+        return None
+    return parse_snowflake(raw, (*path, key), errors)
 
 
 def parse_permissions(value: object, path: Path, errors: FormErrors) -> int | None:
