@@ -1,17 +1,18 @@
 """``Database``: one Discord guild used as a database.
 
-The facade: the registry of tables, connecting and closing, lifecycle hooks.
-Its jobs live beside it: connecting in :mod:`discobase._connect`, the catalog
-and schema evolution in :mod:`discobase.engine.catalog`, versions and
-migrations in :mod:`discobase.engine.migrations`.
+The facade: the registry of tables, connecting and closing, lifecycle hooks. Its jobs live
+beside it: connecting in :mod:`discobase._connect`, the catalog and schema evolution in
+:mod:`discobase.engine.catalog`, versions and migrations in :mod:`discobase.engine.migrations`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import discord
@@ -174,8 +175,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         self.open: bool = False
         """Whether the database is connected."""
         self.guild: discord.Guild | None = None
-        """discord.py ``Guild`` used as the database server, once connected (with
-        the in-memory transport, a stand-in holding its ``id`` and ``name``)."""
+        """The discord.py ``Guild`` of the database once connected (in memory, a stand-in)."""
         self.cogs = cogs
         self.admin_roles: tuple[int | str, ...] = tuple(admin_roles)
         """Roles (ids or names) allowed to use the ``/db`` commands; empty: Discord's check only."""
@@ -236,12 +236,12 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
 
     @property
     def problems(self) -> list[DatabaseCorruptionError]:
-        """What was skipped because it could not be read, oldest first:
-        messages in a table's channels that are not discobase data (found while
-        opening), and stored records the model rejects
-        (:class:`~discobase.exceptions.InvalidRecordError`, found by the reads
-        that skip them; each once). Kept after ``close()``; the list is yours
-        to clear."""
+        """What was skipped because it could not be read, oldest first.
+
+        Messages in a table's channels that are not discobase data (found while opening), and
+        stored records the model rejects (:class:`~discobase.exceptions.InvalidRecordError`,
+        found by the reads that skip them; each once). Kept after ``close()``; yours to clear.
+        """
         self._collect_problems()
         return self._problems
 
@@ -274,9 +274,11 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
 
     # ------------------------------------------------------------------ lifecycle hooks
     def on_close(self, hook: CloseHook) -> CloseHook:
-        """Run ``hook`` at the start of every :meth:`close`, while the database is
-        still open (e.g. to write buffered records); hooks run in registration
-        order, and one that fails is logged and does not stop the close."""
+        """Run ``hook`` at the start of every :meth:`close`, while the database is still open.
+
+        Use it, for example, to write buffered records. Hooks run in registration order; one
+        that fails is logged and does not stop the close.
+        """
         self._close_hooks.append(hook)
         return hook
 
@@ -284,6 +286,21 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
     def system_tables(self) -> dict[str, type[Table]]:
         """The system tables attached with :meth:`system_table`, by name (read only)."""
         return dict(self._system)
+
+    @property
+    def catalog(self) -> Mapping[str, TableMeta]:
+        """A read-only copy of the stored catalog, by table name (filled while the database is open)."""
+        return MappingProxyType({name: copy.deepcopy(meta) for name, meta in self._catalog.items()})
+
+    @property
+    def worker_id(self) -> int:
+        """This process's worker number in new record ids (leased: unique among open processes)."""
+        return self._ids.worker
+
+    @property
+    def metadata_channel_id(self) -> int | None:
+        """The id of the ``_dbmetadata`` channel that holds the catalog; ``None`` while closed."""
+        return None if self._metadata_channel is None else self._metadata_channel.id
 
     # ------------------------------------------------------------------ tables
     def table(self, table_class: T) -> T:
@@ -311,10 +328,12 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         return table_class
 
     def system_table(self, base: T) -> T:
-        """Attach a discobase system table (``_versions``, ``_logs``, ...) to this
-        database: a subclass of ``base`` made for this database (a table class
-        belongs to one database), kept apart from :attr:`tables`, and built with
-        them. Returns the existing one if ``base``'s table is already attached."""
+        """Attach a discobase system table (``_versions``, ``_logs``, ...) to this database.
+
+        It is a subclass of ``base`` made for this database (a table class belongs to one
+        database), kept apart from :attr:`tables`, and built with them. Returns the existing one
+        if ``base``'s table is already attached.
+        """
         name = TableOptions(base).name
         existing = self._system.get(name)
         if existing is not None:
@@ -430,8 +449,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
             self._early.append(event)  # perhaps a table's, whose cursor is not made yet
 
     async def build_tables(self) -> None:
-        """Create or open every attached table. Safe to call again (e.g. after
-        attaching more tables while connected)."""
+        """Create or open every attached table; safe to call again after attaching more."""
         transport = self._require_transport()
         if self.guild is None:
             raise NotConnectedError("not connected to the database, did you forget to login?")
@@ -502,10 +520,10 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
             raise error
 
     async def stats(self, *, system: bool = False) -> DatabaseStats:
-        """Records, messages and channels of every table (and the system tables
-        with ``system``), when each last wrote a snapshot, and the Discord
-        requests made since the database opened. One history request per
-        table (its index channel's newest message)."""
+        """Records, messages, channels and last snapshot of every table, and the requests made.
+
+        ``system`` adds the system tables. Costs one history request per table.
+        """
         if not self.open:
             raise NotConnectedError("stats() needs an open database")
         cursors = {n: c for n, c in self._cursors.items() if system or not n.startswith("_")}
@@ -513,8 +531,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
 
     # ------------------------------------------------------------------ keys
     async def rotate_key(self, new_key: bytes | str) -> None:
-        """Encrypt the whole database with ``new_key`` (also: encrypt a database
-        that had no key).
+        """Encrypt the whole database with ``new_key`` (also a database that had no key).
 
         Every table is written again as one snapshot sealed with the new key;
         older snapshots and the data messages they covered are deleted, the

@@ -204,9 +204,9 @@ async def test_own_bot_uses_non_privileged_intents_and_the_cogs_flag(
         found = next(guild for guild in db.bot.guilds if guild.name == db.name)
         assert found == db.guild
         assert db.guild is not None
-        metadata = db._metadata_channel
-        assert metadata is not None
-        assert [c.name for c in db.guild.channels if c.id == metadata.id] == ["_dbmetadata"]
+        metadata_id = db.metadata_channel_id
+        assert metadata_id is not None
+        assert [c.name for c in db.guild.channels if c.id == metadata_id] == ["_dbmetadata"]
 
         await Member(name="ada").save()
         ada = server.create_user("ada")

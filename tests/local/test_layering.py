@@ -86,13 +86,23 @@ def test_discord_facts_are_defined_in_discord_only() -> None:
     people, payloads and the gateway define no numeric constants of their own, except the
     gateway's own timing settings and the server's list of default sounds."""
     own_settings = {
-        "local/gateway.py": {"CLOSE_TIMEOUT", "DETACHED_GRACE"},
+        "local/gateway/session.py": {"CLOSE_TIMEOUT", "DETACHED_GRACE"},
         "local/rest/application.py": {"DEFAULT_SOUNDS"},
     }
     paths = [
         *sorted((SRC / "local" / "rest").rglob("*.py")),
         *sorted((SRC / "local" / "validation").rglob("*.py")),
-        *(SRC / "local" / name for name in ("interactions.py", "gateway.py", "people.py", "payloads.py")),
+        *sorted((SRC / "local" / "gateway").rglob("*.py")),
+        *(
+            SRC / "local" / name
+            for name in (
+                "interactions.py",
+                "interaction_records.py",
+                "people.py",
+                "command_input.py",
+                "payloads.py",
+            )
+        ),
         SRC / "local" / "mentions.py",
     ]
     found: dict[str, list[str]] = {}

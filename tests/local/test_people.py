@@ -13,7 +13,7 @@ import pytest
 from discord import app_commands
 
 from discobase.local import BotAccount, InteractionRefused, LocalDiscord, Person, PersonRequestError
-from discobase.local.gateway import _large_threshold
+from discobase.local.gateway.frames import large_threshold
 from discobase.local.store import Command
 from tests.conftest import ConnectFactory
 
@@ -233,7 +233,7 @@ async def test_guild_create_lists_other_members_only_with_presences(
 ) -> None:
     ada = server.create_user("ada")
     await ada.join(guild_id)
-    backend = server._gateway_backend
+    backend = server.gateway_backend
     without = backend.guild_create_payload(guild_id, bot.user_id, presences=False)
     assert [m["user"]["id"] for m in without["members"]] == [str(bot.user_id)]
     assert without["member_count"] == 2
@@ -251,7 +251,7 @@ async def test_guild_create_lists_other_members_only_with_presences(
 
 
 def test_large_threshold_is_clamped_to_discords_range() -> None:
-    assert [_large_threshold(v) for v in (None, 10, 50, 120, 250, 1000, True, "99")] == [
+    assert [large_threshold(v) for v in (None, 10, 50, 120, 250, 1000, True, "99")] == [
         50,
         50,
         50,

@@ -381,7 +381,7 @@ async def test_record_ids_do_not_collide_across_processes(monkeypatch: pytest.Mo
     a, ItemA, _ = make(server)
     b, ItemB, _ = make(server)
     async with a.conn(), b.conn():
-        assert a._ids.worker != b._ids.worker
+        assert a.worker_id != b.worker_id
         monkeypatch.setattr("time.time", lambda: 1_800_000_000.0)
         first = [await ItemA(name=f"a{n}").save() for n in range(3)]
         second = [await ItemB(name=f"b{n}").save() for n in range(3)]
@@ -397,17 +397,17 @@ async def test_worker_claims_are_withdrawn_and_expired_ones_cleaned() -> None:
     server = MemoryDiscord(["db"])
     a, _, _ = make(server)
     async with a.conn():
-        catalog = a._metadata_channel
-        assert catalog is not None
+        catalog_id = a.metadata_channel_id
+        assert catalog_id is not None
         lease = a._lease
         assert lease is not None
         lease_message = lease._claim
-    channel = server.channels[catalog.id]
+    channel = server.channels[catalog_id]
     assert lease_message not in channel.messages  # withdrawn at close
     # A crashed process's claim: expired long ago, deleted by the next opener.
     probe = MemoryTransport(server)
     await probe.connect()
-    old = await probe.send(catalog.id, 'dbW1 {"w":3,"owner":"dead","expires":1.0}')
+    old = await probe.send(catalog_id, 'dbW1 {"w":3,"owner":"dead","expires":1.0}')
     await probe.close()
     b, _, _ = make(server)
     async with b.conn():

@@ -47,7 +47,7 @@ async def test_two_processes_open_a_new_database_at_once() -> None:
     (a, NoteA), (b, NoteB) = make(server, "1.0.0", calls), make(server, "1.0.0", calls)
     async with a.conn(), b.conn():
         assert calls == ["init"]  # on_init ran in one process only
-        assert a._catalog["note"].data_channels == b._catalog["note"].data_channels  # one table, not two
+        assert a.catalog["note"].data_channels == b.catalog["note"].data_channels  # one table, not two
         for note in (NoteA, NoteB):
             for _ in range(100):
                 if [n.text for n in await note.find()] == ["seeded"]:
@@ -60,7 +60,7 @@ async def test_two_processes_open_a_new_database_at_once() -> None:
     async with c.conn(), d.conn():
         assert calls == ["2.0.0"]  # the migration ran once
         assert await c.get_version() == await d.get_version() == discobase.Version(2, 0, 0)
-        applied = [m for m in await c._system["_migrations"].find() if m.outcome == "applied"]  # type: ignore[attr-defined]
+        applied = [m for m in await c.system_tables["_migrations"].find() if m.outcome == "applied"]  # type: ignore[attr-defined]
         assert len(applied) == 1
 
 

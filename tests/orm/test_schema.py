@@ -43,8 +43,36 @@ async def test_compatible_changes_need_nothing() -> None:
             ("ada lovelace", 36, "none"),
             ("bob", 25, "none"),
         ]
-        assert "email" in db._catalog["user"].schema
+        assert "email" in db.catalog["user"].schema
         await User(name="cy", age=None, email="cy@x").save()
+
+
+async def test_the_catalog_is_a_read_only_copy_of_what_is_stored() -> None:
+    server = MemoryDiscord(["db"])
+    await seed(server)
+
+    class User(discobase.Table):
+        name: str
+        age: int = 0
+
+    db = await open_with(server, User)
+    assert db.catalog == {}
+    assert db.metadata_channel_id is None
+    async with db.conn():
+        entry = db.catalog["user"]
+        assert (entry.name, entry.schema_version, sorted(entry.schema)) == ("user", 1, ["age", "name"])
+        assert server.channels[entry.data_channels[0]].name.startswith("user")
+        assert db.metadata_channel_id is not None
+        assert server.channels[db.metadata_channel_id].name == "_dbmetadata"
+        entry.data_channels.clear()
+        entry.schema_version = 99
+        with pytest.raises(TypeError):
+            db.catalog["user"] = entry  # type: ignore[index]
+        assert db.catalog["user"].data_channels
+        assert db.catalog["user"].schema_version == 1
+        await User(name="cy").save()
+        assert len(await User.find()) == 3
+    assert db.metadata_channel_id is None
 
 
 @pytest.mark.parametrize(
@@ -96,7 +124,7 @@ async def test_record_migration_converts_every_record_once() -> None:
             ("ada", "lovelace", 36),
             ("bob", "", 25),
         ]
-        assert db._catalog["user"].schema_version == 2
+        assert db.catalog["user"].schema_version == 2
     assert sorted(runs) == ["ada lovelace", "bob"]
     User = model()
     db = await open_with(server, User)
@@ -133,4 +161,4 @@ async def test_a_large_schema_goes_to_an_attachment() -> None:
     db2 = await open_with(server, Wide2)
     async with db2.conn():
         assert len(await Wide2.find()) == 1
-        assert len(db2._catalog["wide"].schema) == 60
+        assert len(db2.catalog["wide"].schema) == 60

@@ -159,7 +159,7 @@ async def test_upgrade_failure_fix_and_resume() -> None:
         assert await fixed.get_version() == Version(2, 0, 0)
         assert [(t.name, t.size) for t in await thing.find()] == [("from 1.1.0", 12)]
         records = sorted(
-            ((m.version, m.outcome.split(":")[0]) for m in await fixed._system["_migrations"].find()),  # type: ignore[attr-defined]
+            ((m.version, m.outcome.split(":")[0]) for m in await fixed.system_tables["_migrations"].find()),  # type: ignore[attr-defined]
         )
     assert ran == ["1.1.0", "1.2.0", "1.2.0", "2.0.0"]  # the first ran once; the second again after the fix
     assert records == [("1.1.0", "applied"), ("1.2.0", "applied"), ("1.2.0", "failed"), ("2.0.0", "applied")]

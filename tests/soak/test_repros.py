@@ -196,7 +196,7 @@ async def test_c_record_ids_do_not_collide_when_processes_draw_the_same_worker(
     saved: list[str] = []
     ids: set[int] = set()
     async with a.conn(bot.token), b.conn(bot.token):
-        assert a._ids.worker != b._ids.worker
+        assert a.worker_id != b.worker_id
         for attempt in range(20):
             one, two = record_a(key=f"a{attempt}"), record_b(key=f"b{attempt}")
             await asyncio.gather(one.save(), two.save())

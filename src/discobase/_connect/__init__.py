@@ -85,9 +85,11 @@ class ConnectMixin:
     # ------------------------------------------------------------------ the bot
     @property
     def bot(self) -> commands.Bot:
-        """The discord.py ``Bot`` that talks to Discord: the one given to
-        :meth:`attach`, else the database's own (made on first use, with the
-        intents ``guilds`` and ``guild_messages`` only)."""
+        """The discord.py ``Bot`` that talks to Discord.
+
+        The one given to :meth:`attach`, else the database's own (made on first use, with the
+        intents ``guilds`` and ``guild_messages`` only).
+        """
         if self._attached is not None:
             return self._attached
         if self._bot is None:
@@ -100,9 +102,11 @@ class ConnectMixin:
         return guild.id == self.guild_id if self.guild_id else guild.name == self.name
 
     def _native_guild(self, info: GuildInfo) -> discord.Guild:
-        """The ``discord.Guild`` of ``info`` on discord.py; with another
-        transport (the in-memory one), ``info`` itself stands in for it (it
-        has the ``id`` and ``name``)."""
+        """The ``discord.Guild`` of ``info`` on discord.py, else ``info`` itself.
+
+        With another transport (the in-memory one), ``info`` stands in for it: it has the ``id``
+        and ``name``.
+        """
         if isinstance(self._transport, DiscordTransport):
             guild = self._transport.client.get_guild(info.id)
             if guild is not None:
@@ -135,8 +139,10 @@ class ConnectMixin:
         return transport
 
     async def _start_embedded_server(self) -> str:
-        """Serve the data directory's embedded server, or join the process that
-        serves it (see :mod:`discobase._connect.embedded`); returns the bot's token."""
+        """Serve the data directory's embedded server, or join the process that serves it.
+
+        See :mod:`discobase._connect.embedded`. Returns the bot's token.
+        """
         from discobase._connect.embedded import DATA_FILE, EmbeddedServer
 
         directory = self.data_dir or Path(os.environ.get("DISCOBASE_DATA_DIR", ".discobase"))
@@ -151,8 +157,9 @@ class ConnectMixin:
 
     # ------------------------------------------------------------------ attaching to the user's bot
     async def attach(self, bot: commands.Bot) -> None:
-        """Store this database through ``bot``, a bot you run: one login, one
-        gateway session, the bot's HTTP client.
+        """Store this database through ``bot``, a bot you run.
+
+        One login, one gateway session, the bot's HTTP client.
 
         Call it wherever is convenient: in ``setup_hook`` (discord.py's place for
         start-up work), before ``bot.start()``, in ``on_ready`` or on a running
@@ -188,9 +195,11 @@ class ConnectMixin:
         self._attached = self._bot = None
 
     async def _load_admin_cogs(self) -> None:
-        """Make the database known to its bot's cogs; with ``cogs=True``, also
-        load the admin cogs into the bot (once) and sync its application
-        commands, as discobase 1.0.0 did at start."""
+        """Make the database known to its bot's cogs, and load the admin cogs with ``cogs=True``.
+
+        With ``cogs=True`` the admin cogs are loaded into the bot (once) and its application
+        commands synced, as discobase 1.0.0 did at start.
+        """
         if not isinstance(self._transport, DiscordTransport):
             return
         bot = self.bot
@@ -219,8 +228,11 @@ class ConnectMixin:
         await self._login(bot_token)
 
     def _claim(self) -> None:
-        """Mark the database STARTING, or refuse: a second connection of the same
-        database would share (and at its close, tear down) the open one's state."""
+        """Mark the database STARTING, or refuse if it is already connecting or connected.
+
+        A second connection of the same database would share (and at its close, tear down) the
+        open one's state.
+        """
         if self.open or self.status in (DBStatus.STARTING, DBStatus.RUNNING, DBStatus.STOPPING):
             raise AlreadyConnectedError(
                 f"database {self.name!r} is already connected ({self.status.value}): use the open "

@@ -64,8 +64,10 @@ def required_intents() -> discord.Intents:
 
 
 def check_intents(intents: discord.Intents) -> None:
-    """Raise :class:`~discobase.exceptions.NotConnectedError` naming every needed
-    intent that ``intents`` lacks, and how to turn it on."""
+    """Raise :class:`~discobase.exceptions.NotConnectedError` if ``intents`` lacks a needed one.
+
+    The error names every missing intent and how to turn it on.
+    """
     missing = [name for name in REQUIRED_INTENTS if not getattr(intents, name)]
     if not missing:
         return
@@ -79,9 +81,11 @@ def check_intents(intents: discord.Intents) -> None:
 
 
 def check_permissions(guild: discord.Guild, application_id: int | None) -> None:
-    """Raise :class:`~discobase.exceptions.MissingPermissionsError` naming the
-    permissions of :data:`~discobase._discord.permissions.REQUIRED_PERMISSIONS`
-    the bot's roles lack in ``guild`` (nothing when the cache cannot tell)."""
+    """Raise :class:`~discobase.exceptions.MissingPermissionsError` if the bot lacks a required permission.
+
+    It names the permissions of :data:`~discobase._discord.permissions.REQUIRED_PERMISSIONS` the
+    bot's roles lack in ``guild`` (nothing is raised when the cache cannot tell).
+    """
     me: discord.Member | None = guild.me
     if me is None:
         return
@@ -102,8 +106,10 @@ def check_permissions(guild: discord.Guild, application_id: int | None) -> None:
 
 
 def attached_databases(bot: discord.Client) -> list[Database]:
-    """The databases attached to ``bot`` (with :meth:`Database.attach`, or
-    running on it), oldest first."""
+    """The databases attached to ``bot``, oldest first.
+
+    Attached with :meth:`Database.attach`, or running on it.
+    """
     return list(_ATTACHED.get(bot, ()))
 
 
@@ -156,8 +162,10 @@ class AttachedTransport(DiscordTransport):
         return self.client
 
     def _arrived(self) -> bool:
-        """Whether the open may go on: the guild is in the cache, or every guild
-        is and it is not among them."""
+        """Whether the open may go on: the guild is in the cache, or it cannot arrive.
+
+        It cannot arrive when every guild is in the cache and it is not among them.
+        """
         client = self.client
         if client.user is None or client.application_id is None:
             return False  # not logged in yet
@@ -166,8 +174,10 @@ class AttachedTransport(DiscordTransport):
         return client.is_ready() or self._gateway_complete()
 
     async def connect(self) -> None:
-        """Wait until the database's guild is available (the bot logs in and
-        connects by itself: ``bot.start()`` is the user's)."""
+        """Wait until the database's guild is available.
+
+        The bot logs in and connects by itself: ``bot.start()`` is the user's.
+        """
         self.calls["connect"] += 1
         if self._connected:
             return

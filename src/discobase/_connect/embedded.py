@@ -96,9 +96,11 @@ _open_locks: weakref.WeakSet[_FileLock] = weakref.WeakSet()
 
 
 def _forget_locks_in_child() -> None:
-    """After ``fork``, close the child's copies of the lock files: a lock held
-    through an inherited descriptor would outlive the serving process and keep
-    every client from taking over."""
+    """After ``fork``, close the child's copies of the lock files.
+
+    A lock held through an inherited descriptor would outlive the serving process and keep every
+    client from taking over.
+    """
     for lock in list(_open_locks):
         lock.forget()
 
@@ -108,8 +110,10 @@ if hasattr(os, "register_at_fork"):
 
 
 class _FileLock:
-    """An exclusive, non-blocking OS lock on a file, released by the kernel when
-    the process ends (``flock``; ``msvcrt.locking`` on Windows)."""
+    """An exclusive, non-blocking OS lock on a file, released by the kernel when the process ends.
+
+    It is ``flock``, or ``msvcrt.locking`` on Windows.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -222,9 +226,11 @@ def _write_state(path: Path, state: _State) -> None:
 
 # ---------------------------------------------------------------------- the server
 class _Server(LocalDiscord):
-    """The local server with one more route, :data:`GUILDS_ROUTE`: a client of
-    the embedded server asks through it for its guild (made with the embedded
-    bot as a member, as the single-process embedded server does)."""
+    """The local server with one more route, :data:`GUILDS_ROUTE`, for a client's guild.
+
+    A client of the embedded server asks through it for its guild, made with the embedded bot as
+    a member (as the single-process embedded server does).
+    """
 
     def __init__(self, data: Path) -> None:
         super().__init__(data, host=HOST, port=0, rate_limits="discord")
@@ -236,8 +242,10 @@ class _Server(LocalDiscord):
         return app
 
     def ensure_guild(self, name: str) -> list[int]:
-        """The ids of the guilds named ``name`` (one is made if there is none),
-        each with the embedded bot as a member."""
+        """The ids of the guilds named ``name``, each with the embedded bot as a member.
+
+        One is made if there is none.
+        """
         bot = self.bot(BOT_NAME)
         if bot is None:
             raise LocalServerError(f"the embedded server has no bot named {BOT_NAME!r}")
@@ -269,8 +277,9 @@ class _Server(LocalDiscord):
 
 
 def _reconnect_quickly(client: commands.Bot, on_new_session: Callable[[], object] | None) -> None:
-    """Make ``client`` identify again at once after a hand-over, and tell
-    ``on_new_session`` about every gateway session after the first.
+    """Make ``client`` identify again at once after a hand-over.
+
+    ``on_new_session`` is told about every gateway session after the first.
 
     discord.py waits 5 s before identifying again (Discord's identify rate
     limit, which the local server does not have): with a new server, which
@@ -311,9 +320,10 @@ def _port_free(port: int) -> bool:
 
 # ---------------------------------------------------------------------- one process's share
 class EmbeddedServer:
-    """One process's part in the embedded server of a data directory: it serves
-    (it holds the lock), or it is a client that takes over when the serving
-    process is gone. See the module docstring.
+    """One process's part in the embedded server of a data directory.
+
+    It serves (it holds the lock), or it is a client that takes over when the serving process is
+    gone. See the module docstring.
 
     Args:
         directory: the data directory (made if missing).
@@ -354,9 +364,10 @@ class EmbeddedServer:
     async def join(
         self, guild: str, client: commands.Bot, *, on_new_session: Callable[[], object] | None = None
     ) -> str:
-        """Serve the data directory, or connect to the process that does; make
-        sure the guild ``guild`` exists with the embedded bot in it; point
-        ``client`` at the server. Returns the bot's token.
+        """Serve the data directory or connect to its server, and point ``client`` at it.
+
+        It makes sure the guild ``guild`` exists with the embedded bot in it. Returns the bot's
+        token.
 
         ``on_new_session`` is called (synchronously, before any later gateway
         event is handled) when ``client`` starts a gateway session after its
@@ -424,8 +435,10 @@ class EmbeddedServer:
             return f"{type(error).__name__} at {state.url}"
 
     async def _serve(self) -> None:
-        """Run the server (the lock is held): on the port and with the token the
-        clients know, if there are any, so that they reconnect to it."""
+        """Run the server while holding the lock, on the port and token its clients know.
+
+        Reusing the port and token, if there are clients, lets them reconnect to it.
+        """
         state = _read_state(self.state_path)
         port = self._port or (state.port if state is not None else 0)
         server = _Server(self.data)
@@ -474,8 +487,7 @@ class EmbeddedServer:
         await server.start()
 
     async def _watch(self) -> None:
-        """A client's background task: take the lock when the serving process is
-        gone, then serve."""
+        """A client's background task: take the lock when the serving process is gone, then serve."""
         assert self._lock is not None
         while True:
             await asyncio.sleep(POLL_INTERVAL)

@@ -54,8 +54,10 @@ def all_channels_id(guild_id: int) -> int:
 
 
 def member_may_use(permissions: int, required: str | None) -> bool:
-    """Whether a member with ``permissions`` meets ``default_member_permissions`` ``required``
-    (``None``: everyone; ``"0"``: administrators only; administrators meet every value)."""
+    """Whether a member with ``permissions`` meets ``default_member_permissions`` ``required``.
+
+    ``None`` admits everyone, ``"0"`` administrators only; administrators meet every value.
+    """
     if permissions & Permission.ADMINISTRATOR or permissions == ALL_PERMISSIONS:
         return True
     if required is None:
@@ -78,8 +80,11 @@ def _channel_verdict(entries: Iterable[Mapping[str, Any]], channel_id: int, guil
 def _member_verdict(
     entries: Iterable[Mapping[str, Any]], user_id: int, roles: Collection[int], guild_id: int
 ) -> bool | None:
-    """What a set's user and role entries say of a member: the user's own entry, else its
-    roles' (an allowing role wins over a denying one), else @everyone's."""
+    """What a set's user and role entries say of a member.
+
+    The user's own entry, else its roles' (an allowing role wins over a denying one), else
+    @everyone's.
+    """
     users: dict[int, bool] = {}
     role_entries: dict[int, bool] = {}
     for entry in entries:
@@ -106,10 +111,13 @@ def command_permitted(
     command_entries: Iterable[Mapping[str, Any]] = (),
     application_entries: Iterable[Mapping[str, Any]] = (),
 ) -> bool:
-    """Whether a member (``permissions`` in the channel, ``roles``) may use a command in
-    ``channel_id`` given its ``default_member_permissions`` and the command-level and
-    application-level permission entries (see the module docstring). ``channel_id=None``
-    asks about the guild as a whole (channel entries are not looked at)."""
+    """Whether a member may use a command in ``channel_id``.
+
+    The member has ``permissions`` in the channel and ``roles``; the command has its
+    ``default_member_permissions`` and the command-level and application-level permission
+    entries (see the module docstring). ``channel_id=None`` asks about the guild as a whole
+    (channel entries are not looked at).
+    """
     if permissions & Permission.ADMINISTRATOR or permissions == ALL_PERMISSIONS:
         return True
     command = list(command_entries)

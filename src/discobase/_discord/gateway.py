@@ -1,6 +1,8 @@
-"""Discord's Gateway v10 protocol facts: opcodes, intents, close codes, payload limits and
-which intent each event needs (https://discord.com/developers/docs/events/gateway and
-https://discord.com/developers/docs/topics/opcodes-and-status-codes#gateway)."""
+"""Discord's Gateway v10 protocol facts: opcodes, intents, close codes, limits, intents per event.
+
+See https://discord.com/developers/docs/events/gateway and
+https://discord.com/developers/docs/topics/opcodes-and-status-codes#gateway.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Discord's interaction types, callback types, contexts and clocks
-(https://discord.com/developers/docs/interactions/receiving-and-responding)."""
+"""Discord's interaction types, callback types, contexts and clocks.
+
+See https://discord.com/developers/docs/interactions/receiving-and-responding.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Discord's message flags and per-message and per-channel caps
-(https://discord.com/developers/docs/resources/message)."""
+"""Discord's message flags and per-message and per-channel caps.
+
+See https://discord.com/developers/docs/resources/message.
+"""
 
 from __future__ import annotations
 

@@ -114,10 +114,12 @@ class CatalogMixin:
     def _find_catalog(
         self, channels: Sequence[ChannelInfo], category: ChannelInfo | None
     ) -> ChannelInfo | None:
-        """The catalog channel, by name or (renamed) by topic; None when the guild
-        holds no trace of a database. Raises when the catalog exists but cannot
-        be read, or is gone while tables remain: opening an empty database then
-        would hide the stored records and start a second catalog beside them."""
+        """The catalog channel, by name or (renamed) by topic; None when the guild holds no database.
+
+        Raises when the catalog exists but cannot be read, or is gone while tables remain:
+        opening an empty database then would hide the stored records and start a second catalog
+        beside them.
+        """
         text = [c for c in channels if c.type == CHANNEL_TYPE_TEXT]
         mine = [c for c in text if category is not None and c.parent_id == category.id]
         found = (
@@ -155,8 +157,10 @@ class CatalogMixin:
         return None
 
     async def _read_catalog(self, channel_id: int) -> list[RawMessage]:
-        """Read every catalog entry (after the key records, which say how they are
-        sealed); returns the channel's messages, oldest first."""
+        """Read every catalog entry; returns the channel's messages, oldest first.
+
+        The key records come first: they say how the entries are sealed.
+        """
         transport = self._require_transport()
         seen = await self._read_channel(channel_id)
         await self._use_key(channel_id, seen)
@@ -310,9 +314,11 @@ class CatalogMixin:
             await transport.edit(channel_id, meta.message_id, content, files)
 
     def _schema_plan(self, name: str, model: type[Table], meta: TableMeta) -> list[int] | None:
-        """Record migrations to run for ``model`` (their ``from_schema`` versions, in
-        order), [] if compatible, None if nothing changed. Raises with a diff if
-        the change is incompatible and no migration covers it."""
+        """The record migrations to run for ``model``: [] if compatible, None if nothing changed.
+
+        The migrations are their ``from_schema`` versions, in order. Raises with a diff if the
+        change is incompatible and no migration covers it.
+        """
         current = field_summary(model)
         if not meta.schema:  # an entry from before schemas were stored: adopt the model's
             meta.schema = current

@@ -89,8 +89,10 @@ class RequestEnd:
 
 @dataclass(slots=True)
 class DiscordEvent:
-    """One Discord request inside a request; ``status``/``duration``/``error``
-    are filled in before ``event_end``."""
+    """One Discord request made inside an ORM call.
+
+    ``status``/``duration``/``error`` are filled in before ``event_end``.
+    """
 
     request_id: int | None
     route: str

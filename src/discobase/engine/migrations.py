@@ -58,9 +58,9 @@ class MigrationsMixin:
 
     # ------------------------------------------------------------------ versions and migrations
     def migration(self, version: str | Version) -> Callable[[Migration], Migration]:
-        """Register an async migration to ``version``: it runs at open when the
-        stored version is below ``version``, in version order, and is recorded
-        in the ``_migrations`` table.
+        """Register an async migration to ``version``, run at open while the stored version is below it.
+
+        Migrations run in version order and are recorded in the ``_migrations`` table.
 
         ```python
         @db.migration("1.3.0")
@@ -77,8 +77,10 @@ class MigrationsMixin:
         return register
 
     def on_init(self, func: Migration) -> Migration:
-        """Register an async function that runs once, when the database is new
-        (e.g. to fill default data)."""
+        """Register an async function that runs once, when the database is new.
+
+        For example, to fill in default data.
+        """
         self._on_init.append((getattr(func, "__qualname__", repr(func)), func))
         return func
 

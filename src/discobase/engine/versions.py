@@ -189,8 +189,10 @@ def database_safe(
 
 
 def timed(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Log how long each call of an async function takes;
-    the time of the last call is also in ``wrapper.last_duration`` (seconds)."""
+    """Log how long each call of an async function takes.
+
+    The time of the last call is also in ``wrapper.last_duration`` (seconds).
+    """
 
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:

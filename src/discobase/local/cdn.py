@@ -27,7 +27,11 @@ from collections.abc import Callable, Mapping
 from typing import Final
 from urllib.parse import quote
 
-__all__ = ["DEFAULT_URL_LIFETIME", "GONE_MESSAGE", "AttachmentSigner"]
+from aiohttp import web
+
+from discobase._discord.snowflakes import coerce_snowflake, is_object_id
+
+__all__ = ["DEFAULT_URL_LIFETIME", "GONE_MESSAGE", "AttachmentSigner", "serve_attachment"]
 
 #: How long an attachment URL stays valid, in seconds (Discord's last about 24 hours).
 DEFAULT_URL_LIFETIME: Final = 24 * 60 * 60.0
@@ -63,8 +67,10 @@ class AttachmentSigner:
         return hmac.new(self._key, message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
     def path(self, channel_id: int, attachment_id: int, filename: str) -> str:
-        """``/attachments/{channel_id}/{attachment_id}/{filename}`` with the name percent-encoded
-        (``/`` included)."""
+        """``/attachments/{channel_id}/{attachment_id}/{filename}``, the name percent-encoded.
+
+        The encoding includes ``/``.
+        """
         return f"/attachments/{channel_id}/{attachment_id}/{quote(filename, safe='', errors='surrogatepass')}"
 
     def query(self, channel_id: int, attachment_id: int, filename: str) -> str:
@@ -95,3 +101,28 @@ class AttachmentSigner:
         if not hmac.compare_digest(expected, signature):
             return False
         return int(issued, 16) <= int(expires, 16) and self._clock() < int(expires, 16)
+
+
+def serve_attachment(
+    request: web.Request, signer: AttachmentSigner, read: Callable[[int, int], bytes | None]
+) -> web.Response:
+    """The CDN route's answer: an attachment's bytes (``read`` by channel and attachment id).
+
+    Only for a URL ``signer`` signed that has not expired and names the attachment's file;
+    anything else is 404 "This content is no longer available." (as Discord's CDN answers),
+    decided before ``read`` is called.
+    """
+    channel_id = coerce_snowflake(request.match_info["channel_id"])
+    attachment_id = coerce_snowflake(request.match_info["attachment_id"])
+    if (
+        channel_id is None
+        or attachment_id is None
+        or not is_object_id(channel_id)
+        or not is_object_id(attachment_id)
+        or not signer.verify(channel_id, attachment_id, request.match_info["filename"], request.query)
+    ):
+        return web.Response(status=404, text=GONE_MESSAGE)
+    data = read(channel_id, attachment_id)
+    if data is None:
+        return web.Response(status=404, text=GONE_MESSAGE)
+    return web.Response(body=data, content_type="application/octet-stream")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,9 +43,9 @@ from discobase._discord.interactions import (
 )
 from discobase._discord.messages import EPHEMERAL, LOADING, RESPONSE_FLAGS
 from discobase._discord.permissions import DM_PERMISSIONS
-from discobase.exceptions import LocalServerError
 from discobase.local import validation
 from discobase.local.errors import FormErrors, HTTPError
+from discobase.local.interaction_records import Interaction, InteractionRefused, InteractionResult
 from discobase.local.rest.http import json_response, path_id, read_message_body
 from discobase.local.rest.message_parts import MessageParts
 from discobase.local.store import Message
@@ -61,101 +60,6 @@ __all__ = [
     "InteractionResult",
     "Interactions",
 ]
-
-
-class InteractionRefused(LocalServerError):
-    """What a person tried cannot be done on Discord: an unknown command or component, a
-    command their permissions hide, a value a select does not offer."""
-
-
-@dataclass(slots=True)
-class InteractionResult:
-    """What the person sees of an interaction's answer.
-
-    ``messages`` are the response and the follow-ups as message payloads (ephemeral ones
-    included: the invoker sees them), in the order they came, each replaced by its latest
-    edit; ``updated`` is the component's message after a type 7 update; ``modal`` the modal
-    that opened; ``choices`` the autocomplete choices. ``failed`` means the application did
-    not answer in the response window ("The application did not respond").
-    """
-
-    interaction_id: int
-    callback_type: int | None = None
-    failed: bool = False
-    modal: dict[str, Any] | None = None
-    choices: list[dict[str, Any]] | None = None
-    updated: dict[str, Any] | None = None
-    _messages: dict[int, dict[str, Any]] = field(default_factory=dict)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        return list(self._messages.values())
-
-    @property
-    def message(self) -> dict[str, Any] | None:
-        """The first message the person sees (the response), if any."""
-        return next(iter(self._messages.values()), None)
-
-    @property
-    def content(self) -> str | None:
-        """The content of :attr:`message`."""
-        message = self.message
-        return None if message is None else str(message["content"])
-
-    @property
-    def ephemeral(self) -> bool:
-        message = self.message
-        return message is not None and bool(message["flags"] & EPHEMERAL)
-
-    @property
-    def deferred(self) -> bool:
-        """Whether the response is still "thinking" (a type 5 not yet followed up)."""
-        message = self.message
-        return message is not None and bool(message["flags"] & LOADING)
-
-    def _show(self, payload: dict[str, Any]) -> None:
-        self._messages[int(payload["id"])] = payload
-        self._changed.set()
-
-    def _hide(self, message_id: int) -> None:
-        self._messages.pop(message_id, None)
-        self._changed.set()
-
-    async def wait_for_messages(self, count: int = 1, *, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Wait until at least ``count`` messages (not "thinking") are visible; returns them.
-
-        Raises :class:`TimeoutError` after ``timeout`` seconds (a safety bound, not a test of speed).
-        """
-        async with asyncio.timeout(timeout):
-            while sum(1 for m in self._messages.values() if not m["flags"] & LOADING) < count:
-                self._changed.clear()
-                await self._changed.wait()
-        return self.messages
-
-
-@dataclass(slots=True)
-class Interaction:
-    """One interaction and the state of its answer."""
-
-    id: int
-    token: str
-    type: int
-    application_id: int
-    bot_id: int
-    user_id: int
-    #: ``None`` for an interaction in a DM with the application's bot.
-    guild_id: int | None
-    channel_id: int
-    payload: dict[str, Any]
-    created: float
-    result: InteractionResult
-    message_id: int | None = None
-    callback_type: int | None = None
-    original_id: int | None = None
-    message_ids: list[int] = field(default_factory=list)
-    ephemeral: dict[int, Message] = field(default_factory=dict)
-    acknowledged: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _callback_error(message: str) -> HTTPError:
@@ -220,13 +124,19 @@ class Interactions:
 
     @staticmethod
     def _owners(guild_id: int | None) -> dict[str, str]:
-        """``authorizing_integration_owners``: the guild the app is installed to, ``"0"`` in a
-        DM with its bot (https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-object-authorizing-integration-owners-object)."""
+        """``authorizing_integration_owners``: the app's guild, or ``"0"`` in a DM with its bot.
+
+        See
+        https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-object-authorizing-integration-owners-object.
+        """
         return {"0": str(guild_id or 0)}
 
     def _where(self, user_id: int, guild_id: int | None, channel_id: int, bot_id: int) -> dict[str, Any]:
-        """The fields of INTERACTION_CREATE that say where and by whom: in a guild the member
-        (with ``permissions``) and ``guild_id``; in a DM the ``user``, ``context`` 1 (BOT_DM)."""
+        """The fields of INTERACTION_CREATE that say where and by whom.
+
+        In a guild the member (with ``permissions``) and ``guild_id``; in a DM the ``user``,
+        ``context`` 1 (BOT_DM).
+        """
         channel = self.store.channels.get(channel_id)
         if channel is None:
             raise InteractionRefused(f"no channel {channel_id}")
@@ -268,10 +178,12 @@ class Interactions:
         data: dict[str, Any],
         message: Message | None = None,
     ) -> InteractionResult:
-        """Create an interaction, send INTERACTION_CREATE to the application's bot and wait
-        for its answer (at most the response window; a deferred response is waited for a
-        further :attr:`deferred_wait`). Returns what the person sees. ``guild_id=None`` is an
-        interaction in the DM channel ``channel_id`` between the person and the bot."""
+        """Create an interaction, send it to the application's bot and return what the person sees.
+
+        It waits for the answer at most the response window; a deferred response is waited for a
+        further :attr:`deferred_wait`. ``guild_id=None`` is an interaction in the DM channel
+        ``channel_id`` between the person and the bot.
+        """
         bot = next(
             (b for b in self.store.bots.values() if b.bot and b.application_id == application_id), None
         )
@@ -352,8 +264,11 @@ class Interactions:
         return interaction
 
     def ephemeral_message(self, message_id: int) -> tuple[Interaction, Message] | None:
-        """An ephemeral message (kept for its invoker only, never in the channel) and the
-        interaction that posted it; its components can be used like any message's."""
+        """An ephemeral message and the interaction that posted it.
+
+        An ephemeral message is kept for its invoker only, never in the channel; its components
+        can be used like any message's.
+        """
         for interaction in self._by_id.values():
             message = interaction.ephemeral.get(message_id)
             if message is not None:
@@ -421,7 +336,7 @@ class Interactions:
             self.store.insert_message(message, files)
             channel = self.store.channels[interaction.channel_id]
             await self.ctx.events.dispatch_message("MESSAGE_CREATE", channel, message)
-        interaction.result._show(self.payloads.message(message, viewer_id=interaction.user_id))
+        interaction.result.show(self.payloads.message(message, viewer_id=interaction.user_id))
         return message
 
     async def _edit_message(
@@ -453,14 +368,14 @@ class Interactions:
         if owner is not None:  # an ephemeral message, edited by its interaction or a component's
             owner[0].ephemeral[message.id] = message
             if owner[0] is not interaction:
-                owner[0].result._show(self.payloads.message(message, viewer_id=owner[0].user_id))
+                owner[0].result.show(self.payloads.message(message, viewer_id=owner[0].user_id))
         else:
             self.store.update_message(message, files, removed)
             channel = self.store.channels[message.channel_id]
             await self.ctx.events.dispatch_message("MESSAGE_UPDATE", channel, message)
         payload = self.payloads.message(message, viewer_id=interaction.user_id)
         if message.id in interaction.message_ids:
-            interaction.result._show(payload)
+            interaction.result.show(payload)
         else:
             interaction.result.updated = payload
             interaction.result._changed.set()
@@ -468,9 +383,12 @@ class Interactions:
 
     # ------------------------------------------------------------------ the callback
     def _check_callback_type(self, interaction: Interaction, kind: int) -> None:
-        """Which answers fit which interaction (receiving-and-responding docs, "Interaction
-        Callback Type"): 6 and 7 only for a component (or a modal opened from one), 8 only for
-        autocomplete (which takes nothing else), 9 not on a modal submit; 1 is HTTP-only."""
+        """Refuse an answer that does not fit the interaction.
+
+        See "Interaction Callback Type" in the receiving-and-responding docs: 6 and 7 only for a
+        component (or a modal opened from one), 8 only for autocomplete (which takes nothing
+        else), 9 not on a modal submit; 1 is HTTP-only.
+        """
         if interaction.type == AUTOCOMPLETE and kind != 8:
             raise _callback_error("Autocomplete interactions must respond with choices (8)")
         if kind == 8 and interaction.type != AUTOCOMPLETE:
@@ -599,7 +517,7 @@ class Interactions:
         if interaction.ephemeral.pop(message.id, None) is None:
             self.store.delete_messages(message.channel_id, [message.id])
             await self.ctx.events.message_deleted(self.store.channels[message.channel_id], message.id)
-        interaction.result._hide(message.id)
+        interaction.result.hide(message.id)
         return web.Response(status=204)
 
     async def get_original(self, request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 from loguru import logger
 
 from discobase.exceptions import LocalServerError
+from discobase.local.store import BotAccount
 
 if TYPE_CHECKING:
     from discobase.local.rest.context import Dispatcher
@@ -38,6 +39,8 @@ __all__ = [
     "EventRecorder",
     "EventTimeoutError",
     "gateway_event_name",
+    "id_of",
+    "user_id_of",
 ]
 
 #: How many events a recorder keeps (older ones are forgotten, returned or not).
@@ -71,8 +74,11 @@ EVENT_NAMES: Final[dict[str, str]] = {
 
 
 def gateway_event_name(name: str) -> str:
-    """The gateway name of ``name``: a discord.py name from :data:`EVENT_NAMES` (``"message"``,
-    with or without ``on_``) or a gateway name itself (``"MESSAGE_CREATE"``)."""
+    """The gateway name of ``name``, a discord.py event name or a gateway name.
+
+    A discord.py name is one of :data:`EVENT_NAMES` (``"message"``, with or without ``on_``); a
+    gateway name is returned as is (``"MESSAGE_CREATE"``).
+    """
     if name.isupper() and name.replace("_", "").isalpha():
         return name
     key = name.removeprefix("on_")
@@ -84,15 +90,41 @@ def gateway_event_name(name: str) -> str:
     )
 
 
+def id_of(value: Any) -> int:
+    """The id of an int, a payload dict with ``"id"`` or an object with ``id``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, dict) and "id" in value:
+        return int(value["id"])
+    if getattr(value, "id", None) is not None:
+        return int(value.id)
+    raise TypeError(f"expected an id or something with an id, not {value!r}")
+
+
+def user_id_of(value: Any) -> int:
+    """The user id of a bot account, a person, a discord.py client (its ``user``) or user, or an id."""
+    if isinstance(value, BotAccount):
+        return value.user_id
+    user = getattr(value, "user", None)
+    if user is not None and getattr(user, "id", None) is not None and not isinstance(value, dict):
+        return int(user.id)
+    return id_of(value)
+
+
 class EventTimeoutError(LocalServerError, TimeoutError):
-    """Nothing the test waited for happened in time; the message says what was waited
-    for and what the server did send meanwhile."""
+    """Nothing the test waited for happened in time.
+
+    The message says what was waited for and what the server did send meanwhile.
+    """
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchedEvent:
-    """One gateway event as the server dispatched it: ``data`` is its ``d`` (for a message,
-    the message object), ``seq`` its place in the recorder's order."""
+    """One gateway event as the server dispatched it.
+
+    ``data`` is its ``d`` (for a message, the message object), ``seq`` its place in the
+    recorder's order.
+    """
 
     seq: int
     name: str
@@ -130,8 +162,10 @@ class _Waiter:
 
 
 class EventRecorder:
-    """A :class:`~discobase.local.rest.context.Dispatcher` that records each event, then
-    hands it to ``dispatcher`` (the gateway hub). See the module docstring."""
+    """A :class:`~discobase.local.rest.context.Dispatcher` that records each event, then passes it on.
+
+    It hands each event to ``dispatcher`` (the gateway hub). See the module docstring.
+    """
 
     def __init__(self, dispatcher: Dispatcher, *, keep: int = KEEP) -> None:
         self.dispatcher = dispatcher
@@ -199,10 +233,12 @@ class EventRecorder:
         timeout: float,
         what: str | None = None,
     ) -> DispatchedEvent:
-        """The oldest kept ``event`` not returned before for which ``predicate(data)`` is true,
-        or the next one dispatched within ``timeout`` seconds; raises
+        """The oldest kept ``event`` not returned before that ``predicate(data)`` accepts.
+
+        Or the next one dispatched within ``timeout`` seconds; otherwise raises
         :class:`EventTimeoutError` describing ``what`` was awaited (default: the event's name)
-        and the latest events otherwise."""
+        and the latest events.
+        """
         for recorded in self._events:
             if recorded.name == event and recorded.seq not in self._returned and predicate(recorded.data):
                 self._returned.add(recorded.seq)
@@ -220,6 +256,38 @@ class EventRecorder:
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
+
+    async def next_message(
+        self,
+        channel: Any,
+        *,
+        author: Any | None = None,
+        after: Any | None = None,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
+        """The next MESSAGE_CREATE in ``channel`` by a bot, or by ``author``, that no earlier wait returned.
+
+        See :meth:`LocalDiscord.next_message <discobase.local.server.LocalDiscord.next_message>`.
+        """
+        channel_id = id_of(channel)
+        author_id = None if author is None else user_id_of(author)
+        after_id = None if after is None else id_of(after)
+
+        def wanted(data: dict[str, Any]) -> bool:
+            sender = data.get("author") or {}
+            if int(data["channel_id"]) != channel_id or data.get("interaction_metadata") is not None:
+                return False
+            if after_id is not None and int(data["id"]) <= after_id:
+                return False
+            if author_id is not None:
+                return int(sender.get("id", 0)) == author_id
+            return bool(sender.get("bot"))
+
+        who = "a bot" if author_id is None else f"user {author_id}"
+        found = await self.wait(
+            "MESSAGE_CREATE", wanted, timeout=timeout, what=f"message by {who} in channel {channel_id}"
+        )
+        return found.data
 
     def _timeout_message(self, what: str, timeout: float) -> str:
         latest = list(self._events)[-8:]

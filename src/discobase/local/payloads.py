@@ -77,8 +77,11 @@ def with_component_ids(components: list[Any]) -> list[Any]:
 
 
 class Payloads:
-    """Builds payloads from the store; ``base_url`` is the server's http URL and ``signer``
-    signs the attachment URLs (see :mod:`~discobase.local.cdn`)."""
+    """Builds Discord's payloads from the store.
+
+    ``base_url`` is the server's http URL and ``signer`` signs the attachment URLs (see
+    :mod:`~discobase.local.cdn`).
+    """
 
     def __init__(self, store: Store, signer: AttachmentSigner, base_url: str = "") -> None:
         self.store = store
@@ -87,8 +90,10 @@ class Payloads:
 
     # ------------------------------------------------------------------ users
     def user(self, user_id: int) -> dict[str, Any]:
-        """A user object: a bot keeps its four-digit discriminator, a person has ``"0"`` and a
-        ``global_name`` (https://discord.com/developers/docs/resources/user#user-object)."""
+        """A user object: a bot with its discriminator, a person with ``"0"`` and a ``global_name``.
+
+        See https://discord.com/developers/docs/resources/user#user-object.
+        """
         account = self.store.bots.get(user_id)
         name = account.name if account is not None else f"user-{user_id}"
         return {
@@ -291,8 +296,11 @@ class Payloads:
         return {"id": str(ow.id), "type": ow.type, "allow": str(ow.allow), "deny": str(ow.deny)}
 
     def dm_channel(self, channel: Channel, viewer_id: int) -> dict[str, Any]:
-        """A DM channel as ``viewer_id`` sees it: ``recipients`` are the other users
-        (https://discord.com/developers/docs/resources/channel#channel-object-example-dm-channel)."""
+        """A DM channel as ``viewer_id`` sees it: ``recipients`` are the other users.
+
+        See
+        https://discord.com/developers/docs/resources/channel#channel-object-example-dm-channel.
+        """
         others = [u for u in channel.recipients if u != viewer_id] or [viewer_id]
         return {
             "id": str(channel.id),
@@ -354,9 +362,12 @@ class Payloads:
         viewer_id: int | None = None,
         referenced: bool = True,
     ) -> dict[str, Any]:
-        """A message object; ``gateway`` adds MESSAGE_CREATE's ``guild_id``, ``member`` and
-        ``mentions[].member``; ``viewer_id`` decides the reactions' ``me``; ``referenced``
-        adds a reply's ``referenced_message`` (the message, or ``null`` once deleted)."""
+        """A message object, as REST returns it or (with ``gateway``) as MESSAGE_CREATE sends it.
+
+        ``gateway`` adds MESSAGE_CREATE's ``guild_id``, ``member`` and ``mentions[].member``;
+        ``viewer_id`` decides the reactions' ``me``; ``referenced`` adds a reply's
+        ``referenced_message`` (the message, or ``null`` once deleted).
+        """
         payload: dict[str, Any] = {
             "id": str(message.id),
             "channel_id": str(message.channel_id),
@@ -435,8 +446,10 @@ class Payloads:
 
     @staticmethod
     def message_reference(message: Message) -> dict[str, Any]:
-        """``message_reference`` as Discord returns it: ``type`` and ``channel_id`` always present
-        (the spec requires both; a request may omit ``channel_id``, meaning this channel)."""
+        """``message_reference`` as Discord returns it, always with ``type`` and ``channel_id``.
+
+        The spec requires both; a request may omit ``channel_id``, meaning this channel.
+        """
         given = message.message_reference or {}
         reference: dict[str, Any] = {"type": 0, "channel_id": str(message.channel_id)}
         if "channel_id" not in given and message.guild_id is not None:

@@ -16,24 +16,40 @@ tokens is rewritten with digests when it is opened.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 
-from discobase._discord.permissions import DEFAULT_EVERYONE_PERMISSIONS, Overwrite
-from discobase._discord.snowflakes import SnowflakeGenerator, iso_timestamp
-from discobase.exceptions import LocalServerError
+from discobase._discord.permissions import DEFAULT_EVERYONE_PERMISSIONS
+from discobase._discord.snowflakes import SnowflakeGenerator
+from discobase.local.records import (
+    Attachment,
+    BotAccount,
+    Channel,
+    Command,
+    Grant,
+    Guild,
+    Invite,
+    Member,
+    Message,
+    Role,
+    bot_discriminator,
+    dump_bot,
+    dump_message,
+    dump_record,
+    hash_token,
+    load_channel,
+    load_message,
+    make_token,
+)
 
 __all__ = [
     "Attachment",
@@ -55,6 +71,8 @@ __all__ = [
 #: Seconds a nonce is remembered (Discord dedupes ``enforce_nonce`` creates "in
 #: the past few minutes"; the create route applies that window itself).
 NONCE_MEMORY = 3600.0
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,241 +103,6 @@ CREATE INDEX IF NOT EXISTS attachments_by_message ON attachments (message_id);
 """
 
 
-@dataclass(slots=True)
-class BotAccount:
-    """A bot user of the local server and its application.
-
-    ``token_hash`` is the SHA-256 digest of the bot's token, which is all the data
-    file keeps. ``issued_token`` is the token itself, known only in the process that
-    made it (:meth:`LocalDiscord.create_bot <discobase.local.LocalDiscord.create_bot>`
-    or :meth:`~discobase.local.LocalDiscord.reset_token`) and ``None`` after a restart.
-    """
-
-    user_id: int
-    application_id: int
-    name: str
-    token_hash: str
-    discriminator: str = "0000"
-    avatar: str | None = None
-    owner_id: int = 0
-    issued_token: str | None = field(default=None, repr=False, compare=False)
-    #: ``False`` for a person (:meth:`LocalDiscord.create_user <discobase.local.LocalDiscord.create_user>`):
-    #: a user on Discord's new name system (discriminator ``"0"``, a ``global_name``), whose
-    #: token is sent without the ``Bot`` prefix and who has no application.
-    bot: bool = True
-    global_name: str | None = None
-
-    @property
-    def id(self) -> int:
-        return self.user_id
-
-    @property
-    def token(self) -> str:
-        """The bot's token, as shown once when it was made.
-
-        Raises :class:`~discobase.exceptions.LocalServerError` when this process did
-        not make it (the data file keeps only its digest): a server restarted on the
-        same file still accepts the token, but cannot show it again;
-        :meth:`~discobase.local.LocalDiscord.reset_token` makes a new one.
-        """
-        if self.issued_token is None:
-            raise LocalServerError(
-                f"the token of bot {self.name!r} was shown when it was made and is not kept; "
-                "use LocalDiscord.reset_token(bot) (or 'discobase local serve --reset-token') for a new one"
-            )
-        return self.issued_token
-
-    def __repr__(self) -> str:  # never show the token
-        kind = "BotAccount" if self.bot else "UserAccount"
-        return f"{kind}(user_id={self.user_id}, application_id={self.application_id}, name={self.name!r})"
-
-
-def bot_discriminator(user_id: int) -> str:
-    """A bot's four-digit discriminator, never ``"0000"``: bots stay on Discord's legacy
-    ``name#1234`` system while people moved to unique names with discriminator ``"0"``
-    (https://discord.com/developers/docs/change-log#unique-usernames-on-discord)."""
-    return f"{(user_id >> 22) % 9999 + 1:04d}"
-
-
-@dataclass(slots=True)
-class Guild:
-    id: int
-    name: str
-    owner_id: int
-    description: str | None = None
-    system_channel_id: int | None = None
-    preferred_locale: str = "en-US"
-
-
-@dataclass(slots=True)
-class Role:
-    id: int
-    guild_id: int
-    name: str
-    permissions: int
-    position: int = 0
-    color: int = 0
-    hoist: bool = False
-    managed: bool = False
-    mentionable: bool = False
-    bot_id: int | None = None
-
-
-@dataclass(slots=True)
-class Member:
-    guild_id: int
-    user_id: int
-    roles: list[int] = field(default_factory=list)
-    joined_at: str = ""
-    nick: str | None = None
-    communication_disabled_until: str | None = None
-
-
-@dataclass(slots=True)
-class Channel:
-    id: int
-    guild_id: int
-    type: int
-    name: str
-    position: int = 0
-    parent_id: int | None = None
-    topic: str | None = None
-    nsfw: bool = False
-    rate_limit_per_user: int = 0
-    overwrites: list[Overwrite] = field(default_factory=list)
-    last_message_id: int | None = None
-    last_pin_timestamp: str | None = None
-    flags: int = 0
-    bitrate: int | None = None
-    user_limit: int | None = None
-    #: The two users of a DM channel (type 1), whose ``guild_id`` is 0.
-    recipients: list[int] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Attachment:
-    """Attachment metadata (its bytes are in the attachments table)."""
-
-    id: int
-    filename: str
-    size: int
-    content_type: str | None = None
-    description: str | None = None
-    flags: int = 0
-
-
-@dataclass(slots=True)
-class Message:
-    id: int
-    channel_id: int
-    guild_id: int | None
-    author_id: int
-    content: str = ""
-    embeds: list[dict[str, Any]] = field(default_factory=list)
-    attachments: list[Attachment] = field(default_factory=list)
-    components: list[Any] = field(default_factory=list)
-    edited_timestamp: str | None = None
-    pinned: bool = False
-    pinned_at: str | None = None
-    tts: bool = False
-    flags: int = 0
-    type: int = 0
-    nonce: str | int | None = None
-    mention_everyone: bool = False
-    mentions: list[int] = field(default_factory=list)
-    mention_roles: list[int] = field(default_factory=list)
-    message_reference: dict[str, Any] | None = None
-    #: ``[{"emoji": {"id": str | None, "name": str}, "users": [user ids in order]}]``
-    reactions: list[dict[str, Any]] = field(default_factory=list)
-    #: For a response to an interaction: its ``interaction_metadata``, the application and
-    #: the webhook (the application's id) that sent it.
-    interaction_metadata: dict[str, Any] | None = None
-    application_id: int | None = None
-    webhook_id: int | None = None
-
-    @property
-    def timestamp(self) -> str:
-        return iso_timestamp(self.id)
-
-
-@dataclass(slots=True)
-class Command:
-    id: int
-    application_id: int
-    guild_id: int | None
-    data: dict[str, Any]
-    version: int = 0
-
-
-@dataclass(slots=True)
-class Grant:
-    """An OAuth2 access token a person gave an application (sent as ``Bearer <token>``).
-
-    Only the token's SHA-256 digest is kept, as for bot tokens; ``scopes`` are what the
-    person authorized (e.g. ``applications.commands.permissions.update``).
-    """
-
-    token_hash: str
-    user_id: int
-    application_id: int
-    scopes: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Invite:
-    code: str
-    guild_id: int
-    channel_id: int
-    inviter_id: int
-    max_age: int = 86400
-    max_uses: int = 0
-    temporary: bool = False
-    uses: int = 0
-    created_at: str = ""
-
-
-def _dump(obj: Any) -> str:
-    return json.dumps(asdict(obj), separators=(",", ":"))
-
-
-def _dump_bot(bot: BotAccount) -> str:
-    data = asdict(bot)
-    del data["issued_token"]  # never written: the file keeps the digest only
-    return json.dumps(data, separators=(",", ":"))
-
-
-def _load_channel(data: dict[str, Any]) -> Channel:
-    data["overwrites"] = [Overwrite(**ow) for ow in data.get("overwrites", [])]
-    return Channel(**data)
-
-
-def _load_message(channel_id: int, author_id: int, data: dict[str, Any]) -> Message:
-    data["attachments"] = [Attachment(**a) for a in data.get("attachments", [])]
-    return Message(channel_id=channel_id, author_id=author_id, **data)
-
-
-def _dump_message(message: Message) -> str:
-    data = asdict(message)
-    del data["channel_id"], data["author_id"]
-    return json.dumps(data, separators=(",", ":"))
-
-
-def make_token(user_id: int) -> str:
-    """A token shaped like Discord's: base64(user id) . timestamp . HMAC-like secret."""
-    head = base64.urlsafe_b64encode(str(user_id).encode()).decode().rstrip("=")
-    stamp = base64.urlsafe_b64encode(int(time.time()).to_bytes(4, "big")).decode().rstrip("=")
-    return f"{head}.{stamp}.{secrets.token_urlsafe(27)}"
-
-
-def hash_token(token: str) -> str:
-    """The SHA-256 digest (hex) under which a token is stored and looked up.
-
-    A token carries 216 random bits, so an unsalted digest cannot be reversed by
-    guessing; a salt or a slow hash would only matter for low-entropy secrets.
-    """
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _database_path(path: object) -> str:
     """``path`` as the string SQLite opens; refuses anything but a ``str`` or ``os.PathLike``."""
     if isinstance(path, str):
@@ -340,8 +123,7 @@ def _database_path(path: object) -> str:
 
 
 def _create_private(path: str) -> None:
-    """Create ``path`` (and missing directories) readable by the owner only, or narrow an
-    existing file with wider permissions to 0600."""
+    """Create ``path`` (and its directories) readable by its owner only; narrow a wider one to 0600."""
     target = Path(path)
     if not target.parent.exists():
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -406,44 +188,33 @@ class Store:
             self._bots_by_token_hash[bot.token_hash] = bot
             top = max(top, bot.user_id, bot.application_id)
         for bot in migrated:
-            self._db.execute("UPDATE bots SET data = ? WHERE user_id = ?", (_dump_bot(bot), bot.user_id))
+            self._db.execute("UPDATE bots SET data = ? WHERE user_id = ?", (dump_bot(bot), bot.user_id))
         if migrated:
             logger.info("replaced {} plain bot token(s) in the data file by their digests", len(migrated))
-        for (data,) in self._db.execute("SELECT data FROM guilds"):
-            guild = Guild(**json.loads(data))
-            self.guilds[guild.id] = guild
-            top = max(top, guild.id)
-        for (data,) in self._db.execute("SELECT data FROM roles"):
-            role = Role(**json.loads(data))
-            self.roles[role.id] = role
-            top = max(top, role.id)
-        for (data,) in self._db.execute("SELECT data FROM members"):
-            member = Member(**json.loads(data))
-            self.members[(member.guild_id, member.user_id)] = member
-        for (data,) in self._db.execute("SELECT data FROM channels"):
-            channel = _load_channel(json.loads(data))
-            self.channels[channel.id] = channel
-            top = max(top, channel.id)
-        for (data,) in self._db.execute("SELECT data FROM commands"):
-            command = Command(**json.loads(data))
-            self.commands[command.id] = command
-            top = max(top, command.id)
-        for (data,) in self._db.execute("SELECT data FROM invites"):
-            invite = Invite(**json.loads(data))
-            self.invites[invite.code] = invite
+        self.guilds.update((g.id, g) for g in self._rows("guilds", lambda d: Guild(**d)))
+        self.roles.update((r.id, r) for r in self._rows("roles", lambda d: Role(**d)))
+        self.members.update(
+            ((m.guild_id, m.user_id), m) for m in self._rows("members", lambda d: Member(**d))
+        )
+        self.channels.update((c.id, c) for c in self._rows("channels", load_channel))
+        self.commands.update((c.id, c) for c in self._rows("commands", lambda d: Command(**d)))
+        self.invites.update((i.code, i) for i in self._rows("invites", lambda d: Invite(**d)))
+        top = max([top, *self.guilds, *self.roles, *self.channels, *self.commands])
         for application_id, guild_id, command_id, data in self._db.execute(
             "SELECT application_id, guild_id, command_id, data FROM command_permissions"
         ):
             self.command_permissions[(application_id, guild_id, command_id)] = json.loads(data)
-        for (data,) in self._db.execute("SELECT data FROM grants"):
-            grant = Grant(**json.loads(data))
-            self.grants[grant.token_hash] = grant
+        self.grants.update((g.token_hash, g) for g in self._rows("grants", lambda d: Grant(**d)))
         for (value,) in self._db.execute(
             "SELECT max(id) FROM messages UNION ALL SELECT max(id) FROM attachments"
         ):
             if value is not None:
                 top = max(top, int(value))
         self.snowflakes.bump(top)
+
+    def _rows(self, table: str, load: Callable[[dict[str, Any]], T]) -> list[T]:
+        """Every record of ``table``, from its ``data`` column of JSON."""
+        return [load(json.loads(data)) for (data,) in self._db.execute(f"SELECT data FROM {table}")]
 
     def close(self) -> None:
         self._db.close()
@@ -464,8 +235,7 @@ class Store:
 
     # ------------------------------------------------------------------ nonces
     def remember_nonce(self, user_id: int, nonce: str, channel_id: int, message_id: int) -> None:
-        """Keep which message a create with ``enforce_nonce`` stored, across restarts
-        (Discord's deduplication does not forget on a restart of the client's server)."""
+        """Keep which message a create with ``enforce_nonce`` stored, across restarts as on Discord."""
         now = time.time()
         self._db.execute(
             "INSERT OR REPLACE INTO nonces VALUES (?, ?, ?, ?, ?)",
@@ -498,12 +268,11 @@ class Store:
         )
         self.bots[user_id] = bot
         self._bots_by_token_hash[bot.token_hash] = bot
-        self._db.execute("INSERT INTO bots VALUES (?, ?)", (user_id, _dump_bot(bot)))
+        self._db.execute("INSERT INTO bots VALUES (?, ?)", (user_id, dump_bot(bot)))
         return bot
 
     def create_user(self, name: str, global_name: str | None = None) -> BotAccount:
-        """A new person (not a bot): discriminator ``"0"``, ``global_name`` (default ``name``),
-        and a user token in :attr:`BotAccount.issued_token` (only its digest is stored)."""
+        """A new person (not a bot), discriminator ``"0"``; its token is only in ``issued_token``."""
         user_id = self.next_id()
         token = make_token(user_id)
         user = BotAccount(
@@ -518,12 +287,11 @@ class Store:
         )
         self.bots[user_id] = user
         self._bots_by_token_hash[user.token_hash] = user
-        self._db.execute("INSERT INTO bots VALUES (?, ?)", (user_id, _dump_bot(user)))
+        self._db.execute("INSERT INTO bots VALUES (?, ?)", (user_id, dump_bot(user)))
         return user
 
     def reset_token(self, bot: BotAccount, token: str | None = None) -> str:
-        """Give ``bot`` a new token (``token``, or a new one; the old one stops
-        working) and return it."""
+        """Give ``bot`` a new token (``token``, or a new one) and return it; the old one stops working."""
         token = token if token is not None else make_token(bot.user_id)
         owner = self._bots_by_token_hash.get(hash_token(token))
         if owner is not None and owner.user_id != bot.user_id:
@@ -532,7 +300,7 @@ class Store:
         bot.token_hash = hash_token(token)
         bot.issued_token = token
         self._bots_by_token_hash[bot.token_hash] = bot
-        self._db.execute("UPDATE bots SET data = ? WHERE user_id = ?", (_dump_bot(bot), bot.user_id))
+        self._db.execute("UPDATE bots SET data = ? WHERE user_id = ?", (dump_bot(bot), bot.user_id))
         return token
 
     def bot_for_token(self, token: str) -> BotAccount | None:
@@ -561,13 +329,13 @@ class Store:
         )
         with self.transaction():
             self.guilds[guild.id] = guild
-            self._db.execute("INSERT INTO guilds VALUES (?, ?)", (guild.id, _dump(guild)))
+            self._db.execute("INSERT INTO guilds VALUES (?, ?)", (guild.id, dump_record(guild)))
             self.save_role(everyone)
         return guild
 
     def save_guild(self, guild: Guild) -> None:
         self.guilds[guild.id] = guild
-        self._db.execute("INSERT OR REPLACE INTO guilds VALUES (?, ?)", (guild.id, _dump(guild)))
+        self._db.execute("INSERT OR REPLACE INTO guilds VALUES (?, ?)", (guild.id, dump_record(guild)))
 
     def guilds_by_name(self, name: str) -> list[Guild]:
         return [guild for guild in self.guilds.values() if guild.name == name]
@@ -575,7 +343,7 @@ class Store:
     def save_role(self, role: Role) -> None:
         self.roles[role.id] = role
         self._db.execute(
-            "INSERT OR REPLACE INTO roles VALUES (?, ?, ?)", (role.id, role.guild_id, _dump(role))
+            "INSERT OR REPLACE INTO roles VALUES (?, ?, ?)", (role.id, role.guild_id, dump_record(role))
         )
 
     def guild_roles(self, guild_id: int) -> list[Role]:
@@ -586,7 +354,7 @@ class Store:
         self.members[(member.guild_id, member.user_id)] = member
         self._db.execute(
             "INSERT OR REPLACE INTO members VALUES (?, ?, ?)",
-            (member.guild_id, member.user_id, _dump(member)),
+            (member.guild_id, member.user_id, dump_record(member)),
         )
 
     def remove_member(self, guild_id: int, user_id: int) -> None:
@@ -606,7 +374,8 @@ class Store:
     def save_channel(self, channel: Channel) -> None:
         self.channels[channel.id] = channel
         self._db.execute(
-            "INSERT OR REPLACE INTO channels VALUES (?, ?, ?)", (channel.id, channel.guild_id, _dump(channel))
+            "INSERT OR REPLACE INTO channels VALUES (?, ?, ?)",
+            (channel.id, channel.guild_id, dump_record(channel)),
         )
 
     def guild_channels(self, guild_id: int) -> list[Channel]:
@@ -639,7 +408,7 @@ class Store:
                     message.channel_id,
                     message.author_id,
                     message.pinned_at,
-                    _dump_message(message),
+                    dump_message(message),
                 ),
             )
             self._store_files(message, files)
@@ -654,7 +423,7 @@ class Store:
         with self.transaction():
             self._db.execute(
                 "UPDATE messages SET pinned_at = ?, data = ? WHERE id = ?",
-                (message.pinned_at, _dump_message(message), message.id),
+                (message.pinned_at, dump_message(message), message.id),
             )
             self._store_files(message, files)
             for attachment_id in removed:
@@ -678,7 +447,7 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        return _load_message(channel_id, row[0], json.loads(row[1]))
+        return load_message(channel_id, row[0], json.loads(row[1]))
 
     def message_exists(self, channel_id: int, message_id: int) -> bool:
         row = self._db.execute(
@@ -688,7 +457,7 @@ class Store:
 
     def _messages(self, sql: str, params: tuple[Any, ...], channel_id: int) -> list[Message]:
         return [
-            _load_message(channel_id, author, json.loads(data))
+            load_message(channel_id, author, json.loads(data))
             for author, data in self._db.execute(sql, params)
         ]
 
@@ -764,11 +533,10 @@ class Store:
     # ------------------------------------------------------------------ commands and invites
     def save_command(self, command: Command) -> None:
         self.commands[command.id] = command
-        self._db.execute("INSERT OR REPLACE INTO commands VALUES (?, ?)", (command.id, _dump(command)))
+        self._db.execute("INSERT OR REPLACE INTO commands VALUES (?, ?)", (command.id, dump_record(command)))
 
     def replace_commands(self, application_id: int, guild_id: int | None, commands: list[Command]) -> None:
-        """Make ``commands`` the application's commands of one scope; a command that goes
-        loses its permission overwrites too."""
+        """Make ``commands`` the application's commands of one scope (dropped ones lose their overwrites)."""
         kept = {command.id for command in commands}
         with self.transaction():
             for old in self.list_commands(application_id, guild_id):
@@ -789,8 +557,11 @@ class Store:
     def set_command_permissions(
         self, application_id: int, guild_id: int, command_id: int, permissions: list[dict[str, Any]]
     ) -> None:
-        """Replace the permission overwrites of one command (or, with the application's id as
-        ``command_id``, of the whole application) in a guild; an empty list removes the set."""
+        """Replace the permission overwrites of one command in a guild.
+
+        With the application's id as ``command_id``, those of the whole application; an empty
+        list removes the set.
+        """
         key = (application_id, guild_id, command_id)
         if not permissions:
             self.command_permissions.pop(key, None)
@@ -808,7 +579,9 @@ class Store:
 
     def save_grant(self, grant: Grant) -> None:
         self.grants[grant.token_hash] = grant
-        self._db.execute("INSERT OR REPLACE INTO grants VALUES (?, ?)", (grant.token_hash, _dump(grant)))
+        self._db.execute(
+            "INSERT OR REPLACE INTO grants VALUES (?, ?)", (grant.token_hash, dump_record(grant))
+        )
 
     def grant_for_token(self, token: str) -> Grant | None:
         """The OAuth2 grant whose access token is ``token`` (compared by digest), if any."""
@@ -821,4 +594,4 @@ class Store:
 
     def save_invite(self, invite: Invite) -> None:
         self.invites[invite.code] = invite
-        self._db.execute("INSERT OR REPLACE INTO invites VALUES (?, ?)", (invite.code, _dump(invite)))
+        self._db.execute("INSERT OR REPLACE INTO invites VALUES (?, ?)", (invite.code, dump_record(invite)))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
 import secrets
 import threading
@@ -27,10 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import zstandard
-from cryptography.exceptions import InvalidTag
 from loguru import logger
 
-from discobase.storage.crypto import AEAD_OVERHEAD, KDF_SALT, NONCE, Keyring, derive_key, key_id
+from discobase.storage.crypto import AEAD_OVERHEAD, KDF_SALT, Keyring, derive_key, key_id
 from discobase.storage.transport import (
     CONTENT_LIMIT,
     FILES_PER_MESSAGE,
@@ -40,11 +38,9 @@ from discobase.storage.transport import (
     RawMessage,
 )
 from discobase.storage.wire import (
-    FIELD_RE,
     FORMAT_VERSION,
     INNER_FIELDS,
     INNER_HEADER_MAX,
-    KID_RE,
     MARKERS,
     MAX_PAYLOAD_BYTES,
     MIN_CONTENT_LIMIT,
@@ -212,9 +208,11 @@ class Codec:
 
     @property
     def max_batch_bytes(self) -> int:
-        """The largest batch payload (sum of :meth:`estimate`) that always fits in one message,
-        assuming it does not compress at all: within the files of one message and
-        Discord's limit on the size of one request."""
+        """The largest batch payload (sum of :meth:`estimate`) that always fits in one message.
+
+        It assumes the payload does not compress at all, and stays within the files of one
+        message and Discord's limit on the size of one request.
+        """
         inner = INNER_HEADER_MAX if self._keys.aead is not None else 0
         return self._bytes_per_message - AEAD_OVERHEAD - inner
 
@@ -436,8 +434,10 @@ class Codec:
         return messages
 
     def _seal(self, data: bytes, head: str, context: str) -> bytes:
-        """Encrypt ``data`` (if there is a key), authenticating ``head`` minus
-        ``i=``/``f=`` and ``context``."""
+        """Encrypt ``data`` (if there is a key), authenticating ``head`` and ``context``.
+
+        The per-message ``i=``/``f=`` fields of ``head`` are not authenticated.
+        """
         if self._keys.aead is None:
             return data
         return self._keys.seal(data, aead_associated_data(head, context))
@@ -452,11 +452,13 @@ class Codec:
             )
 
     def _open(self, header: WireHeader, blob: bytes, context: str = "") -> tuple[WireHeader, str]:
-        """The header (with the fields that were inside the ciphertext) and the
-        payload text of a non-plain message, from its blob."""
+        """The header and payload text of a non-plain message, from its blob.
+
+        The header includes the fields that were inside the ciphertext.
+        """
         data = blob
         if "e" in header.flags:
-            data, header = self._decrypt(header, blob, context)
+            data, header = self._keys.open_payload(header, blob, context)
         size = header.uint("u", maximum=MAX_PAYLOAD_BYTES)
         if "z" in header.flags:
             if zstandard.frame_content_size(data) != size:
@@ -468,45 +470,6 @@ class Codec:
         if len(data) != size:
             raise CodecError(f"cannot decode {header.what}: payload is truncated or corrupt")
         return header, data.decode("utf-8")
-
-    def _decrypt(self, header: WireHeader, blob: bytes, context: str) -> tuple[bytes, WireHeader]:
-        if not self._keys.ids:
-            raise CodecError(f"cannot decrypt {header.what}: it is encrypted and this codec has no key")
-        if len(blob) < AEAD_OVERHEAD:
-            raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
-        view = memoryview(blob)
-        kid = header.fields.get("k")
-        if kid is None:  # written before key ids: any key, the header alone authenticated
-            for candidate in self._keys.all():
-                try:
-                    return candidate.decrypt(view[:NONCE], view[NONCE:], header.associated_data), header
-                except InvalidTag:
-                    continue
-            raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
-        if KID_RE.fullmatch(kid) is None:
-            raise CodecError(f"{header.what} header has an invalid k= field")
-        aead = self._keys.get(kid)
-        if aead is None:
-            raise CodecError(
-                f"cannot decrypt {header.what}: it was encrypted with key {kid}, which this database "
-                f"was not given (wrong key? it has {', '.join(self._keys.ids)})"
-            )
-        try:
-            plain = aead.decrypt(view[:NONCE], view[NONCE:], aead_associated_data(header.line, context))
-        except InvalidTag:
-            raise CodecError(
-                f"cannot decrypt {header.what}: tampered data, or a message moved from where it was written"
-            ) from None
-        line, sep, data = plain.partition(b"\n")
-        if not sep:
-            raise CodecError(f"cannot decode {header.what}: missing inner header")
-        fields = dict(header.fields)
-        for token in line.decode("ascii").split(" "):
-            match = FIELD_RE.fullmatch(token)
-            if match is None or match.group(1) not in INNER_FIELDS or match.group(1) in fields:
-                raise CodecError(f"cannot decode {header.what}: malformed inner header")
-            fields[match.group(1)] = match.group(2)
-        return data, dataclasses.replace(header, fields=fields)
 
     def _blob_from_body(self, header: WireHeader) -> bytes:
         try:
@@ -532,8 +495,9 @@ class Codec:
     async def decode_batch(
         self, message: RawMessage, read: ReadAttachment, *, context: str = ""
     ) -> tuple[int, list[Op]]:
-        """``(schema_version, ops)`` of a batch message; ``context`` must be the one
-        it was encoded with (where it is stored).
+        """``(schema_version, ops)`` of a batch message.
+
+        ``context`` must be the one it was encoded with (where it is stored).
 
         Raises:
             CodecError: the message is not a valid batch this codec can read.
@@ -563,8 +527,10 @@ class Codec:
     async def decode_snapshot_parts(
         self, parts: Sequence[RawMessage], read: ReadAttachment, *, context: str = ""
     ) -> list[tuple[int, str]]:
-        """The records ``(rid, data JSON text)`` of a snapshot, from all its part messages
-        (in any order)."""
+        """The records ``(rid, data JSON text)`` of a snapshot, from all its part messages.
+
+        The parts may come in any order.
+        """
         with decode_errors("snapshot part"):
             if not parts:
                 raise CodecError("cannot decode snapshot: no parts")

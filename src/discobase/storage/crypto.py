@@ -1,4 +1,4 @@
-"""Keys of encrypted databases: passphrase derivation (scrypt) and public key ids.
+"""Keys of encrypted databases: passphrase derivation (scrypt), key ids, sealing and opening payloads.
 
 ``key`` is 32 random bytes (AES-256-GCM), or a passphrase from which 32 bytes
 are derived (see docs/storage.md, "Keys"). Nonces are 12 random bytes per
@@ -8,6 +8,7 @@ message; the key never appears in ``repr``, ``str`` or exceptions.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -18,7 +19,16 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from discobase.storage.wire import CodecError, decode_errors, utf8
+from discobase.storage.wire import (
+    FIELD_RE,
+    INNER_FIELDS,
+    KID_RE,
+    CodecError,
+    WireHeader,
+    aead_associated_data,
+    decode_errors,
+    utf8,
+)
 
 __all__ = ["AEAD_OVERHEAD", "KDF_SALT", "NONCE", "TAG", "Keyring", "derive_key", "key_bytes", "key_id"]
 
@@ -134,8 +144,10 @@ class Keyring:
             return data.decode("utf-8")
 
     def check_value(self) -> str:
-        """A value that proves knowledge of the write key (for the catalog's key
-        record): the key's id encrypted under itself, base64."""
+        """A value that proves knowledge of the write key: the key's id encrypted under itself, base64.
+
+        The catalog's key record holds it.
+        """
         if self.aead is None:
             raise ValueError("a codec without a key has no check value")
         return self.seal_text(self.kid, "discobase key check")
@@ -148,3 +160,47 @@ class Keyring:
             return self.open_text(check, "discobase key check", kid=kid) == kid
         except CodecError:
             return False
+
+    def open_payload(self, header: WireHeader, blob: bytes, context: str) -> tuple[bytes, WireHeader]:
+        """Decrypt an encrypted message's blob; returns its payload and the header with its inner fields.
+
+        The key is the one the header's ``k=`` names (any key for a message written before
+        key ids); ``context`` must be where the message is stored.
+        """
+        if not self.ids:
+            raise CodecError(f"cannot decrypt {header.what}: it is encrypted and this codec has no key")
+        if len(blob) < AEAD_OVERHEAD:
+            raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
+        view = memoryview(blob)
+        kid = header.fields.get("k")
+        if kid is None:  # written before key ids: any key, the header alone authenticated
+            for candidate in self.all():
+                try:
+                    return candidate.decrypt(view[:NONCE], view[NONCE:], header.associated_data), header
+                except InvalidTag:
+                    continue
+            raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
+        if KID_RE.fullmatch(kid) is None:
+            raise CodecError(f"{header.what} header has an invalid k= field")
+        aead = self.get(kid)
+        if aead is None:
+            raise CodecError(
+                f"cannot decrypt {header.what}: it was encrypted with key {kid}, which this database "
+                f"was not given (wrong key? it has {', '.join(self.ids)})"
+            )
+        try:
+            plain = aead.decrypt(view[:NONCE], view[NONCE:], aead_associated_data(header.line, context))
+        except InvalidTag:
+            raise CodecError(
+                f"cannot decrypt {header.what}: tampered data, or a message moved from where it was written"
+            ) from None
+        line, sep, data = plain.partition(b"\n")
+        if not sep:
+            raise CodecError(f"cannot decode {header.what}: missing inner header")
+        fields = dict(header.fields)
+        for token in line.decode("ascii").split(" "):
+            match = FIELD_RE.fullmatch(token)
+            if match is None or match.group(1) not in INNER_FIELDS or match.group(1) in fields:
+                raise CodecError(f"cannot decode {header.what}: malformed inner header")
+            fields[match.group(1)] = match.group(2)
+        return data, dataclasses.replace(header, fields=fields)

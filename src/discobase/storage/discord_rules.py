@@ -116,8 +116,11 @@ def missing_permissions(
 
 
 def attachment_channel(url: str) -> int | None:
-    """The channel id in an attachment URL (``.../attachments/<channel>/<id>/<name>``
-    on Discord's CDN, ``memory://<channel>/<id>/<name>`` in memory), if there is one."""
+    """The channel id in an attachment URL, if there is one.
+
+    On Discord's CDN the URL is ``.../attachments/<channel>/<id>/<name>``, in memory
+    ``memory://<channel>/<id>/<name>``.
+    """
     path = url.split("?", 1)[0]
     if path.startswith("memory://"):
         head = path[len("memory://") :]
@@ -169,8 +172,10 @@ def _check_files(files: Sequence[FileData], count: int, *, channel: int, route: 
 
 
 def check_send(channel_id: int, content: str, files: Sequence[FileData]) -> None:
-    """Discord's limits on a new message: content ≤ 2000 characters, ≤ 10 files of
-    ≤ 10 MiB each (≤ 25 MiB together), and not empty."""
+    """Check Discord's limits on a new message before it is sent.
+
+    Content ≤ 2000 characters, ≤ 10 files of ≤ 10 MiB each (≤ 25 MiB together), and not empty.
+    """
     route = "POST " + ROUTE_CHANNEL_MESSAGES
     _check_content(content, channel=channel_id, route=route)
     _check_files(files, len(files), channel=channel_id, route=route)
@@ -200,9 +205,11 @@ def check_history(limit: int, after: int | None, before: int | None) -> None:
 
 
 def plan_deletes(message_ids: Sequence[int], now_ms: int | None = None) -> tuple[list[list[int]], list[int]]:
-    """Split ids into bulk-delete chunks (2 to 100 ids younger than 14 days) and
-    single deletions (the old ones, and a lone young one). Duplicates are dropped;
-    order is kept."""
+    """Split ids into bulk-delete chunks and single deletions.
+
+    A chunk holds 2 to 100 ids younger than 14 days; the old ones, and a lone young one, are
+    deleted singly. Duplicates are dropped; order is kept.
+    """
     now = int(time.time() * 1000) if now_ms is None else now_ms
     oldest = now - BULK_DELETE_MAX_AGE_MS + _BULK_DELETE_MARGIN_MS
     young: list[int] = []

@@ -36,16 +36,12 @@ request is made. :attr:`DiscordTransport.calls` counts method calls and
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
 import discord
-from discord.ext import commands
-from discord.http import MultipartParameters
 from loguru import logger
 
 # every message is sent with SUPPRESS_EMBEDS: Discord must not unfurl URLs in stored content
@@ -54,10 +50,16 @@ from discobase.exceptions import (
     DatabaseLookupError,
     DatabaseStorageError,
     DatabaseUnavailableError,
-    DiscobaseError,
-    GuildNotFoundError,
     LoginError,
     NotConnectedError,
+)
+from discobase.storage.discord_errors import gateway_error, http_error
+from discobase.storage.discord_events import DiscordEvents
+from discobase.storage.discord_payloads import (
+    channel_from_payload,
+    message_from_discord,
+    message_from_payload,
+    upload_params,
 )
 from discobase.storage.discord_rules import (
     REQUIRED_PERMISSIONS,
@@ -76,7 +78,6 @@ from discobase.storage.discord_rules import (
     check_history,
     check_send,
     invite_url,
-    missing_permissions,
     plan_deletes,
 )
 from discobase.storage.transport import (
@@ -84,8 +85,6 @@ from discobase.storage.transport import (
     ChannelInfo,
     FileData,
     GuildInfo,
-    MessageEvent,
-    MessageListener,
     RawAttachment,
     RawMessage,
 )
@@ -103,81 +102,9 @@ T = TypeVar("T")
 
 #: Stored content must never ping anyone.
 _NO_MENTIONS: dict[str, Any] = {"parse": []}
-#: Close codes of the gateway that mean the bot cannot log in at all.
-_LOGIN_CLOSE_CODES = {
-    4004: "authentication failed (bad token)",
-    4013: "invalid intents",
-    4014: "disallowed intents",
-}
-_GUILD_ROUTES = ("GET " + ROUTE_GUILD_CHANNELS, "POST " + ROUTE_GUILD_CHANNELS)
 
 
-def message_from_payload(data: Mapping[str, Any]) -> RawMessage:
-    """A :class:`RawMessage` from a REST or gateway message dict."""
-    return RawMessage(
-        id=int(data["id"]),
-        channel_id=int(data["channel_id"]),
-        author_id=int(data["author"]["id"]),
-        content=data.get("content") or "",
-        attachments=tuple(
-            RawAttachment(id=int(a["id"]), filename=a["filename"], size=int(a["size"]), url=a["url"])
-            for a in data.get("attachments") or ()
-        ),
-        edited=data.get("edited_timestamp") is not None,
-    )
-
-
-def message_from_discord(message: discord.Message) -> RawMessage:
-    """A :class:`RawMessage` from a ``discord.Message`` (what ``on_message`` gets)."""
-    return RawMessage(
-        id=message.id,
-        channel_id=message.channel.id,
-        author_id=message.author.id,
-        content=message.content,
-        attachments=tuple(RawAttachment(a.id, a.filename, a.size, a.url) for a in message.attachments),
-        edited=message.edited_at is not None,
-    )
-
-
-def channel_from_payload(data: Mapping[str, Any], *, visible: bool = True) -> ChannelInfo:
-    """A :class:`ChannelInfo` from a channel dict."""
-    parent = data.get("parent_id")
-    last = data.get("last_message_id")
-    return ChannelInfo(
-        id=int(data["id"]),
-        name=str(data.get("name") or ""),
-        type=int(data["type"]),
-        parent_id=int(parent) if parent is not None else None,
-        topic=data.get("topic"),
-        position=int(data.get("position") or 0),
-        last_message_id=int(last) if last is not None else None,
-        visible=visible,
-    )
-
-
-def _file(file: FileData) -> discord.File:
-    return discord.File(io.BytesIO(file.data), filename=file.filename)
-
-
-def _params(payload: dict[str, Any], files: Sequence[FileData]) -> MultipartParameters:
-    """discord.py's request parameters: JSON, or ``payload_json`` plus ``files[n]``."""
-    if not files:
-        return MultipartParameters(payload=payload, multipart=None, files=None)
-    uploads = [_file(f) for f in files]
-    multipart: list[dict[str, Any]] = [{"name": "payload_json", "value": json.dumps(payload)}]
-    for index, upload in enumerate(uploads):
-        multipart.append(
-            {
-                "name": f"files[{index}]",
-                "value": upload.fp,
-                "filename": upload.filename,
-                "content_type": "application/octet-stream",
-            }
-        )
-    return MultipartParameters(payload=None, multipart=multipart, files=uploads)
-
-
-class DiscordTransport:
+class DiscordTransport(DiscordEvents):
     """The :class:`~discobase.storage.transport.Transport` protocol on a discord.py client.
 
     Args:
@@ -206,9 +133,11 @@ class DiscordTransport:
     # ------------------------------------------------------------------ identity
     @property
     def user_id(self) -> int:
-        """The bot's user id; 0 until :meth:`connect` has logged in (so that
-        ``isinstance(t, Transport)``, which reads every member on Python 3.11,
-        works before connecting)."""
+        """The bot's user id; 0 until :meth:`connect` has logged in.
+
+        So ``isinstance(t, Transport)``, which reads every member on Python 3.11, works before
+        connecting.
+        """
         user = self.client.user
         return user.id if user is not None else 0
 
@@ -289,7 +218,7 @@ class DiscordTransport:
             return
         if task in done:
             error = task.exception() if not task.cancelled() else None
-            raise self._gateway_error(error)
+            raise gateway_error(error)
         raise NotConnectedError(f"the Discord gateway was not ready within {self.ready_timeout:g} s")
 
     def _gateway_complete(self) -> bool:
@@ -308,31 +237,12 @@ class DiscordTransport:
         return all(not guild.unavailable for guild in client.guilds)
 
     async def _guilds_arrived(self) -> None:
-        """Return once :meth:`_gateway_complete` holds, checked after every
-        gateway event (discord.py parses an event right after announcing it)."""
+        """Return once :meth:`_gateway_complete` holds, checked after every gateway event.
+
+        discord.py parses an event right after announcing it.
+        """
         while not self._gateway_complete():
             await self.client.wait_for("socket_event_type")
-
-    @staticmethod
-    def _gateway_error(error: BaseException | None) -> DiscobaseError:
-        """The discobase error for a gateway task that ended before READY."""
-        if error is None:
-            return NotConnectedError("the Discord gateway connection closed before it was ready")
-        if isinstance(error, discord.PrivilegedIntentsRequired):
-            message = (
-                "Discord refused the gateway session: the bot asks for privileged intents "
-                "(message content, members, presences) that are not enabled in the Developer Portal"
-            )
-            return _chain(LoginError(message), error)
-        if isinstance(error, discord.ConnectionClosed) and error.code in _LOGIN_CLOSE_CODES:
-            reason = _LOGIN_CLOSE_CODES[error.code]
-            return _chain(LoginError(f"Discord refused the gateway session: {error.code} {reason}"), error)
-        if isinstance(error, discord.LoginFailure):
-            return _chain(LoginError("Discord rejected the bot token on the gateway"), error)
-        return _chain(
-            NotConnectedError(f"the Discord gateway connection failed: {type(error).__name__}: {error}"),
-            error,
-        )
 
     async def _shutdown(self) -> None:
         try:
@@ -369,8 +279,13 @@ class DiscordTransport:
         try:
             return await call()
         except discord.HTTPException as error:
-            raise self._translate(
-                error, route=route, channel=channel, permission=permission, guild_id=guild_id
+            raise http_error(
+                error,
+                route=route,
+                channel=channel,
+                permission=permission,
+                guild_id=guild_id,
+                application_id=self.client.application_id,
             ) from error
         except discord.RateLimited as error:
             raise DatabaseStorageError(
@@ -385,53 +300,6 @@ class DiscordTransport:
                 route=route,
             ) from error
 
-    def _translate(
-        self,
-        error: discord.HTTPException,
-        *,
-        route: str,
-        channel: int | None,
-        permission: str,
-        guild_id: int | None,
-    ) -> DiscobaseError:
-        code = error.code
-        application_id = self.client.application_id
-        if route in _GUILD_ROUTES and (
-            code == 10004 or (isinstance(error, discord.Forbidden) and code == 50001)
-        ):
-            url = invite_url(application_id) if application_id is not None else None
-            hint = f"; add it with {url}" if url else ""
-            return GuildNotFoundError(
-                f"the bot is not a member of guild {guild_id}{hint}",
-                guild_id=guild_id,
-                invite_url=url,
-                route=route,
-            )
-        if isinstance(error, discord.Forbidden):
-            if code == 50001:
-                return missing_permissions(
-                    "View Channel", route=route, channel=channel, application_id=application_id
-                )
-            if code == 50013:
-                return missing_permissions(
-                    permission or "needed", route=route, channel=channel, application_id=application_id
-                )
-            if code == 50005:
-                return DatabaseStorageError(
-                    "cannot edit a message another user wrote", channel=channel, route=route
-                )
-        if isinstance(error, discord.NotFound):
-            what = {10003: "channel", 10008: "message"}.get(code, "resource")
-            return DatabaseLookupError(
-                f"the {what} does not exist (404, code {code}): {error.text}", channel=channel, route=route
-            )
-        kind = DatabaseUnavailableError if error.status >= 500 else DatabaseStorageError
-        return kind(
-            f"Discord answered {error.status} (code {code}): {error.text or error.response.reason}",
-            channel=channel,
-            route=route,
-        )
-
     # ------------------------------------------------------------------ guilds and channels
     async def guilds(self) -> list[GuildInfo]:
         """Guilds of the gateway's cache (kept current by GUILD_CREATE/DELETE); no request."""
@@ -439,8 +307,10 @@ class DiscordTransport:
         return sorted((GuildInfo(g.id, g.name) for g in self.client.guilds), key=lambda g: g.id)
 
     async def channels(self, guild_id: int, *, hidden: bool = False) -> list[ChannelInfo]:
-        """The guild's channels the bot can see, by position (then id). Discord's
-        answer holds hidden channels too; they are left out unless ``hidden``."""
+        """The guild's channels the bot can see, by position (then id).
+
+        Discord's answer holds hidden channels too; they are left out unless ``hidden``.
+        """
         self._require("channels")
         data = await self._request(
             "GET " + ROUTE_GUILD_CHANNELS,
@@ -452,10 +322,11 @@ class DiscordTransport:
         return sorted(channels, key=lambda c: (c.position, c.id))
 
     def _can_view(self, guild_id: int, data: Mapping[str, Any]) -> bool:
-        """Whether the bot may view a channel, by Discord's permission algorithm
-        (roles from the gateway's cache, overwrites from the payload): Discord
-        lists every channel of a guild, hidden ones included. ``True`` when the
-        cache cannot tell."""
+        """Whether the bot may view a channel, by Discord's permission algorithm.
+
+        Roles come from the gateway's cache, overwrites from the payload: Discord lists every
+        channel of a guild, hidden ones included. ``True`` when the cache cannot tell.
+        """
         guild = self.client.get_guild(guild_id)
         me = guild.me if guild is not None else None
         if guild is None or me is None or guild.owner_id == me.id:
@@ -492,8 +363,11 @@ class DiscordTransport:
         topic: str | None = None,
         private: bool = False,
     ) -> ChannelInfo:
-        """Create a channel; ``private`` denies View Channel to @everyone and
-        allows the bot what it needs (View, Send, Read History, Attach, Manage Messages)."""
+        """Create a channel; ``private`` hides it from @everyone and keeps the bot's access.
+
+        A private channel allows the bot what it needs: View, Send, Read History, Attach, Manage
+        Messages.
+        """
         self._require("create_channel")
         options: dict[str, Any] = {"name": name, "parent_id": parent_id, "topic": topic}
         if private:
@@ -543,8 +417,10 @@ class DiscordTransport:
     async def send(
         self, channel_id: int, content: str, files: Sequence[FileData] = (), *, nonce: str | None = None
     ) -> RawMessage:
-        """Post a message; with ``nonce``, Discord's ``enforce_nonce`` makes a
-        retried send return the message that the first one stored."""
+        """Post a message; a retry with the same ``nonce`` returns the message the first one stored.
+
+        That is Discord's ``enforce_nonce``.
+        """
         self._require("send")
         check_send(channel_id, content, files)
         payload: dict[str, Any] = {
@@ -557,7 +433,7 @@ class DiscordTransport:
             payload["enforce_nonce"] = True
         if files:
             payload["attachments"] = [{"id": i, "filename": f.filename} for i, f in enumerate(files)]
-        params = _params(payload, files)
+        params = upload_params(payload, files)
         data = await self._request(
             "POST " + ROUTE_CHANNEL_MESSAGES,
             lambda: self.client.http.send_message(channel_id, params=params),
@@ -576,8 +452,7 @@ class DiscordTransport:
         files: Sequence[FileData] = (),
         keep_attachments: Sequence[int] = (),
     ) -> RawMessage:
-        """Replace the content; the attachments become ``keep_attachments`` (in
-        that order) followed by ``files``."""
+        """Replace the content; the attachments become ``keep_attachments`` then ``files``."""
         self._require("edit")
         check_edit(channel_id, content, files, keep_attachments)
         attachments: list[dict[str, Any]] = [{"id": str(a)} for a in keep_attachments]
@@ -587,7 +462,7 @@ class DiscordTransport:
             "attachments": attachments,
             "allowed_mentions": _NO_MENTIONS,
         }
-        params = _params(payload, files)
+        params = upload_params(payload, files)
         data = await self._request(
             "PATCH " + ROUTE_CHANNEL_MESSAGE,
             lambda: self.client.http.edit_message(channel_id, message_id, params=params),
@@ -599,8 +474,11 @@ class DiscordTransport:
         return message
 
     async def delete_messages(self, channel_id: int, message_ids: Sequence[int]) -> None:
-        """Bulk delete (chunks of 2 to 100 messages younger than 14 days), single
-        DELETEs for the rest; messages (or a channel) already gone are ignored."""
+        """Delete messages: bulk deletes where Discord allows them, single deletes for the rest.
+
+        Bulk deletes take chunks of 2 to 100 messages younger than 14 days. Messages (or a
+        channel) already gone are ignored.
+        """
         self._require("delete_messages")
         bulk, singles = plan_deletes(message_ids)
         http = self.client.http
@@ -652,9 +530,11 @@ class DiscordTransport:
         before: int | None = None,
         limit: int = HISTORY_PAGE,
     ) -> list[RawMessage]:
-        """One page (one request), oldest first: the ``limit`` oldest messages
-        after ``after`` (and before ``before`` if both are given), else the
-        ``limit`` newest before ``before`` (or overall). ``limit`` is 1 to 100."""
+        """One page of a channel's messages (one request), oldest first.
+
+        The ``limit`` oldest messages after ``after`` (and before ``before`` if both are given),
+        else the ``limit`` newest before ``before`` (or overall). ``limit`` is 1 to 100.
+        """
         self._require("history")
         check_history(limit, after, before)
         http = self.client.http
@@ -678,8 +558,11 @@ class DiscordTransport:
         return messages
 
     async def read_attachment(self, attachment: RawAttachment) -> bytes:
-        """The attachment's bytes from Discord's CDN (its URL is signed and expires
-        after about a day: fetch the message again for a fresh one)."""
+        """The attachment's bytes from Discord's CDN.
+
+        Its URL is signed and expires after about a day: fetch the message again for a fresh
+        one.
+        """
         self._require("read_attachment")
         channel = attachment_channel(attachment.url)
         try:
@@ -694,98 +577,3 @@ class DiscordTransport:
             ) from error.__cause__
 
     # ------------------------------------------------------------------ events
-    def subscribe(self, handler: MessageListener) -> None:
-        """Receive message events of every channel the bot can see (the caller filters)."""
-        self.calls["subscribe"] += 1
-        self.pump.add(handler)
-        if self._listening:
-            return
-        self._listening = True
-        client = self.client
-        if isinstance(client, commands.Bot):
-            client.add_listener(self._on_message, "on_message")
-            client.add_listener(self._on_raw_message_edit, "on_raw_message_edit")
-            client.add_listener(self._on_raw_message_delete, "on_raw_message_delete")
-            client.add_listener(self._on_raw_bulk_message_delete, "on_raw_bulk_message_delete")
-            client.add_listener(self._on_connect, "on_connect")
-            client.add_listener(self._on_disconnect, "on_disconnect")
-            client.add_listener(self._on_resumed, "on_resumed")
-            return
-        # A plain Client has no listener list. Its gateway events all go through the
-        # ConnectionState's ``dispatch`` (a bound ``client.dispatch`` captured at
-        # construction), so that is what is wrapped: the user's handlers still run first.
-        state = client._connection
-        original = state.dispatch
-
-        def dispatch(event: str, /, *args: Any, **kwargs: Any) -> None:
-            original(event, *args, **kwargs)
-            if args:
-                self._on_event(event, args[0])
-            elif event == "connect":
-                self._put_session()
-            elif event == "disconnect":
-                self.pump.put(MessageEvent("gap", 0, ()))
-            elif event == "resumed":
-                self.pump.put(MessageEvent("resumed", 0, ()))
-
-        state.dispatch = dispatch
-
-    def _on_event(self, event: str, payload: Any) -> None:
-        if event == "message":
-            self._put_message(payload)
-        elif event == "raw_message_edit":
-            self._put_edit(payload)
-        elif event == "raw_message_delete":
-            self._put_delete(payload)
-        elif event == "raw_bulk_message_delete":
-            self._put_bulk_delete(payload)
-
-    async def _on_connect(self) -> None:
-        self._put_session()
-
-    async def _on_disconnect(self) -> None:
-        self.pump.put(MessageEvent("gap", 0, ()))
-
-    async def _on_resumed(self) -> None:
-        self.pump.put(MessageEvent("resumed", 0, ()))
-
-    def _put_session(self) -> None:
-        """discord.py dispatches ``connect`` for every READY, i.e. every new session
-        (a resumed one sends RESUMED instead)."""
-        self.pump.put(MessageEvent("session", 0, ()))
-
-    async def _on_message(self, message: discord.Message) -> None:
-        self._put_message(message)
-
-    async def _on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        self._put_edit(payload)
-
-    async def _on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        self._put_delete(payload)
-
-    async def _on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
-        self._put_bulk_delete(payload)
-
-    def _put_message(self, message: discord.Message) -> None:
-        raw = message_from_discord(message)
-        self.pump.put(MessageEvent("create", raw.channel_id, (raw.id,), raw))
-
-    def _put_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        try:
-            raw: RawMessage | None = message_from_payload(payload.data)
-            extra: dict[str, object] = {}
-        except (KeyError, TypeError, ValueError):
-            raw, extra = None, {"partial": True}  # an update without the whole message
-        self.pump.put(MessageEvent("update", payload.channel_id, (payload.message_id,), raw, extra))
-
-    def _put_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        self.pump.put(MessageEvent("delete", payload.channel_id, (payload.message_id,)))
-
-    def _put_bulk_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
-        ids = tuple(sorted(payload.message_ids))
-        self.pump.put(MessageEvent("delete", payload.channel_id, ids, extra={"bulk": True}))
-
-
-def _chain(error: DiscobaseError, cause: BaseException) -> DiscobaseError:
-    error.__cause__ = cause
-    return error

@@ -59,8 +59,10 @@ class IdGenerator:
 
     @property
     def last_time_ms(self) -> int:
-        """Unix milliseconds of the last id made (ahead of the clock after a burst
-        of more than 4096 ids in a millisecond)."""
+        """Unix milliseconds of the last id made.
+
+        It runs ahead of the clock after a burst of more than 4096 ids in a millisecond.
+        """
         return self._last_ms + EPOCH_MS
 
     def lease(self, worker: int, valid_until: float | None) -> None:
@@ -139,16 +141,20 @@ class WorkerLease:
         return WORKER_MARKER + json.dumps(claim, separators=(",", ":"))
 
     async def post(self) -> None:
-        """Post a claim on a random worker number (before the channel is read,
-        so that the read which follows shows it; see :meth:`confirm`)."""
+        """Post a claim on a random worker number, before the channel is read.
+
+        The read which follows then shows it; see :meth:`confirm`.
+        """
         self.worker = random.randrange(WORKERS)
         self._started = time.monotonic()
         self._claim = (await self.transport.send(self.channel_id, self._content(self.worker))).id
 
     async def confirm(self, seen: Sequence[RawMessage], *, attempts: int = 8) -> int:
-        """Keep the posted claim if no earlier live claim names its number, else
-        withdraw it and claim a free one. ``seen`` is the channel's history read
-        after :meth:`post` (oldest first); only what follows it is read again."""
+        """Keep the posted claim, or withdraw it and claim a free number.
+
+        The claim stays if no earlier live claim names its number. ``seen`` is the channel's
+        history read after :meth:`post` (oldest first); only what follows it is read again.
+        """
         if self._claim is None or self.worker is None:
             raise DatabaseStorageError("post() a worker claim before confirming it", channel=self.channel_id)
         now = time.time()

@@ -46,11 +46,8 @@ from collections.abc import Sequence
 
 from loguru import logger
 
-from discobase._discord.channels import CREATABLE_CHANNEL_TYPES, MESSAGE_CHANNEL_TYPES, normalize_channel_name
-from discobase._discord.limits import MAX_CHANNELS_PER_CATEGORY, MAX_CHANNELS_PER_GUILD, MAX_TOPIC
-from discobase._discord.permissions import (
-    Overwrite,
-)
+from discobase._discord.channels import MESSAGE_CHANNEL_TYPES, normalize_channel_name
+from discobase._discord.limits import MAX_TOPIC
 from discobase.exceptions import (
     DatabaseLookupError,
     DatabaseStorageError,
@@ -173,14 +170,18 @@ class MemoryTransport:
         faults.setdefault(operation, deque()).extend([exc] * times)
 
     def lose_session(self) -> None:
-        """Simulate a gateway session that ends without resuming: from now on
-        this transport receives no event until :meth:`new_session`."""
+        """Simulate a gateway session that ends without resuming.
+
+        From now on this transport receives no event until :meth:`new_session`.
+        """
         self.pump.put(MessageEvent("gap", 0, ()))
         self.gateway_down = True
 
     def new_session(self) -> None:
-        """A new gateway session (not a resume): events flow again, announced by a
-        ``session`` event; those sent meanwhile are lost, as on Discord."""
+        """Start a new gateway session (not a resume), announced by a ``session`` event.
+
+        Events flow again; those sent meanwhile are lost, as on Discord.
+        """
         self.gateway_down = False
         self.pump.put(MessageEvent("session", 0, ()))
 
@@ -214,8 +215,11 @@ class MemoryTransport:
     # ------------------------------------------------------------------ lifecycle
     @property
     def user_id(self) -> int:
-        """The bot's user id; 0 until :meth:`connect` (so that ``isinstance(t, Transport)``,
-        which reads every member on Python 3.11, works before connecting)."""
+        """The bot's user id; 0 until :meth:`connect`.
+
+        So ``isinstance(t, Transport)``, which reads every member on Python 3.11, works before
+        connecting.
+        """
         return self._bot.user_id if self._bot is not None else 0
 
     @property
@@ -294,52 +298,16 @@ class MemoryTransport:
         route = "POST " + ROUTE_GUILD_CHANNELS
         self.requests[route] += 1
         self._guild(guild_id, route)
-        perms = self.server.permissions(bot, None, guild_id)
-        needed = Perm.MANAGE_CHANNELS | (Perm.MANAGE_ROLES if private else 0)
-        if perms & needed != needed:
-            permission = "Manage Channels and Manage Roles" if private else "Manage Channels"
-            raise missing_permissions(
-                permission, route=route, channel=None, application_id=self.application_id
-            )
-        if type not in CREATABLE_CHANNEL_TYPES:
-            raise DatabaseStorageError(f"invalid channel type {type}", route=route)
-        if not 1 <= len(name) <= 100:
-            raise DatabaseStorageError("a channel name must be 1 to 100 characters", route=route)
-        if topic is not None and len(topic) > MAX_TOPIC:
-            raise DatabaseStorageError(f"a channel topic must be at most {MAX_TOPIC} characters", route=route)
-        existing = self._sorted_channels(guild_id)
-        if len(existing) >= MAX_CHANNELS_PER_GUILD:
-            raise DatabaseStorageError(
-                f"Maximum number of server channels reached ({MAX_CHANNELS_PER_GUILD})", route=route
-            )
-        overwrites: list[Overwrite] = []
-        if private:
-            overwrites = [
-                Overwrite(guild_id, 0, 0, Perm.VIEW_CHANNEL),
-                Overwrite(bot.user_id, 1, Perm.PRIVATE_ALLOW, 0),
-            ]
-        if parent_id is not None:
-            parent = self.server.channels.get(parent_id)
-            if parent is None or parent.guild_id != guild_id or parent.type != 4 or type == 4:
-                raise DatabaseStorageError(f"invalid parent channel {parent_id}", route=route)
-            if sum(1 for c in existing if c.parent_id == parent_id) >= MAX_CHANNELS_PER_CATEGORY:
-                raise DatabaseStorageError(
-                    f"Maximum number of channels in category reached ({MAX_CHANNELS_PER_CATEGORY})",
-                    route=route,
-                )
-            if not private:
-                overwrites = list(parent.overwrites)  # a new channel is synced with its category
-        channel = MemoryChannel(
-            id=self.server.ids.next(),
-            guild_id=guild_id,
-            name=normalize_channel_name(name, type),
+        channel = self.server.new_channel(
+            bot,
+            guild_id,
+            name,
             type=type,
-            position=len(existing),
             parent_id=parent_id,
             topic=topic,
-            overwrites=overwrites,
+            private=private,
+            route=route,
         )
-        self.server.channels[channel.id] = channel
         logger.debug("created channel {} ({}) in guild {}", channel.id, channel.name, guild_id)
         return channel.info()
 
@@ -519,8 +487,10 @@ class MemoryTransport:
         return removed
 
     async def delete_messages(self, channel_id: int, message_ids: Sequence[int]) -> None:
-        """Bulk-delete chunks of young messages, delete the others one by one;
-        missing messages (and a missing channel) are ignored."""
+        """Bulk-delete chunks of young messages, delete the others one by one.
+
+        Missing messages (and a missing channel) are ignored.
+        """
         bot = self._enter("delete_messages")
         bulk, singles = plan_deletes(message_ids)
         for chunk in bulk:
@@ -569,9 +539,11 @@ class MemoryTransport:
         before: int | None = None,
         limit: int = HISTORY_PAGE,
     ) -> list[RawMessage]:
-        """One page, oldest first: the ``limit`` oldest messages after ``after``
-        (and before ``before`` if both are given), else the ``limit`` newest
-        before ``before`` (or overall). ``limit`` is 1 to 100."""
+        """One page of a channel's messages, oldest first.
+
+        The ``limit`` oldest messages after ``after`` (and before ``before`` if both are given),
+        else the ``limit`` newest before ``before`` (or overall). ``limit`` is 1 to 100.
+        """
         bot = self._enter("history")
         check_history(limit, after, before)
         route = "GET " + ROUTE_CHANNEL_MESSAGES

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from discobase._discord.channels import CREATABLE_CHANNEL_TYPES, normalize_channel_name
+from discobase._discord.limits import MAX_CHANNELS_PER_CATEGORY, MAX_CHANNELS_PER_GUILD, MAX_TOPIC
 from discobase._discord.permissions import (
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
@@ -19,7 +21,8 @@ from discobase._discord.permissions import (
     compute_permissions,
 )
 from discobase._discord.snowflakes import SnowflakeGenerator
-from discobase.storage.discord_rules import Perm
+from discobase.exceptions import DatabaseStorageError
+from discobase.storage.discord_rules import Perm, missing_permissions
 from discobase.storage.transport import ChannelInfo, MessageEvent, RawMessage
 
 if TYPE_CHECKING:
@@ -35,8 +38,10 @@ __all__ = [
 
 @dataclass(slots=True)
 class MemoryBot:
-    """A bot account of a :class:`MemoryDiscord`; it is a member of every guild
-    with a role that holds ``permissions``."""
+    """A bot account of a :class:`MemoryDiscord`.
+
+    It is a member of every guild, with a role that holds ``permissions``.
+    """
 
     name: str
     user_id: int
@@ -87,8 +92,9 @@ class MemoryChannel:
 
 
 class MemoryDiscord:
-    """The shared state of :class:`MemoryTransport` instances: guilds, channels,
-    messages, attachment bytes and bots.
+    """The shared state of :class:`MemoryTransport` instances.
+
+    Guilds, channels, messages, attachment bytes and bots.
 
     Args:
         guilds: names of the guilds to create.
@@ -161,6 +167,72 @@ class MemoryDiscord:
             member_roles=[bot.role_id],
             overwrites=channel.overwrites if channel is not None else (),
         )
+
+    def new_channel(
+        self,
+        bot: MemoryBot,
+        guild_id: int,
+        name: str,
+        *,
+        type: int,
+        parent_id: int | None,
+        topic: str | None,
+        private: bool,
+        route: str,
+    ) -> MemoryChannel:
+        """Create a channel as ``bot`` after Discord's checks, or raise what Discord answers.
+
+        Checks the bot's permissions, the type, the name and topic lengths, the guild's and
+        the category's channel caps and the parent; a private channel is hidden from
+        @everyone, another one under a category takes the category's overwrites.
+        """
+        perms = self.permissions(bot, None, guild_id)
+        needed = Perm.MANAGE_CHANNELS | (Perm.MANAGE_ROLES if private else 0)
+        if perms & needed != needed:
+            permission = "Manage Channels and Manage Roles" if private else "Manage Channels"
+            raise missing_permissions(
+                permission, route=route, channel=None, application_id=bot.application_id
+            )
+        if type not in CREATABLE_CHANNEL_TYPES:
+            raise DatabaseStorageError(f"invalid channel type {type}", route=route)
+        if not 1 <= len(name) <= 100:
+            raise DatabaseStorageError("a channel name must be 1 to 100 characters", route=route)
+        if topic is not None and len(topic) > MAX_TOPIC:
+            raise DatabaseStorageError(f"a channel topic must be at most {MAX_TOPIC} characters", route=route)
+        existing = [c for c in self.channels.values() if c.guild_id == guild_id]
+        if len(existing) >= MAX_CHANNELS_PER_GUILD:
+            raise DatabaseStorageError(
+                f"Maximum number of server channels reached ({MAX_CHANNELS_PER_GUILD})", route=route
+            )
+        overwrites: list[Overwrite] = []
+        if private:
+            overwrites = [
+                Overwrite(guild_id, 0, 0, Perm.VIEW_CHANNEL),
+                Overwrite(bot.user_id, 1, Perm.PRIVATE_ALLOW, 0),
+            ]
+        if parent_id is not None:
+            parent = self.channels.get(parent_id)
+            if parent is None or parent.guild_id != guild_id or parent.type != 4 or type == 4:
+                raise DatabaseStorageError(f"invalid parent channel {parent_id}", route=route)
+            if sum(1 for c in existing if c.parent_id == parent_id) >= MAX_CHANNELS_PER_CATEGORY:
+                raise DatabaseStorageError(
+                    f"Maximum number of channels in category reached ({MAX_CHANNELS_PER_CATEGORY})",
+                    route=route,
+                )
+            if not private:
+                overwrites = list(parent.overwrites)  # a new channel is synced with its category
+        channel = MemoryChannel(
+            id=self.ids.next(),
+            guild_id=guild_id,
+            name=normalize_channel_name(name, type),
+            type=type,
+            position=len(existing),
+            parent_id=parent_id,
+            topic=topic,
+            overwrites=overwrites,
+        )
+        self.channels[channel.id] = channel
+        return channel
 
     def can_see(self, bot: MemoryBot, channel: MemoryChannel) -> bool:
         return bool(self.permissions(bot, channel, channel.guild_id) & Perm.VIEW_CHANNEL)

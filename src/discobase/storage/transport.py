@@ -49,8 +49,10 @@ class GuildInfo:
 
 
 class GuildLike(Protocol):
-    """What the ORM reads of a guild: a :class:`GuildInfo`, or discord.py's
-    ``discord.Guild`` (the type of ``Database.guild`` on discord.py)."""
+    """What the ORM reads of a guild: a :class:`GuildInfo` or a ``discord.Guild``.
+
+    A ``discord.Guild`` is the type of ``Database.guild`` on discord.py.
+    """
 
     @property
     def id(self) -> int: ...
@@ -129,9 +131,11 @@ MessageListener = Callable[[MessageEvent], Awaitable[None] | None]
 
 @runtime_checkable
 class Transport(Protocol):
-    """What discobase needs from Discord. Implementations raise
-    :class:`~discobase.exceptions.DatabaseStorageError` (with channel and route
-    in its context) for failures that retrying will not fix."""
+    """What discobase needs from Discord.
+
+    Implementations raise :class:`~discobase.exceptions.DatabaseStorageError` (with channel and
+    route in its context) for failures that retrying will not fix.
+    """
 
     @property
     def user_id(self) -> int:
@@ -154,8 +158,10 @@ class Transport(Protocol):
         ...
 
     async def channels(self, guild_id: int, *, hidden: bool = False) -> list[ChannelInfo]:
-        """Channels of a guild the bot can see; with ``hidden``, those it cannot
-        see too (``visible=False``: their name and place, not their messages)."""
+        """Channels of a guild the bot can see; with ``hidden``, the others too.
+
+        A hidden channel has ``visible=False``: its name and place, not its messages.
+        """
         ...
 
     async def create_channel(
@@ -182,11 +188,13 @@ class Transport(Protocol):
     async def send(
         self, channel_id: int, content: str, files: Sequence[FileData] = (), *, nonce: str | None = None
     ) -> RawMessage:
-        """Post a message. With ``nonce`` (at most 25 characters), a second send
-        with the same nonce by the same bot within a few minutes returns the
-        first message instead of posting another (Discord's ``enforce_nonce``).
-        Raises :class:`~discobase.exceptions.DatabaseUnavailableError` when the
-        outcome is unknown (network error, 5xx)."""
+        """Post a message; a second send with the same ``nonce`` returns the first message.
+
+        With ``nonce`` (at most 25 characters), a second send with the same nonce by the same
+        bot within a few minutes returns the first message instead of posting another (Discord's
+        ``enforce_nonce``). Raises :class:`~discobase.exceptions.DatabaseUnavailableError` when
+        the outcome is unknown (network error, 5xx).
+        """
         ...
 
     async def edit(
@@ -214,8 +222,11 @@ class Transport(Protocol):
         before: int | None = None,
         limit: int = HISTORY_PAGE,
     ) -> list[RawMessage]:
-        """One page, **oldest first**: the ``limit`` oldest messages after ``after``,
-        or the ``limit`` newest before ``before`` (or newest overall)."""
+        """One page of a channel's messages, **oldest first**.
+
+        The ``limit`` oldest messages after ``after``, or the ``limit`` newest before ``before``
+        (or newest overall).
+        """
         ...
 
     async def read_attachment(self, attachment: RawAttachment) -> bytes: ...

@@ -85,8 +85,11 @@ FILE_RE: Final = re.compile(r"([a-z]{1,16})-([0-9]{1,5})\.dbz")
 
 
 class CodecError(DiscobaseError):
-    """A message could not be decoded: foreign, corrupt, truncated, of an unknown
-    format version, or encrypted with another key (or none)."""
+    """A message could not be decoded.
+
+    It is foreign, corrupt, truncated, of an unknown format version, or encrypted with another
+    key (or none).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +195,10 @@ def parse_header(content: object, code: str) -> WireHeader:
 
 
 def aead_associated_data(head: str, context: str) -> bytes:
-    """Associated data of an encrypted message: its header line minus the
-    per-message ``i=``/``f=`` fields, and where it is stored."""
+    """Associated data of an encrypted message: its header line and where it is stored.
+
+    The per-message ``i=``/``f=`` fields of the header are left out.
+    """
     tokens = [t for t in head.split(" ") if not t.startswith(("i=", "f="))]
     return " ".join(tokens).encode("utf-8") + b"\x00" + context.encode("utf-8")
 
@@ -215,8 +220,10 @@ def utf8(text: str) -> bytes:
 
 
 def plain_safe(text: str) -> bool:
-    """Whether ``text`` survives as message content unchanged (Discord trims trailing
-    whitespace and may normalise carriage returns)."""
+    """Whether ``text`` survives as message content unchanged.
+
+    Discord trims trailing whitespace and may normalise carriage returns.
+    """
     if "\r" in text or (text and text[-1].isspace()):
         return False
     if not text.isascii():

@@ -17,8 +17,11 @@ __all__ = ["EventRecord", "TableEventHandler"]
 
 
 class EventRecord(Table):
-    """The ``_events`` system table: one row per Discord request, and one per
-    change made through the ``/db`` commands (with :attr:`actor`)."""
+    """The ``_events`` system table: Discord requests and the ``/db`` commands' changes.
+
+    One row per Discord request, and one per change made through the ``/db`` commands (with
+    :attr:`actor`).
+    """
 
     time: datetime
     request_id: int | None

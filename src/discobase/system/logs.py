@@ -204,8 +204,10 @@ class LogManager(SinkWorker):
         await self._spool(await self._store(batch))
 
     async def _replay(self) -> bool:
-        """Write what the fallback holds into the primary (in order, each record
-        once); returns whether the fallback is empty."""
+        """Write what the fallback holds into the primary; returns whether the fallback is empty.
+
+        Records go in order, each once.
+        """
         pending = await self.fallback.read()
         for start in range(0, len(pending), self.batch_size):
             chunk = pending[start : start + self.batch_size]

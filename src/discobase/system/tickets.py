@@ -78,8 +78,11 @@ def ticket_hash(entry: LogRecord, salt: str = "") -> str:
 
 
 async def _ordered(query: Query[R], order_by: str, offset: int, limit: int | None) -> list[R]:
-    """The records of ``query`` ordered by a field (``-name``: descending; ``id``: the record id),
-    ties by record id in the same direction, from ``offset`` on, at most ``limit`` of them."""
+    """The records of ``query`` ordered by a field, from ``offset`` on, at most ``limit`` of them.
+
+    ``-name`` orders descending; ``id`` is the record id; ties go by record id in the same
+    direction.
+    """
     descending = order_by.startswith("-")
     name = order_by.lstrip("+-")
     fields = list(query.model.model_fields)

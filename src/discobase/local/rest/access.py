@@ -69,9 +69,11 @@ class Access:
         )
 
     def may_use_command(self, user_id: int, guild_id: int, channel_id: int | None, command: Command) -> bool:
-        """Whether a member may use ``command`` in ``channel_id`` (``None``: somewhere in the
-        guild): its ``default_member_permissions`` and the guild's command permission
-        overwrites (see :mod:`discobase._discord.commands`)."""
+        """Whether a member may use ``command`` in ``channel_id`` (``None``: somewhere in the guild).
+
+        It decides by the command's ``default_member_permissions`` and the guild's command
+        permission overwrites (see :mod:`discobase._discord.commands`).
+        """
         member = self.store.member(guild_id, user_id)
         if member is None:
             return False
@@ -205,8 +207,10 @@ class Access:
         return max(positions, default=0)
 
     def check_role_hierarchy(self, guild_id: int, user_id: int, role_ids: Iterable[int]) -> None:
-        """Roles at or above the actor's highest role cannot be given or taken (403/50013)
-        (https://discord.com/developers/docs/topics/permissions#permission-hierarchy)."""
+        """Refuse (403/50013) to give or take a role at or above the actor's highest role.
+
+        See https://discord.com/developers/docs/topics/permissions#permission-hierarchy.
+        """
         top = self.top_position(guild_id, user_id)
         for role_id in role_ids:
             role = self.store.roles.get(role_id)

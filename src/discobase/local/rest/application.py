@@ -108,8 +108,11 @@ class ApplicationRoutes(Resource):
 
     # ------------------------------------------------------------------ command permissions
     def _permission_scope(self, request: web.Request) -> tuple[int, Guild]:
-        """The application and guild of a command-permissions route, for a bot token of the
-        application's bot or a Bearer token a member of the guild gave the application."""
+        """The application and guild of a command-permissions route.
+
+        For a bot token of the application's bot, or a Bearer token a member of the guild gave
+        the application.
+        """
         account = self.bot(request)
         grant = request.get(GRANT_KEY)
         application_id = self.path_id(request, "application_id")
@@ -129,8 +132,11 @@ class ApplicationRoutes(Resource):
         return application_id, guild
 
     def _command_target(self, request: web.Request, application_id: int, guild_id: int) -> Command | None:
-        """The command of the path (``None`` for the application's own id: the set of all its
-        commands); another application's command or another guild's is 404/10063."""
+        """The command of the path, or ``None`` for the application's own id.
+
+        The application's id names the set of all its commands; another application's command or
+        another guild's is 404/10063.
+        """
         command_id = self.path_id(request, "command_id")
         if command_id == application_id:
             return None
@@ -155,8 +161,10 @@ class ApplicationRoutes(Resource):
         }
 
     async def get_all_command_permissions(self, request: web.Request) -> web.Response:
-        """``GET .../guilds/{guild_id}/commands/permissions``: every permission set of the
-        application in the guild (its commands' and its own)."""
+        """``GET .../guilds/{guild_id}/commands/permissions``: the application's permission sets.
+
+        Every set of the application in the guild: its commands' and its own.
+        """
         application_id, guild = self._permission_scope(request)
         sets = [
             self._permission_set(app, guild_id, command_id, entries)
@@ -176,8 +184,9 @@ class ApplicationRoutes(Resource):
         return json_response(self._permission_set(application_id, guild.id, command_id, entries))
 
     async def put_command_permissions(self, request: web.Request) -> web.Response:
-        """``PUT .../commands/{command_id}/permissions``: replace a command's (or, with the
-        application's id, the application's) overwrites in a guild.
+        """``PUT .../commands/{command_id}/permissions``: replace a command's overwrites in a guild.
+
+        With the application's id, the application's own overwrites are replaced.
 
         Only a Bearer token with the ``applications.commands.permissions.update`` scope may:
         a bot token is 403/20001 "Bots cannot use this endpoint". The token's user must have

@@ -87,8 +87,10 @@ class Events:
         )
 
     async def message_deleted(self, channel: Channel, message_id: int) -> None:
-        """MESSAGE_DELETE ``{id, channel_id, guild_id?}`` to whoever sees ``channel`` (a DM's two
-        users; no ``guild_id`` there)."""
+        """MESSAGE_DELETE ``{id, channel_id, guild_id?}`` to whoever sees ``channel``.
+
+        In a DM, its two users, and no ``guild_id``.
+        """
         if channel.type == 1:
             await self.dispatch(
                 "MESSAGE_DELETE",
@@ -105,15 +107,20 @@ class Events:
         )
 
     async def member_added(self, member: Member, *, user_ids: Iterable[int] | None = None) -> None:
-        """GUILD_MEMBER_ADD: the member and ``guild_id``, to the guild's sessions (or those of
-        ``user_ids``) (https://discord.com/developers/docs/events/gateway-events#guild-member-add)."""
+        """GUILD_MEMBER_ADD: the member and ``guild_id``, to the guild's sessions (or ``user_ids``').
+
+        See https://discord.com/developers/docs/events/gateway-events#guild-member-add.
+        """
         payload = self.payloads.member(member)
         payload["guild_id"] = str(member.guild_id)
         await self.dispatch("GUILD_MEMBER_ADD", payload, guild_id=member.guild_id, user_ids=user_ids)
 
     async def member_removed(self, guild_id: int, user_id: int) -> None:
-        """Remove a member: GUILD_DELETE to its own sessions (a bot), GUILD_MEMBER_REMOVE
-        ``{guild_id, user}`` to the guild's others."""
+        """Remove a member and tell the sessions that see it.
+
+        GUILD_DELETE goes to its own sessions (a bot), GUILD_MEMBER_REMOVE ``{guild_id, user}``
+        to the guild's others.
+        """
         if user_id in self.store.bots and self.store.bots[user_id].bot:
             await self.dispatch("GUILD_DELETE", {"id": str(guild_id)}, guild_id=guild_id, user_ids=[user_id])
         self.store.remove_member(guild_id, user_id)

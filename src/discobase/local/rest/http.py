@@ -72,8 +72,11 @@ def invalid_json() -> HTTPError:
 
 
 def decode_body(raw: bytes) -> Any:
-    """A JSON request body (or ``payload_json``); undecodable or nested deeper than
-    :data:`~discobase.local.jsonbody.MAX_JSON_DEPTH` → 400/50109 (see :mod:`~discobase.local.jsonbody`)."""
+    """A JSON request body (or ``payload_json``), decoded.
+
+    Undecodable or nested deeper than :data:`~discobase.local.jsonbody.MAX_JSON_DEPTH` →
+    400/50109 (see :mod:`~discobase.local.jsonbody`).
+    """
     try:
         return jsonbody.decode(raw)
     except jsonbody.UndecodableJSON:
@@ -115,8 +118,11 @@ def path_id(request: web.Request, name: str) -> int:
 
 
 async def read_json(request: web.Request, *, optional: bool = False) -> Any:
-    """The JSON body: a wrong content type is 400/50035; malformed or too deeply nested
-    JSON is 400/50109 (:func:`decode_body`)."""
+    """The JSON body of a request.
+
+    A wrong content type is 400/50035; malformed or too deeply nested JSON is 400/50109
+    (:func:`decode_body`).
+    """
     raw = await request.read()
     if not raw.strip():
         if optional:

@@ -130,8 +130,11 @@ class MemberRoutes(Resource):
         return await self._set_member_role(request, False)
 
     async def search_members(self, request: web.Request) -> web.Response:
-        """Members whose username or nickname starts with ``query`` (case-insensitive; limit
-        default 1, at most 1000) (https://discord.com/developers/docs/resources/guild#search-guild-members)."""
+        """Members whose username or nickname starts with ``query`` (case-insensitive).
+
+        ``limit`` defaults to 1, at most 1000
+        (https://discord.com/developers/docs/resources/guild#search-guild-members).
+        """
         guild = self.guild_for(request)
         query = request.query.get("query")
         if query is None or not 1 <= len(query) <= MAX_MEMBER_QUERY:

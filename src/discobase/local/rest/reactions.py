@@ -24,9 +24,12 @@ class ReactionRoutes(Resource):
     """``/channels/{channel_id}/messages/{message_id}/reactions/...`` routes."""
 
     def emoji_for(self, request: web.Request) -> dict[str, Any]:
-        """The ``{emoji}`` of the path (percent-decoded): a unicode emoji → ``{"id": null, "name"}``;
-        a custom ``name:id`` names no emoji of the local server; anything else is 10014
-        (https://discord.com/developers/docs/resources/message#create-reaction)."""
+        """The ``{emoji}`` of the path (percent-decoded) as a reaction's emoji object.
+
+        A unicode emoji → ``{"id": null, "name"}``; a custom ``name:id`` names no emoji of the
+        local server; anything else is 10014
+        (https://discord.com/developers/docs/resources/message#create-reaction).
+        """
         raw = request.match_info["emoji"]
         if ":" in raw or not 1 <= len(raw) <= 32 or raw.isascii() or any(c.isspace() for c in raw):
             raise HTTPError(400, 10014, "Unknown Emoji")

@@ -72,8 +72,11 @@ class UserRoutes(Resource):
         return json_response(self.payloads.user(user_id))
 
     async def create_dm(self, request: web.Request) -> web.Response:
-        """Open (or return the open) DM channel with ``recipient_id``; a DM needs a guild in
-        common (https://discord.com/developers/docs/resources/user#create-dm)."""
+        """Open (or return the open) DM channel with ``recipient_id``.
+
+        A DM needs a guild in common
+        (https://discord.com/developers/docs/resources/user#create-dm).
+        """
         me = self.bot(request).user_id
         recipient = validation.parse_dm_create(await self.read_json(request))
         if recipient not in self.store.bots:

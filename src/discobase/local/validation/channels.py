@@ -38,6 +38,7 @@ from discobase.local.validation.fields import (
     parse_integer,
     parse_object,
     parse_permissions,
+    parse_required_snowflake,
     parse_snowflake,
     parse_string,
     report_required,
@@ -150,14 +151,8 @@ def _overwrite(value: object, path: Path, errors: FormErrors) -> Overwrite | Non
     if data is None:
         return None
     ok = True
-    raw_id = given_value(data, "id")
-    overwrite_id: int | None = None
-    if raw_id is MISSING:
-        report_required(errors, (*path, "id"))
-        ok = False
-    else:
-        overwrite_id = parse_snowflake(raw_id, (*path, "id"), errors)
-        ok = overwrite_id is not None
+    overwrite_id = parse_required_snowflake(data, "id", path, errors)
+    ok = overwrite_id is not None
     raw_type = given_value(data, "type")
     kind: int | None = None
     if raw_type is MISSING:

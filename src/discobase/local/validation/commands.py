@@ -269,10 +269,13 @@ def parse_application_commands(body: object) -> list[dict[str, Any]]:
 
 
 def parse_command_permissions(body: object) -> list[dict[str, Any]]:
-    """The body of ``PUT .../commands/{command_id}/permissions``: ``{"permissions": [...]}``
-    with at most 100 ``{id, type, permission}`` entries (type 1 role, 2 user, 3 channel),
-    ``id`` unique per type (https://discord.com/developers/docs/interactions/application-commands#edit-application-command-permissions;
-    [SPEC] ``ApplicationCommandPermission``). Returns the entries as Discord echoes them."""
+    """The body of ``PUT .../commands/{command_id}/permissions``, as Discord echoes it.
+
+    ``{"permissions": [...]}`` with at most 100 ``{id, type, permission}`` entries (type 1 role,
+    2 user, 3 channel), ``id`` unique per type
+    (https://discord.com/developers/docs/interactions/application-commands#edit-application-command-permissions;
+    [SPEC] ``ApplicationCommandPermission``).
+    """
     data = body_object(body)
     errors = FormErrors()
     raw = given_value(data, "permissions")

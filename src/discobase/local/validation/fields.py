@@ -36,6 +36,7 @@ __all__ = [
     "parse_query_bool",
     "parse_query_int",
     "parse_query_snowflake",
+    "parse_required_snowflake",
     "parse_snowflake",
     "parse_string",
     "parse_timestamp",
@@ -243,6 +244,15 @@ def parse_snowflake(value: object, path: Path, errors: FormErrors) -> int | None
     return number
 
 
+def parse_required_snowflake(data: dict[str, Any], key: str, path: Path, errors: FormErrors) -> int | None:
+    """``data[key]`` as a snowflake, reported as required when missing; ``None`` if not valid."""
+    raw = given_value(data, key)
+    if raw is MISSING:
+        report_required(errors, (*path, key))
+        return None
+    return parse_snowflake(raw, (*path, key), errors)
+
+
 def parse_permissions(value: object, path: Path, errors: FormErrors) -> int | None:
     """A permission bitfield: JSON int or digit string (what discord.py sends), ``0..2**64-1``."""
     if isinstance(value, bool) or not isinstance(value, int | str):
@@ -347,8 +357,10 @@ def parse_query_bool(value: str | None, name: str, *, default: bool) -> bool:
 
 
 def coerce_flags(value: object) -> int:
-    """A ``flags`` value if it is a non-negative integer, else 0 (for a deferred response's
-    ``data.flags``, where only EPHEMERAL matters)."""
+    """A ``flags`` value if it is a non-negative integer, else 0.
+
+    For a deferred response's ``data.flags``, where only EPHEMERAL matters.
+    """
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT64:
         return value
     return 0

@@ -39,8 +39,11 @@ __all__ = [
 
 @dataclass(slots=True)
 class RoleCreate:
-    """``POST /guilds/{guild_id}/roles`` (https://discord.com/developers/docs/resources/guild#create-guild-role);
-    also Modify Guild Role, where ``fields_set`` says what was given."""
+    """``POST /guilds/{guild_id}/roles``, and Modify Guild Role.
+
+    In Modify Guild Role ``fields_set`` says what was given
+    (https://discord.com/developers/docs/resources/guild#create-guild-role).
+    """
 
     name: str = "new role"
     permissions: int | None = None
@@ -51,8 +54,11 @@ class RoleCreate:
 
 
 def parse_role_create(body: object) -> RoleCreate:
-    """Role fields: ``name`` ≤ 100, ``permissions`` (string bitfield), ``color`` 0-0xFFFFFF,
-    ``hoist`` / ``mentionable`` booleans; ``null`` keeps the default."""
+    """Role fields: ``name`` ≤ 100, ``permissions``, ``color``, ``hoist`` and ``mentionable``.
+
+    ``permissions`` is a string bitfield, ``color`` 0-0xFFFFFF, ``hoist`` / ``mentionable``
+    booleans; ``null`` keeps the default.
+    """
     data = body_object(body) if body is not None else {}
     errors = FormErrors()
     result = RoleCreate()
@@ -119,8 +125,12 @@ class MemberEdit:
 
 
 def parse_member_edit(body: object) -> MemberEdit:
-    """``nick`` ≤ 32 (``null`` / ``""`` resets), ``roles`` (snowflakes), ``communication_disabled_until``
-    (ISO8601 or ``null``); ``mute``, ``deaf``, ``channel_id``, ``flags`` are accepted and ignored."""
+    """A member edit: ``nick``, ``roles`` and ``communication_disabled_until``.
+
+    ``nick`` ≤ 32 (``null`` / ``""`` resets), ``roles`` (snowflakes),
+    ``communication_disabled_until`` (ISO8601 or ``null``); ``mute``, ``deaf``, ``channel_id``,
+    ``flags`` are accepted and ignored.
+    """
     data = body_object(body) if body is not None else {}
     errors = FormErrors()
     result = MemberEdit()

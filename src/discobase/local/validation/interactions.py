@@ -24,8 +24,11 @@ __all__ = [
 
 
 def parse_choices(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """An autocomplete result's ``choices``: ≤ 25 of ``{name 1-100, value}`` where a string value
-    is ≤ 100 (https://discord.com/developers/docs/interactions/application-commands#application-command-object-application-command-option-choice-structure)."""
+    """An autocomplete result's ``choices``: ≤ 25 of ``{name 1-100, value}``.
+
+    A string value is ≤ 100
+    (https://discord.com/developers/docs/interactions/application-commands#application-command-object-application-command-option-choice-structure).
+    """
     errors = FormErrors()
     values = parse_array(data.get("choices", []), ("data", "choices"), errors, max_len=MAX_OPTION_CHOICES)
     choices: list[dict[str, Any]] = []
@@ -47,8 +50,11 @@ def parse_choices(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def parse_modal(data: dict[str, Any]) -> dict[str, Any]:
-    """A modal: ``custom_id`` 1-100, ``title`` 1-45, 1-5 ``components``
-    (https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-response-object-modal)."""
+    """A modal: ``custom_id`` 1-100, ``title`` 1-45, 1-5 ``components``.
+
+    See
+    https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-response-object-modal.
+    """
     errors = FormErrors()
     custom_id = parse_string(data.get("custom_id"), ("data", "custom_id"), errors, min_len=1, max_len=100)
     title = parse_string(data.get("title"), ("data", "title"), errors, min_len=1, max_len=45)

@@ -41,6 +41,7 @@ from discobase.local.validation.fields import (
     parse_integer,
     parse_number,
     parse_object,
+    parse_required_snowflake,
     parse_snowflake,
     parse_string,
     report_required,
@@ -316,14 +317,8 @@ def _attachment(value: object, path: Path, errors: FormErrors) -> AttachmentSpec
         return None
     ok = True
     given: set[str] = set()
-    raw_id = given_value(data, "id")
-    attachment_id: int | None = None
-    if raw_id is MISSING:
-        report_required(errors, (*path, "id"))
-        ok = False
-    else:
-        attachment_id = parse_snowflake(raw_id, (*path, "id"), errors)
-        ok = attachment_id is not None
+    attachment_id = parse_required_snowflake(data, "id", path, errors)
+    ok = attachment_id is not None
     texts: dict[str, str] = {}
     for key, min_len, max_len in (
         ("filename", 1, MAX_ATTACHMENT_TEXT),
