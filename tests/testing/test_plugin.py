@@ -15,6 +15,7 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples" / "testing_leveling"
+LEVELING_BOT = ROOT / "examples" / "leveling_bot.py"
 WARNINGS_ARE_ERRORS = ("-W", "error", "-W", "ignore:'audioop' is deprecated:DeprecationWarning")
 
 #: Loaded with ``-p leakcheck``: after each test (its other fixtures torn down), nothing is
@@ -120,10 +121,11 @@ def test_without_pytest_asyncio_the_fixtures_say_what_is_missing(pytester: pytes
 
 @pytest.mark.parametrize("mode", ["strict", "auto"])
 def test_the_guides_examples(pytester: pytest.Pytester, leakcheck: None, mode: str) -> None:
-    for path in EXAMPLES.glob("*.py"):
+    # the guide tests the leveling bot of examples/, imported as the module leveling_bot
+    for path in [*EXAMPLES.glob("*.py"), LEVELING_BOT]:
         shutil.copy(path, pytester.path / path.name)
     result = run(pytester, "-p", "leakcheck", "-o", f"asyncio_mode={mode}", "-v")
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=10)
 
 
 def test_the_leak_check_sees_a_task_left_behind(pytester: pytest.Pytester, leakcheck: None) -> None:
