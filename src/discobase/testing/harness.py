@@ -34,7 +34,8 @@ from discord.ext import commands
 from loguru import logger
 
 import discobase
-from discobase._connect.attached import attached_databases
+from discobase._connect.attached import attach_attempts, attached_databases
+from discobase.engine.versions import DBStatus
 from discobase.exceptions import DiscobaseError
 from discobase.local import BotAccount, FaultInjector, LocalDiscord, Overwrite, Person, RateLimitProfile
 
@@ -398,10 +399,12 @@ class Harness:
             guild_ready_timeout=guild_ready_timeout,
         )
         self._bots.append(_RunningBot(client, account, task))
-        for db in attached_databases(client):
+        for db in attach_attempts(client):
+            if db.status is DBStatus.STOPPED:
+                continue  # attached, then closed already
             try:
                 async with asyncio.timeout(self.ready_timeout):
-                    await db.wait_ready()
+                    await db.wait_ready()  # raises the start-up error of a database that FAILED
             except TimeoutError:
                 raise BotConnectionError(
                     f"the database {db.name!r} attached to bot {account.name!r} did not open within "
