@@ -53,10 +53,11 @@ def xp_lock(client: discord.Client) -> asyncio.Lock:
     return client.xp_lock
 
 
-async def rank_text(user: discord.abc.User) -> str:
+async def rank_text(user: discord.abc.User) -> str | None:
+    """The member's level, XP and place; ``None`` if they have no XP yet."""
     entry = await Level.find_unique(user_id=user.id, strict=False)
     if entry is None:
-        return f"{user.display_name} has no XP yet."
+        return None
     position = await Level.query(Level.xp > entry.xp).count() + 1
     return f"{user.display_name}: level {level_of(entry.xp)}, {entry.xp} XP, #{position} on the server"
 
@@ -133,7 +134,7 @@ async def rank_command(ctx: commands.Context[LevelingBot], member: discord.Membe
     who = member or ctx.author
     async with xp_lock(ctx.bot):
         text = await rank_text(who)
-    await ctx.reply(text)
+    await ctx.reply(text or f"{who.display_name} has no XP yet.")
 
 
 @app_commands.command(description="Your XP and level (or another member's)")
@@ -142,7 +143,10 @@ async def rank(interaction: discord.Interaction, member: discord.Member | None =
     who = member or interaction.user
     async with xp_lock(interaction.client):
         text = await rank_text(who)
-    await interaction.response.send_message(text, ephemeral=text.endswith("no XP yet."))
+    if text is None:  # only the member who asked sees it
+        await interaction.response.send_message(f"{who.display_name} has no XP yet.", ephemeral=True)
+    else:
+        await interaction.response.send_message(text)
 
 
 @app_commands.command(description="The members with the most XP")
