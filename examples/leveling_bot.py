@@ -1,9 +1,12 @@
-"""A leveling bot: members earn XP by talking, /rank shows a member's level, /top the leaderboard.
+"""A leveling bot: members earn XP by talking; /rank shows a member's level, /top the leaderboard.
 
 The XP is stored with discobase in the bot's own server, through the bot's own
 connection: the database is attached in ``setup_hook``, so there is one login
-and one gateway session. Only non-privileged intents are used (message
-content is not needed to count messages).
+and one gateway session. Only non-privileged intents are used: counting
+messages needs no message content, and the prefix command is a mention
+(``@leveler rank``), whose content Discord shows a bot without the privileged
+message content intent. The leaderboard has a Refresh button that keeps working
+after a restart (a persistent view).
 
 Run it for real with ``DISCORD_TOKEN=... python examples/leveling_bot.py``
 (the bot must be in a server named "leveling"); without a token it runs a
@@ -17,7 +20,6 @@ import asyncio
 import math
 import os
 import time
-from collections import defaultdict
 
 import discord
 from discord import app_commands
@@ -43,34 +45,78 @@ def level_of(xp: int) -> int:
     return math.isqrt(xp // 100)
 
 
+def xp_lock(client: discord.Client) -> asyncio.Lock:
+    """The lock of the XP: discord.py runs handlers concurrently, and an update reads, then
+    writes. Handlers take it in the order their events came, so a /rank or /top that comes
+    after a message counts that message."""
+    assert isinstance(client, LevelingBot)
+    return client.xp_lock
+
+
+async def rank_text(user: discord.abc.User) -> str | None:
+    """The member's level, XP and place; ``None`` if they have no XP yet."""
+    entry = await Level.find_unique(user_id=user.id, strict=False)
+    if entry is None:
+        return None
+    position = await Level.query(Level.xp > entry.xp).count() + 1
+    return f"{user.display_name}: level {level_of(entry.xp)}, {entry.xp} XP, #{position} on the server"
+
+
+async def leaderboard() -> str:
+    leaders = await Level.query().sort(-Level.xp, +Level.name).limit(10).to_list()
+    lines = [f"{i}. {e.name}: level {level_of(e.xp)} ({e.xp} XP)" for i, e in enumerate(leaders, start=1)]
+    return "\n".join(lines) or "Nobody has XP yet."
+
+
+class Leaderboard(discord.ui.View):
+    """The Refresh button under /top. Persistent (no timeout, a fixed ``custom_id``, added
+    in ``setup_hook``): it works on leaderboards posted before the bot restarted."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Refresh", custom_id="leveling:top:refresh", style=discord.ButtonStyle.grey)
+    async def refresh(self, interaction: discord.Interaction, button: discord.ui.Button[Leaderboard]) -> None:
+        async with xp_lock(interaction.client):
+            text = await leaderboard()
+        await interaction.response.edit_message(content=text, view=self)
+
+
 class LevelingBot(commands.Bot):
     def __init__(self, *, cooldown: float = 60.0) -> None:
         # guilds and guild_messages (in the defaults) are all a database needs
-        super().__init__(command_prefix="!", intents=discord.Intents.default())
+        super().__init__(command_prefix=commands.when_mentioned, intents=discord.Intents.default())
         self.cooldown = cooldown  # seconds between two messages that earn XP, per member
         self.last_xp: dict[int, float] = {}
-        self.locks: defaultdict[int, asyncio.Lock] = defaultdict(
-            asyncio.Lock
-        )  # one update per member at once
-        self.counted = 0  # messages that earned XP since start
-        self.awarded = asyncio.Condition()
+        self.xp_lock = asyncio.Lock()  # one XP update at a time (see xp_lock)
         self.tree.add_command(rank)
         self.tree.add_command(top)
+        self.add_command(rank_command)
 
     async def setup_hook(self) -> None:
         # returns at once; the database opens when the guild arrives (after setup_hook)
         await db.attach(self)
+        self.add_view(Leaderboard())  # clicks on leaderboards sent before a restart
         await self.tree.sync()
+
+    async def close(self) -> None:
+        if db.open:  # write the last snapshots while the connection is still there
+            await db.close()
+        await super().close()
 
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or message.guild is None:
+            return
+        context = await self.get_context(message)
+        if context.valid:  # "@leveler rank": a command, which earns no XP
+            await self.invoke(context)
             return
         await db.wait_ready()  # only waits for the first messages after start-up
         now = time.monotonic()
         if now - self.last_xp.get(message.author.id, -math.inf) < self.cooldown:
             return
         self.last_xp[message.author.id] = now
-        async with self.locks[message.author.id]:
+        async with xp_lock(self):
             entry = await Level.find_unique(user_id=message.author.id, strict=False)
             if entry is None:
                 entry = await Level(user_id=message.author.id, name=message.author.display_name).save()
@@ -78,32 +124,36 @@ class LevelingBot(commands.Bot):
             entry.xp += XP_PER_MESSAGE
             entry.messages += 1
             await entry.update()
-        if level_of(entry.xp) > before and isinstance(message.channel, discord.TextChannel):
-            await message.channel.send(f"{message.author.mention} reached level {level_of(entry.xp)}!")
-        self.counted += 1
-        async with self.awarded:
-            self.awarded.notify_all()
+            if level_of(entry.xp) > before and isinstance(message.channel, discord.TextChannel):
+                await message.channel.send(f"{message.author.mention} reached level {level_of(entry.xp)}!")
+
+
+@commands.command(name="rank")
+async def rank_command(ctx: commands.Context[LevelingBot], member: discord.Member | None = None) -> None:
+    """@leveler rank [member]: the same as /rank, as a reply."""
+    who = member or ctx.author
+    async with xp_lock(ctx.bot):
+        text = await rank_text(who)
+    await ctx.reply(text or f"{who.display_name} has no XP yet.")
 
 
 @app_commands.command(description="Your XP and level (or another member's)")
 @app_commands.describe(member="Whose rank to show")
 async def rank(interaction: discord.Interaction, member: discord.Member | None = None) -> None:
     who = member or interaction.user
-    entry = await Level.find_unique(user_id=who.id, strict=False)
-    if entry is None:
+    async with xp_lock(interaction.client):
+        text = await rank_text(who)
+    if text is None:  # only the member who asked sees it
         await interaction.response.send_message(f"{who.display_name} has no XP yet.", ephemeral=True)
-        return
-    position = await Level.query(Level.xp > entry.xp).count() + 1
-    await interaction.response.send_message(
-        f"{who.display_name}: level {level_of(entry.xp)}, {entry.xp} XP, #{position} on the server"
-    )
+    else:
+        await interaction.response.send_message(text)
 
 
 @app_commands.command(description="The members with the most XP")
 async def top(interaction: discord.Interaction) -> None:
-    leaders = await Level.query().sort(-Level.xp, +Level.name).limit(10).to_list()
-    lines = [f"{i}. {e.name}: level {level_of(e.xp)} ({e.xp} XP)" for i, e in enumerate(leaders, start=1)]
-    await interaction.response.send_message("\n".join(lines) or "Nobody has XP yet.")
+    async with xp_lock(interaction.client):
+        text = await leaderboard()
+    await interaction.response.send_message(text, view=Leaderboard())
 
 
 async def demo() -> None:
@@ -122,11 +172,9 @@ async def demo() -> None:
         ada, bob = server.create_user("ada"), server.create_user("bob")
         for person in (ada, bob):
             await person.join(guild_id)
-        chat = [ada] * 12 + [bob] * 4
-        for person in chat:
+        for person in [ada] * 12 + [bob] * 4:
             await person.send(channel_id, "hello")
-        async with bot.awarded:  # until the bot has counted every message
-            await bot.awarded.wait_for(lambda: bot.counted == len(chat))
+        # a rank waits for the messages before it to be counted (the bot's XP lock)
         print("rank:", (await ada.invoke(guild_id, "/rank", channel=channel_id)).content)
         print("rank of bob:", (await ada.invoke(guild_id, f"/rank {bob.id}", channel=channel_id)).content)
         print("top:", (await bob.invoke(guild_id, "/top", channel=channel_id)).content.replace("\n", " | "))

@@ -148,9 +148,13 @@ EXPECTED: dict[str, list[str]] = {
         r"^    product: 2 records · 2 messages · 2 channels no snapshot yet$",
         r"^  discobase \S+ · database shop: no version set, status RUNNING$",
         r"^  \[Migrations\] No migrations\.$",
-        r"^  \[Tickets\] 0 open or solved ticket\(s\)$",
-        r"^  \[Logs\] 0 record\(s\) at WARNING or above since ",
-        r"^audit: \[\('/db insert', 'ada'\), \('/db update', 'ada'\), \('/db delete', 'ada'\)\]$",
+        r"^  \[Tickets\] 1 open or solved ticket\(s\)\n"
+        r"    #\d+ WARNING open: \S*admin_cogs\.py:\d+ \(admin_cogs\) · seen 1 times · last ",
+        r"^> /db ticket solve (\d+)\n  Ticket \1 is solved\.$",
+        r"^  \[Logs\] 1 record\(s\) at WARNING or above since .*\n"
+        r"    \S+ \S+ WARNING: stock of tea is low \(admin_cogs:\d+\)$",
+        r"^audit: \[\('/db insert', 'ada'\), \('/db update', 'ada'\), \('/db delete', 'ada'\), "
+        r"\('/db ticket solve', 'ada'\)\]$",
     ],
     "standalone_server.py": [
         r"^discobase#\d{4} sees 'discobase' with \['general'\]$",

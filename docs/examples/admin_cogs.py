@@ -5,6 +5,7 @@ from typing import Any
 
 import discord
 from discord.ext import commands
+from loguru import logger
 
 import discobase
 from discobase.local import LocalDiscord, Permission
@@ -85,7 +86,16 @@ async def main() -> None:
         await run("/db stats")
         await run("/db version")
         await run("/db migrations")
+        db.logs.attach("WARNING")  # warnings and errors are stored in _logs...
+        db.tickets.attach("WARNING", app_id="shop")  # ...and become tickets
+        logger.warning("stock of {} is low", "tea")
+        await db.logs.flush()
+        await db.tickets.flush()
+        db.logs.detach()
+        db.tickets.detach()
         await run("/db tickets")
+        [ticket] = await db.tickets.get_tickets()
+        await run(f"/db ticket solve {ticket.record_id}")
         await run("/db logs level:WARNING since:1h")
         audit = db.system_tables["_events"]
         rows = sorted(await audit.find(), key=lambda row: row.time)

@@ -197,7 +197,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         self._channel_cursors: dict[int, TableReplica] = {}
         self._catalog: dict[str, TableMeta] = {}
         self._category_id: int | None = None
-        self._metadata_channel: ChannelInfo | None = None
+        self._catalog_channel: ChannelInfo | None = None
         # The last message id of every channel, from the channel list read at
         # connect (used once, by the first build_tables), and the events of
         # channels without a cursor yet, kept from that read until it is used.
@@ -300,7 +300,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
     @property
     def metadata_channel_id(self) -> int | None:
         """The id of the ``_dbmetadata`` channel that holds the catalog; ``None`` while closed."""
-        return None if self._metadata_channel is None else self._metadata_channel.id
+        return None if self._catalog_channel is None else self._catalog_channel.id
 
     # ------------------------------------------------------------------ tables
     def table(self, table_class: T) -> T:
@@ -393,7 +393,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         self._detach()
         self._subscribed = False
         self._sealed_catalog = False
-        self._metadata_channel = None
+        self._catalog_channel = None
         self._listed = self._early = None
         self._category_id = None
         self._catalog.clear()
@@ -541,12 +541,12 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         first). Stop other processes that write to this database before
         rotating, and open them with the new key afterwards.
         """
-        if not self.open or self._metadata_channel is None:
+        if not self.open or self._catalog_channel is None:
             raise NotConnectedError("rotate_key() needs an open database")
         if not isinstance(new_key, str | bytes) or not new_key:
             raise TypeError("new_key must be 32 bytes or a non-empty passphrase string")
         transport = self._require_transport()
-        channel_id = self._metadata_channel.id
+        channel_id = self._catalog_channel.id
         old_raw = self._raw_key
         previous = self._key_records(await self._read_channel(channel_id))
         await self._write_key_record(channel_id, new_key)
@@ -575,7 +575,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         Irreversible. Tables stay attached in memory but are no longer ready.
         """
         transport = self._require_transport()
-        if self._metadata_channel is None:
+        if self._catalog_channel is None:
             raise NotConnectedError("not connected to the database, did you forget to login?")
         for cursor in self._cursors.values():
             await cursor.flush()
@@ -585,7 +585,7 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         channel_ids: list[int] = []
         for meta in self._catalog.values():
             channel_ids.extend([*meta.data_channels, meta.index_channel])
-        channel_ids.append(self._metadata_channel.id)
+        channel_ids.append(self._catalog_channel.id)
         if self._category_id is not None:
             channel_ids.append(self._category_id)
         for channel_id in channel_ids:
@@ -595,6 +595,6 @@ class Database(ConnectMixin, CatalogMixin, MigrationsMixin):
         self._cursors.clear()
         self._channel_cursors.clear()
         self._catalog.clear()
-        self._metadata_channel = None
+        self._catalog_channel = None
         self._category_id = None
         logger.info("cleaned database {}", self.name)

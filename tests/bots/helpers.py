@@ -20,8 +20,9 @@ class UserBot(commands.Bot):
         super().__init__(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05)
         self.databases = databases
         self.admin = admin
-        self.seen_messages = 0
-        self.seen = asyncio.Event()
+        #: The people's messages its own ``on_message`` got, in order (their content is empty:
+        #: no privileged intent).
+        self.messages: asyncio.Queue[discord.Message] = asyncio.Queue()
 
         @self.tree.command(name="ping", description="Answers pong")
         async def ping(interaction: discord.Interaction) -> None:
@@ -35,8 +36,14 @@ class UserBot(commands.Bot):
         await self.tree.sync()
 
     async def on_message(self, message: discord.Message) -> None:
-        self.seen_messages += 1
-        self.seen.set()
+        if not message.author.bot:  # not its database's messages, which the bot writes
+            self.messages.put_nowait(message)
+
+    async def next_message(self, *, timeout: float = 15.0) -> discord.Message:
+        """The oldest message ``on_message`` got that no call returned yet (the timeout is
+        a safety bound against a hang, not a measure of speed)."""
+        async with asyncio.timeout(timeout):
+            return await self.messages.get()
 
 
 async def start(server: LocalDiscord, account: BotAccount, bot: commands.Bot) -> asyncio.Task[None]:

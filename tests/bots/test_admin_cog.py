@@ -269,6 +269,8 @@ async def test_operations_commands(setup: Setup) -> None:
     ticket_id = ticket["name"].split()[0].lstrip("#")
     solved = await run(setup, f"/db ticket solve {ticket_id}")
     assert solved.content == f"Ticket {ticket_id} is solved."
+    [row] = await setup.db.system_tables["_events"].find(operation="/db ticket solve")
+    assert (row.actor, row.table, row.detail) == (f"ada ({setup.ada.id})", "_tickets", f"ticket {ticket_id}")  # type: ignore[attr-defined]
     assert "fields" not in embed(await run(setup, "/db tickets open"))
     assert len(embed(await run(setup, "/db tickets solved"))["fields"]) == 1
     await asyncio.sleep(0)

@@ -56,16 +56,15 @@ async def test_attached_from_setup_hook_shares_one_login_and_one_session(
         ada = server.create_user("ada")
         await ada.join(guild_id)
         assert (await ada.invoke(guild_id, "/ping", channel=channel_id)).content == "pong"
-        await ada.send(channel_id, "hello")
-        await until(lambda: user_bot.seen_messages >= 1)  # the bot's own listener still runs
+        hello = await ada.send(channel_id, "hello")
+        assert (await user_bot.next_message()).id == int(hello["id"])  # the bot's own listener still runs
 
         await db.close()
         assert not db.open
         assert not user_bot.is_closed()  # the database leaves the bot running
         assert (await ada.invoke(guild_id, "/ping", channel=channel_id)).content == "pong"
-        before = user_bot.seen_messages
-        await ada.send(channel_id, "still there?")
-        await until(lambda: user_bot.seen_messages > before)
+        still = await ada.send(channel_id, "still there?")
+        assert (await user_bot.next_message()).id == int(still["id"])
         assert server.stats()["GATEWAY IDENTIFY"] == 1
     finally:
         await stop(user_bot, task)
@@ -123,11 +122,13 @@ async def test_a_missing_guild_or_permission_is_reported(server: LocalDiscord, b
             await db.wait_ready()
         assert not user_bot.is_closed()
 
+        await user_bot.wait_until_ready()  # a guild joined from here on is an on_guild_join
         weak_guild = server.create_guild("weak server")
         server.add_member(
             weak_guild, bot, permissions=DEFAULT_BOT_PERMISSIONS & ~int(Permission.MANAGE_MESSAGES)
         )
-        await until(lambda: user_bot.get_guild(weak_guild) is not None)
+        if user_bot.get_guild(weak_guild) is None:  # nothing awaited in between: no event is missed
+            await user_bot.wait_for("guild_join", check=lambda g: g.id == weak_guild, timeout=15)
         weak, _ = make_db("weak server")
         with pytest.raises(MissingPermissionsError, match="Manage Messages"):
             await weak.attach(user_bot)
@@ -207,6 +208,10 @@ async def test_own_bot_uses_non_privileged_intents_and_the_cogs_flag(
         metadata_id = db.metadata_channel_id
         assert metadata_id is not None
         assert [c.name for c in db.guild.channels if c.id == metadata_id] == ["_dbmetadata"]
+        metadata = db._metadata_channel
+        assert isinstance(metadata, discord.TextChannel)  # 1.0.0's type: its tests compare channels
+        assert metadata.id == metadata_id
+        assert metadata in db.guild.channels
 
         await Member(name="ada").save()
         ada = server.create_user("ada")

@@ -14,34 +14,20 @@ from tests.local.example_bots import app_commands, basic_bot, new_member, reacti
 
 
 async def bot_message(server: LocalDiscord, channel_id: int, bot: BotAccount, after: int) -> Message:
-    """The first message ``bot`` posts in ``channel_id`` after message id ``after`` (a safety
-    bound of 10 s, not a test of speed)."""
-    async with asyncio.timeout(10):
-        while True:
-            mine = [
-                m
-                for m in server.store.history(channel_id, limit=10, after=after)
-                if m.author_id == bot.user_id
-            ]
-            if mine:
-                return mine[-1]
-            await asyncio.sleep(0.02)
+    """The first message ``bot`` posts in ``channel_id`` after message id ``after``, as stored:
+    awaited with the server's ``next_message``, which also sees a message posted before the
+    call (10 s is a safety bound, not a test of speed)."""
+    payload = await server.next_message(channel_id, author=bot, after=after)
+    stored = server.store.get_message(channel_id, int(payload["id"]))
+    assert stored is not None
+    return stored
 
 
 async def bot_messages(
     server: LocalDiscord, channel_id: int, bot: BotAccount, after: int, count: int
 ) -> list[Message]:
     """The first ``count`` messages ``bot`` posts in ``channel_id`` after message id ``after``."""
-    async with asyncio.timeout(10):
-        while True:
-            mine = [
-                m
-                for m in server.store.history(channel_id, limit=50, after=after)
-                if m.author_id == bot.user_id
-            ]
-            if len(mine) >= count:
-                return sorted(mine, key=lambda m: m.id)[:count]
-            await asyncio.sleep(0.02)
+    return [await bot_message(server, channel_id, bot, after) for _ in range(count)]
 
 
 async def start_client(server: LocalDiscord, bot: BotAccount, *, client: discord.Client) -> None:

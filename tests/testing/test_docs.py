@@ -1,9 +1,14 @@
-"""docs/testing.md: every Python block is a file the plugin's tests run, and the failure
-message it shows is the one a test gets."""
+"""docs/testing.md: every Python block is a file the plugin's tests run (the leveling bot of
+examples/ included), the unittest example passes under ``python -m unittest``, and the
+failure message it shows is the one a test gets."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import discord
@@ -15,6 +20,7 @@ from discobase.testing import Harness
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "testing.md"
 EXAMPLES = ROOT / "docs" / "examples" / "testing_leveling"
+LEVELING_BOT = ROOT / "examples" / "leveling_bot.py"
 
 
 def blocks(language: str) -> list[str]:
@@ -29,6 +35,27 @@ def test_every_python_block_is_an_example_the_tests_run() -> None:
         included.append(ROOT / match.group(1))
     # test_plugin.py runs every file of the directory with pytest
     assert sorted(included) == sorted(EXAMPLES.glob("*.py"))
+    # the bot they test is the leveling bot of examples/, shown in the bots guide
+    assert "(bots.md#a-complete-example-a-leveling-bot)" in PAGE.read_text()
+
+
+def test_the_unittest_example_passes_under_python_m_unittest(tmp_path: Path) -> None:
+    for path in (EXAMPLES / "test_leveling_unittest.py", LEVELING_BOT):
+        shutil.copy(path, tmp_path / path.name)
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    done = subprocess.run(
+        [sys.executable, "-m", "unittest", "-v", "test_leveling_unittest"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "test_rank_counts_messages (test_leveling_unittest.LevelingBotTest" in done.stderr
+    assert "test_rank_slash_command (test_leveling_unittest.LevelingBotTest" in done.stderr
+    assert re.search(r"^Ran 2 tests in .*\n\nOK$", done.stderr, re.MULTILINE), done.stderr[-4000:]
 
 
 async def test_the_failure_message_shown_is_the_real_one() -> None:

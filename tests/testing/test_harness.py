@@ -15,7 +15,7 @@ import discord.ext.commands
 import pytest
 
 import discobase
-from discobase.exceptions import DiscobaseError
+from discobase.exceptions import DiscobaseError, GuildNotFoundError
 from discobase.local import Fault, LocalDiscord
 from discobase.testing import BotConnectionError, BotHandlerError, Harness, start_client, stop_client
 from tests.testing.bots import EchoBot, SlowStarter, Ticker
@@ -170,6 +170,47 @@ async def test_a_database_in_the_bots_guild(harness: Harness) -> None:
     await harness.open_database(db, account=harness.bot_account)
     assert db.guild is not None
     assert db.guild.id == harness.guild.id
+
+
+class AttachingBot(discord.ext.commands.Bot):
+    """A bot that attaches ``db`` in its ``setup_hook`` and leaves closing it to others."""
+
+    def __init__(self, db: discobase.Database) -> None:
+        super().__init__(command_prefix="!", intents=discord.Intents.default())
+        self.db = db
+
+    async def setup_hook(self) -> None:
+        await self.db.attach(self)
+
+
+async def test_run_bot_returns_once_the_database_the_bot_attached_is_open() -> None:
+    db = discobase.Database("attached data")
+
+    @db.table
+    class Note(discobase.Table):
+        text: str
+
+    async with Harness(guild_name=db.name) as harness:
+        bot = await harness.run_bot(AttachingBot(db))
+        assert db.open  # no wait_ready needed in the test
+        assert db.bot is bot
+        assert db.guild is not None
+        assert db.guild.id == harness.guild.id
+        await Note(text="one login").save()
+        assert harness.server.stats()["GATEWAY IDENTIFY"] == 1
+    # the bot did not close its database: the harness did, before stopping the bot
+    assert not db.open
+    assert bot.is_closed()
+    async with Harness(guild_name=db.name) as harness:  # a fresh server: the database attaches again
+        await harness.run_bot(AttachingBot(db))
+        assert await Note.find() == []
+
+
+async def test_run_bot_raises_the_start_up_error_of_an_attached_database(harness: Harness) -> None:
+    db = discobase.Database("not the test guild")
+    with pytest.raises(GuildNotFoundError, match="not a member of a guild named 'not the test guild'"):
+        await harness.run_bot(AttachingBot(db))
+    assert not db.open
 
 
 async def test_helpers_need_a_started_harness() -> None:

@@ -15,6 +15,7 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples" / "testing_leveling"
+LEVELING_BOT = ROOT / "examples" / "leveling_bot.py"
 WARNINGS_ARE_ERRORS = ("-W", "error", "-W", "ignore:'audioop' is deprecated:DeprecationWarning")
 
 #: Loaded with ``-p leakcheck``: after each test (its other fixtures torn down), nothing is
@@ -120,10 +121,67 @@ def test_without_pytest_asyncio_the_fixtures_say_what_is_missing(pytester: pytes
 
 @pytest.mark.parametrize("mode", ["strict", "auto"])
 def test_the_guides_examples(pytester: pytest.Pytester, leakcheck: None, mode: str) -> None:
-    for path in EXAMPLES.glob("*.py"):
+    # the guide tests the leveling bot of examples/, imported as the module leveling_bot
+    for path in [*EXAMPLES.glob("*.py"), LEVELING_BOT]:
         shutil.copy(path, pytester.path / path.name)
     result = run(pytester, "-p", "leakcheck", "-o", f"asyncio_mode={mode}", "-v")
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=10)
+
+
+ATTACHED = """
+import discord
+import pytest
+import pytest_asyncio
+from discord.ext import commands
+
+import discobase
+
+pytestmark = pytest.mark.asyncio
+db = discobase.Database("bot data")
+
+
+class AttachingBot(commands.Bot):
+    def __init__(self):
+        super().__init__(command_prefix="!", intents=discord.Intents.default())
+
+    async def setup_hook(self):
+        await db.attach(self)
+
+
+@pytest.fixture
+def discobase_database():
+    return db
+
+
+@pytest.fixture
+def discobase_attached():
+    return True
+
+
+@pytest_asyncio.fixture
+async def opened_elsewhere(discobase_harness):
+    await discobase_harness.open_database(db)
+
+
+async def test_the_guild_is_the_databases_and_the_bot_opens_it(guild, database, run_bot):
+    assert guild.name == "bot data"
+    assert database is db
+    assert not db.open
+    await run_bot(AttachingBot())
+    assert db.open
+    assert db.guild.id == guild.id
+
+
+async def test_a_database_already_open_is_refused(opened_elsewhere, database):
+    pass
+"""
+
+
+def test_an_attached_database_is_opened_by_the_bot(pytester: pytest.Pytester, leakcheck: None) -> None:
+    pytester.makepyfile(test_attached=ATTACHED)
+    result = run(pytester, "-p", "leakcheck")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*DiscobaseError: the database 'bot data' is already open*"])
 
 
 def test_the_leak_check_sees_a_task_left_behind(pytester: pytest.Pytester, leakcheck: None) -> None:

@@ -1,4 +1,5 @@
-"""The fixture the tests override: ``database`` is the bot's own database (with its table)."""
+"""The fixtures the tests override: ``database`` is the bot's own database, which the bot
+attaches itself in its ``setup_hook``."""
 
 import pytest
 from leveling_bot import db
@@ -9,3 +10,8 @@ import discobase
 @pytest.fixture
 def discobase_database() -> discobase.Database:
     return db
+
+
+@pytest.fixture
+def discobase_attached() -> bool:
+    return True  # LevelingBot.setup_hook runs `await db.attach(self)`

@@ -1,4 +1,4 @@
-"""Testing the leveling bot on discobase's local Discord server, with pytest."""
+"""Testing the leveling bot (examples/leveling_bot.py) on discobase's local Discord server."""
 
 import pytest
 from leveling_bot import Level, LevelingBot
@@ -11,17 +11,26 @@ pytestmark = pytest.mark.asyncio
 
 
 async def test_rank_prefix_command(run_bot, member, guild, database):
-    await run_bot(LevelingBot())
+    bot = await run_bot(LevelingBot(cooldown=0))  # returns once the bot's database is open
     ada = await member("ada")
     await ada.send(guild.general, "hello")
     await ada.send(guild.general, "how is everyone?")
-    reply = await ada.ask(guild.general, "!rank")  # the bot's next message in #general
-    assert reply["content"] == "ada is level 0 with 20 XP"
-    assert reply["referenced_message"]["content"] == "!rank"
+    reply = await ada.ask(guild.general, f"{bot.user.mention} rank")  # the bot's next message there
+    assert reply["content"] == "ada: level 0, 20 XP, #1 on the server"
+    assert reply["referenced_message"]["content"] == f"{bot.user.mention} rank"
+
+
+async def test_messages_within_the_cooldown_earn_nothing(run_bot, member, guild, database):
+    bot = await run_bot(LevelingBot())  # one message a minute earns XP
+    ada = await member("ada")
+    await ada.send(guild.general, "hello")
+    await ada.send(guild.general, "hello again")
+    reply = await ada.ask(guild.general, f"{bot.user.mention} rank")
+    assert reply["content"] == "ada: level 0, 10 XP, #1 on the server"
 
 
 async def test_level_up_is_announced(run_bot, member, guild, local_discord, database):
-    await run_bot(LevelingBot())
+    await run_bot(LevelingBot(cooldown=0))
     ada = await member("ada")
     for n in range(10):
         await ada.send(guild.general, f"message {n}")
@@ -30,53 +39,60 @@ async def test_level_up_is_announced(run_bot, member, guild, local_discord, data
 
 
 async def test_rank_slash_command(run_bot, member, guild, local_discord, database):
-    await run_bot(LevelingBot())
+    await run_bot(LevelingBot(cooldown=0))
     ada = await member("ada")
-    result = await ada.invoke(guild.id, "/rank")  # what ada sees of the answer
-    assert result.content == "ada is level 0 with 0 XP"
-    assert result.ephemeral
-    assert local_discord.stats()["POST /interactions/{interaction_id}/{interaction_token}/callback"] == 1
+    first = await ada.invoke(guild.id, "/rank")  # what ada sees of the answer
+    assert first.content == "ada has no XP yet."
+    assert first.ephemeral
+    await ada.send(guild.general, "hello")
+    second = await ada.invoke(guild.id, "/rank")
+    assert second.content == "ada: level 0, 10 XP, #1 on the server"
+    assert not second.ephemeral
+    assert local_discord.stats()["POST /interactions/{interaction_id}/{interaction_token}/callback"] == 2
 
 
-async def test_bonus_button(run_bot, member, guild, database):
-    await run_bot(LevelingBot())
-    ada = await member("ada")
-    rank = await ada.ask(guild.general, "!rank")
-    first = await ada.click(rank, "leveling:bonus")
-    assert first.content == "+50 XP! ada is level 0 with 50 XP"
-    again = await ada.click(rank, "leveling:bonus")
-    assert again.content == "You already claimed your bonus."
-    assert again.ephemeral
+async def test_leaderboard_refresh_button(run_bot, member, guild, database):
+    await run_bot(LevelingBot(cooldown=0))
+    ada, bob = await member("ada"), await member("bob")
+    await ada.send(guild.general, "hello")
+    board = await ada.invoke(guild.id, "/top")
+    assert board.content == "1. ada: level 0 (10 XP)"
+    await bob.send(guild.general, "hi")
+    await bob.send(guild.general, "hi again")
+    refreshed = await ada.click(board.message, "leveling:top:refresh")
+    assert refreshed.updated["content"] == "1. bob: level 0 (20 XP)\n2. ada: level 0 (10 XP)"
 
 
-async def test_xp_survives_a_restart(run_bot, member, guild, discobase_harness, database):
-    bot = await run_bot(LevelingBot())
+async def test_xp_survives_a_restart(run_bot, member, guild, database):
+    bot = await run_bot(LevelingBot(cooldown=0))
     ada = await member("ada")
     await ada.send(guild.general, "hello")
-    rank = await ada.ask(guild.general, "!rank")
-    assert rank["content"] == "ada is level 0 with 10 XP"
+    rank = await ada.ask(guild.general, f"{bot.user.mention} rank")
+    assert rank["content"] == "ada: level 0, 10 XP, #1 on the server"
+    board = await ada.invoke(guild.id, "/top")
 
-    await bot.close()  # the application stops...
-    await database.close()
-    await discobase_harness.open_database(database)  # ...and starts again
-    await run_bot(LevelingBot())
+    await bot.close()  # the application stops, and closes its database...
+    assert not database.open
+    await run_bot(LevelingBot(cooldown=0))  # ...and starts again: the database opens from the server
 
-    assert (await Level.find_unique(user_id=ada.id)).xp == 10  # read back from the server
-    bonus = await ada.click(rank, "leveling:bonus")  # a button sent before the restart
-    assert bonus.content == "+50 XP! ada is level 0 with 60 XP"
+    assert (await Level.find_unique(user_id=ada.id)).xp == 10
+    again = await ada.invoke(guild.id, "/rank")
+    assert again.content == "ada: level 0, 10 XP, #1 on the server"
+    refreshed = await ada.click(board.message, "leveling:top:refresh")  # a button sent before the restart
+    assert refreshed.updated["content"] == "1. ada: level 0 (10 XP)"
 
 
 async def test_answers_through_a_dropped_gateway_connection(run_bot, member, guild, discord_faults, database):
-    await run_bot(LevelingBot())
+    bot = await run_bot(LevelingBot(cooldown=0))
     ada = await member("ada")
     drop = discord_faults.add(Fault("gateway_drop", route="MESSAGE_CREATE", count=1))
-    reply = await ada.ask(guild.general, "!rank")  # the bot resumes and gets the message again
-    assert reply["content"] == "ada is level 0 with 0 XP"
+    reply = await ada.ask(guild.general, f"{bot.user.mention} rank")  # the bot resumes, gets it again
+    assert reply["content"] == "ada has no XP yet."
     assert drop.fired == 1
 
 
 async def test_without_its_database_the_bot_fails(run_bot, member, guild, discobase_harness, database):
-    await run_bot(LevelingBot())
+    await run_bot(LevelingBot(cooldown=0))
     ada = await member("ada")
     await database.close()
     await ada.send(guild.general, "hello")

@@ -12,20 +12,20 @@ from discobase.testing import Harness
 
 class LevelingBotTest(unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self) -> None:
-        self.harness = await self.enterAsyncContext(Harness())  # a fresh local server per test
-        await self.harness.open_database(db)
-        await self.harness.run_bot(LevelingBot())
+        # A fresh local server per test; its guild has the name the bot's database looks for.
+        self.harness = await self.enterAsyncContext(Harness(guild_name=db.name))
+        self.bot = await self.harness.run_bot(LevelingBot(cooldown=0))  # once its database is open
         self.ada = await self.harness.member("ada")
 
     async def test_rank_counts_messages(self) -> None:
         general = self.harness.guild.general
         await self.ada.send(general, "hello")
-        reply = await self.ada.ask(general, "!rank")
-        self.assertEqual(reply["content"], "ada is level 0 with 10 XP")
+        reply = await self.ada.ask(general, f"{self.bot.user.mention} rank")
+        self.assertEqual(reply["content"], "ada: level 0, 10 XP, #1 on the server")
 
     async def test_rank_slash_command(self) -> None:
         result = await self.ada.invoke(self.harness.guild.id, "/rank")
-        self.assertEqual(result.content, "ada is level 0 with 0 XP")
+        self.assertEqual(result.content, "ada has no XP yet.")
         self.assertTrue(result.ephemeral)
 
 

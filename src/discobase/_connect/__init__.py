@@ -37,7 +37,7 @@ from discobase._connect.attached import (
 from discobase.engine.versions import DBStatus
 from discobase.exceptions import AlreadyConnectedError, DiscobaseError, NotConnectedError
 from discobase.storage.discord_transport import DiscordTransport
-from discobase.storage.transport import GuildInfo, Transport
+from discobase.storage.transport import ChannelInfo, GuildInfo, Transport
 
 if TYPE_CHECKING:
     from discobase._connect.embedded import EmbeddedServer
@@ -47,6 +47,9 @@ __all__ = ["ConnectMixin", "EmbeddedServerWarning"]
 
 #: The extension the ``cogs=True`` flag loads (see :mod:`discobase.cogs.admin`).
 ADMIN_EXTENSION = "discobase.cogs.admin"
+
+#: Seconds the open waits for a channel it created to reach discord.py's cache.
+CACHE_TIMEOUT = 10.0
 
 
 class EmbeddedServerWarning(UserWarning):
@@ -73,6 +76,8 @@ class ConnectMixin:
     _setup_event: asyncio.Event | None
     _stop_event: asyncio.Event | None
     _startup_error: BaseException | None
+    _catalog_channel: ChannelInfo | None
+    guild: discord.Guild | None
 
     if TYPE_CHECKING:
 
@@ -96,6 +101,49 @@ class ConnectMixin:
             self._bot = commands.Bot(command_prefix="!", intents=required_intents(), guild_ready_timeout=0.5)
             self._bot.db = self  # type: ignore[attr-defined]
         return self._bot
+
+    @property
+    def _metadata_channel(self) -> discord.TextChannel | ChannelInfo | None:
+        """The catalog channel (``_dbmetadata``) while connected: discord.py's
+        ``TextChannel`` from the guild's cache when running on discord.py, as
+        discobase 1.0.0 had it (its programs and tests compare it with the
+        channels of :attr:`guild`); the transport's :class:`ChannelInfo` on
+        another transport (the in-memory one)."""
+        info = self._catalog_channel
+        if info is None:
+            return None
+        if isinstance(self._transport, DiscordTransport) and isinstance(self.guild, discord.Guild):
+            channel = self.guild.get_channel(info.id)
+            if isinstance(channel, discord.TextChannel):
+                return channel
+        return info
+
+    async def _cache_catalog_channel(self, timeout: float = CACHE_TIMEOUT) -> None:
+        """On discord.py, wait until the catalog channel is in the guild's cache,
+        so that :attr:`_metadata_channel` and ``guild.channels`` show it once the
+        database is open. A channel discobase just created reaches the cache
+        through the gateway's CHANNEL_CREATE event, which may come after the
+        REST reply; if it has not come within ``timeout`` seconds, a warning
+        says so and the database opens anyway."""
+        info, guild = self._catalog_channel, self.guild
+        if info is None or not isinstance(self._transport, DiscordTransport):
+            return
+        if not isinstance(guild, discord.Guild) or guild.get_channel(info.id) is not None:
+            return
+
+        def created(channel: discord.abc.GuildChannel) -> bool:
+            return channel.id == info.id
+
+        try:
+            await self._transport.client.wait_for("guild_channel_create", check=created, timeout=timeout)
+        except TimeoutError:
+            logger.warning(
+                "database {}: the catalog channel {} did not reach discord.py's cache within {}s "
+                "(no CHANNEL_CREATE event from the gateway)",
+                self.name,
+                info.id,
+                timeout,
+            )
 
     def _wants_guild(self, guild: discord.Guild | GuildInfo) -> bool:
         """Whether ``guild`` is this database's (by id if given, else by name)."""
@@ -258,6 +306,7 @@ class ConnectMixin:
                 await self._check_version()
 
             await self.events.run("open", None, open_database())
+            await self._cache_catalog_channel()
             await self._load_admin_cogs()
         except BaseException as error:
             self._startup_error = error

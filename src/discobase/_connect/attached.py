@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "REQUIRED_INTENTS",
     "AttachedTransport",
+    "attach_attempts",
     "attached_databases",
     "check_intents",
     "check_permissions",
@@ -53,6 +54,8 @@ REQUIRED_INTENTS: dict[str, str] = {
 
 #: The databases attached to each bot (several databases, in several guilds, may share one bot).
 _ATTACHED: weakref.WeakKeyDictionary[discord.Client, list[Database]] = weakref.WeakKeyDictionary()
+#: Every database attached to each bot so far (see :func:`attach_attempts`).
+_ATTEMPTS: weakref.WeakKeyDictionary[discord.Client, list[Database]] = weakref.WeakKeyDictionary()
 
 
 def required_intents() -> discord.Intents:
@@ -113,10 +116,20 @@ def attached_databases(bot: discord.Client) -> list[Database]:
     return list(_ATTACHED.get(bot, ()))
 
 
+def attach_attempts(bot: discord.Client) -> list[Database]:
+    """Every database attached to ``bot`` since it was made, oldest first, including those
+    closed since and those whose open failed (which :func:`attached_databases` no longer
+    lists): the testing harness reports their start-up errors."""
+    return list(_ATTEMPTS.get(bot, ()))
+
+
 def register(bot: discord.Client, database: Database) -> None:
     databases = _ATTACHED.setdefault(bot, [])
     if database not in databases:
         databases.append(database)
+    attempts = _ATTEMPTS.setdefault(bot, [])
+    if database not in attempts:
+        attempts.append(database)
 
 
 def unregister(bot: discord.Client, database: Database) -> None:

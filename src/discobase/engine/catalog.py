@@ -72,7 +72,7 @@ class CatalogMixin:
     _sealed_catalog: bool
     _catalog: dict[str, TableMeta]
     _category_id: int | None
-    _metadata_channel: ChannelInfo | None
+    _catalog_channel: ChannelInfo | None
     _listed: dict[int, int | None] | None
     _early: list[MessageEvent] | None
     _ids: IdGenerator
@@ -84,8 +84,8 @@ class CatalogMixin:
     async def _ensure_catalog(self) -> ChannelInfo:
         transport = self._require_transport()
         assert self.guild is not None
-        if self._metadata_channel is not None:
-            return self._metadata_channel
+        if self._catalog_channel is not None:
+            return self._catalog_channel
         self._early = []  # from here on, no event is missed: a message is either listed or kept
         channels = await transport.channels(self.guild.id, hidden=True)
         self._listed = {c.id: c.last_message_id for c in channels if c.visible}
@@ -105,7 +105,7 @@ class CatalogMixin:
                 topic=CATALOG_TOPIC,
                 private=True,
             )
-        self._metadata_channel = metadata
+        self._catalog_channel = metadata
         self._lease = WorkerLease(transport, metadata.id, self._ids)
         await self._lease.post()  # before the catalog is read, which then shows every earlier claim
         await self._lease.confirm(await self._read_catalog(metadata.id))

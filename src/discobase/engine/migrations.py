@@ -48,7 +48,7 @@ class MigrationsMixin:
     _on_init: list[tuple[str, Migration]]
     _system: dict[str, type[Table]]
     _cursors: dict[str, TableReplica]
-    _metadata_channel: ChannelInfo | None
+    _catalog_channel: ChannelInfo | None
 
     def _require_transport(self) -> Transport:
         raise NotImplementedError
@@ -131,8 +131,8 @@ class MigrationsMixin:
             raise self._too_new(stored, target)
         # Only one process migrates: the others wait for the lock, then find the work done.
         transport = self._require_transport()
-        assert self._metadata_channel is not None
-        async with DiscordLock(transport, self._metadata_channel.id, "migrations"):
+        assert self._catalog_channel is not None
+        async with DiscordLock(transport, self._catalog_channel.id, "migrations"):
             for cursor in list(self._cursors.values()):
                 for channel_id in cursor.meta.data_channels:
                     await cursor.catch_up(channel_id)  # what the previous holder wrote

@@ -34,6 +34,8 @@ from discord.ext import commands
 from loguru import logger
 
 import discobase
+from discobase._connect.attached import attach_attempts, attached_databases
+from discobase.engine.versions import DBStatus
 from discobase.exceptions import DiscobaseError
 from discobase.local import BotAccount, FaultInjector, LocalDiscord, Overwrite, Person, RateLimitProfile
 
@@ -370,7 +372,9 @@ class Harness:
     ) -> ClientT:
         """Start ``client`` (a ``discord.Client`` or ``commands.Bot``, as the application
         builds it) on the server, logged in as ``account`` (default :attr:`bot_account`),
-        and return it once ready (its ``setup_hook`` ran, ``on_ready`` was dispatched).
+        and return it once ready (its ``setup_hook`` ran, ``on_ready`` was dispatched) and
+        the databases it attached by then (``await db.attach(self)`` in ``setup_hook`` or
+        before the start) are open: a database's start-up error is raised here.
 
         ``guild_ready_timeout`` replaces discord.py's wait for more guilds after READY (2 s
         by default; the local server sends them all at once); ``None`` keeps the client's.
@@ -395,6 +399,17 @@ class Harness:
             guild_ready_timeout=guild_ready_timeout,
         )
         self._bots.append(_RunningBot(client, account, task))
+        for db in attach_attempts(client):
+            if db.status is DBStatus.STOPPED:
+                continue  # attached, then closed already
+            try:
+                async with asyncio.timeout(self.ready_timeout):
+                    await db.wait_ready()  # raises the start-up error of a database that FAILED
+            except TimeoutError:
+                raise BotConnectionError(
+                    f"the database {db.name!r} attached to bot {account.name!r} did not open within "
+                    f"{self.ready_timeout:g} s (status {db.status.value})"
+                ) from None
         return client
 
     async def stop_bot(self, client: discord.Client) -> None:
@@ -409,7 +424,14 @@ class Harness:
 
     @staticmethod
     async def _stop(running: _RunningBot) -> None:
-        await stop_client(running.client, running.task, name=running.account.name)
+        """Close the databases still open on the bot (while its connection can write their
+        last snapshots; an application usually does it in its bot's ``close``), then the bot."""
+        try:
+            for db in attached_databases(running.client):
+                if db.open:
+                    await db.close()
+        finally:
+            await stop_client(running.client, running.task, name=running.account.name)
 
     # ------------------------------------------------------------------ databases
     @property

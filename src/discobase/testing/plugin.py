@@ -22,9 +22,13 @@ Each test gets its own server, in memory:
     (``guild.id``, ``guild.general``);
 ``user``, ``member``
     ``user("ada")`` a person in no guild, ``await member("ada")`` a person who joined ``guild``;
-``discobase_database``, ``database``
+``discobase_database``, ``database``, ``discobase_attached``
     override ``discobase_database`` to return the application's ``Database`` (with its
-    tables); ``database`` is it, connected to the test's server and closed at the end;
+    tables); ``database`` is it, connected to the test's server and closed at the end.
+    When the bot under test attaches the database itself (``await db.attach(self)`` in its
+    ``setup_hook``), override ``discobase_attached`` to return ``True``: then ``guild`` is
+    named after the database, ``database`` is left for the bot to open, and ``run_bot``
+    returns once it is open;
 ``discord_faults``
     the server's :class:`~discobase.local.FaultInjector`.
 """
@@ -37,12 +41,14 @@ from typing import Any
 import pytest
 
 from discobase.database import Database
+from discobase.exceptions import DiscobaseError
 from discobase.local import BotAccount, FaultInjector, LocalDiscord, Person
 from discobase.testing.harness import Harness, LocalGuild
 
 __all__ = [
     "bot_account",
     "database",
+    "discobase_attached",
     "discobase_database",
     "discobase_harness",
     "discord_faults",
@@ -87,17 +93,45 @@ def _async_fixture(function: Callable[..., Any]) -> Any:
 
 
 @_async_fixture
-async def discobase_harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    """The test's :class:`~discobase.testing.Harness`: a fresh local server, stopped at the end."""
+async def discobase_harness(
+    request: pytest.FixtureRequest, discobase_attached: bool
+) -> AsyncIterator[Harness]:
+    """The test's :class:`~discobase.testing.Harness`: a fresh local server, stopped at the
+    end. With ``discobase_attached``, its guild is named after ``discobase_database``."""
     limits = request.node.get_closest_marker("discord_limits") is not None
-    async with Harness(rate_limits="discord" if limits else "off") as harness:
+    options: dict[str, Any] = {}
+    if discobase_attached:
+        options["guild_name"] = request.getfixturevalue("discobase_database").name
+    async with Harness(rate_limits="discord" if limits else "off", **options) as harness:
         yield harness
 
 
 @_async_fixture
-async def database(discobase_harness: Harness, discobase_database: Database) -> AsyncIterator[Database]:
-    """``discobase_database`` connected to the test's local server (closed at the end)."""
-    yield await discobase_harness.open_database(discobase_database)
+async def database(
+    discobase_harness: Harness, discobase_database: Database, discobase_attached: bool
+) -> AsyncIterator[Database]:
+    """``discobase_database`` connected to the test's local server (closed at the end); with
+    ``discobase_attached``, the database the bot under test attaches (and ``run_bot`` waits
+    for), not connected here."""
+    if not discobase_attached:
+        yield await discobase_harness.open_database(discobase_database)
+        return
+    if discobase_database.open:
+        raise DiscobaseError(
+            f"the database {discobase_database.name!r} is already open: with discobase_attached, "
+            "the bot under test opens it (await db.attach(bot) in its setup_hook)"
+        )
+    yield discobase_database
+
+
+@pytest.fixture
+def discobase_attached() -> bool:
+    """Whether the bot under test attaches ``discobase_database`` itself (``await
+    db.attach(self)`` in its ``setup_hook``): override it to return ``True``. Then the
+    test's guild takes the database's name, so that the bot finds its database there, and
+    ``database`` does not connect it: ``run_bot`` returns once the bot opened it. By
+    default ``False``: ``database`` connects it on its own connection."""
+    return False
 
 
 @pytest.fixture
