@@ -29,7 +29,8 @@ async def db(compat_environment: int) -> AsyncIterator[discobase.Database]:
     database = discobase.Database("discobase test", logging=True)
     database.login_task(os.environ["TEST_BOT_TOKEN"])
     await database.wait_ready()
-    assert database.guild is not None and database.guild.id == compat_environment
+    assert database.guild is not None
+    assert database.guild.id == compat_environment
     try:
         yield database
     finally:
