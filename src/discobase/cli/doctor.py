@@ -21,8 +21,8 @@ from rich.table import Table as RichTable
 
 from discobase._connect.attached import REQUIRED_INTENTS
 from discobase._discord.limits import MAX_CHANNELS_PER_GUILD
-from discobase.cli.app import app, console, print_json, run, target
 from discobase.cli.connection import EXIT_CHECK_FAILED, open_database
+from discobase.cli.core import app, console, print_json, run, target
 from discobase.exceptions import DiscobaseError, GuildNotFoundError, MissingPermissionsError
 
 __all__ = ["CHECKS", "Check", "diagnose"]

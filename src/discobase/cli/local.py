@@ -13,8 +13,8 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 
 from discobase import __version__
-from discobase.cli.app import app, console, fail, print_json
 from discobase.cli.connection import EXIT_USAGE
+from discobase.cli.core import app, console, fail, print_json
 
 if TYPE_CHECKING:
     from discobase.local import LocalDiscord

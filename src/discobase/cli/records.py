@@ -9,8 +9,8 @@ from typing import Annotated, Any, get_args
 import typer
 from rich.table import Table as RichTable
 
-from discobase.cli.app import app, console, print_json, run, target
 from discobase.cli.connection import EXIT_NOT_FOUND, EXIT_USAGE, CliError, open_database
+from discobase.cli.core import app, console, print_json, run, target
 from discobase.model.table import Table
 from discobase.querytext import parse_query
 

@@ -20,8 +20,8 @@ import typer
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from discobase.cli.app import app, console, print_json, run, target
 from discobase.cli.connection import EXIT_NOT_FOUND, EXIT_USAGE, CliError, Opened, Target, open_database
+from discobase.cli.core import app, console, print_json, run, target
 from discobase.cli.records import print_records, record_json
 from discobase.database import Database
 from discobase.engine.versions import Version

@@ -36,8 +36,8 @@ from typing import Annotated, Any
 
 import typer
 
-from discobase.cli.app import app, console, err, fail, print_json, run, target
 from discobase.cli.connection import EXIT_CHECK_FAILED, EXIT_USAGE, CliError, Opened, open_database
+from discobase.cli.core import app, console, err, fail, print_json, run, target
 from discobase.cli.records import record_json
 from discobase.engine.state import TableMeta
 from discobase.model.table import Table

@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import zstandard
-from cryptography.exceptions import InvalidTag
 from loguru import logger
 
 from discobase.storage.crypto import AEAD_OVERHEAD, KDF_SALT, NONCE, Keyring, derive_key, key_id
@@ -474,6 +473,8 @@ class Codec:
             raise CodecError(f"cannot decrypt {header.what}: it is encrypted and this codec has no key")
         if len(blob) < AEAD_OVERHEAD:
             raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
+        from cryptography.exceptions import InvalidTag  # installed: the codec has keys
+
         view = memoryview(blob)
         kid = header.fields.get("k")
         if kid is None:  # written before key ids: any key, the header alone authenticated
