@@ -31,7 +31,7 @@ from discobase.local.permissions import DEFAULT_BOT_PERMISSIONS, Permission
 GUILD = "cli guild"
 LIMITED = "limited guild"
 #: One guild (one database) per test, so that tests do not see each other's records.
-GUILDS = ("cli records", "cli export", "cli resume", "cli backup", "cli processes", GUILD)
+GUILDS = ("cli records", "cli export", "cli resume", "cli backup", "cli processes", "cli migrate", GUILD)
 
 
 @dataclass
@@ -400,3 +400,58 @@ def test_cli_writes_while_another_process_writes(server: Server, tmp_path: Path)
     assert {f"batch{n}" for n in range(10)} | {f"parent{n}" for n in range(10)} | {"child"} <= set(names)
     found = output_json(invoke(server, g, "find", "person", "name^=batch", "--json"))
     assert len(found) == 10  # each imported once
+
+
+APPLICATION = """
+import discobase
+
+db = discobase.Database("cli migrate", version="1.1.0")
+
+
+@db.table
+class Item(discobase.Table):
+    name: str
+    size: int = 0
+
+
+@db.migration("1.1.0")
+async def sizes(db):
+    for item in await Item.find():
+        item.size = len(item.name)
+        await item.update()
+"""
+
+
+def test_migrate_status_apply_history(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    g = "cli migrate"
+
+    async def seed() -> None:
+        db = server.database(g, version="1.0.0")
+
+        @db.table
+        class Item(discobase.Table):
+            name: str
+            size: int = 0
+
+        async with db.conn(server.token):
+            await Item.insert_many([Item(name="ab"), Item(name="abcd")])
+
+    asyncio.run(seed())
+    (tmp_path / "cli_migrate_app.py").write_text(APPLICATION)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    status = output_json(invoke(server, g, "migrate", "status", "--app", "cli_migrate_app:db", "--json"))
+    assert (status["stored"], status["expected"], status["state"]) == ("1.0.0", "1.1.0", "behind")
+    assert output_json(invoke(server, g, "migrate", "history", "--json")) == []
+
+    applied = output_json(invoke(server, g, "migrate", "apply", "--app", "cli_migrate_app:db", "--json"))
+    assert applied == {"version": "1.1.0"}
+    history = output_json(invoke(server, g, "migrate", "history", "--json"))
+    assert [(h["version"], h["name"], h["outcome"]) for h in history] == [("1.1.0", "sizes", "applied")]
+    items = output_json(invoke(server, g, "find", "item", "sort:size", "--json"))
+    assert [(i["name"], i["size"]) for i in items] == [("ab", 2), ("abcd", 4)]
+    status = output_json(invoke(server, g, "migrate", "status", "--app", "cli_migrate_app:db", "--json"))
+    assert status["state"] == "current"
+    wrong = invoke(server, g, "migrate", "apply", "--app", "cli_migrate_app:nothing")
+    assert wrong.exit_code == EXIT_USAGE
