@@ -73,6 +73,7 @@ class Target:
     key: str | None = None
 
     def database(self) -> Database:
+        """A :class:`~discobase.Database` for the guild named (or numbered) by ``--guild``."""
         guild = self.guild or os.environ.get("DISCOBASE_GUILD") or None
         if guild is None:
             raise CliError(

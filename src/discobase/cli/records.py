@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any, get_args
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table as RichTable
 
 from discobase.cli.connection import EXIT_NOT_FOUND, EXIT_USAGE, CliError, open_database
@@ -74,8 +75,7 @@ def parse_assignments(model: type[Table], words: list[str]) -> dict[str, Any]:
 
 
 def _validate(model: type[Table], values: dict[str, Any]) -> Table:
-    from pydantic import ValidationError
-
+    """``values`` as a record of ``model``, or a usage error naming each invalid field."""
     try:
         return model.model_validate(values)
     except ValidationError as error:
