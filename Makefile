@@ -7,11 +7,31 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck docs docs-serve pytest serve bench soak clean
 
-$(STAMP): pyproject.toml
+# The stamp records the interpreter the venv was made with. A venv made with another
+# Python (older than 3.11, or since upgraded or switched) is made again, saying why.
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print(sys.version.split()[0])' 2>/dev/null)
+ifneq ($(wildcard $(STAMP)),)
+STAMPED := $(shell cat $(STAMP))
+VENV_VERSION := $(shell $(PY) -c 'import sys; print(sys.version.split()[0])' 2>/dev/null)
+ifneq ($(STAMPED) $(VENV_VERSION),python-$(PYTHON_VERSION) $(PYTHON_VERSION))
+STALE := venv-stale
+endif
+endif
+
+.PHONY: venv-stale
+venv-stale:
+	@echo "$(VENV) was made with $(or $(STAMPED),an unrecorded Python) (it runs $(or $(VENV_VERSION),nothing));" \
+	      "$(PYTHON) is $(or $(PYTHON_VERSION),missing): making $(VENV) again"
+
+$(STAMP): pyproject.toml $(STALE)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "discobase needs Python >= 3.11, and $(PYTHON) is $(or $(PYTHON_VERSION),missing):" \
+		     "run make PYTHON=python3.11 (or newer)"; exit 1; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,docs]"
-	touch $(STAMP)
+	echo "python-$(PYTHON_VERSION)" > $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/demo.py

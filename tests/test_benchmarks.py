@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from benchmarks.ideal import Req, Step, crud_steps, ideal_for, simulate, workload_steps
-from benchmarks.report import ANALYSIS_BEGIN, ANALYSIS_END, BLOCK_BEGIN, markdown, write_docs
+from benchmarks.report import ANALYSIS_BEGIN, ANALYSIS_END, BLOCK_BEGIN, headline_chart, markdown, write_docs
 from benchmarks.runner import Options, plan_runs, refresh, run_benchmarks
 from benchmarks.workloads import Sizes, crud_plan
 
@@ -277,3 +277,23 @@ def test_plan_of_runs() -> None:
     assert all(r.budget == 300 for r in runs if r.library == "1.0.0")
     off = [r.key for r in plan_runs(Options(rate_limits="off", workloads=("crud",)))]
     assert off == ["crud/sequential/ours", "crud/concurrent/ours", "crud/sequential/1.0.0"]
+
+
+def test_the_headline_chart_draws_each_comparison_with_1_0_0() -> None:
+    runs = [
+        {"key": "a", "workload": "crud", "style": "sequential"},
+        {"key": "b", "workload": "bulk", "style": "concurrent"},
+        {"key": "c", "workload": "crud", "style": "concurrent"},
+    ]
+    comparisons = [
+        {"kind": "vs 1.0.0", "ours": "a", "fewer_requests": 10.0, "less_time": 100.0},
+        {"kind": "vs 1.0.0", "ours": "b", "fewer_requests": 100_000.0, "less_time": 0.5},
+        {"kind": "vs ideal", "ours": "c", "requests_x": 1.0, "time_x": 2.0},
+    ]
+    chart = headline_chart({"runs": runs, "comparisons": comparisons})
+    assert chart[:2] == ["```mermaid", "xychart-beta"]
+    assert '    x-axis ["crud sequential", "bulk concurrent"]' in chart
+    assert '    y-axis "log10(times fewer)" 0 --> 5' in chart
+    assert "    bar [1.00, 5.00]" in chart
+    assert "    line [2.00, 0.00]" in chart  # slower than 1.0.0 shows as 0, not below the axis
+    assert headline_chart({"runs": runs, "comparisons": comparisons[2:]}) == []

@@ -213,6 +213,9 @@ def test_serve_plain_discordpy_admin_api_and_restart(serve: Any, tmp_path: Path)
     assert f"ws://127.0.0.1:{port}/gateway" in out
     assert "limits   off" in out
     assert server.token
+    # What connects discobase itself, besides the discord.py snippet.
+    assert f"DISCOBASE_API_URL={server.url}" in server.lines
+    assert f"DISCOBASE_TOKEN={server.token}" in server.lines
     assert server.printed_snippet() == connect_snippet(server.url, server.token)
     assert data.exists()
     assert server.token.encode() not in data.read_bytes()  # only its digest is stored
@@ -347,6 +350,53 @@ def test_serve_stops_cleanly_as_soon_as_it_printed_its_url(tmp_path: Path) -> No
         server.kill()
 
 
+def test_local_add_bot_and_add_user(tmp_path: Path, serve: Any) -> None:
+    """Bots and people added to a stopped server's data file can connect once it runs again."""
+    data = tmp_path / "local.sqlite3"
+    first = serve(data)
+    assert first.stop(signal.SIGTERM) == 0
+    added = subprocess.run(
+        discobase_command("local", "add-bot", "second", "--guild", "tests", "--data", str(data), "--json"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    bot = json.loads(added.stdout)
+    person = subprocess.run(
+        discobase_command("local", "add-user", "ada", "--guild", "tests", "--data", str(data), "--json"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+        check=False,
+    )
+    assert person.returncode == 0, person.stderr
+    again = subprocess.run(
+        discobase_command("local", "add-bot", "second", "--data", str(data)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+        check=False,
+    )
+    assert again.returncode == 2
+    assert "exists already" in again.stderr
+    server = serve(data)
+    status, _, me = http("GET", f"{server.url}/api/v10/users/@me", token=bot["token"])
+    assert (status, me["id"], me["username"]) == (200, bot["id"], "second")
+    status, _, guilds = http("GET", f"{server.url}/api/v10/users/@me/guilds", token=bot["token"])
+    assert [g["name"] for g in guilds] == ["tests"]
+    status, _, _member = http(
+        "GET",
+        f"{server.url}/api/v10/guilds/{bot['guild_id']}/members/{json.loads(person.stdout)['id']}",
+        token=bot["token"],
+    )
+    assert status == 200
+
+
 def test_version() -> None:
     result = subprocess.run(
         discobase_command("version"), capture_output=True, text=True, timeout=60, env=child_env(), check=False
@@ -389,3 +439,4 @@ def test_serve_on_a_busy_port_fails_with_a_clear_message(tmp_path: Path) -> None
     message = " ".join(result.stderr.replace("│", " ").split())
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in message
     assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # the failed start left no data file behind

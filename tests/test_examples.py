@@ -24,6 +24,7 @@ TIMEOUT = 60.0
 
 #: Regular expressions each example's stdout must match (``re.MULTILINE``), by file name.
 EXPECTED: dict[str, list[str]] = {
+    "thirty_seconds.py": [r"^found: \['ada'\]$", r"^adults: 1$", r"^left: 0$"],
     "logs.py": [
         r"^stored: 22 records$",
         r"^first: INFO order 0 shipped \{'order': 0\}$",

@@ -81,6 +81,15 @@ class CatalogMixin:
     def _require_transport(self) -> Transport:
         raise NotImplementedError
 
+    def stored_tables(self) -> dict[str, TableMeta]:
+        """The catalog's entries read at open, by table name (copies): every table
+        stored in the database, attached or not, with its channels and its
+        schema (field summaries). Tools that have no model code (the
+        ``discobase`` command line) build their models from these."""
+        return {
+            name: TableMeta.from_json(meta.to_json(), meta.message_id) for name, meta in self._catalog.items()
+        }
+
     async def _ensure_catalog(self) -> ChannelInfo:
         transport = self._require_transport()
         assert self.guild is not None

@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from loguru import logger
+
 __all__ = ["OperationProgress"]
 
 
 class OperationProgress:
-    """Progress of a long operation: a rich bar (``True``), a callback, or nothing."""
+    """Progress of a long operation: a rich bar (``True``), a callback, or nothing.
+
+    rich comes with the ``cli`` extra; without it ``True`` shows no bar (and
+    says once, in the log, what to install): a progress bar is never a reason
+    for an operation to fail."""
 
     def __init__(self, progress: bool | Callable[[int, int], object], total: int, label: str) -> None:
         self.total = total
@@ -18,8 +24,11 @@ class OperationProgress:
         self.bar: Any = None
         self.task: Any = None
         if progress is True:
-            from rich.progress import Progress
-
+            try:
+                from rich.progress import Progress
+            except ImportError:
+                logger.info('{}: no progress bar without rich (pip install "discobase[cli]")', label)
+                return
             self.bar = Progress(transient=True)
             self.task = self.bar.add_task(label, total=total)
 

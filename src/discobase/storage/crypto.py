@@ -13,12 +13,9 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterator, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
+from discobase.exceptions import DiscobaseError
 from discobase.storage.wire import (
     FIELD_RE,
     INNER_FIELDS,
@@ -30,7 +27,21 @@ from discobase.storage.wire import (
     utf8,
 )
 
-__all__ = ["AEAD_OVERHEAD", "KDF_SALT", "NONCE", "TAG", "Keyring", "derive_key", "key_bytes", "key_id"]
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+__all__ = [
+    "AEAD_OVERHEAD",
+    "CRYPTO_EXTRA",
+    "KDF_SALT",
+    "NONCE",
+    "TAG",
+    "Keyring",
+    "derive_key",
+    "key_bytes",
+    "key_id",
+    "missing_crypto",
+]
 
 #: The scrypt salt namespace for passphrase keys (part of the format: changing it changes keys).
 KDF_SALT: Final = b"discobase/v1"
@@ -42,6 +53,26 @@ TAG: Final = 16
 AEAD_OVERHEAD: Final = NONCE + TAG
 
 
+#: What to install for encryption (the core install leaves cryptography out).
+CRYPTO_EXTRA: Final = 'pip install "discobase[crypto]"'
+
+
+def missing_crypto(error: ImportError) -> DiscobaseError:
+    """The error of a key used where the ``cryptography`` package is not installed."""
+    return DiscobaseError(
+        f"encryption needs the cryptography package, which is not installed ({error}): {CRYPTO_EXTRA}"
+    )
+
+
+def _aesgcm(raw: bytes) -> AESGCM:
+    """AES-GCM with ``raw`` (imported on first use: only databases with a key need cryptography)."""
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError as error:
+        raise missing_crypto(error) from None
+    return AESGCM(raw)
+
+
 def derive_key(passphrase: str, *, salt: bytes | str | None = None) -> bytes:
     """Derive a 32-byte AES-256 key from a passphrase (scrypt; see docs/storage.md, "Keys")."""
     if not isinstance(passphrase, str) or not passphrase:
@@ -49,6 +80,10 @@ def derive_key(passphrase: str, *, salt: bytes | str | None = None) -> bytes:
     full_salt = KDF_SALT
     if salt:
         full_salt += b"/" + (salt.encode("utf-8") if isinstance(salt, str) else bytes(salt))
+    try:
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+    except ImportError as error:
+        raise missing_crypto(error) from None
     kdf = Scrypt(salt=full_salt, length=32, n=SCRYPT_N, r=8, p=1)
     return kdf.derive(passphrase.encode("utf-8"))
 
@@ -95,7 +130,8 @@ class Keyring:
         for number, given in enumerate([key, *old_keys] if key is not None else list(old_keys)):
             raw = key_bytes(given, salt)
             kid = key_id(raw)
-            self._keys.setdefault(kid, AESGCM(raw))
+            if kid not in self._keys:
+                self._keys[kid] = _aesgcm(raw)
             if number == 0 and key is not None:
                 self.aead, self.kid = self._keys[kid], kid
 
@@ -137,6 +173,8 @@ class Keyring:
             blob = base64.b64decode(body.encode("ascii"), validate=True)
             if len(blob) < AEAD_OVERHEAD:
                 raise CodecError("cannot decrypt: truncated data")
+            from cryptography.exceptions import InvalidTag  # installed: there is a key
+
             try:
                 data = aead.decrypt(blob[:NONCE], blob[NONCE:], context.encode("utf-8"))
             except InvalidTag:
@@ -171,6 +209,8 @@ class Keyring:
             raise CodecError(f"cannot decrypt {header.what}: it is encrypted and this codec has no key")
         if len(blob) < AEAD_OVERHEAD:
             raise CodecError(f"cannot decrypt {header.what}: wrong key or tampered data")
+        from cryptography.exceptions import InvalidTag  # installed: there is a key
+
         view = memoryview(blob)
         kid = header.fields.get("k")
         if kid is None:  # written before key ids: any key, the header alone authenticated

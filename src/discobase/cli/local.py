@@ -1,4 +1,4 @@
-"""The ``discobase`` command line (typer + rich)."""
+"""``discobase local``: the local Discord-compatible server (serve it, add bots and people to it)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,28 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.syntax import Syntax
 
 from discobase import __version__
+from discobase.cli.connection import EXIT_USAGE
+from discobase.cli.core import app, console, fail, print_json
 
-__all__ = ["app", "main"]
+if TYPE_CHECKING:
+    from discobase.local import LocalDiscord
+    from discobase.local.people import Person
+    from discobase.local.store import BotAccount
 
-app = typer.Typer(
-    help="discobase: an async ORM that stores Pydantic models in Discord.", no_args_is_help=True
-)
+__all__ = ["connect_snippet", "local_app"]
+
 local_app = typer.Typer(help="The local Discord-compatible server.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
-console = Console()
+
+DataOption = Annotated[Path, typer.Option(help="SQLite file that keeps the server's state.", metavar="FILE")]
+DEFAULT_DATA = Path(".discobase/local.sqlite3")
 
 
 @app.command()
@@ -48,9 +53,7 @@ def connect_snippet(url: str, token: str) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.")] = 8765,
-    data: Annotated[Path, typer.Option(help="SQLite file that keeps the server's state.")] = Path(
-        ".discobase/local.sqlite3"
-    ),
+    data: DataOption = DEFAULT_DATA,
     rate_limits: Annotated[str, typer.Option(help="'discord' (Discord's limits) or 'off'.")] = "discord",
     bot_name: Annotated[str, typer.Option(help="Name of the bot made on first run.")] = "discobase",
     guild_name: Annotated[str, typer.Option(help="Name of the guild made on first run.")] = "discobase",
@@ -90,6 +93,8 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    created = [p for p in _data_files(data) if not p.exists()]
+    new_directory = not data.parent.exists()
     server = LocalDiscord(
         data,
         host=host,
@@ -101,6 +106,11 @@ async def _serve(
         await server.start()
     except OSError as error:  # port taken, address not available: say so, no traceback
         server.store.close()
+        for path in created:  # a failed start leaves no new data file behind
+            path.unlink(missing_ok=True)
+        if new_directory:
+            with contextlib.suppress(OSError):
+                data.parent.rmdir()
         raise typer.BadParameter(
             f"cannot listen on {host}:{port}: {error.strerror or error}", param_hint="'--host' / '--port'"
         ) from None
@@ -132,6 +142,10 @@ async def _serve(
                 "Run with --reset-token for a new one.",
                 style="dim",
             )
+        # What connects discobase (Database.conn() and the discobase command read these).
+        console.print(f"DISCOBASE_API_URL={server.url}", soft_wrap=True, highlight=False)
+        if token is not None:
+            console.print(f"DISCOBASE_TOKEN={token}", soft_wrap=True, highlight=False)
         console.print(f"URL={server.url}", soft_wrap=True, highlight=False)
         # Highlighted but never wrapped: the snippet must stay valid Python when copied.
         snippet = connect_snippet(server.url, token or "<the bot's token>")
@@ -142,10 +156,68 @@ async def _serve(
         await server.stop()
 
 
-def main() -> None:
-    """Entry point of the ``discobase`` console script."""
-    app()
+def _data_files(data: Path) -> list[Path]:
+    """The data file and SQLite's companions (write-ahead log, shared memory)."""
+    return [data, data.with_name(data.name + "-wal"), data.with_name(data.name + "-shm")]
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+@local_app.command("add-bot")
+def add_bot(
+    name: Annotated[str, typer.Argument(help="The bot's name.")],
+    guild: Annotated[str, typer.Option(help="Guild the bot joins (made if missing).")] = "discobase",
+    data: DataOption = DEFAULT_DATA,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Make another bot (with its own token) and add it to a guild, e.g. a second
+    bot for a test. Stop the server first: the data file has one writer."""
+    from discobase.local import LocalDiscord
+
+    if not data.exists():
+        fail(f"no data file {data}: run 'discobase local serve' once first", EXIT_USAGE)
+    server = LocalDiscord(data)
+    try:
+        if server.bot(name) is not None:
+            fail(f"a bot named {name!r} exists already", EXIT_USAGE)
+        bot = server.create_bot(name)
+        guild_id = _guild(server, guild, bot)
+        token = bot.issued_token
+    finally:
+        server.store.close()
+    if as_json:
+        print_json({"name": name, "id": str(bot.user_id), "token": token, "guild_id": str(guild_id)})
+        return
+    console.print(f"bot {name} ({bot.user_id}) in guild {guild} ({guild_id})")
+    console.print(f"TOKEN={token}", soft_wrap=True, highlight=False)
+
+
+@local_app.command("add-user")
+def add_user(
+    name: Annotated[str, typer.Argument(help="The person's user name.")],
+    guild: Annotated[str, typer.Option(help="Guild the person joins (made if missing).")] = "discobase",
+    data: DataOption = DEFAULT_DATA,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Make a person (not a bot) and add them to a guild, e.g. to test slash
+    commands as a member. Stop the server first: the data file has one writer."""
+    from discobase.local import LocalDiscord
+
+    if not data.exists():
+        fail(f"no data file {data}: run 'discobase local serve' once first", EXIT_USAGE)
+    server = LocalDiscord(data)
+    try:
+        person = server.create_user(name)
+        guild_id = _guild(server, guild, person)
+    finally:
+        server.store.close()
+    if as_json:
+        print_json({"name": name, "id": str(person.id), "guild_id": str(guild_id)})
+        return
+    console.print(f"user {name} ({person.id}) in guild {guild} ({guild_id})")
+
+
+def _guild(server: LocalDiscord, name: str, member: BotAccount | Person) -> int:
+    """The id of guild ``name`` (made if missing), with ``member`` added to it."""
+    found = server.store.guilds_by_name(name)
+    guild_id = found[0].id if found else server.create_guild(name, dispatch=False)
+    server.add_member(guild_id, member, dispatch=False)
+    return guild_id
