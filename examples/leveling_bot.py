@@ -32,12 +32,16 @@ XP_PER_MESSAGE = 10
 db = discobase.Database(GUILD)
 
 
+# --8<-- [start:model]
 @db.table
 class Level(discobase.Table):
     user_id: int = discobase.Field(unique=True)
     name: str
     xp: int = 0
     messages: int = 0
+
+
+# --8<-- [end:model]
 
 
 def level_of(xp: int) -> int:
@@ -62,10 +66,14 @@ async def rank_text(user: discord.abc.User) -> str | None:
     return f"{user.display_name}: level {level_of(entry.xp)}, {entry.xp} XP, #{position} on the server"
 
 
+# --8<-- [start:top]
 async def leaderboard() -> str:
     leaders = await Level.query().sort(-Level.xp, +Level.name).limit(10).to_list()
     lines = [f"{i}. {e.name}: level {level_of(e.xp)} ({e.xp} XP)" for i, e in enumerate(leaders, start=1)]
     return "\n".join(lines) or "Nobody has XP yet."
+
+
+# --8<-- [end:top]
 
 
 class Leaderboard(discord.ui.View):
@@ -93,11 +101,14 @@ class LevelingBot(commands.Bot):
         self.tree.add_command(top)
         self.add_command(rank_command)
 
+    # --8<-- [start:setup]
     async def setup_hook(self) -> None:
         # returns at once; the database opens when the guild arrives (after setup_hook)
         await db.attach(self)
         self.add_view(Leaderboard())  # clicks on leaderboards sent before a restart
         await self.tree.sync()
+
+    # --8<-- [end:setup]
 
     async def close(self) -> None:
         if db.open:  # write the last snapshots while the connection is still there

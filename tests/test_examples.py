@@ -25,6 +25,13 @@ TIMEOUT = 60.0
 #: Regular expressions each example's stdout must match (``re.MULTILINE``), by file name.
 EXPECTED: dict[str, list[str]] = {
     "thirty_seconds.py": [r"^found: \['ada'\]$", r"^adults: 1$", r"^left: 0$"],
+    "tutorial_models.py": [
+        r"^refused: \('name',\) ada$",
+        r"^red team: \['ada', 'linus'\]$",
+        r"^20 points or more: \[\('grace', 50\), \('ada', 30\)\]$",
+        r"^linus now has 35$",
+        r"^players after reopening: 3$",
+    ],
     "logs.py": [
         r"^stored: 22 records$",
         r"^first: INFO order 0 shipped \{'order': 0\}$",

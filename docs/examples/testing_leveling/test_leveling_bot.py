@@ -10,6 +10,7 @@ from discobase.local import Fault
 pytestmark = pytest.mark.asyncio
 
 
+# --8<-- [start:rank]
 async def test_rank_prefix_command(run_bot, member, guild, database):
     bot = await run_bot(LevelingBot(cooldown=0))  # returns once the bot's database is open
     ada = await member("ada")
@@ -18,6 +19,9 @@ async def test_rank_prefix_command(run_bot, member, guild, database):
     reply = await ada.ask(guild.general, f"{bot.user.mention} rank")  # the bot's next message there
     assert reply["content"] == "ada: level 0, 20 XP, #1 on the server"
     assert reply["referenced_message"]["content"] == f"{bot.user.mention} rank"
+
+
+# --8<-- [end:rank]
 
 
 async def test_messages_within_the_cooldown_earn_nothing(run_bot, member, guild, database):
