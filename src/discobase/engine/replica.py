@@ -27,7 +27,8 @@ from discobase.storage.transport import (
 if TYPE_CHECKING:
     pass
 
-from discobase.engine.state import ORPHAN_AGE_MS, TableMeta, age_ms
+from discobase.engine.meta import TableMeta, age_ms
+from discobase.engine.state import ORPHAN_AGE_MS
 from discobase.engine.writer import ReplicaWriter
 
 __all__ = ["TableCursor", "TableMeta", "TableReplica", "index_key"]

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from loguru import logger
 
-from discobase._discord.snowflakes import DISCORD_EPOCH as DISCORD_EPOCH_MS
 from discobase.engine.indexes import TableIndexes
+from discobase.engine.meta import Manifest, TableMeta, mark_valid
 from discobase.exceptions import (
     DatabaseCorruptionError,
     DatabaseLookupError,
     DatabaseStorageError,
     DiscobaseError,
 )
+from discobase.model.changes import ChangeRejected, Changes
 from discobase.storage.codec import Codec, CodecError, Op
 from discobase.storage.ids import IdGenerator
 from discobase.storage.transport import (
@@ -46,6 +46,10 @@ M = TypeVar("M", bound="Table")
 
 #: Results of recently applied messages, for writers waiting on their echo.
 RECENT_RESULTS = 2048
+#: How the result of an atomic change (an ``a`` operation) that took effect
+#: starts; the record it made follows, so that its writer returns exactly the
+#: value its change produced in message order.
+APPLIED = "="
 #: A catch-up after lost events reads back this far before the newest message
 #: applied in order (milliseconds of snowflake time).
 RESYNC_MARGIN_MS = 30_000
@@ -60,90 +64,6 @@ RECOVERY_DELAY = 0.5
 #: Default of :attr:`ReplicaState.compaction_delay`: twice the writer's ``SEND_WINDOW``.
 COMPACTION_DELAY = 120.0
 RECOVERY_MAX_DELAY = 30.0
-
-
-@dataclass
-class TableMeta:
-    """A table's entry in the ``_dbmetadata`` catalog."""
-
-    name: str
-    data_channels: list[int]
-    index_channel: int
-    fields: list[str] = field(default_factory=list)
-    schema_hash: str = ""
-    schema_version: int = 1
-    json_schema: dict[str, Any] = field(default_factory=dict)
-    message_id: int | None = None
-    schema: dict[str, dict[str, Any]] = field(default_factory=dict)  # field summaries (model.schema)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "data_channels": [str(c) for c in self.data_channels],
-            "index_channel": str(self.index_channel),
-            "fields": self.fields,
-            "schema_hash": self.schema_hash,
-            "schema_version": self.schema_version,
-            "json_schema": self.json_schema,
-            "schema": self.schema,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], message_id: int | None = None) -> TableMeta:
-        return cls(
-            name=str(data["name"]),
-            data_channels=[int(c) for c in data["data_channels"]],
-            index_channel=int(data["index_channel"]),
-            fields=[str(f) for f in data.get("fields", [])],
-            schema_hash=str(data.get("schema_hash", "")),
-            schema_version=int(data.get("schema_version", 1)),
-            json_schema=dict(data.get("json_schema", {})),
-            message_id=message_id,
-            schema=dict(data.get("schema", {})),
-        )
-
-
-@dataclass(slots=True)
-class Manifest:
-    """A snapshot manifest seen in the index channel: its high-water marks (per
-    data channel, the newest message the snapshot covers) and part messages."""
-
-    id: int
-    hw: dict[int, int]
-    parts: tuple[int, ...]
-    author_id: int = 0
-    valid: bool = False
-    #: The compaction delay of the snapshot's writer (ms): its compaction deleted
-    #: no data message younger than this before the manifest (0 when not stated).
-    delay_ms: int = 0
-
-    @property
-    def start(self) -> int:
-        """The oldest message of the snapshot (a part, or the manifest itself)."""
-        return min((*self.parts, self.id))
-
-
-def mark_valid(manifests: Sequence[Manifest], channels: Sequence[int]) -> None:
-    """Mark the manifests (oldest first) that openers may use.
-
-    A manifest is valid when its mark on every data channel is at least that
-    of every valid manifest posted before it. Valid manifests therefore cover
-    more and more in message order, and the newest valid one covers the most.
-    A snapshot whose writer read the channels before another snapshot was
-    posted (two processes snapshotting at once) can carry older marks than
-    that one although its message is newer: it is not valid, and is never
-    read, since compaction may already have deleted data messages it needs.
-    """
-    frontier = dict.fromkeys(channels, 0)
-    for manifest in manifests:
-        manifest.valid = all(manifest.hw.get(c, 0) >= frontier[c] for c in channels)
-        if manifest.valid:
-            frontier = {c: manifest.hw.get(c, 0) for c in channels}
-
-
-def age_ms(message_id: int) -> int:
-    """How old a message is, from its snowflake."""
-    return int(time.time() * 1000) - ((message_id >> 22) + DISCORD_EPOCH_MS)
 
 
 @dataclass(slots=True)
@@ -617,14 +537,16 @@ class ReplicaState:
 
     def _apply_ops(self, channel_id: int, message_id: int, ops: Sequence[Op]) -> list[str | None]:
         """Apply a message's operations (once); per operation None if it took
-        effect, else why not (``stale``, ``missing``, ``unique:<fields>``)."""
+        effect, else why not (``stale``, ``missing``, ``unique:<fields>``,
+        ``invalid:<why>``); an atomic change that took effect gives
+        :data:`APPLIED` and the record it made."""
         if message_id in self._applied:
             return self._results.get(message_id, [None] * len(ops))
         self._applied.add(message_id)
         results = [self._apply(op, message_id) for op in ops]
         self._ops_since_snapshot += len(ops)
         self._messages_since_snapshot += 1
-        if self.ordered:
+        if self.ordered or any(op.kind == "a" for op in ops):  # a writer waits for these results
             self._results[message_id] = results
             if len(self._results) > RECENT_RESULTS:
                 del self._results[next(iter(self._results))]
@@ -635,8 +557,10 @@ class ReplicaState:
 
     def _apply(self, op: Op, version: int) -> str | None:
         rid = op.rid
-        if self.versions.get(rid, 0) >= version:
-            return "stale"  # an older operation arriving late
+        if self.versions.get(rid, 0) > version:
+            # An older operation arriving late. (Equal: an earlier operation of the
+            # same message, e.g. a batch of increments of one record, applied in order.)
+            return "stale"
         indexes = self.indexes
         old = self.records.get(rid)
         if op.kind == "d":
@@ -647,12 +571,19 @@ class ReplicaState:
             if indexes.active:
                 indexes.remove(rid, json.loads(old))
             return None
-        if op.kind == "u" and old is None:
+        if op.kind in ("u", "a") and old is None:
             return "missing"  # updating a record that was deleted meanwhile
         if op.kind == "i" and rid in self.versions and old is None:
             return "missing"  # inserting over a tombstone
-        assert op.data is not None
-        values = json.loads(op.data) if indexes.active else None
+        data = op.data
+        assert data is not None
+        if op.kind == "a":
+            assert old is not None
+            try:
+                data = Changes.from_json(data).apply(self.model, old)
+            except ChangeRejected as error:
+                return f"invalid:{error}"  # the same in every process: the record stays as it was
+        values = json.loads(data) if indexes.active else None
         if values is not None and indexes.unique:
             clash = indexes.conflict(rid, values)
             if clash is not None:
@@ -660,10 +591,10 @@ class ReplicaState:
         self.versions[rid] = version
         if old is not None and values is not None:
             indexes.remove(rid, json.loads(old))
-        self.records[rid] = op.data
+        self.records[rid] = data
         if values is not None:
             indexes.add(rid, values)
-        return None
+        return APPLIED + data if op.kind == "a" else None
 
     # ------------------------------------------------------------------ events from other processes
     async def on_event(self, event: MessageEvent) -> None:

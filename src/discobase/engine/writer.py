@@ -34,11 +34,12 @@ from discobase.storage.transport import (
 )
 
 if TYPE_CHECKING:
+    from discobase.model.changes import Changes
     from discobase.model.table import Table
 
 from discobase.engine.planner import ReplicaPlanner
 from discobase.engine.progress import OperationProgress
-from discobase.engine.state import Pending
+from discobase.engine.state import APPLIED, Pending
 
 __all__ = ["ReplicaWriter"]
 
@@ -123,7 +124,7 @@ class ReplicaWriter(ReplicaPlanner):
                 del self._reserved[key]
 
     def _check_result(self, result: str | None, rid: int, data: str | None) -> None:
-        if result is None:
+        if result is None or result.startswith(APPLIED):
             return
         if result.startswith("unique:"):
             fields = tuple(result[len("unique:") :].split(","))
@@ -131,6 +132,12 @@ class ReplicaWriter(ReplicaPlanner):
             raise self._violation(fields, tuple(values.get(name) for name in fields))
         if result == "missing":
             raise DatabaseLookupError(f"record {rid} was deleted before this write landed", table=self.name)
+        if result.startswith("invalid:"):
+            raise DatabaseStorageError(
+                f"record {rid} was left as it was: the change would make it invalid "
+                f"({result[len('invalid:') :]})",
+                table=self.name,
+            )
 
     async def _write(self, op: Op) -> str | None:
         keys = self._reserve(op.rid, op.data) if op.data is not None else []
@@ -260,6 +267,52 @@ class ReplicaWriter(ReplicaPlanner):
                 changed.append(instance)
         await asyncio.gather(*(self.update(instance) for instance in changed))
         return len(changed)
+
+    async def change(self, instance: M, changes: Changes) -> M:
+        """Apply an atomic change to ``instance``'s record in message order, then give
+        ``instance`` the values the change produced (which include every change
+        ordered before it, from any process)."""
+        rid = instance.__disco_id__
+        if rid not in self.records:
+            raise DatabaseLookupError(f"record {rid} does not exist (was it deleted?)", table=self.name)
+        data = self._changed(await self._submit(Op("a", rid, changes.to_json())), rid)
+        fresh = type(instance).model_validate_json(data)
+        for name in type(instance).model_fields:
+            instance.__dict__[name] = fresh.__dict__[name]
+        return instance
+
+    async def change_many(self, instances: Sequence[Table], changes: Changes) -> int:
+        """Apply one atomic change to many records (packed into few messages); how
+        many it changed. The instances are not modified; a record deleted
+        meanwhile is skipped, and a result the model rejects raises once every
+        change has settled."""
+        text = changes.to_json()
+        futures = self._enqueue([Op("a", i.__disco_id__, text) for i in instances])
+        changed = 0
+        failure: DiscobaseError | None = None
+        for instance, future in zip(instances, futures, strict=True):
+            result = await future
+            try:
+                self._check_result(result, instance.__disco_id__, None)
+            except DatabaseLookupError:
+                continue  # deleted before the change landed: nothing to change
+            except DiscobaseError as error:
+                failure = failure or error
+                continue
+            changed += result is not None and result.startswith(APPLIED)
+        if failure is not None:
+            raise failure
+        return changed
+
+    def _changed(self, result: str | None, rid: int) -> str:
+        """The record an atomic change left (see :data:`APPLIED`), or its error."""
+        if result is not None and result.startswith(APPLIED):
+            return result[len(APPLIED) :]
+        self._check_result(result, rid, None)
+        data = self.records.get(rid)  # "stale": a newer write overtook it in this process
+        if data is None:
+            raise DatabaseLookupError(f"record {rid} was deleted before this change landed", table=self.name)
+        return data
 
     async def _submit(self, op: Op) -> str | None:
         return await self._enqueue([op])[0]
@@ -407,7 +460,9 @@ class ReplicaWriter(ReplicaPlanner):
                     message = await self._send(channel_id, content, files, ops)
                 finally:
                     self._release_echo(channel_id)
-                if self.ordered:
+                if self.ordered or any(op.kind == "a" for op in ops):
+                    # In message order: a unique value goes to the earlier message, and
+                    # an atomic change applies to the value the messages before it made.
                     results = await self._await_echo(channel_id, message, ops)
                 else:
                     results = self._apply_ops(channel_id, message.id, ops)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from discobase.exceptions import DatabaseTableError, DiscobaseError, NotConnectedError
 
 if TYPE_CHECKING:
+    from discobase.model.changes import Changes
     from discobase.model.query import Condition
     from discobase.model.table import Table
 
@@ -76,6 +77,18 @@ class TableStore(Protocol):
     async def delete_many(self, instances: Sequence[Table]) -> int: ...
 
     async def update_many(self, instances: Sequence[M], values: dict[str, Any]) -> int: ...
+
+    async def change(self, instance: M, changes: Changes) -> M:
+        """Apply an atomic change in message order; ``instance`` gets the resulting values."""
+        ...
+
+    async def change_many(self, instances: Sequence[Table], changes: Changes) -> int:
+        """Apply one atomic change to each record; how many it changed."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until every write queued so far has landed."""
+        ...
 
     def find(self, model: type[M], filters: dict[str, Any]) -> list[M]: ...
 
