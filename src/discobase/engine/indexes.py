@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import bisect
 import enum
+import heapq
 import json
 import math
 import types
 import uuid
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Union, get_args, get_origin
@@ -172,9 +173,9 @@ class SortedIndex:
         if position < len(self.entries) and self.entries[position] == (value, rid):
             del self.entries[position]
 
-    def between(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> list[int] | None:
-        """Record ids with ``lower <(=) value <(=) upper`` (each bound ``(value, inclusive)``
-        or None), in value order; None when a bound cannot be ordered here."""
+    def span(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> tuple[int, int] | None:
+        """The positions ``[start, end)`` of the entries with ``lower <(=) value <(=) upper``
+        (each bound ``(value, inclusive)`` or None); None when a bound cannot be ordered here."""
         try:
             start = 0
             if lower is not None:
@@ -196,7 +197,49 @@ class SortedIndex:
                 )
         except TypeError:
             return None
-        return [rid for _, rid in self.entries[start:end]]
+        return start, max(start, end)
+
+    def between(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> list[int] | None:
+        """Record ids with ``lower <(=) value <(=) upper`` (each bound ``(value, inclusive)``
+        or None), in value order; None when a bound cannot be ordered here."""
+        span = self.span(lower, upper)
+        if span is None:
+            return None
+        return [rid for _, rid in self.entries[span[0] : span[1]]]
+
+    def ascending(self, start: int, end: int) -> Iterator[int]:
+        """Record ids of entries ``[start, end)`` by value, ties by id (O(1) per id)."""
+        entries = self.entries
+        for position in range(start, end):
+            yield entries[position][1]
+
+    def descending(self, start: int, end: int) -> Iterator[int]:
+        """Record ids of entries ``[start, end)`` by value from the largest, ties by id
+        (as a stable sort in reverse orders them); O(log n) per distinct value."""
+        entries = self.entries
+        position = end
+        while position > start:
+            value = entries[position - 1][0]
+            first = max(start, bisect.bisect_left(entries, (value, -1), start, position))
+            for index in range(first, position):
+                yield entries[index][1]
+            position = first
+
+    def by_id(self, start: int, end: int, max_groups: int) -> Iterator[int] | None:
+        """Record ids of entries ``[start, end)`` in id order, merged from the runs of
+        equal values (each run is in id order already); None when there are more
+        than ``max_groups`` runs (merging would cost more than sorting)."""
+        entries = self.entries
+        runs: list[Iterator[int]] = []
+        position = start
+        while position < end:
+            if len(runs) == max_groups:
+                return None
+            value = entries[position][0]
+            after = min(end, bisect.bisect_right(entries, (value, _MAX_ID), position, end))
+            runs.append(self.ascending(position, after))
+            position = after
+        return heapq.merge(*runs)
 
 
 class TableIndexes:

@@ -24,6 +24,44 @@ __all__ = ["ReplicaPlanner"]
 
 M = TypeVar("M", bound="Table")
 
+_RANGE_OPS = ("lt", "le", "gt", "ge")
+#: Runs of equal values merged to list a range in record-id order; a range with
+#: more distinct values is sorted instead.
+MERGE_RUNS = 256
+
+Bound = tuple[Any, bool]
+
+
+def _bounds(
+    conjuncts: Sequence[Condition], name: str
+) -> tuple[Bound | None, Bound | None, list[Condition]] | None:
+    """The tightest lower and upper bound the range conditions put on field
+    ``name``, and the other conditions; None when two bounds do not compare."""
+    lower: Bound | None = None
+    upper: Bound | None = None
+    rest: list[Condition] = []
+    for condition in conjuncts:
+        field = condition.field
+        if (
+            field is None
+            or field.path != (name,)
+            or condition.op not in _RANGE_OPS
+            or condition.value is None
+        ):
+            rest.append(condition)
+            continue
+        inclusive = condition.op in ("le", "ge")
+        bound = (condition.value, inclusive)
+        try:
+            if condition.op in ("gt", "ge"):
+                if lower is None or (bound[0], not inclusive) > (lower[0], not lower[1]):
+                    lower = bound
+            elif upper is None or (bound[0], inclusive) < (upper[0], upper[1]):
+                upper = bound
+        except TypeError:
+            return None
+    return lower, upper, rest
+
 
 class ReplicaPlanner(ReplicaState):
     """Reads of a table replica: lookups by field, planned queries, counts."""
@@ -159,6 +197,64 @@ class ReplicaPlanner(ReplicaState):
             instance = self._readable(model, rid)
             if instance is not None and all(condition.matches(instance) for condition in residual):
                 found.append(instance)
+        return found
+
+    def select_window(
+        self,
+        model: type[M],
+        conditions: Sequence[Condition],
+        order: tuple[str, bool] | None,
+        skip: int,
+        limit: int,
+    ) -> list[M] | None:
+        """Records ``skip`` to ``skip + limit`` of the matches, ordered by ``order``
+        (a field with a sorted index and whether descending; ties by record id,
+        as a stable sort leaves them) or, without it, by record id; read off the
+        sorted index in O(log n + records looked at), whatever the table's size.
+
+        None when the sorted index cannot answer alone (no sorted index on the
+        field, records without a value there that the order would include, or
+        bounds it cannot compare): the caller then sorts the matches itself.
+        """
+        conjuncts = [part for condition in conditions for part in condition.conjuncts()]
+        self.indexes.build(self.records)
+        ranges = self.indexes.sorted or {}
+        name: str | None = None
+        if order is not None:
+            name = order[0]
+        else:  # by record id: only for a range on one sorted field
+            paths = {c.field.path for c in conjuncts if c.field is not None and c.op in _RANGE_OPS}
+            if len(paths) == 1 and len(path := next(iter(paths))) == 1:
+                name = path[0]
+        if name is None or name not in ranges:
+            return None
+        index = ranges[name]
+        planned = _bounds(conjuncts, name)
+        if planned is None:
+            return None
+        lower, upper, rest = planned
+        if lower is None and upper is None and len(index.entries) != len(self.records):
+            return None  # records with None (or NaN) there: the sort would place them too
+        span = index.span(lower, upper)
+        if span is None:
+            return None
+        if order is None:
+            ids = index.by_id(*span, max_groups=MERGE_RUNS)
+            if ids is None:
+                return None
+        else:
+            ids = index.descending(*span) if order[1] else index.ascending(*span)
+        found: list[M] = []
+        for rid in ids:
+            if len(found) == limit:
+                break
+            instance = self._readable(model, rid)
+            if instance is None or not all(condition.matches(instance) for condition in rest):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            found.append(instance)
         return found
 
     def count(self, model: type[Table], conditions: Sequence[Condition]) -> int:

@@ -98,6 +98,18 @@ class TableStore(Protocol):
         self, model: type[M], conditions: Sequence[Condition], stop_after: int | None = None
     ) -> list[M]: ...
 
+    def select_window(
+        self,
+        model: type[M],
+        conditions: Sequence[Condition],
+        order: tuple[str, bool] | None,
+        skip: int,
+        limit: int,
+    ) -> list[M] | None:
+        """Matches ``skip`` to ``skip + limit`` ordered by ``(field, descending)`` (or by
+        record id), read off a sorted index; None when no sorted index can answer."""
+        ...
+
     def count(self, model: type[Table], conditions: Sequence[Condition]) -> int: ...
 
 

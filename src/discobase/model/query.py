@@ -410,6 +410,20 @@ class Query(Generic[M]):
         binding = binding_of(self.model)
         return binding, binding.require_store()
 
+    def _indexed_window(self, store: TableStore) -> list[M] | None:
+        """The query's window read off a sorted index (O(log n + k)), when one can
+        answer it: a limit, and an order by one top-level field (or none, with a
+        range condition on an indexed field); None otherwise."""
+        if self._limit is None or len(self._sort) > 1:
+            return None
+        order = None
+        if self._sort:
+            key = self._sort[0]
+            if len(key.field.path) != 1:
+                return None
+            order = (key.field.path[0], key.descending)
+        return store.select_window(self.model, self.conditions, order, self._skip, self._limit)
+
     def _matching(self, *, windowed: bool = False) -> list[M]:
         _binding, store = self._store()
         stop_after = None
@@ -426,7 +440,7 @@ class Query(Generic[M]):
 
     async def to_list(self) -> list[M]:
         async def run() -> list[M]:
-            return self._window(self._matching(windowed=True))
+            return self._run_window()
 
         return await self._store()[0].track("query", run())
 
@@ -437,8 +451,13 @@ class Query(Generic[M]):
         for record in await self.to_list():
             yield record
 
+    def _run_window(self) -> list[M]:
+        """The records of the window (skip and limit applied), from a sorted index when it can."""
+        found = self._indexed_window(self._store()[1])
+        return found if found is not None else self._window(self._matching(windowed=True))
+
     async def first_or_none(self) -> M | None:
-        found = self._window(self._matching(windowed=True))
+        found = self.limit(1)._run_window() if self._limit is None else self._run_window()
         return found[0] if found else None
 
     async def first(self) -> M:
