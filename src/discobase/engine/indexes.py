@@ -243,8 +243,8 @@ class SortedIndex:
 
 
 class TableIndexes:
-    """Hash indexes on every field and sorted indexes on the declared ones
-    (both built on first use), plus unique maps (always maintained)."""
+    """Hash indexes on the fields looked up by equality, sorted indexes on the
+    declared ones (both built on first use), plus unique maps (always maintained)."""
 
     def __init__(
         self,
@@ -270,34 +270,58 @@ class TableIndexes:
                 )
         self._annotations = {name: fields[name].annotation for name in self.sorted_fields}
         self.unique = tuple(unique)
-        self.hash: dict[str, dict[Hashable, set[int]]] | None = None
+        #: Hash indexes of the fields looked up by equality so far (each built on
+        #: its first lookup); a field with a unique constraint of its own is
+        #: looked up in its unique map instead and never gets one.
+        self.hash: dict[str, dict[Hashable, set[int]]] = {}
         self.sorted: dict[str, SortedIndex] | None = None
-        self.unique_maps: dict[tuple[str, ...], dict[tuple[Hashable, ...], int]] = {
-            c: {} for c in self.unique
-        }
+        self.unique_maps: dict[tuple[str, ...], dict[Hashable, int]] = {c: {} for c in self.unique}
 
     @property
     def active(self) -> bool:
         """Whether applying a record needs its decoded values."""
-        return self.hash is not None or self.sorted is not None or bool(self.unique)
+        return bool(self.hash) or self.sorted is not None or bool(self.unique)
 
     def key(self, name: str, json_value: Any) -> Hashable:
         normalize = self.normalizers.get(name)
         return index_key(normalize(json_value) if normalize is not None else json_value)
 
-    def unique_key(self, fields: tuple[str, ...], values: dict[str, Any]) -> tuple[Hashable, ...]:
+    def unique_key(self, fields: tuple[str, ...], values: dict[str, Any]) -> Hashable:
+        """The key of ``values`` in the unique map of ``fields``: the field's index
+        key for a single field (no tuple per record), else the tuple of them."""
+        if len(fields) == 1:
+            return self.key(fields[0], values.get(fields[0]))
         return tuple(self.key(name, values.get(name)) for name in fields)
 
     def build(self, records: dict[int, str]) -> None:
-        """Build the hash and sorted indexes (the unique maps are kept up to date all along)."""
-        if self.hash is not None:
+        """Build the sorted indexes (the unique maps are kept up to date all along,
+        hash indexes are built per field by :meth:`lookup`)."""
+        if self.sorted is not None:
             return
-        self.hash = {name: {} for name in self.field_names}
         self.sorted = {name: SortedIndex(name, self._annotations[name]) for name in self.sorted_fields}
+        if not self.sorted:
+            return
         for rid, data in records.items():
-            self._add_indexes(rid, json.loads(data))
+            values = json.loads(data)
+            for name, index in self.sorted.items():
+                value = index.convert(values.get(name))
+                if value is not None:
+                    index.entries.append((value, rid))
         for index in self.sorted.values():
             index.entries.sort()
+
+    def lookup(self, name: str, key: Hashable, records: dict[int, str]) -> set[int]:
+        """Ids of the records whose field ``name`` has index key ``key`` (see :meth:`key`)."""
+        mapping = self.unique_maps.get((name,))
+        if mapping is not None:
+            holder = mapping.get(key)
+            return set() if holder is None else {holder}
+        index = self.hash.get(name)
+        if index is None:
+            index = self.hash[name] = {}
+            for rid, data in records.items():
+                index.setdefault(self.key(name, json.loads(data).get(name)), set()).add(rid)
+        return index.get(key, set())
 
     def load_unique(self, records: dict[int, str]) -> None:
         if not self.unique:
@@ -320,29 +344,17 @@ class TableIndexes:
     def add(self, rid: int, values: dict[str, Any]) -> None:
         for fields, mapping in self.unique_maps.items():
             mapping[self.unique_key(fields, values)] = rid
-        if self.hash is not None:
-            self._add_indexes(rid, values, insort=True)
-
-    def _add_indexes(self, rid: int, values: dict[str, Any], insort: bool = False) -> None:
-        assert self.hash is not None
-        assert self.sorted is not None
         for name, index in self.hash.items():
             index.setdefault(self.key(name, values.get(name)), set()).add(rid)
-        for name, sorted_index in self.sorted.items():
-            if insort:
+        if self.sorted is not None:
+            for name, sorted_index in self.sorted.items():
                 sorted_index.add(rid, values.get(name))
-            else:
-                value = sorted_index.convert(values.get(name))
-                if value is not None:
-                    sorted_index.entries.append((value, rid))
 
     def remove(self, rid: int, values: dict[str, Any]) -> None:
         for fields, mapping in self.unique_maps.items():
             key = self.unique_key(fields, values)
             if mapping.get(key) == rid:
                 del mapping[key]
-        if self.hash is None or self.sorted is None:
-            return
         for name, index in self.hash.items():
             value_key = self.key(name, values.get(name))
             bucket = index.get(value_key)
@@ -350,5 +362,6 @@ class TableIndexes:
                 bucket.discard(rid)
                 if not bucket:
                     del index[value_key]
-        for name, sorted_index in self.sorted.items():
-            sorted_index.remove(rid, values.get(name))
+        if self.sorted is not None:
+            for name, sorted_index in self.sorted.items():
+                sorted_index.remove(rid, values.get(name))

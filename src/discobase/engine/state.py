@@ -110,7 +110,9 @@ class ReplicaState:
         #: first attempt, and the retry must meet the first copy (see writer.py).
         self.compaction_delay = compaction_delay
         self.records: dict[int, str] = {}
-        self.versions: dict[int, int] = {}  # record id -> id of the message of its last operation
+        # Record id -> id of the message of its last operation (none for a record
+        # read from the snapshot and not written since: see ``_load_snapshot``).
+        self.versions: dict[int, int] = {}
         self.problems: list[DatabaseCorruptionError] = []
         # Records the model rejected on reads, not yet collected by the database
         # (Database.problems), and the version each was rejected at (reported once).
@@ -127,7 +129,9 @@ class ReplicaState:
         self._results: dict[int, list[str | None]] = {}
         self._sending: dict[int, asyncio.Future[None]] = {}  # channel -> send in flight
         self._echo: dict[int, asyncio.Future[list[str | None]]] = {}
-        self._reserved: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], int] = {}
+        # Operations of our own messages sent and waiting to be applied in order (by id).
+        self._own_ops: dict[int, Sequence[Op]] = {}
+        self._reserved: dict[tuple[tuple[str, ...], Hashable], int] = {}
         self._applied: set[int] = set()  # data message ids already applied
         # Per data channel: read from history through this id (every message up to
         # it is applied), and the newest message applied in channel order (history
@@ -249,6 +253,14 @@ class ReplicaState:
         for channel_id in self.meta.data_channels:
             self._confirmed[channel_id] = self._seen[channel_id] = self._covered[channel_id] = 0
 
+    def version_messages(self) -> set[int]:
+        """The messages holding the records' current versions (and tombstones);
+        a record read from the snapshot counts as its channel's snapshot mark."""
+        marks = set(self.versions.values())
+        versions, covered = self.versions, self._covered
+        marks.update(covered[self._channel_of(rid)] for rid in self.records if rid not in versions)
+        return marks
+
     def _context_of(self, channel_id: int, author_id: int) -> str:
         """Where a message is stored, authenticated with its encrypted payload:
         an encrypted message copied to another table or channel, or re-posted
@@ -300,9 +312,11 @@ class ReplicaState:
                 self._problem(self.meta.index_channel, manifest.id, f"unreadable snapshot: {error}")
                 continue
             hw = manifest.hw
-            for rid, data in records:
-                self.records[rid] = data
-                self.versions[rid] = hw.get(self._channel_of(rid), 0)
+            # No version is kept for a record read from the snapshot: every message
+            # at or below the snapshot's marks is skipped (``_covered``), so its
+            # version (the mark) would never be compared; ``version_messages``
+            # gives it back. That is about 50 bytes less per record.
+            self.records.update(records)
             for channel_id in self.meta.data_channels:
                 self._confirmed[channel_id] = self._seen[channel_id] = hw.get(channel_id, 0)
                 self._covered[channel_id] = hw.get(channel_id, 0)
@@ -519,16 +533,20 @@ class ReplicaState:
             return
         if message.id <= self._covered[message.channel_id]:
             return  # in the snapshot the state was read from
-        if not self.codec.is_batch(message.content):
+        own = self._own_ops.pop(message.id, None)
+        if own is not None:
+            ops = list(own)  # our own message, still in memory: no download, no decoding
+        elif not self.codec.is_batch(message.content):
             self._applied.add(message.id)
             self._problem(message.channel_id, message.id, "foreign content")
             return
-        try:
-            _, ops = await self.codec.decode_batch(message, self._read, context=self._context(message))
-        except CodecError as error:
-            self._applied.add(message.id)
-            self._problem(message.channel_id, message.id, str(error))
-            return
+        else:
+            try:
+                _, ops = await self.codec.decode_batch(message, self._read, context=self._context(message))
+            except CodecError as error:
+                self._applied.add(message.id)
+                self._problem(message.channel_id, message.id, str(error))
+                return
         if message.author_id == self.transport.user_id:
             self._landed[tuple(ops)] = message.id
             if len(self._landed) > RECENT_RESULTS:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from discobase.model.changes import Changes
     from discobase.model.table import Table
 
-from discobase.engine.planner import ReplicaPlanner
+from discobase.engine.planner import ReplicaPlanner, list_adapter
 from discobase.engine.progress import OperationProgress
 from discobase.engine.state import APPLIED, Pending
 
@@ -87,6 +87,19 @@ class ReplicaWriter(ReplicaPlanner):
             ) from error
         return data
 
+    def _serialize_many(self, instances: Sequence[Table]) -> list[str]:
+        """:meth:`_serialize` of each instance, the read-back check done for the
+        whole batch at once (as one JSON array) when they are all of the table's model."""
+        model = self.model
+        if model.__disco_json_reads_back__ or any(type(i) is not model for i in instances):
+            return [self._serialize(instance) for instance in instances]
+        datas = [instance.model_dump_json() for instance in instances]
+        try:
+            list_adapter(model).validate_json("[" + ",".join(datas) + "]")
+        except Exception:
+            return [self._serialize(instance) for instance in instances]  # raises for the first bad one
+        return datas
+
     def _violation(self, fields: tuple[str, ...], value: tuple[Any, ...]) -> UniqueViolationError:
         shown = value[0] if len(value) == 1 else value
         names = fields[0] if len(fields) == 1 else fields
@@ -97,7 +110,7 @@ class ReplicaWriter(ReplicaPlanner):
             table=self.name,
         )
 
-    def _reserve(self, rid: int, data: str) -> list[tuple[tuple[str, ...], tuple[Hashable, ...]]]:
+    def _reserve(self, rid: int, data: str) -> list[tuple[tuple[str, ...], Hashable]]:
         """Check unique constraints against stored records and writes in flight;
         reserve this write's values until it lands. Raises before any request."""
         indexes = self.indexes
@@ -118,7 +131,7 @@ class ReplicaWriter(ReplicaPlanner):
             self._reserved[key] = rid
         return keys
 
-    def _release(self, keys: list[tuple[tuple[str, ...], tuple[Hashable, ...]]], rid: int) -> None:
+    def _release(self, keys: list[tuple[tuple[str, ...], Hashable]], rid: int) -> None:
         for key in keys:
             if self._reserved.get(key) == rid:
                 del self._reserved[key]
@@ -184,27 +197,22 @@ class ReplicaWriter(ReplicaPlanner):
         violation there is raised."""
         total = len(instances)
         rids = [self.ids.next() for _ in instances]
-        datas = [self._serialize(instance) for instance in instances]
+        datas = self._serialize_many(instances)
+        keys: list[tuple[tuple[str, ...], Hashable]] = []
         if self.indexes.unique:  # check the batch against itself and the table before sending anything
-            seen: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], int] = {}
+            indexes = self.indexes
+            seen: dict[tuple[tuple[str, ...], Hashable], int] = {}
             for rid, data in zip(rids, datas, strict=True):
                 values = json.loads(data)
-                clash = self.indexes.conflict(rid, values)
-                if clash is not None:
-                    raise self._violation(*clash)
-                for fields in self.indexes.unique:
-                    key = (fields, self.indexes.unique_key(fields, values))
-                    if key in seen or key in self._reserved:
+                for fields, mapping in indexes.unique_maps.items():
+                    value_key = indexes.unique_key(fields, values)
+                    holder = mapping.get(value_key)
+                    key = (fields, value_key)
+                    if (holder is not None and holder != rid) or key in seen or key in self._reserved:
                         raise self._violation(fields, tuple(values.get(name) for name in fields))
                     seen[key] = rid
-        keys: list[tuple[tuple[str, ...], tuple[Hashable, ...]]] = []
-        if self.indexes.unique:
-            for rid, data in zip(rids, datas, strict=True):
-                values = json.loads(data)
-                for fields in self.indexes.unique:
-                    key = (fields, self.indexes.unique_key(fields, values))
-                    self._reserved[key] = rid
-                    keys.append(key)
+            self._reserved.update(seen)
+            keys = list(seen)
         outcomes: list[DiscobaseError | None] = []
         try:
             with OperationProgress(progress, total, f"inserting into {self.name}") as report:
@@ -452,17 +460,20 @@ class ReplicaWriter(ReplicaPlanner):
         while queue:
             batch = self._take_batch(queue)
             ops = [p.op for p in batch]
+            # Applied in message order (its echo): a unique value goes to the earlier
+            # message, and an atomic change applies to the value the messages before it made.
+            in_order = self.ordered or any(op.kind == "a" for op in ops)
             sending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._sending[channel_id] = sending
             try:
                 try:
                     content, files = self._encode(channel_id, ops)
                     message = await self._send(channel_id, content, files, ops)
+                    if in_order:  # its echo is applied from these, not decoded again
+                        self._own_ops[message.id] = ops
                 finally:
                     self._release_echo(channel_id)
-                if self.ordered or any(op.kind == "a" for op in ops):
-                    # In message order: a unique value goes to the earlier message, and
-                    # an atomic change applies to the value the messages before it made.
+                if in_order:
                     results = await self._await_echo(channel_id, message, ops)
                 else:
                     results = self._apply_ops(channel_id, message.id, ops)
@@ -517,6 +528,7 @@ class ReplicaWriter(ReplicaPlanner):
             return self._apply_ops(channel_id, message.id, ops)  # not in the history either
         finally:
             self._echo.pop(message.id, None)
+            self._own_ops.pop(message.id, None)
 
     async def flush(self) -> None:
         """Wait until every queued write has been sent."""
