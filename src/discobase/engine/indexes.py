@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import enum
 import heapq
+import itertools
 import json
 import math
 import types
@@ -27,7 +28,6 @@ __all__ = ["ORDERABLE", "SortedIndex", "TableIndexes", "index_key"]
 
 #: Field types a sorted index accepts (also inside Optional[...]).
 ORDERABLE: tuple[type, ...] = (int, float, str, bool, datetime, date, time, timedelta, Decimal, uuid.UUID)
-_MAX_ID = (1 << 64) - 1
 
 
 def _canonical(value: Any) -> str:
@@ -139,13 +139,18 @@ def _orderable(annotation: Any) -> bool:
 
 
 class SortedIndex:
-    """``(value, record id)`` pairs in order; ``None`` and NaN are left out
-    (no range ever matches them)."""
+    """Record ids ordered by ``(value, record id)``, kept as two parallel lists
+    (the values, the ids: 16 bytes a record, where a tuple per record took 64);
+    ``None`` and NaN are left out (no range ever matches them)."""
 
     def __init__(self, name: str, annotation: Any) -> None:
         self.name = name
         self._adapter: TypeAdapter[Any] = TypeAdapter(annotation)
-        self.entries: list[tuple[Any, int]] = []
+        self.values: list[Any] = []
+        self.ids: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
     def convert(self, json_value: Any) -> Any | None:
         if json_value is None:
@@ -160,41 +165,49 @@ class SortedIndex:
             return None
         return value
 
+    def load(self, pairs: list[tuple[Any, int]]) -> None:
+        """Replace the entries by ``(value, record id)`` pairs (in any order)."""
+        pairs.sort()
+        self.values = [value for value, _ in pairs]
+        self.ids = [rid for _, rid in pairs]
+
+    def _position(self, value: Any, rid: int) -> int:
+        """Where ``(value, rid)`` is, or would be inserted."""
+        low = bisect.bisect_left(self.values, value)
+        high = bisect.bisect_right(self.values, value, low)
+        return bisect.bisect_left(self.ids, rid, low, high)
+
     def add(self, rid: int, json_value: Any) -> None:
         value = self.convert(json_value)
         if value is not None:
-            bisect.insort(self.entries, (value, rid))
+            position = self._position(value, rid)
+            self.values.insert(position, value)
+            self.ids.insert(position, rid)
 
     def remove(self, rid: int, json_value: Any) -> None:
         value = self.convert(json_value)
         if value is None:
             return
-        position = bisect.bisect_left(self.entries, (value, rid))
-        if position < len(self.entries) and self.entries[position] == (value, rid):
-            del self.entries[position]
+        position = self._position(value, rid)
+        if position < len(self.ids) and self.ids[position] == rid and self.values[position] == value:
+            del self.values[position]
+            del self.ids[position]
 
     def span(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> tuple[int, int] | None:
         """The positions ``[start, end)`` of the entries with ``lower <(=) value <(=) upper``
         (each bound ``(value, inclusive)`` or None); None when a bound cannot be ordered here."""
+        values = self.values
         try:
             start = 0
             if lower is not None:
                 value, inclusive = lower
                 value = value.value if isinstance(value, enum.Enum) else value
-                start = (
-                    bisect.bisect_left(self.entries, (value, -1))
-                    if inclusive
-                    else bisect.bisect_right(self.entries, (value, _MAX_ID))
-                )
-            end = len(self.entries)
+                start = bisect.bisect_left(values, value) if inclusive else bisect.bisect_right(values, value)
+            end = len(values)
             if upper is not None:
                 value, inclusive = upper
                 value = value.value if isinstance(value, enum.Enum) else value
-                end = (
-                    bisect.bisect_right(self.entries, (value, _MAX_ID))
-                    if inclusive
-                    else bisect.bisect_left(self.entries, (value, -1))
-                )
+                end = bisect.bisect_right(values, value) if inclusive else bisect.bisect_left(values, value)
         except TypeError:
             return None
         return start, max(start, end)
@@ -205,38 +218,33 @@ class SortedIndex:
         span = self.span(lower, upper)
         if span is None:
             return None
-        return [rid for _, rid in self.entries[span[0] : span[1]]]
+        return self.ids[span[0] : span[1]]
 
     def ascending(self, start: int, end: int) -> Iterator[int]:
         """Record ids of entries ``[start, end)`` by value, ties by id (O(1) per id)."""
-        entries = self.entries
-        for position in range(start, end):
-            yield entries[position][1]
+        return itertools.islice(self.ids, start, end)
 
     def descending(self, start: int, end: int) -> Iterator[int]:
         """Record ids of entries ``[start, end)`` by value from the largest, ties by id
         (as a stable sort in reverse orders them); O(log n) per distinct value."""
-        entries = self.entries
+        values, ids = self.values, self.ids
         position = end
         while position > start:
-            value = entries[position - 1][0]
-            first = max(start, bisect.bisect_left(entries, (value, -1), start, position))
-            for index in range(first, position):
-                yield entries[index][1]
+            first = bisect.bisect_left(values, values[position - 1], start, position)
+            yield from itertools.islice(ids, first, position)
             position = first
 
     def by_id(self, start: int, end: int, max_groups: int) -> Iterator[int] | None:
         """Record ids of entries ``[start, end)`` in id order, merged from the runs of
         equal values (each run is in id order already); None when there are more
         than ``max_groups`` runs (merging would cost more than sorting)."""
-        entries = self.entries
+        values = self.values
         runs: list[Iterator[int]] = []
         position = start
         while position < end:
             if len(runs) == max_groups:
                 return None
-            value = entries[position][0]
-            after = min(end, bisect.bisect_right(entries, (value, _MAX_ID), position, end))
+            after = bisect.bisect_right(values, values[position], position, end)
             runs.append(self.ascending(position, after))
             position = after
         return heapq.merge(*runs)
@@ -301,14 +309,15 @@ class TableIndexes:
         self.sorted = {name: SortedIndex(name, self._annotations[name]) for name in self.sorted_fields}
         if not self.sorted:
             return
+        pairs: dict[str, list[tuple[Any, int]]] = {name: [] for name in self.sorted}
         for rid, data in records.items():
             values = json.loads(data)
             for name, index in self.sorted.items():
                 value = index.convert(values.get(name))
                 if value is not None:
-                    index.entries.append((value, rid))
-        for index in self.sorted.values():
-            index.entries.sort()
+                    pairs[name].append((value, rid))
+        for name, index in self.sorted.items():
+            index.load(pairs[name])
 
     def lookup(self, name: str, key: Hashable, records: dict[int, str]) -> set[int]:
         """Ids of the records whose field ``name`` has index key ``key`` (see :meth:`key`)."""

@@ -13,7 +13,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
 
@@ -172,6 +172,11 @@ class ReplicaState:
         self._snapshot_id: int | None = None  # the manifest this cursor opened from
         self._resync_after_open = False
         self._closed = False
+        # Records being inserted and their decoded values, by id (from the writer's
+        # unique checks): applying them need not decode the JSON again.
+        self._decoded: dict[int, tuple[str, dict[str, Any]]] = {}
+        # Per model, an instance that lookups validate values on, and its defaults (planner).
+        self._probes: dict[type[Table], tuple[Table, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ open
     def keep(self, events: Sequence[MessageEvent]) -> None:
@@ -601,7 +606,13 @@ class ReplicaState:
                 data = Changes.from_json(data).apply(self.model, old)
             except ChangeRejected as error:
                 return f"invalid:{error}"  # the same in every process: the record stays as it was
-        values = json.loads(data) if indexes.active else None
+        hint = self._decoded.pop(rid, None) if self._decoded else None
+        if not indexes.active:
+            values = None
+        elif hint is not None and hint[0] is data:
+            values = hint[1]
+        else:
+            values = json.loads(data)
         if values is not None and indexes.unique:
             clash = indexes.conflict(rid, values)
             if clash is not None:

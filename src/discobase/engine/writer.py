@@ -202,13 +202,17 @@ class ReplicaWriter(ReplicaPlanner):
         if self.indexes.unique:  # check the batch against itself and the table before sending anything
             indexes = self.indexes
             seen: dict[tuple[tuple[str, ...], Hashable], int] = {}
+            decoded = self._decoded
             for rid, data in zip(rids, datas, strict=True):
                 values = json.loads(data)
+                decoded[rid] = (data, values)  # applying the insert need not decode it again
                 for fields, mapping in indexes.unique_maps.items():
                     value_key = indexes.unique_key(fields, values)
                     holder = mapping.get(value_key)
                     key = (fields, value_key)
                     if (holder is not None and holder != rid) or key in seen or key in self._reserved:
+                        for dropped in rids:
+                            decoded.pop(dropped, None)
                         raise self._violation(fields, tuple(values.get(name) for name in fields))
                     seen[key] = rid
             self._reserved.update(seen)
@@ -229,6 +233,9 @@ class ReplicaWriter(ReplicaPlanner):
         finally:
             for key in keys:
                 self._reserved.pop(key, None)
+            if self._decoded:
+                for rid in rids:
+                    self._decoded.pop(rid, None)
         return outcomes
 
     async def rewrite(
