@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import enum
 import heapq
-import itertools
 import json
 import math
 import types
@@ -222,7 +221,9 @@ class SortedIndex:
 
     def ascending(self, start: int, end: int) -> Iterator[int]:
         """Record ids of entries ``[start, end)`` by value, ties by id (O(1) per id)."""
-        return itertools.islice(self.ids, start, end)
+        ids = self.ids
+        for position in range(start, end):  # not islice: it would step over the first ``start``
+            yield ids[position]
 
     def descending(self, start: int, end: int) -> Iterator[int]:
         """Record ids of entries ``[start, end)`` by value from the largest, ties by id
@@ -231,7 +232,8 @@ class SortedIndex:
         position = end
         while position > start:
             first = bisect.bisect_left(values, values[position - 1], start, position)
-            yield from itertools.islice(ids, first, position)
+            for index in range(first, position):
+                yield ids[index]
             position = first
 
     def by_id(self, start: int, end: int, max_groups: int) -> Iterator[int] | None:
