@@ -5,10 +5,11 @@ records looked at are the window's, not the table's."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import PlainSerializer
 
 import discobase
 from discobase import col
@@ -124,3 +125,18 @@ async def test_a_window_looks_at_the_window_not_the_table() -> None:
         )
         assert [r.name for r in filtered] == ["r99", "r149", "r199"]
         assert records.looked == 4
+
+
+class Tagged(discobase.Table):
+    code: Annotated[str, PlainSerializer(lambda v: v.lower(), return_type=str)]
+    size: int = 0
+
+
+async def test_lookups_serialize_the_value_as_the_record_is_stored() -> None:
+    db = discobase.Database("db", transport=MemoryTransport(MemoryDiscord(["db"])))
+    table = db.table(type("Tagged", (Tagged,), {"__module__": __name__}))
+    async with db.conn():
+        await table(code="AbC", size=3).save()
+        assert [r.size for r in await table.find(code="ABC")] == [3]  # stored as "abc"
+        assert [r.size for r in await table.find(size=3)] == [3]
+        assert await table.find(code="abd") == []

@@ -9,7 +9,7 @@ from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
-from pydantic import TypeAdapter, ValidationError
+from pydantic import PlainSerializer, TypeAdapter, ValidationError, WrapSerializer
 
 from discobase.exceptions import (
     InvalidRecordError,
@@ -27,6 +27,18 @@ __all__ = ["ReplicaPlanner"]
 M = TypeVar("M", bound="Table")
 
 _RANGE_OPS = ("lt", "le", "gt", "ge")
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_field(model: type[Table], name: str) -> bool:
+    """Whether ``model`` writes field ``name`` as Pydantic does by default (no field
+    or model serializer, no serializer in its ``Annotated`` metadata), so that a
+    validated ``str`` or ``int`` there is its own JSON."""
+    decorators = model.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers:
+        return False
+    metadata = model.model_fields[name].metadata
+    return not any(isinstance(item, PlainSerializer | WrapSerializer) for item in metadata)
 
 
 @functools.lru_cache(maxsize=256)
@@ -91,6 +103,9 @@ class ReplicaPlanner(ReplicaState):
                 table=self.name,
                 field=name,
             ) from error
+        validated = probe.__dict__.get(name)
+        if type(validated) in (str, int) and _plain_field(model, name):
+            return self.indexes.key(name, validated)  # its JSON is itself: no dump needed
         dumped = json.loads(probe.model_dump_json(include={name}))
         return self.indexes.key(name, dumped.get(name))
 
@@ -302,7 +317,9 @@ class ReplicaPlanner(ReplicaState):
 
     def materialize(self, model: type[M], rid: int) -> M:
         instance = model.model_validate_json(self.records[rid])
-        instance.__disco_id__ = rid
+        private = instance.__pydantic_private__
+        assert private is not None  # Table has a private attribute
+        private["_disco_id"] = rid  # what ``__disco_id__ = rid`` does, without the setter's cost
         return instance
 
     def materialize_many(self, model: type[M], rids: Sequence[int]) -> list[M]:
