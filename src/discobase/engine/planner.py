@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from discobase.model.query import Condition
     from discobase.model.table import Table
 
-from discobase.engine.state import ReplicaState
+from discobase.engine.recovery import ReplicaRecovery
 
 __all__ = ["ReplicaPlanner"]
 
@@ -85,7 +85,7 @@ def _bounds(
     return lower, upper, rest
 
 
-class ReplicaPlanner(ReplicaState):
+class ReplicaPlanner(ReplicaRecovery):
     """Reads of a table replica: lookups by field, planned queries, counts."""
 
     def query_key(self, model: type[Table], name: str, value: Any) -> Hashable:
