@@ -25,6 +25,8 @@ from discobase.exceptions import DatabaseTableError
 
 __all__ = ["ORDERABLE", "SortedIndex", "TableIndexes", "index_key"]
 
+#: Records decoded per ``json.loads`` call when the unique maps are filled at open.
+LOAD_CHUNK = 4096
 #: Field types a sorted index accepts (also inside Optional[...]).
 ORDERABLE: tuple[type, ...] = (int, float, str, bool, datetime, date, time, timedelta, Decimal, uuid.UUID)
 
@@ -335,14 +337,21 @@ class TableIndexes:
         return index.get(key, set())
 
     def load_unique(self, records: dict[int, str]) -> None:
+        """Fill the unique maps from ``records`` (at open). The records are decoded
+        a chunk at a time, as one JSON array each: one ``json.loads`` call per
+        record was most of the time a large table took to open."""
         if not self.unique:
             return
         for maps in self.unique_maps.values():
             maps.clear()
-        for rid, data in records.items():
-            values = json.loads(data)
-            for fields, mapping in self.unique_maps.items():
-                mapping[self.unique_key(fields, values)] = rid
+        constraints = list(self.unique_maps.items())
+        items = list(records.items())
+        for start in range(0, len(items), LOAD_CHUNK):
+            chunk = items[start : start + LOAD_CHUNK]
+            decoded = json.loads("[" + ",".join([data for _, data in chunk]) + "]")
+            for (rid, _), values in zip(chunk, decoded, strict=True):
+                for fields, mapping in constraints:
+                    mapping[self.unique_key(fields, values)] = rid
 
     def conflict(self, rid: int, values: dict[str, Any]) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
         """The first unique constraint another record already holds ``values`` of."""
