@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 import discobase
+from discobase import col
+from discobase.model import desc
 
 
 class Address(BaseModel):
@@ -75,6 +77,23 @@ async def main() -> None:
             print("query error:", error)
 
         print("left:", sorted((u.name, u.age) for u in await User.find()))
+
+        # Typed forms that pass mypy --strict and pyright: col() and desc().
+        typed = await User.query(col(User.age) >= 30).sort(desc(User.age), col(User.name)).to_list()
+        print("typed:", [u.name for u in typed])
+
+        # Atomic changes, applied in message order in every process.
+        ada = await User.query(col(User.name) == "ada").first()
+        await ada.inc(age=1)
+        await ada.modify(push={"tags": ["chess"]}, pull={"tags": ["math"]})
+        print("ada now:", ada.age, ada.tags)
+        print("everyone older:", await User.query().update(inc={"age": 1}))
+
+        eve, created = await User.get_or_create(email="eve@x.org", defaults={"name": "eve"})
+        again, created_again = await User.get_or_create(email="eve@x.org", defaults={"name": "other"})
+        print("get_or_create:", created, created_again, again.record_id == eve.record_id)
+        bob = await User.upsert(User(email="bob@x.org", name="robert", age=26), on="email")
+        print("upsert:", bob.name, bob.age, await User.query(col(User.email) == "bob@x.org").count())
 
 
 if __name__ == "__main__":

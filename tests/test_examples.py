@@ -114,6 +114,11 @@ EXPECTED: dict[str, list[str]] = {
         r"^refused: \('email',\) ada@x\.org$",
         r"^query error: cannot compare User\.age",
         r"^left: \[\('ada', 37\), \('bob', 25\), \('cy', 37\)\]$",
+        r"^typed: \['ada', 'cy'\]$",
+        r"^ada now: 38 \['chess'\]$",
+        r"^everyone older: 3$",
+        r"^get_or_create: True False True$",
+        r"^upsert: robert 26 1$",
     ],
     "seed_usage.py": [
         r"^found: \['Peter'\]$",

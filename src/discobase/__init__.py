@@ -39,7 +39,7 @@ from discobase.exceptions import (
     QueryError,
     UniqueViolationError,
 )
-from discobase.model import Field, Page, Query, Table, WriteTask
+from discobase.model import Field, Page, Query, Table, WriteTask, col
 
 __version__ = "2.0.0.dev0"
 __license__ = "MIT"
@@ -68,6 +68,7 @@ __all__ = [
     "Version",
     "WriteTask",
     "__version__",
+    "col",
     "database_safe",
     "events",
     "exceptions",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import bisect
 import enum
+import heapq
 import json
 import math
 import types
 import uuid
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Union, get_args, get_origin
@@ -24,9 +25,10 @@ from discobase.exceptions import DatabaseTableError
 
 __all__ = ["ORDERABLE", "SortedIndex", "TableIndexes", "index_key"]
 
+#: Records decoded per ``json.loads`` call when the unique maps are filled at open.
+LOAD_CHUNK = 4096
 #: Field types a sorted index accepts (also inside Optional[...]).
 ORDERABLE: tuple[type, ...] = (int, float, str, bool, datetime, date, time, timedelta, Decimal, uuid.UUID)
-_MAX_ID = (1 << 64) - 1
 
 
 def _canonical(value: Any) -> str:
@@ -138,13 +140,18 @@ def _orderable(annotation: Any) -> bool:
 
 
 class SortedIndex:
-    """``(value, record id)`` pairs in order; ``None`` and NaN are left out
-    (no range ever matches them)."""
+    """Record ids ordered by ``(value, record id)``, kept as two parallel lists
+    (the values, the ids: 16 bytes a record, where a tuple per record took 64);
+    ``None`` and NaN are left out (no range ever matches them)."""
 
     def __init__(self, name: str, annotation: Any) -> None:
         self.name = name
         self._adapter: TypeAdapter[Any] = TypeAdapter(annotation)
-        self.entries: list[tuple[Any, int]] = []
+        self.values: list[Any] = []
+        self.ids: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
     def convert(self, json_value: Any) -> Any | None:
         if json_value is None:
@@ -159,49 +166,97 @@ class SortedIndex:
             return None
         return value
 
+    def load(self, pairs: list[tuple[Any, int]]) -> None:
+        """Replace the entries by ``(value, record id)`` pairs (in any order)."""
+        pairs.sort()
+        self.values = [value for value, _ in pairs]
+        self.ids = [rid for _, rid in pairs]
+
+    def _position(self, value: Any, rid: int) -> int:
+        """Where ``(value, rid)`` is, or would be inserted."""
+        low = bisect.bisect_left(self.values, value)
+        high = bisect.bisect_right(self.values, value, low)
+        return bisect.bisect_left(self.ids, rid, low, high)
+
     def add(self, rid: int, json_value: Any) -> None:
         value = self.convert(json_value)
         if value is not None:
-            bisect.insort(self.entries, (value, rid))
+            position = self._position(value, rid)
+            self.values.insert(position, value)
+            self.ids.insert(position, rid)
 
     def remove(self, rid: int, json_value: Any) -> None:
         value = self.convert(json_value)
         if value is None:
             return
-        position = bisect.bisect_left(self.entries, (value, rid))
-        if position < len(self.entries) and self.entries[position] == (value, rid):
-            del self.entries[position]
+        position = self._position(value, rid)
+        if position < len(self.ids) and self.ids[position] == rid and self.values[position] == value:
+            del self.values[position]
+            del self.ids[position]
 
-    def between(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> list[int] | None:
-        """Record ids with ``lower <(=) value <(=) upper`` (each bound ``(value, inclusive)``
-        or None), in value order; None when a bound cannot be ordered here."""
+    def span(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> tuple[int, int] | None:
+        """The positions ``[start, end)`` of the entries with ``lower <(=) value <(=) upper``
+        (each bound ``(value, inclusive)`` or None); None when a bound cannot be ordered here."""
+        values = self.values
         try:
             start = 0
             if lower is not None:
                 value, inclusive = lower
                 value = value.value if isinstance(value, enum.Enum) else value
-                start = (
-                    bisect.bisect_left(self.entries, (value, -1))
-                    if inclusive
-                    else bisect.bisect_right(self.entries, (value, _MAX_ID))
-                )
-            end = len(self.entries)
+                start = bisect.bisect_left(values, value) if inclusive else bisect.bisect_right(values, value)
+            end = len(values)
             if upper is not None:
                 value, inclusive = upper
                 value = value.value if isinstance(value, enum.Enum) else value
-                end = (
-                    bisect.bisect_right(self.entries, (value, _MAX_ID))
-                    if inclusive
-                    else bisect.bisect_left(self.entries, (value, -1))
-                )
+                end = bisect.bisect_right(values, value) if inclusive else bisect.bisect_left(values, value)
         except TypeError:
             return None
-        return [rid for _, rid in self.entries[start:end]]
+        return start, max(start, end)
+
+    def between(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> list[int] | None:
+        """Record ids with ``lower <(=) value <(=) upper`` (each bound ``(value, inclusive)``
+        or None), in value order; None when a bound cannot be ordered here."""
+        span = self.span(lower, upper)
+        if span is None:
+            return None
+        return self.ids[span[0] : span[1]]
+
+    def ascending(self, start: int, end: int) -> Iterator[int]:
+        """Record ids of entries ``[start, end)`` by value, ties by id (O(1) per id)."""
+        ids = self.ids
+        for position in range(start, end):  # not islice: it would step over the first ``start``
+            yield ids[position]
+
+    def descending(self, start: int, end: int) -> Iterator[int]:
+        """Record ids of entries ``[start, end)`` by value from the largest, ties by id
+        (as a stable sort in reverse orders them); O(log n) per distinct value."""
+        values, ids = self.values, self.ids
+        position = end
+        while position > start:
+            first = bisect.bisect_left(values, values[position - 1], start, position)
+            for index in range(first, position):
+                yield ids[index]
+            position = first
+
+    def by_id(self, start: int, end: int, max_groups: int) -> Iterator[int] | None:
+        """Record ids of entries ``[start, end)`` in id order, merged from the runs of
+        equal values (each run is in id order already); None when there are more
+        than ``max_groups`` runs (merging would cost more than sorting)."""
+        values = self.values
+        runs: list[Iterator[int]] = []
+        position = start
+        while position < end:
+            if len(runs) == max_groups:
+                return None
+            after = bisect.bisect_right(values, values[position], position, end)
+            runs.append(self.ascending(position, after))
+            position = after
+        return heapq.merge(*runs)
 
 
 class TableIndexes:
-    """Hash indexes on every field and sorted indexes on the declared ones
-    (both built on first use), plus unique maps (always maintained)."""
+    """Hash indexes on the fields looked up by equality, sorted indexes on the
+    declared ones (both built on first use), plus unique maps (always maintained)."""
 
     def __init__(
         self,
@@ -227,44 +282,76 @@ class TableIndexes:
                 )
         self._annotations = {name: fields[name].annotation for name in self.sorted_fields}
         self.unique = tuple(unique)
-        self.hash: dict[str, dict[Hashable, set[int]]] | None = None
+        #: Hash indexes of the fields looked up by equality so far (each built on
+        #: its first lookup); a field with a unique constraint of its own is
+        #: looked up in its unique map instead and never gets one.
+        self.hash: dict[str, dict[Hashable, set[int]]] = {}
         self.sorted: dict[str, SortedIndex] | None = None
-        self.unique_maps: dict[tuple[str, ...], dict[tuple[Hashable, ...], int]] = {
-            c: {} for c in self.unique
-        }
+        self.unique_maps: dict[tuple[str, ...], dict[Hashable, int]] = {c: {} for c in self.unique}
 
     @property
     def active(self) -> bool:
         """Whether applying a record needs its decoded values."""
-        return self.hash is not None or self.sorted is not None or bool(self.unique)
+        return bool(self.hash) or self.sorted is not None or bool(self.unique)
 
     def key(self, name: str, json_value: Any) -> Hashable:
         normalize = self.normalizers.get(name)
         return index_key(normalize(json_value) if normalize is not None else json_value)
 
-    def unique_key(self, fields: tuple[str, ...], values: dict[str, Any]) -> tuple[Hashable, ...]:
+    def unique_key(self, fields: tuple[str, ...], values: dict[str, Any]) -> Hashable:
+        """The key of ``values`` in the unique map of ``fields``: the field's index
+        key for a single field (no tuple per record), else the tuple of them."""
+        if len(fields) == 1:
+            return self.key(fields[0], values.get(fields[0]))
         return tuple(self.key(name, values.get(name)) for name in fields)
 
     def build(self, records: dict[int, str]) -> None:
-        """Build the hash and sorted indexes (the unique maps are kept up to date all along)."""
-        if self.hash is not None:
+        """Build the sorted indexes (the unique maps are kept up to date all along,
+        hash indexes are built per field by :meth:`lookup`)."""
+        if self.sorted is not None:
             return
-        self.hash = {name: {} for name in self.field_names}
         self.sorted = {name: SortedIndex(name, self._annotations[name]) for name in self.sorted_fields}
+        if not self.sorted:
+            return
+        pairs: dict[str, list[tuple[Any, int]]] = {name: [] for name in self.sorted}
         for rid, data in records.items():
-            self._add_indexes(rid, json.loads(data))
-        for index in self.sorted.values():
-            index.entries.sort()
+            values = json.loads(data)
+            for name, index in self.sorted.items():
+                value = index.convert(values.get(name))
+                if value is not None:
+                    pairs[name].append((value, rid))
+        for name, index in self.sorted.items():
+            index.load(pairs[name])
+
+    def lookup(self, name: str, key: Hashable, records: dict[int, str]) -> set[int]:
+        """Ids of the records whose field ``name`` has index key ``key`` (see :meth:`key`)."""
+        mapping = self.unique_maps.get((name,))
+        if mapping is not None:
+            holder = mapping.get(key)
+            return set() if holder is None else {holder}
+        index = self.hash.get(name)
+        if index is None:
+            index = self.hash[name] = {}
+            for rid, data in records.items():
+                index.setdefault(self.key(name, json.loads(data).get(name)), set()).add(rid)
+        return index.get(key, set())
 
     def load_unique(self, records: dict[int, str]) -> None:
+        """Fill the unique maps from ``records`` (at open). The records are decoded
+        a chunk at a time, as one JSON array each: one ``json.loads`` call per
+        record was most of the time a large table took to open."""
         if not self.unique:
             return
         for maps in self.unique_maps.values():
             maps.clear()
-        for rid, data in records.items():
-            values = json.loads(data)
-            for fields, mapping in self.unique_maps.items():
-                mapping[self.unique_key(fields, values)] = rid
+        constraints = list(self.unique_maps.items())
+        items = list(records.items())
+        for start in range(0, len(items), LOAD_CHUNK):
+            chunk = items[start : start + LOAD_CHUNK]
+            decoded = json.loads("[" + ",".join([data for _, data in chunk]) + "]")
+            for (rid, _), values in zip(chunk, decoded, strict=True):
+                for fields, mapping in constraints:
+                    mapping[self.unique_key(fields, values)] = rid
 
     def conflict(self, rid: int, values: dict[str, Any]) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
         """The first unique constraint another record already holds ``values`` of."""
@@ -277,29 +364,17 @@ class TableIndexes:
     def add(self, rid: int, values: dict[str, Any]) -> None:
         for fields, mapping in self.unique_maps.items():
             mapping[self.unique_key(fields, values)] = rid
-        if self.hash is not None:
-            self._add_indexes(rid, values, insort=True)
-
-    def _add_indexes(self, rid: int, values: dict[str, Any], insort: bool = False) -> None:
-        assert self.hash is not None
-        assert self.sorted is not None
         for name, index in self.hash.items():
             index.setdefault(self.key(name, values.get(name)), set()).add(rid)
-        for name, sorted_index in self.sorted.items():
-            if insort:
+        if self.sorted is not None:
+            for name, sorted_index in self.sorted.items():
                 sorted_index.add(rid, values.get(name))
-            else:
-                value = sorted_index.convert(values.get(name))
-                if value is not None:
-                    sorted_index.entries.append((value, rid))
 
     def remove(self, rid: int, values: dict[str, Any]) -> None:
         for fields, mapping in self.unique_maps.items():
             key = self.unique_key(fields, values)
             if mapping.get(key) == rid:
                 del mapping[key]
-        if self.hash is None or self.sorted is None:
-            return
         for name, index in self.hash.items():
             value_key = self.key(name, values.get(name))
             bucket = index.get(value_key)
@@ -307,5 +382,6 @@ class TableIndexes:
                 bucket.discard(rid)
                 if not bucket:
                     del index[value_key]
-        for name, sorted_index in self.sorted.items():
-            sorted_index.remove(rid, values.get(name))
+        if self.sorted is not None:
+            for name, sorted_index in self.sorted.items():
+                sorted_index.remove(rid, values.get(name))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
-from pydantic import ValidationError
+from pydantic import PlainSerializer, TypeAdapter, ValidationError, WrapSerializer
 
 from discobase.exceptions import (
     InvalidRecordError,
@@ -18,14 +20,72 @@ if TYPE_CHECKING:
     from discobase.model.query import Condition
     from discobase.model.table import Table
 
-from discobase.engine.state import ReplicaState
+from discobase.engine.recovery import ReplicaRecovery
 
 __all__ = ["ReplicaPlanner"]
 
 M = TypeVar("M", bound="Table")
 
+_RANGE_OPS = ("lt", "le", "gt", "ge")
 
-class ReplicaPlanner(ReplicaState):
+
+@functools.lru_cache(maxsize=1024)
+def _plain_field(model: type[Table], name: str) -> bool:
+    """Whether ``model`` writes field ``name`` as Pydantic does by default (no field
+    or model serializer, no serializer in its ``Annotated`` metadata), so that a
+    validated ``str`` or ``int`` there is its own JSON."""
+    decorators = model.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers:
+        return False
+    metadata = model.model_fields[name].metadata
+    return not any(isinstance(item, PlainSerializer | WrapSerializer) for item in metadata)
+
+
+@functools.lru_cache(maxsize=256)
+def list_adapter(model: type[Table]) -> TypeAdapter[list[Any]]:
+    """Validates a JSON array of ``model`` records in one call."""
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+#: Runs of equal values merged to list a range in record-id order; a range with
+#: more distinct values is sorted instead.
+MERGE_RUNS = 256
+
+Bound = tuple[Any, bool]
+
+
+def _bounds(
+    conjuncts: Sequence[Condition], name: str
+) -> tuple[Bound | None, Bound | None, list[Condition]] | None:
+    """The tightest lower and upper bound the range conditions put on field
+    ``name``, and the other conditions; None when two bounds do not compare."""
+    lower: Bound | None = None
+    upper: Bound | None = None
+    rest: list[Condition] = []
+    for condition in conjuncts:
+        field = condition.field
+        if (
+            field is None
+            or field.path != (name,)
+            or condition.op not in _RANGE_OPS
+            or condition.value is None
+        ):
+            rest.append(condition)
+            continue
+        inclusive = condition.op in ("le", "ge")
+        bound = (condition.value, inclusive)
+        try:
+            if condition.op in ("gt", "ge"):
+                if lower is None or (bound[0], not inclusive) > (lower[0], not lower[1]):
+                    lower = bound
+            elif upper is None or (bound[0], inclusive) < (upper[0], upper[1]):
+                upper = bound
+        except TypeError:
+            return None
+    return lower, upper, rest
+
+
+class ReplicaPlanner(ReplicaRecovery):
     """Reads of a table replica: lookups by field, planned queries, counts."""
 
     def query_key(self, model: type[Table], name: str, value: Any) -> Hashable:
@@ -33,7 +93,7 @@ class ReplicaPlanner(ReplicaState):
         serialized exactly as a stored record's field would be; a value the
         field refuses is a :class:`~discobase.exceptions.QueryError` (the
         Pydantic error chained)."""
-        probe = model.model_construct()
+        probe = self._probe(model)
         try:
             model.__pydantic_validator__.validate_assignment(probe, name, value)
         except ValidationError as error:
@@ -43,8 +103,24 @@ class ReplicaPlanner(ReplicaState):
                 table=self.name,
                 field=name,
             ) from error
+        validated = probe.__dict__.get(name)
+        if type(validated) in (str, int) and _plain_field(model, name):
+            return self.indexes.key(name, validated)  # its JSON is itself: no dump needed
         dumped = json.loads(probe.model_dump_json(include={name}))
         return self.indexes.key(name, dumped.get(name))
+
+    def _probe(self, model: type[Table]) -> Table:
+        """An instance of ``model`` with its defaults, to validate one field's value
+        on (``model_construct()`` costs more than the whole rest of a lookup):
+        made once per model, its values put back to the defaults before each use."""
+        cached = self._probes.get(model)
+        if cached is None:
+            probe = model.model_construct()
+            cached = self._probes[model] = (probe, dict(probe.__dict__))
+        probe, defaults = cached
+        probe.__dict__.clear()
+        probe.__dict__.update(defaults)
+        return probe
 
     def find(self, model: type[M], filters: dict[str, Any]) -> list[M]:
         """Records whose fields equal every filter (AND), oldest record first."""
@@ -58,16 +134,12 @@ class ReplicaPlanner(ReplicaState):
         if not filters:
             ids: Iterable[int] = sorted(self.records)
         else:
-            self.indexes.build(self.records)
-            indexes = self.indexes.hash
-            assert indexes is not None
             buckets = []
             for name, value in filters.items():
-                buckets.append(indexes[name].get(self.query_key(model, name, value), set()))
+                buckets.append(self.indexes.lookup(name, self.query_key(model, name, value), self.records))
             buckets.sort(key=len)
             ids = sorted(set(buckets[0]).intersection(*buckets[1:]))
-        found = [self._readable(model, rid) for rid in ids]
-        return [instance for instance in found if instance is not None]
+        return self.materialize_many(model, list(ids))
 
     def _candidates(self, model: type[Table], condition: Condition) -> set[int] | None:
         """Record ids a hash index gives for ``condition`` exactly, or None (no usable index;
@@ -76,15 +148,13 @@ class ReplicaPlanner(ReplicaState):
         if field is None or len(field.path) != 1:
             return None
         name = field.path[0]
-        self.indexes.build(self.records)
-        hashes = self.indexes.hash
-        assert hashes is not None
+        lookup = self.indexes.lookup
         if condition.op in ("eq", "is_none"):
-            return set(hashes[name].get(self.query_key(model, name, condition.value), ()))
+            return set(lookup(name, self.query_key(model, name, condition.value), self.records))
         if condition.op == "in":
             found: set[int] = set()
             for value in condition.value:
-                found |= hashes[name].get(self.query_key(model, name, value), set())
+                found |= lookup(name, self.query_key(model, name, value), self.records)
             return found
         return None
 
@@ -152,13 +222,84 @@ class ReplicaPlanner(ReplicaState):
         ``stop_after`` of them when given."""
         candidates, residual = self._plan(model, conditions)
         ids = sorted(self.records if candidates is None else candidates)
+        if not residual:
+            return self.materialize_many(model, ids if stop_after is None else ids[:stop_after])
+        found: list[M] = []
+        chunk = max(16, stop_after or 0)
+        for start in range(0, len(ids), chunk):
+            for instance in self.materialize_many(model, ids[start : start + chunk]):
+                if all(condition.matches(instance) for condition in residual):
+                    found.append(instance)
+                    if stop_after is not None and len(found) >= stop_after:
+                        return found
+        return found
+
+    def select_window(
+        self,
+        model: type[M],
+        conditions: Sequence[Condition],
+        order: tuple[str, bool] | None,
+        skip: int,
+        limit: int,
+    ) -> list[M] | None:
+        """Records ``skip`` to ``skip + limit`` of the matches, ordered by ``order``
+        (a field with a sorted index and whether descending; ties by record id,
+        as a stable sort leaves them) or, without it, by record id; read off the
+        sorted index in O(log n + records looked at), whatever the table's size.
+
+        None when the sorted index cannot answer alone (no sorted index on the
+        field, records without a value there that the order would include, or
+        bounds it cannot compare): the caller then sorts the matches itself.
+        """
+        conjuncts = [part for condition in conditions for part in condition.conjuncts()]
+        self.indexes.build(self.records)
+        ranges = self.indexes.sorted or {}
+        name: str | None = None
+        if order is not None:
+            name = order[0]
+        else:  # by record id: only for a range on one sorted field
+            paths = {c.field.path for c in conjuncts if c.field is not None and c.op in _RANGE_OPS}
+            if len(paths) == 1 and len(path := next(iter(paths))) == 1:
+                name = path[0]
+        if name is None or name not in ranges:
+            return None
+        index = ranges[name]
+        planned = _bounds(conjuncts, name)
+        if planned is None:
+            return None
+        lower, upper, rest = planned
+        if lower is None and upper is None and len(index) != len(self.records):
+            return None  # records with None (or NaN) there: the sort would place them too
+        span = index.span(lower, upper)
+        if span is None:
+            return None
+
+        def walk() -> Iterator[int] | None:
+            if order is None:
+                return index.by_id(*span, max_groups=MERGE_RUNS)
+            return index.descending(*span) if order[1] else index.ascending(*span)
+
+        ids = walk()
+        if ids is None:
+            return None
+        if not rest:  # the window's records are known before any is built
+            window = list(itertools.islice(ids, skip, skip + limit))
+            built = self.materialize_many(model, window)
+            if len(built) == len(window):
+                return built
+            ids = walk()  # the model rejects some of them: walk again, skipping those
+            assert ids is not None
         found: list[M] = []
         for rid in ids:
-            if stop_after is not None and len(found) >= stop_after:
+            if len(found) == limit:
                 break
             instance = self._readable(model, rid)
-            if instance is not None and all(condition.matches(instance) for condition in residual):
-                found.append(instance)
+            if instance is None or not all(condition.matches(instance) for condition in rest):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            found.append(instance)
         return found
 
     def count(self, model: type[Table], conditions: Sequence[Condition]) -> int:
@@ -176,8 +317,26 @@ class ReplicaPlanner(ReplicaState):
 
     def materialize(self, model: type[M], rid: int) -> M:
         instance = model.model_validate_json(self.records[rid])
-        instance.__disco_id__ = rid
+        private = instance.__pydantic_private__
+        assert private is not None  # Table has a private attribute
+        private["_disco_id"] = rid  # what ``__disco_id__ = rid`` does, without the setter's cost
         return instance
+
+    def materialize_many(self, model: type[M], rids: Sequence[int]) -> list[M]:
+        """Records ``rids`` as ``model`` instances, validated as one JSON array (a
+        third faster than one by one); those the model rejects are left out and
+        reported as :meth:`_readable` does."""
+        if len(rids) < 2:
+            return [i for i in (self._readable(model, rid) for rid in rids) if i is not None]
+        records = self.records
+        try:
+            instances = list_adapter(model).validate_json("[" + ",".join([records[r] for r in rids]) + "]")
+        except ValidationError:
+            return [i for i in (self._readable(model, rid) for rid in rids) if i is not None]
+        for instance, rid in zip(instances, rids, strict=True):
+            # What ``__disco_id__ = rid`` does, without the private-attribute setter's cost.
+            instance.__pydantic_private__["_disco_id"] = rid
+        return instances
 
     def _readable(self, model: type[M], rid: int) -> M | None:
         """Record ``rid`` as a ``model``, or None if the model rejects it (e.g. a

@@ -1,8 +1,10 @@
 """``TableReplica``: one table's records in memory, kept in step with Discord.
 
-The class is layered by job: :mod:`~discobase.engine.state` (open, replay,
-apply), :mod:`~discobase.engine.planner` (reads), :mod:`~discobase.engine.writer`
-(group commit), and here snapshots, compaction and close.
+The class is layered by job: :mod:`~discobase.engine.state` (reading, catch-up,
+applying operations), :mod:`~discobase.engine.recovery` (open, events, recovery
+after lost events), :mod:`~discobase.engine.planner` (reads),
+:mod:`~discobase.engine.writer` (group commit), and here snapshots, compaction
+and close.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from discobase.storage.transport import (
 if TYPE_CHECKING:
     pass
 
-from discobase.engine.state import ORPHAN_AGE_MS, TableMeta, age_ms
+from discobase.engine.meta import TableMeta, age_ms
+from discobase.engine.state import ORPHAN_AGE_MS
 from discobase.engine.writer import ReplicaWriter
 
 __all__ = ["TableCursor", "TableMeta", "TableReplica", "index_key"]
@@ -108,7 +111,7 @@ class TableReplica(ReplicaWriter):
             "hw": {str(k): str(v) for k, v in hw.items()},
             "count": len(records),
             "schema": self.meta.schema_version,
-            "cd": int(self.compaction_delay * 1000),  # see ReplicaState._compacted_past
+            "cd": int(self.compaction_delay * 1000),  # see ReplicaRecovery._compacted_past
         }
         part_ids: list[int] = []
         context = self._context_of(self.meta.index_channel, self.transport.user_id)

@@ -55,7 +55,7 @@ async def collect_stats(
             TableStats(
                 name=name,
                 records=len(cursor.records),
-                messages=len(set(cursor.versions.values())),
+                messages=len(cursor.version_messages()),
                 channels=len(cursor.meta.data_channels) + 1,
                 last_snapshot=snowflake_datetime(newest[-1].id) if newest else None,
             )

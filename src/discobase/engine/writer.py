@@ -34,11 +34,12 @@ from discobase.storage.transport import (
 )
 
 if TYPE_CHECKING:
+    from discobase.model.changes import Changes
     from discobase.model.table import Table
 
-from discobase.engine.planner import ReplicaPlanner
+from discobase.engine.planner import ReplicaPlanner, list_adapter
 from discobase.engine.progress import OperationProgress
-from discobase.engine.state import Pending
+from discobase.engine.state import APPLIED, Pending
 
 __all__ = ["ReplicaWriter"]
 
@@ -86,6 +87,19 @@ class ReplicaWriter(ReplicaPlanner):
             ) from error
         return data
 
+    def _serialize_many(self, instances: Sequence[Table]) -> list[str]:
+        """:meth:`_serialize` of each instance, the read-back check done for the
+        whole batch at once (as one JSON array) when they are all of the table's model."""
+        model = self.model
+        if model.__disco_json_reads_back__ or any(type(i) is not model for i in instances):
+            return [self._serialize(instance) for instance in instances]
+        datas = [instance.model_dump_json() for instance in instances]
+        try:
+            list_adapter(model).validate_json("[" + ",".join(datas) + "]")
+        except Exception:
+            return [self._serialize(instance) for instance in instances]  # raises for the first bad one
+        return datas
+
     def _violation(self, fields: tuple[str, ...], value: tuple[Any, ...]) -> UniqueViolationError:
         shown = value[0] if len(value) == 1 else value
         names = fields[0] if len(fields) == 1 else fields
@@ -96,7 +110,7 @@ class ReplicaWriter(ReplicaPlanner):
             table=self.name,
         )
 
-    def _reserve(self, rid: int, data: str) -> list[tuple[tuple[str, ...], tuple[Hashable, ...]]]:
+    def _reserve(self, rid: int, data: str) -> list[tuple[tuple[str, ...], Hashable]]:
         """Check unique constraints against stored records and writes in flight;
         reserve this write's values until it lands. Raises before any request."""
         indexes = self.indexes
@@ -117,13 +131,13 @@ class ReplicaWriter(ReplicaPlanner):
             self._reserved[key] = rid
         return keys
 
-    def _release(self, keys: list[tuple[tuple[str, ...], tuple[Hashable, ...]]], rid: int) -> None:
+    def _release(self, keys: list[tuple[tuple[str, ...], Hashable]], rid: int) -> None:
         for key in keys:
             if self._reserved.get(key) == rid:
                 del self._reserved[key]
 
     def _check_result(self, result: str | None, rid: int, data: str | None) -> None:
-        if result is None:
+        if result is None or result.startswith(APPLIED):
             return
         if result.startswith("unique:"):
             fields = tuple(result[len("unique:") :].split(","))
@@ -131,6 +145,12 @@ class ReplicaWriter(ReplicaPlanner):
             raise self._violation(fields, tuple(values.get(name) for name in fields))
         if result == "missing":
             raise DatabaseLookupError(f"record {rid} was deleted before this write landed", table=self.name)
+        if result.startswith("invalid:"):
+            raise DatabaseStorageError(
+                f"record {rid} was left as it was: the change would make it invalid "
+                f"({result[len('invalid:') :]})",
+                table=self.name,
+            )
 
     async def _write(self, op: Op) -> str | None:
         keys = self._reserve(op.rid, op.data) if op.data is not None else []
@@ -177,27 +197,26 @@ class ReplicaWriter(ReplicaPlanner):
         violation there is raised."""
         total = len(instances)
         rids = [self.ids.next() for _ in instances]
-        datas = [self._serialize(instance) for instance in instances]
+        datas = self._serialize_many(instances)
+        keys: list[tuple[tuple[str, ...], Hashable]] = []
         if self.indexes.unique:  # check the batch against itself and the table before sending anything
-            seen: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], int] = {}
+            indexes = self.indexes
+            seen: dict[tuple[tuple[str, ...], Hashable], int] = {}
+            decoded = self._decoded
             for rid, data in zip(rids, datas, strict=True):
                 values = json.loads(data)
-                clash = self.indexes.conflict(rid, values)
-                if clash is not None:
-                    raise self._violation(*clash)
-                for fields in self.indexes.unique:
-                    key = (fields, self.indexes.unique_key(fields, values))
-                    if key in seen or key in self._reserved:
+                decoded[rid] = (data, values)  # applying the insert need not decode it again
+                for fields, mapping in indexes.unique_maps.items():
+                    value_key = indexes.unique_key(fields, values)
+                    holder = mapping.get(value_key)
+                    key = (fields, value_key)
+                    if (holder is not None and holder != rid) or key in seen or key in self._reserved:
+                        for dropped in rids:
+                            decoded.pop(dropped, None)
                         raise self._violation(fields, tuple(values.get(name) for name in fields))
                     seen[key] = rid
-        keys: list[tuple[tuple[str, ...], tuple[Hashable, ...]]] = []
-        if self.indexes.unique:
-            for rid, data in zip(rids, datas, strict=True):
-                values = json.loads(data)
-                for fields in self.indexes.unique:
-                    key = (fields, self.indexes.unique_key(fields, values))
-                    self._reserved[key] = rid
-                    keys.append(key)
+            self._reserved.update(seen)
+            keys = list(seen)
         outcomes: list[DiscobaseError | None] = []
         try:
             with OperationProgress(progress, total, f"inserting into {self.name}") as report:
@@ -214,6 +233,9 @@ class ReplicaWriter(ReplicaPlanner):
         finally:
             for key in keys:
                 self._reserved.pop(key, None)
+            if self._decoded:
+                for rid in rids:
+                    self._decoded.pop(rid, None)
         return outcomes
 
     async def rewrite(
@@ -260,6 +282,52 @@ class ReplicaWriter(ReplicaPlanner):
                 changed.append(instance)
         await asyncio.gather(*(self.update(instance) for instance in changed))
         return len(changed)
+
+    async def change(self, instance: M, changes: Changes) -> M:
+        """Apply an atomic change to ``instance``'s record in message order, then give
+        ``instance`` the values the change produced (which include every change
+        ordered before it, from any process)."""
+        rid = instance.__disco_id__
+        if rid not in self.records:
+            raise DatabaseLookupError(f"record {rid} does not exist (was it deleted?)", table=self.name)
+        data = self._changed(await self._submit(Op("a", rid, changes.to_json())), rid)
+        fresh = type(instance).model_validate_json(data)
+        for name in type(instance).model_fields:
+            instance.__dict__[name] = fresh.__dict__[name]
+        return instance
+
+    async def change_many(self, instances: Sequence[Table], changes: Changes) -> int:
+        """Apply one atomic change to many records (packed into few messages); how
+        many it changed. The instances are not modified; a record deleted
+        meanwhile is skipped, and a result the model rejects raises once every
+        change has settled."""
+        text = changes.to_json()
+        futures = self._enqueue([Op("a", i.__disco_id__, text) for i in instances])
+        changed = 0
+        failure: DiscobaseError | None = None
+        for instance, future in zip(instances, futures, strict=True):
+            result = await future
+            try:
+                self._check_result(result, instance.__disco_id__, None)
+            except DatabaseLookupError:
+                continue  # deleted before the change landed: nothing to change
+            except DiscobaseError as error:
+                failure = failure or error
+                continue
+            changed += result is not None and result.startswith(APPLIED)
+        if failure is not None:
+            raise failure
+        return changed
+
+    def _changed(self, result: str | None, rid: int) -> str:
+        """The record an atomic change left (see :data:`APPLIED`), or its error."""
+        if result is not None and result.startswith(APPLIED):
+            return result[len(APPLIED) :]
+        self._check_result(result, rid, None)
+        data = self.records.get(rid)  # "stale": a newer write overtook it in this process
+        if data is None:
+            raise DatabaseLookupError(f"record {rid} was deleted before this change landed", table=self.name)
+        return data
 
     async def _submit(self, op: Op) -> str | None:
         return await self._enqueue([op])[0]
@@ -399,15 +467,20 @@ class ReplicaWriter(ReplicaPlanner):
         while queue:
             batch = self._take_batch(queue)
             ops = [p.op for p in batch]
+            # Applied in message order (its echo): a unique value goes to the earlier
+            # message, and an atomic change applies to the value the messages before it made.
+            in_order = self.ordered or any(op.kind == "a" for op in ops)
             sending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._sending[channel_id] = sending
             try:
                 try:
                     content, files = self._encode(channel_id, ops)
                     message = await self._send(channel_id, content, files, ops)
+                    if in_order:  # its echo is applied from these, not decoded again
+                        self._own_ops[message.id] = ops
                 finally:
                     self._release_echo(channel_id)
-                if self.ordered:
+                if in_order:
                     results = await self._await_echo(channel_id, message, ops)
                 else:
                     results = self._apply_ops(channel_id, message.id, ops)
@@ -462,6 +535,7 @@ class ReplicaWriter(ReplicaPlanner):
             return self._apply_ops(channel_id, message.id, ops)  # not in the history either
         finally:
             self._echo.pop(message.id, None)
+            self._own_ops.pop(message.id, None)
 
     async def flush(self) -> None:
         """Wait until every queued write has been sent."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from discobase.exceptions import DatabaseTableError, DiscobaseError, NotConnectedError
 
 if TYPE_CHECKING:
+    from discobase.model.changes import Changes
     from discobase.model.query import Condition
     from discobase.model.table import Table
 
@@ -77,6 +78,18 @@ class TableStore(Protocol):
 
     async def update_many(self, instances: Sequence[M], values: dict[str, Any]) -> int: ...
 
+    async def change(self, instance: M, changes: Changes) -> M:
+        """Apply an atomic change in message order; ``instance`` gets the resulting values."""
+        ...
+
+    async def change_many(self, instances: Sequence[Table], changes: Changes) -> int:
+        """Apply one atomic change to each record; how many it changed."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until every write queued so far has landed."""
+        ...
+
     def find(self, model: type[M], filters: dict[str, Any]) -> list[M]: ...
 
     def get(self, model: type[M], record_id: int) -> M | None: ...
@@ -84,6 +97,18 @@ class TableStore(Protocol):
     def select(
         self, model: type[M], conditions: Sequence[Condition], stop_after: int | None = None
     ) -> list[M]: ...
+
+    def select_window(
+        self,
+        model: type[M],
+        conditions: Sequence[Condition],
+        order: tuple[str, bool] | None,
+        skip: int,
+        limit: int,
+    ) -> list[M] | None:
+        """Matches ``skip`` to ``skip + limit`` ordered by ``(field, descending)`` (or by
+        record id), read off a sorted index; None when no sorted index can answer."""
+        ...
 
     def count(self, model: type[Table], conditions: Sequence[Condition]) -> int: ...
 

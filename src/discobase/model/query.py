@@ -13,22 +13,26 @@ from __future__ import annotations
 import math
 import operator
 import types
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Generic, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from typing_extensions import TypeVar
 
 from discobase.exceptions import QueryError
 from discobase.model.binding import Binding, TableStore, binding_of
+from discobase.model.changes import build_changes
 
 if TYPE_CHECKING:
     from discobase.model.table import Table
 
-__all__ = ["Condition", "FieldExpr", "Page", "Query", "SortKey"]
+__all__ = ["Condition", "FieldExpr", "Page", "Query", "SortKey", "asc", "col", "desc"]
 
 M = TypeVar("M", bound="Table")
+#: The value type of a field expression; a bare ``FieldExpr`` is ``FieldExpr[Any]``.
+V = TypeVar("V", default=Any)
 
 
 @lru_cache(maxsize=1024)
@@ -56,8 +60,12 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-class FieldExpr:
-    """A (possibly nested) field of a table, as used in conditions and sorting."""
+class FieldExpr(Generic[V]):
+    """A (possibly nested) field of a table, as used in conditions and sorting.
+
+    ``V`` is the field's value type: :func:`col` gives a ``FieldExpr[int]`` for
+    an ``int`` field, whose comparisons a type checker accepts only with ints.
+    """
 
     __slots__ = ("annotation", "model", "path")
 
@@ -73,7 +81,7 @@ class FieldExpr:
     def __repr__(self) -> str:
         return f"{self.model.__name__}.{self.name}"
 
-    def __getattr__(self, name: str) -> FieldExpr:
+    def __getattr__(self, name: str) -> FieldExpr[Any]:
         nested = _model_of(self.annotation)
         if nested is None or name not in nested.model_fields:
             raise AttributeError(f"{self!r} has no field {name!r}")
@@ -121,22 +129,22 @@ class FieldExpr:
     def __ne__(self, value: object) -> Condition:  # type: ignore[override]
         return self._compare("ne", value)
 
-    def __lt__(self, value: Any) -> Condition:
+    def __lt__(self, value: V) -> Condition:
         return self._compare("lt", value)
 
-    def __le__(self, value: Any) -> Condition:
+    def __le__(self, value: V) -> Condition:
         return self._compare("le", value)
 
-    def __gt__(self, value: Any) -> Condition:
+    def __gt__(self, value: V) -> Condition:
         return self._compare("gt", value)
 
-    def __ge__(self, value: Any) -> Condition:
+    def __ge__(self, value: V) -> Condition:
         return self._compare("ge", value)
 
-    def in_(self, values: Iterable[Any]) -> Condition:
+    def in_(self, values: Iterable[V]) -> Condition:
         return Condition("in", self, tuple(self.coerce(v) for v in values))
 
-    def not_in(self, values: Iterable[Any]) -> Condition:
+    def not_in(self, values: Iterable[V]) -> Condition:
         return Condition("not_in", self, tuple(self.coerce(v) for v in values))
 
     def contains(self, value: Any) -> Condition:
@@ -267,8 +275,38 @@ def _as_condition(value: object) -> Condition:
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
-    field: FieldExpr
+    """A field to order by, and the direction (``-User.age``, :func:`desc`)."""
+
+    field: FieldExpr[Any]
     descending: bool = False
+
+
+def col(field: V) -> FieldExpr[V]:
+    """``field`` typed as the expression it is: ``col(User.age) >= 18``.
+
+    A type checker sees ``User.age`` as the field's value (an ``int``), so
+    ``User.age >= 18`` is a ``bool`` to it and ``User.query(User.age >= 18)``
+    fails ``mypy --strict``. At run time ``User.age`` is a :class:`FieldExpr`;
+    ``col()`` checks that and gives it the type ``FieldExpr[int]``, whose
+    comparisons are :class:`Condition` objects that take only ints.
+    """
+    if not isinstance(field, FieldExpr):
+        raise QueryError(f"col() takes a table field such as User.age, not {field!r}")
+    return field
+
+
+def asc(field: object) -> SortKey:
+    """Ascending order by ``field`` (``User.age`` or ``col(User.age)``): a typed ``+User.age``."""
+    if not isinstance(field, FieldExpr):
+        raise QueryError(f"asc() takes a table field such as User.age, not {field!r}")
+    return SortKey(field, descending=False)
+
+
+def desc(field: object) -> SortKey:
+    """Descending order by ``field`` (``User.age`` or ``col(User.age)``): a typed ``-User.age``."""
+    if not isinstance(field, FieldExpr):
+        raise QueryError(f"desc() takes a table field such as User.age, not {field!r}")
+    return SortKey(field, descending=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +332,7 @@ def sort_records(records: list[M], keys: Sequence[SortKey]) -> list[M]:
     result = list(records)
     for key in reversed(keys):
 
-        def value(record: M, field: FieldExpr = key.field) -> tuple[int, Any]:
+        def value(record: M, field: FieldExpr[Any] = key.field) -> tuple[int, Any]:
             got = field.get(record)
             return (0, 0) if got is None else (1, got)
 
@@ -335,8 +373,12 @@ class Query(Generic[M]):
         query.conditions = (*self.conditions, *(_as_condition(c) for c in conditions))
         return query
 
-    def sort(self, *keys: FieldExpr | SortKey) -> Query[M]:
-        """Order by fields: ``sort(User.age, -User.name)``; ties keep insertion order."""
+    def sort(self, *keys: FieldExpr[Any] | SortKey | Any) -> Query[M]:
+        """Order by fields: ``sort(User.age, -User.name)``; ties keep insertion order.
+
+        Typed forms: ``sort(col(User.age), desc(User.name))``. (The parameter
+        also admits ``Any`` because a type checker sees ``User.age`` as an
+        ``int``; anything that is not a field or a sort key is refused here.)"""
         query = self._copy()
         normalized = []
         for key in keys:
@@ -368,6 +410,20 @@ class Query(Generic[M]):
         binding = binding_of(self.model)
         return binding, binding.require_store()
 
+    def _indexed_window(self, store: TableStore) -> list[M] | None:
+        """The query's window read off a sorted index (O(log n + k)), when one can
+        answer it: a limit, and an order by one top-level field (or none, with a
+        range condition on an indexed field); None otherwise."""
+        if self._limit is None or len(self._sort) > 1:
+            return None
+        order = None
+        if self._sort:
+            key = self._sort[0]
+            if len(key.field.path) != 1:
+                return None
+            order = (key.field.path[0], key.descending)
+        return store.select_window(self.model, self.conditions, order, self._skip, self._limit)
+
     def _matching(self, *, windowed: bool = False) -> list[M]:
         _binding, store = self._store()
         stop_after = None
@@ -384,7 +440,7 @@ class Query(Generic[M]):
 
     async def to_list(self) -> list[M]:
         async def run() -> list[M]:
-            return self._window(self._matching(windowed=True))
+            return self._run_window()
 
         return await self._store()[0].track("query", run())
 
@@ -395,8 +451,13 @@ class Query(Generic[M]):
         for record in await self.to_list():
             yield record
 
+    def _run_window(self) -> list[M]:
+        """The records of the window (skip and limit applied), from a sorted index when it can."""
+        found = self._indexed_window(self._store()[1])
+        return found if found is not None else self._window(self._matching(windowed=True))
+
     async def first_or_none(self) -> M | None:
-        found = self._window(self._matching(windowed=True))
+        found = self.limit(1)._run_window() if self._limit is None else self._run_window()
         return found[0] if found else None
 
     async def first(self) -> M:
@@ -432,10 +493,36 @@ class Query(Generic[M]):
         binding, store = self._store()
         return await binding.track("query.delete", store.delete_many(self._window(self._matching())))
 
-    async def update(self, **values: Any) -> int:
-        """Set fields on every matching record; returns how many changed."""
+    async def update(
+        self,
+        *,
+        inc: Mapping[str, int | float] | None = None,
+        set: Mapping[str, Any] | None = None,
+        unset: Iterable[str] | None = None,
+        push: Mapping[str, Iterable[Any]] | None = None,
+        pull: Mapping[str, Iterable[Any]] | None = None,
+        **values: Any,
+    ) -> int:
+        """Change every matching record; returns how many changed.
+
+        ``update(age=3)`` sets fields to values (each record is written whole).
+        ``update(inc={"xp": 5})``, ``set=``, ``unset=``, ``push=``, ``pull=``
+        are atomic changes (see :meth:`Table.modify`): each record's change is
+        applied in message order to its value then, so concurrent changes from
+        other processes are never lost. Field values given besides them are set
+        atomically too.
+        """
         binding, store = self._store()
         table = _table_name(self.model)
+        if any(part is not None for part in (inc, set, unset, push, pull)):
+            changes = build_changes(
+                self.model, inc=inc, set={**(set or {}), **values}, unset=unset, push=push, pull=pull
+            )
+            return await binding.track(
+                "query.update",
+                store.change_many(self._window(self._matching()), changes),
+                fields=changes.fields,
+            )
         unknown = [name for name in values if name not in self.model.model_fields]
         if unknown:
             raise QueryError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar, Literal, Self, TypeVar, overload
 
@@ -19,13 +19,19 @@ from discobase.exceptions import (
     DatabaseStorageError,
     DatabaseTableError,
     DiscobaseError,
+    QueryError,
+    UniqueViolationError,
 )
 from discobase.model.binding import Binding, TableOwner, TableStore, binding_of
+from discobase.model.changes import build_changes
 from discobase.model.query import Condition, FieldExpr, Query
 
 __all__ = ["Field", "Table", "TableOptions", "WriteTask"]
 
 T = TypeVar("T")
+
+#: Times ``upsert``/``get_or_create`` look again after another process won a race.
+UPSERT_ATTEMPTS = 5
 
 
 class WriteTask(asyncio.Task[T]):
@@ -310,6 +316,50 @@ class Table(BaseModel, metaclass=TableMetaclass):
             return self.save()
         return self.update()
 
+    def inc(self, **amounts: int | float) -> WriteTask[Self]:
+        """Add to number fields atomically: ``await user.inc(xp=5, coins=-2)``.
+
+        The increment is applied in message order to the record's value at that
+        point, in every process alike: two processes incrementing the same
+        record at once both count. The entry gets the values the increment
+        produced (changes by others ordered before it included). See
+        :meth:`modify`.
+        """
+        return self.modify(inc=amounts)
+
+    def modify(
+        self,
+        *,
+        inc: Mapping[str, int | float] | None = None,
+        set: Mapping[str, Any] | None = None,
+        unset: Iterable[str] | None = None,
+        push: Mapping[str, Iterable[Any]] | None = None,
+        pull: Mapping[str, Iterable[Any]] | None = None,
+    ) -> WriteTask[Self]:
+        """Change the record atomically, in message order (unlike :meth:`update`,
+        which writes the entry's values whole).
+
+        Args:
+            inc: amounts to add to ``int``/``float`` fields (``None`` counts as 0).
+            set: values to give fields.
+            unset: fields to reset to their default.
+            push: items to append to list fields.
+            pull: items to remove from list fields (every equal item).
+
+        The change is checked against the model before anything is sent
+        (:class:`~discobase.exceptions.QueryError`). A result the model rejects
+        (``inc`` past a field's bound) leaves the record unchanged everywhere and
+        raises :class:`~discobase.exceptions.DatabaseStorageError`; a record
+        deleted meanwhile raises :class:`~discobase.exceptions.DatabaseLookupError`.
+        The entry's other fields are refreshed too (to the stored record).
+        """
+        binding, store = self._store()
+        self._ensure_written()
+        changes = build_changes(type(self), inc=inc, set=set, unset=unset, push=push, pull=pull)
+        return spawn(
+            binding.track("modify", store.change(self, changes), fields=changes.fields), binding.owner
+        )
+
     def delete(self) -> WriteTask[None]:
         """Delete the current entry from the database."""
         binding, store = self._store()
@@ -353,6 +403,85 @@ class Table(BaseModel, metaclass=TableMetaclass):
             return store.get(cls, record_id)
 
         return await binding.track("get", run())
+
+    @classmethod
+    def _unique_group(cls, names: Iterable[str], what: str) -> tuple[str, ...]:
+        """The unique constraint made of exactly ``names`` (or contained in them,
+        for lookups); without one, two processes could both create a record."""
+        wanted = frozenset(names)
+        for group in TableOptions(cls).unique:
+            if frozenset(group) == wanted or (what == "get_or_create" and frozenset(group) <= wanted):
+                return group
+        raise QueryError(
+            f"{what}() on {cls.__name__} needs {sorted(wanted)} to be a unique field (or unique "
+            "combination): without it, two processes could both create the record",
+            table=cls.__disco_name__,
+        )
+
+    @classmethod
+    async def get_or_create(
+        cls, defaults: Mapping[str, Any] | None = None, **lookup: Any
+    ) -> tuple[Self, bool]:
+        """The record whose fields equal ``lookup``, or a new one made of
+        ``lookup`` and ``defaults``; and whether it was created.
+
+        ``lookup`` must include a unique field (or unique combination): that is
+        what makes it safe across processes. When another process creates the
+        same record first, its record is returned (``created`` is False).
+        """
+        group = cls._unique_group(lookup, "get_or_create")
+        _binding, store = cls._store()
+        last: UniqueViolationError | None = None
+        for _attempt in range(UPSERT_ATTEMPTS):
+            found = await cls.find(**lookup)
+            if found:
+                return found[0], False
+            try:
+                return await cls(**{**(defaults or {}), **lookup}).save(), True
+            except UniqueViolationError as error:
+                if error.fields != group:
+                    raise
+                last = error  # created meanwhile (here or elsewhere): read it once written
+                await store.flush()
+        assert last is not None
+        raise last
+
+    @classmethod
+    async def upsert(cls, instance: Self, *, on: str | Sequence[str]) -> Self:
+        """Store ``instance`` as the record whose ``on`` field(s) equal its own:
+        update that record (all fields) if there is one, else insert it.
+
+        ``on`` names a unique field (or unique combination). Concurrent upserts
+        of the same value from several processes converge: one inserts, the
+        others update that record, in message order. Returns ``instance``, saved.
+        """
+        group = cls._unique_group([on] if isinstance(on, str) else on, "upsert")
+        if not isinstance(instance, cls):
+            raise DatabaseTableError(f"upsert() takes a {cls.__name__} instance, not {instance!r}")
+        if instance._disco_id != -1:
+            raise DatabaseStorageError(
+                f"{instance!r} is already saved, did you mean update()?", table=cls.__disco_name__
+            )
+        _binding, store = cls._store()
+        key = {name: getattr(instance, name) for name in group}
+        error: DiscobaseError | None = None
+        for _attempt in range(UPSERT_ATTEMPTS):
+            found = await cls.find(**key)
+            try:
+                if not found:
+                    return await instance.save()
+                instance._disco_id = found[0]._disco_id
+                return await instance.update()
+            except UniqueViolationError as violation:
+                if violation.fields != group:
+                    raise
+                error = violation  # inserted meanwhile (here or elsewhere): update that one
+                await store.flush()
+            except DatabaseLookupError as missing:
+                error = missing  # deleted meanwhile: insert again
+            instance._disco_id = -1
+        assert error is not None
+        raise error
 
     @classmethod
     def migrate(

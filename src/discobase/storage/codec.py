@@ -306,10 +306,10 @@ class Codec:
                 if op.data is not None:
                     raise ValueError(f"a tombstone carries no data (record {rid})")
                 append(f"d {rid}")
-            elif kind == "i" or kind == "u":
+            elif kind == "i" or kind == "u" or kind == "a":
                 data = op.data
                 if not isinstance(data, str) or not data:
-                    raise ValueError(f"an insert or update needs JSON text as data (record {rid})")
+                    raise ValueError(f"an insert, update or change needs JSON text as data (record {rid})")
                 if "\n" in data:
                     data = data.replace("\n", " ")
                 append(f"{kind} {rid} {data}")

@@ -64,11 +64,11 @@ MAX_PAYLOAD_BYTES: Final = 2**31 - 1 - 1024
 INNER_HEADER_MAX: Final = 72
 MIN_CONTENT_LIMIT: Final = 128
 
-OpKind = Literal["i", "u", "d"]
+OpKind = Literal["i", "u", "d", "a"]
 MessageKind = Literal["batch", "part", "manifest"]
 ReadAttachment = Callable[[RawAttachment], Awaitable[bytes]]
 
-KINDS: Final[dict[str, OpKind]] = {"i": "i", "u": "u", "d": "d"}
+KINDS: Final[dict[str, OpKind]] = {"i": "i", "u": "u", "d": "d", "a": "a"}
 MARKERS: Final[dict[str, MessageKind]] = {"B": "batch", "P": "part", "S": "manifest"}
 WHAT: Final[dict[str, str]] = {"B": "batch", "P": "snapshot part", "S": "snapshot manifest"}
 STEMS: Final[dict[str, str]] = {"B": "ops", "P": "snap", "S": "manifest"}
@@ -94,9 +94,14 @@ class CodecError(DiscobaseError):
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    """One record operation: insert (``i``), new version (``u``) or tombstone (``d``).
+    """One record operation: insert (``i``), new version (``u``), tombstone (``d``)
+    or atomic change (``a``).
 
-    ``data`` is the record's JSON text (``None`` for a tombstone).
+    ``data`` is the record's JSON text (``None`` for a tombstone); for an atomic
+    change it is the change as a JSON object (increments, values to set, list
+    items to push or pull), which every replica applies to the record's value
+    at that point of the message order. Batches without ``a`` lines are
+    unchanged, so messages written before the kind existed read as before.
     """
 
     kind: OpKind
