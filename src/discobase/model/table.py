@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar, Literal, Self, TypeVar, overload
 
-from loguru import logger
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 from pydantic import Field as PydanticField
 from pydantic._internal._model_construction import ModelMetaclass
@@ -25,6 +23,7 @@ from discobase.exceptions import (
 from discobase.model.binding import Binding, TableOwner, TableStore, binding_of
 from discobase.model.changes import build_changes
 from discobase.model.query import Condition, FieldExpr, Query
+from discobase.model.tasks import WriteTask, spawn
 
 __all__ = ["Field", "Table", "TableOptions", "WriteTask"]
 
@@ -32,46 +31,6 @@ T = TypeVar("T")
 
 #: Times ``upsert``/``get_or_create`` look again after another process won a race.
 UPSERT_ATTEMPTS = 5
-
-
-class WriteTask(asyncio.Task[T]):
-    """The task ``save()``/``update()``/``delete()`` return: awaitable, and safe to fire and forget.
-
-    A failure nobody retrieved is reported through the event loop's exception
-    handler (and discobase's logger) instead of vanishing.
-
-    "Nobody retrieved" is asyncio's own notion: neither awaiting the task nor
-    ``result()``/``exception()`` (which ``asyncio.gather`` calls, also with
-    ``return_exceptions=True``) looked at the failure before the task was
-    garbage-collected. So a write awaited long after it failed, or handed to
-    ``gather``, is never reported, and one nobody keeps is reported as soon as
-    it is dropped (at once in CPython, unless a reference cycle holds it until
-    the next garbage collection).
-    """
-
-    def __del__(self) -> None:
-        if self._log_traceback:  # it failed, and nobody retrieved the exception
-            self._log_traceback = False  # reported here rather than by asyncio's own message
-            _report_unobserved(self)
-        super().__del__()
-
-
-def _report_unobserved(task: WriteTask[Any]) -> None:
-    error = super(WriteTask, task).exception()
-    if error is None:
-        return
-    logger.opt(exception=error).error("a discobase write that nobody awaited failed: {}", error)
-    task.get_loop().call_exception_handler(
-        {"message": "discobase write failed and was never awaited", "exception": error, "task": task}
-    )
-
-
-def spawn(coro: Coroutine[Any, Any, T], owner: TableOwner | None = None) -> WriteTask[T]:
-    """Run ``coro`` as a :class:`WriteTask` that the owning database waits for at ``close()``."""
-    task: WriteTask[T] = WriteTask(coro, loop=asyncio.get_running_loop())
-    if owner is not None:
-        owner.track_write(task)
-    return task
 
 
 class _BindingView:
