@@ -82,10 +82,11 @@ class CatalogMixin:
         raise NotImplementedError
 
     def stored_tables(self) -> dict[str, TableMeta]:
-        """The catalog's entries read at open, by table name (copies): every table
-        stored in the database, attached or not, with its channels and its
-        schema (field summaries). Tools that have no model code (the
-        ``discobase`` command line) build their models from these."""
+        """The catalog's entries read at open, by table name (copies).
+
+        Every table stored in the database, attached or not, with its channels and its
+        schema (field summaries). Tools that have no model code (the ``discobase``
+        command line) build their models from these."""
         return {
             name: TableMeta.from_json(meta.to_json(), meta.message_id) for name, meta in self._catalog.items()
         }

@@ -53,8 +53,10 @@ def index_key(value: Any) -> Hashable:
 
 
 def _normalizer(annotation: Any, depth: int = 0) -> Callable[[Any], Any] | None:
-    """A function that puts a JSON value of type ``annotation`` in canonical form
-    (the items of every set, at any depth, sorted), or None if it already is."""
+    """A function putting a JSON value of type ``annotation`` in canonical form, or None.
+
+    Canonical form has the items of every set, at any depth, sorted; None means the
+    value already is canonical."""
     if depth > 30:
         return None
     origin = get_origin(annotation)
@@ -140,9 +142,10 @@ def _orderable(annotation: Any) -> bool:
 
 
 class SortedIndex:
-    """Record ids ordered by ``(value, record id)``, kept as two parallel lists
-    (the values, the ids: 16 bytes a record, where a tuple per record took 64);
-    ``None`` and NaN are left out (no range ever matches them)."""
+    """Record ids ordered by ``(value, record id)``.
+
+    Kept as two parallel lists (the values, the ids: 16 bytes a record, where a tuple
+    per record took 64). ``None`` and NaN are left out (no range ever matches them)."""
 
     def __init__(self, name: str, annotation: Any) -> None:
         self.name = name
@@ -195,8 +198,10 @@ class SortedIndex:
             del self.ids[position]
 
     def span(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> tuple[int, int] | None:
-        """The positions ``[start, end)`` of the entries with ``lower <(=) value <(=) upper``
-        (each bound ``(value, inclusive)`` or None); None when a bound cannot be ordered here."""
+        """The positions ``[start, end)`` of the entries with ``lower <(=) value <(=) upper``.
+
+        Each bound is ``(value, inclusive)`` or None. Returns None when a bound cannot be
+        ordered here."""
         values = self.values
         try:
             start = 0
@@ -214,8 +219,10 @@ class SortedIndex:
         return start, max(start, end)
 
     def between(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> list[int] | None:
-        """Record ids with ``lower <(=) value <(=) upper`` (each bound ``(value, inclusive)``
-        or None), in value order; None when a bound cannot be ordered here."""
+        """Record ids with ``lower <(=) value <(=) upper``, in value order.
+
+        Each bound is ``(value, inclusive)`` or None. Returns None when a bound cannot be
+        ordered here."""
         span = self.span(lower, upper)
         if span is None:
             return None
@@ -228,8 +235,9 @@ class SortedIndex:
             yield ids[position]
 
     def descending(self, start: int, end: int) -> Iterator[int]:
-        """Record ids of entries ``[start, end)`` by value from the largest, ties by id
-        (as a stable sort in reverse orders them); O(log n) per distinct value."""
+        """Record ids of entries ``[start, end)`` by value from the largest, ties by id.
+
+        Ties come in the order a stable reverse sort gives them; O(log n) per distinct value."""
         values, ids = self.values, self.ids
         position = end
         while position > start:
@@ -239,9 +247,10 @@ class SortedIndex:
             position = first
 
     def by_id(self, start: int, end: int, max_groups: int) -> Iterator[int] | None:
-        """Record ids of entries ``[start, end)`` in id order, merged from the runs of
-        equal values (each run is in id order already); None when there are more
-        than ``max_groups`` runs (merging would cost more than sorting)."""
+        """Record ids of entries ``[start, end)`` in id order, or None if too costly.
+
+        Merged from the runs of equal values (each run is in id order already). None when
+        there are more than ``max_groups`` runs (merging would cost more than sorting)."""
         values = self.values
         runs: list[Iterator[int]] = []
         position = start
@@ -255,8 +264,10 @@ class SortedIndex:
 
 
 class TableIndexes:
-    """Hash indexes on the fields looked up by equality, sorted indexes on the
-    declared ones (both built on first use), plus unique maps (always maintained)."""
+    """A table's indexes: hash, sorted and unique.
+
+    Hash indexes on the fields looked up by equality and sorted indexes on the declared
+    ones are built on first use; the unique maps are always maintained."""
 
     def __init__(
         self,
@@ -299,15 +310,19 @@ class TableIndexes:
         return index_key(normalize(json_value) if normalize is not None else json_value)
 
     def unique_key(self, fields: tuple[str, ...], values: dict[str, Any]) -> Hashable:
-        """The key of ``values`` in the unique map of ``fields``: the field's index
-        key for a single field (no tuple per record), else the tuple of them."""
+        """The key of ``values`` in the unique map of ``fields``.
+
+        For a single field it is that field's index key (no tuple per record), else the
+        tuple of the fields' keys."""
         if len(fields) == 1:
             return self.key(fields[0], values.get(fields[0]))
         return tuple(self.key(name, values.get(name)) for name in fields)
 
     def build(self, records: dict[int, str]) -> None:
-        """Build the sorted indexes (the unique maps are kept up to date all along,
-        hash indexes are built per field by :meth:`lookup`)."""
+        """Build the sorted indexes.
+
+        The unique maps are kept up to date all along, and hash indexes are built per
+        field by :meth:`lookup`."""
         if self.sorted is not None:
             return
         self.sorted = {name: SortedIndex(name, self._annotations[name]) for name in self.sorted_fields}
@@ -337,9 +352,10 @@ class TableIndexes:
         return index.get(key, set())
 
     def load_unique(self, records: dict[int, str]) -> None:
-        """Fill the unique maps from ``records`` (at open). The records are decoded
-        a chunk at a time, as one JSON array each: one ``json.loads`` call per
-        record was most of the time a large table took to open."""
+        """Fill the unique maps from ``records`` (at open).
+
+        The records are decoded a chunk at a time, as one JSON array each: one
+        ``json.loads`` call per record was most of the time a large table took to open."""
         if not self.unique:
             return
         for maps in self.unique_maps.values():

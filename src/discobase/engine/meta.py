@@ -1,6 +1,7 @@
-"""What a table replica reads about its table besides records: its catalog
-entry (:class:`TableMeta`) and its snapshot manifests (:class:`Manifest`,
-which of them openers may use), and the age of a message from its id."""
+"""What a table replica reads about its table besides its records.
+
+Its catalog entry (:class:`TableMeta`), its snapshot manifests (:class:`Manifest`,
+and which of them openers may use), and the age of a message from its id."""
 
 from __future__ import annotations
 
@@ -57,8 +58,10 @@ class TableMeta:
 
 @dataclass(slots=True)
 class Manifest:
-    """A snapshot manifest seen in the index channel: its high-water marks (per
-    data channel, the newest message the snapshot covers) and part messages."""
+    """A snapshot manifest seen in the index channel.
+
+    It holds the snapshot's high-water marks (per data channel, the newest message the
+    snapshot covers) and its part messages."""
 
     id: int
     hw: dict[int, int]

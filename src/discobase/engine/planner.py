@@ -31,9 +31,10 @@ _RANGE_OPS = ("lt", "le", "gt", "ge")
 
 @functools.lru_cache(maxsize=1024)
 def _plain_field(model: type[Table], name: str) -> bool:
-    """Whether ``model`` writes field ``name`` as Pydantic does by default (no field
-    or model serializer, no serializer in its ``Annotated`` metadata), so that a
-    validated ``str`` or ``int`` there is its own JSON."""
+    """Whether ``model`` writes field ``name`` as Pydantic does by default.
+
+    That is, no field or model serializer and no serializer in its ``Annotated``
+    metadata, so that a validated ``str`` or ``int`` there is its own JSON."""
     decorators = model.__pydantic_decorators__
     if decorators.field_serializers or decorators.model_serializers:
         return False
@@ -57,8 +58,9 @@ Bound = tuple[Any, bool]
 def _bounds(
     conjuncts: Sequence[Condition], name: str
 ) -> tuple[Bound | None, Bound | None, list[Condition]] | None:
-    """The tightest lower and upper bound the range conditions put on field
-    ``name``, and the other conditions; None when two bounds do not compare."""
+    """The tightest bounds the range conditions put on field ``name``, and the other conditions.
+
+    None when two bounds do not compare."""
     lower: Bound | None = None
     upper: Bound | None = None
     rest: list[Condition] = []
@@ -89,9 +91,10 @@ class ReplicaPlanner(ReplicaRecovery):
     """Reads of a table replica: lookups by field, planned queries, counts."""
 
     def query_key(self, model: type[Table], name: str, value: Any) -> Hashable:
-        """The index key of ``value`` for field ``name``, validated and
-        serialized exactly as a stored record's field would be; a value the
-        field refuses is a :class:`~discobase.exceptions.QueryError` (the
+        """The index key of ``value`` for field ``name``.
+
+        The value is validated and serialized exactly as a stored record's field would be;
+        a value the field refuses is a :class:`~discobase.exceptions.QueryError` (the
         Pydantic error chained)."""
         probe = self._probe(model)
         try:
@@ -110,9 +113,10 @@ class ReplicaPlanner(ReplicaRecovery):
         return self.indexes.key(name, dumped.get(name))
 
     def _probe(self, model: type[Table]) -> Table:
-        """An instance of ``model`` with its defaults, to validate one field's value
-        on (``model_construct()`` costs more than the whole rest of a lookup):
-        made once per model, its values put back to the defaults before each use."""
+        """An instance of ``model`` with its defaults, to validate one field's value on.
+
+        Made once per model (``model_construct()`` costs more than the whole rest of a
+        lookup); its values are put back to the defaults before each use."""
         cached = self._probes.get(model)
         if cached is None:
             probe = model.model_construct()
@@ -142,8 +146,9 @@ class ReplicaPlanner(ReplicaRecovery):
         return self.materialize_many(model, list(ids))
 
     def _candidates(self, model: type[Table], condition: Condition) -> set[int] | None:
-        """Record ids a hash index gives for ``condition`` exactly, or None (no usable index;
-        ranges on sorted indexes are planned in :meth:`_plan`)."""
+        """Record ids a hash index gives for ``condition`` exactly, or None if no index can.
+
+        Ranges on sorted indexes are planned in :meth:`_plan`."""
         field = condition.field
         if field is None or len(field.path) != 1:
             return None
@@ -161,9 +166,10 @@ class ReplicaPlanner(ReplicaRecovery):
     def _plan(
         self, model: type[Table], conditions: Sequence[Condition]
     ) -> tuple[set[int] | None, list[Condition]]:
-        """Candidate ids from every condition an index answers exactly (intersected;
-        range conditions on one sorted field become one interval), and the
-        conditions left to check on the candidates."""
+        """Candidate ids from the conditions indexes answer, and the conditions left to check.
+
+        The candidates of every condition an index answers exactly are intersected; range
+        conditions on one sorted field become one interval."""
         conjuncts = [part for condition in conditions for part in condition.conjuncts()]
         candidates: set[int] | None = None
         residual: list[Condition] = []
@@ -218,8 +224,9 @@ class ReplicaPlanner(ReplicaRecovery):
     def select(
         self, model: type[M], conditions: Sequence[Condition], stop_after: int | None = None
     ) -> list[M]:
-        """Records matching every condition, oldest record first; at most
-        ``stop_after`` of them when given."""
+        """Records matching every condition, oldest record first.
+
+        At most ``stop_after`` of them when given."""
         candidates, residual = self._plan(model, conditions)
         ids = sorted(self.records if candidates is None else candidates)
         if not residual:
@@ -242,14 +249,15 @@ class ReplicaPlanner(ReplicaRecovery):
         skip: int,
         limit: int,
     ) -> list[M] | None:
-        """Records ``skip`` to ``skip + limit`` of the matches, ordered by ``order``
-        (a field with a sorted index and whether descending; ties by record id,
-        as a stable sort leaves them) or, without it, by record id; read off the
-        sorted index in O(log n + records looked at), whatever the table's size.
+        """Records ``skip`` to ``skip + limit`` of the matches, read off a sorted index.
 
-        None when the sorted index cannot answer alone (no sorted index on the
-        field, records without a value there that the order would include, or
-        bounds it cannot compare): the caller then sorts the matches itself.
+        Ordered by ``order`` (a field with a sorted index and whether descending; ties by
+        record id, as a stable sort leaves them) or, without it, by record id. Costs
+        O(log n + records looked at), whatever the table's size.
+
+        None when the sorted index cannot answer alone (no sorted index on the field,
+        records without a value there that the order would include, or bounds it cannot
+        compare): the caller then sorts the matches itself.
         """
         conjuncts = [part for condition in conditions for part in condition.conjuncts()]
         self.indexes.build(self.records)
@@ -323,9 +331,10 @@ class ReplicaPlanner(ReplicaRecovery):
         return instance
 
     def materialize_many(self, model: type[M], rids: Sequence[int]) -> list[M]:
-        """Records ``rids`` as ``model`` instances, validated as one JSON array (a
-        third faster than one by one); those the model rejects are left out and
-        reported as :meth:`_readable` does."""
+        """Records ``rids`` as ``model`` instances, validated as one JSON array.
+
+        One array is a third faster than one by one. Records the model rejects are left out
+        and reported as :meth:`_readable` does."""
         if len(rids) < 2:
             return [i for i in (self._readable(model, rid) for rid in rids) if i is not None]
         records = self.records
@@ -339,10 +348,11 @@ class ReplicaPlanner(ReplicaRecovery):
         return instances
 
     def _readable(self, model: type[M], rid: int) -> M | None:
-        """Record ``rid`` as a ``model``, or None if the model rejects it (e.g. a
-        validator added after it was stored): reads skip such a record rather
-        than fail as a whole, and it is reported once per version in
-        :attr:`problems` and :attr:`rejected`."""
+        """Record ``rid`` as a ``model``, or None if the model rejects it.
+
+        E.g. a validator added after the record was stored: reads skip such a record rather
+        than fail as a whole, and it is reported once per version in :attr:`problems` and
+        :attr:`rejected`."""
         try:
             return self.materialize(model, rid)
         except ValidationError as error:

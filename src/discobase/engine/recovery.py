@@ -1,6 +1,8 @@
-"""Events and recovery of a table replica: opening (then applying the events
-that arrived meanwhile), gateway events from other processes, and catching up
-after lost events (from history, or by reading the table again).
+"""Events and recovery of a table replica.
+
+Covers opening (then applying the events that arrived meanwhile), gateway events
+from other processes, and catching up after lost events (from history, or by
+reading the table again).
 
 The state itself (records, versions, snapshot loading, catch-up from history,
 applying operations) is :class:`~discobase.engine.state.ReplicaState`.
@@ -50,20 +52,25 @@ class ReplicaRecovery(ReplicaState):
 
     @property
     def gap(self) -> bool:
-        """Whether events may be missing: the gateway connection is lost, or events
-        were lost and the table has not caught up yet. No snapshot is written
-        meanwhile, since messages this process missed may already be compacted."""
+        """Whether events may be missing.
+
+        True while the gateway connection is lost, or events were lost and the table has
+        not caught up yet. No snapshot is written meanwhile, since messages this process
+        missed may already be compacted."""
         return self._disconnected or self._stale
 
     def mark_disconnected(self, lost: bool) -> None:
-        """The gateway connection was lost (``True``), or resumed with the events
-        missed meanwhile replayed (``False``)."""
+        """Record that the gateway connection was lost or resumed.
+
+        ``lost`` is True when it was lost, False when it resumed with the events missed
+        meanwhile replayed."""
         self._disconnected = lost
 
     async def resync(self) -> None:
-        """Catch up from history: after a gateway session that did not resume, the
-        events sent in between never arrive. The catch-up runs in the background
-        (see :meth:`_recover`); events are held until it is done."""
+        """Catch up from history after a gateway session that did not resume.
+
+        The events sent in between never arrive. The catch-up runs in the background (see
+        :meth:`_recover`); events are held until it is done."""
         if self._closed:
             return
         self._disconnected = False
@@ -78,8 +85,9 @@ class ReplicaRecovery(ReplicaState):
             await asyncio.shield(self._recovery)
 
     def _request_recovery(self, *, reload: bool) -> None:
-        """Start catching up (``reload``: by reading the table again), unless a
-        catch-up is running, which then goes round once more."""
+        """Start catching up, unless a catch-up is running (which then goes round once more).
+
+        With ``reload``, catch up by reading the table again."""
         self._stale = True
         self._must_reload |= reload
         self._recover_again = True
@@ -89,11 +97,12 @@ class ReplicaRecovery(ReplicaState):
             self._recovery = asyncio.get_running_loop().create_task(self._recover())
 
     async def _recover(self) -> None:
-        """Catch up after lost events until it succeeds, then apply the events held
-        meanwhile, in order. A failure (Discord unavailable) is retried with a
-        growing delay: giving up would leave the table silently stale. Until it is
-        done :attr:`gap` is set, so no snapshot is written, and a write that
-        depends on order (unique fields) waits for its own message in order."""
+        """Catch up after lost events until it succeeds, then apply the held events in order.
+
+        A failure (Discord unavailable) is retried with a growing delay: giving up would
+        leave the table silently stale. Until it is done :attr:`gap` is set, so no snapshot
+        is written, and a write that depends on order (unique fields) waits for its own
+        message in order."""
         while not self._closed:
             await self._catch_up_after_loss()
             held = self._held or []
@@ -141,9 +150,10 @@ class ReplicaRecovery(ReplicaState):
                 delay = min(delay * 2, RECOVERY_MAX_DELAY)
 
     async def _catch_up_safely(self, channel_id: int) -> None:
-        """Catch up a channel from history; while events may be missing (a gap),
-        first make sure compaction did not delete messages this process never
-        applied, and read the table again if it may have."""
+        """Catch up a channel from history, reading the table again if compaction got ahead.
+
+        While events may be missing (a gap), first make sure compaction did not delete
+        messages this process never applied, and read the table again if it may have."""
         if not self.gap:
             await self.catch_up(channel_id)
         elif await self._compacted_past(self._resync_start):
@@ -152,12 +162,12 @@ class ReplicaRecovery(ReplicaState):
             await self.catch_up(channel_id, since_seen=True)
 
     async def _compacted_past(self, start: Callable[[int], int]) -> bool:
-        """Whether compaction may have deleted messages after ``start(channel)`` on
-        some data channel, so that a catch-up from there could miss them (read
-        the table again instead). Compaction deletes up to the marks of the
-        oldest valid snapshot, and only messages older than its writer's
-        ``compaction_delay`` before its snapshot: nothing newer than the newest
-        manifest minus the smallest delay the manifests state (and ours)."""
+        """Whether compaction may have deleted messages after ``start(channel)`` on a channel.
+
+        If so, a catch-up from there could miss them (read the table again instead).
+        Compaction deletes up to the marks of the oldest valid snapshot, and only messages
+        older than its writer's ``compaction_delay`` before its snapshot: nothing newer
+        than the newest manifest minus the smallest delay the manifests state (and ours)."""
         _, manifests = await self._manifests()
         valid = [m for m in manifests if m.valid]
         if not valid:
@@ -167,9 +177,10 @@ class ReplicaRecovery(ReplicaState):
         return any(kept > start(c) < valid[0].hw.get(c, 0) for c in self.meta.data_channels)
 
     async def _reload(self) -> None:
-        """Read the whole state again from the newest valid snapshot, into a new
-        state that replaces the current one once complete: reads and writes go
-        on meanwhile, and events are held, then applied to the new state."""
+        """Read the whole state again from the newest valid snapshot, into a new state.
+
+        The new state replaces the current one once complete: reads and writes go on
+        meanwhile, and events are held, then applied to the new state."""
         generation = self._reloads
         async with self._reload_lock:
             if self._reloads != generation:

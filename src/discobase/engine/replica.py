@@ -53,9 +53,10 @@ class TableReplica(ReplicaWriter):
             logger.warning("table {}: background snapshot failed: {}", self.name, error)
 
     async def rewrite_all(self, codec: Codec) -> None:
-        """Switch to ``codec`` and write the whole table again with it: a snapshot,
-        then every older snapshot and every data message it covers is deleted
-        (a key rotation; other processes must not write meanwhile)."""
+        """Switch to ``codec`` and write the whole table again with it (a key rotation).
+
+        Writes a snapshot, then deletes every older snapshot and every data message it
+        covers. Other processes must not write meanwhile."""
         await self.flush()
         self.codec = codec
         if self.problems:
@@ -156,8 +157,10 @@ class TableReplica(ReplicaWriter):
                 await self._delete_before(channel_id, min(mark + 1, young))
 
     async def _delete_index_before(self, cutoff: int, doomed: set[int], page: Sequence[RawMessage]) -> None:
-        """Delete index-channel messages older than ``cutoff``: the ``doomed``
-        snapshots, and other messages once they are old enough to be orphans."""
+        """Delete index-channel messages older than ``cutoff``.
+
+        That is the ``doomed`` snapshots, and other messages once they are old enough to be
+        orphans."""
         channel_id = self.meta.index_channel
         ids = [m.id for m in page if m.id < cutoff and (m.id in doomed or age_ms(m.id) > ORPHAN_AGE_MS)]
         if ids:
@@ -169,9 +172,10 @@ class TableReplica(ReplicaWriter):
     async def _delete_before(
         self, channel_id: int, before: int, max_pages: int = 10, keep: Callable[[int], bool] | None = None
     ) -> None:
-        """Delete messages older than ``before`` (bounded work per call; the rest
-        goes next time), except those this process could not read and those
-        ``keep`` names."""
+        """Delete messages older than ``before``, with bounded work per call.
+
+        The rest goes next time. Messages this process could not read and those ``keep``
+        names are kept."""
         deleted = 0
         for _ in range(max_pages):
             page = await self.transport.history(channel_id, before=before, limit=HISTORY_PAGE)
@@ -188,8 +192,9 @@ class TableReplica(ReplicaWriter):
             logger.debug("table {}: compaction deleted {} messages in {}", self.name, deleted, channel_id)
 
     async def close(self, *, snapshot: bool = True) -> None:
-        """Flush writes; snapshot if replaying the tail would take more than one
-        history page (a short tail is cheaper to replay than to snapshot)."""
+        """Flush writes, then snapshot if replaying the tail would take more than one page.
+
+        A tail that fits in one history page is cheaper to replay than to snapshot."""
         await self.flush()
         if self._snapshot_task is not None:
             await asyncio.gather(self._snapshot_task, return_exceptions=True)

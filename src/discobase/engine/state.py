@@ -180,15 +180,17 @@ class ReplicaState:
 
     # ------------------------------------------------------------------ open
     def keep(self, events: Sequence[MessageEvent]) -> None:
-        """Events of this table's channels received before the cursor existed:
-        applied after the open, like those that arrive during it."""
+        """Keep events of this table's channels received before the cursor existed.
+
+        They are applied after the open, like those that arrive during it."""
         if self._buffer is None:
             raise DatabaseStorageError("the table is already open", table=self.name)
         self._buffer[:0] = events
 
     async def _load(self, listed: Mapping[int, int | None] | None = None) -> int | None:
-        """Read the state from the newest valid snapshot and the data channels
-        (see :meth:`open`); the snapshot's manifest id."""
+        """Read the state from the newest valid snapshot and the data channels.
+
+        Returns the snapshot's manifest id (see :meth:`open`)."""
         for _attempt in range(OPEN_ATTEMPTS):
             snapshot_id = None
             if not nothing_after(listed, self.meta.index_channel, 0):
@@ -234,17 +236,19 @@ class ReplicaState:
             self._confirmed[channel_id] = self._seen[channel_id] = self._covered[channel_id] = 0
 
     def version_messages(self) -> set[int]:
-        """The messages holding the records' current versions (and tombstones);
-        a record read from the snapshot counts as its channel's snapshot mark."""
+        """The messages holding the records' current versions (and tombstones).
+
+        A record read from the snapshot counts as its channel's snapshot mark."""
         marks = set(self.versions.values())
         versions, covered = self.versions, self._covered
         marks.update(covered[self._channel_of(rid)] for rid in self.records if rid not in versions)
         return marks
 
     def _context_of(self, channel_id: int, author_id: int) -> str:
-        """Where a message is stored, authenticated with its encrypted payload:
-        an encrypted message copied to another table or channel, or re-posted
-        by another account, does not decrypt."""
+        """Where a message is stored, authenticated with its encrypted payload.
+
+        An encrypted message copied to another table or channel, or re-posted by another
+        account, does not decrypt."""
         return f"{self.name}/{channel_id}/{author_id}"
 
     def _context(self, message: RawMessage) -> str:
@@ -254,8 +258,9 @@ class ReplicaState:
         return await self.transport.read_attachment(attachment)
 
     async def _manifests(self) -> tuple[list[RawMessage], list[Manifest]]:
-        """The newest page of the index channel and the snapshot manifests on it,
-        oldest first, each marked valid or not (see :func:`mark_valid`)."""
+        """The newest page of the index channel and the snapshot manifests on it.
+
+        The manifests are oldest first, each marked valid or not (see :func:`mark_valid`)."""
         page = await self.transport.history(self.meta.index_channel, limit=HISTORY_PAGE)
         manifests: list[Manifest] = []
         for message in page:
@@ -305,9 +310,10 @@ class ReplicaState:
         return None
 
     async def catch_up(self, channel_id: int, *, since_seen: bool = False) -> int:
-        """Replay every message after the confirmed mark (or, with ``since_seen``,
-        after the newest message applied in order); returns the newest id read
-        from history. That, not the newest event applied, is what a snapshot may
+        """Replay every message after the confirmed mark; returns the newest id read from history.
+
+        With ``since_seen``, replay after the newest message applied in order instead. The
+        newest id read from history, not the newest event applied, is what a snapshot may
         claim to cover: an event can arrive before an older message's event."""
         async with self._order_locks[channel_id]:
             start = self._resync_start(channel_id) if since_seen else self._confirmed[channel_id]
@@ -325,9 +331,11 @@ class ReplicaState:
             return after
 
     def _resync_start(self, channel_id: int) -> int:
-        """Where a catch-up after lost events starts: a little before the newest
-        message applied in order, in case an event of an older message was still
-        on its way when the events stopped (a server may send them out of order)."""
+        """Where a catch-up after lost events starts: a little before the newest applied message.
+
+        The margin before the newest message applied in order is there in case an event of an older
+        message was still on its way when the events stopped (a server may send them out
+        of order)."""
         seen = self._seen[channel_id] - (RESYNC_MARGIN_MS << 22)
         return max(self._confirmed[channel_id], seen, 0)
 
@@ -373,9 +381,10 @@ class ReplicaState:
         self._apply_ops(message.channel_id, message.id, ops)
 
     def _apply_ops(self, channel_id: int, message_id: int, ops: Sequence[Op]) -> list[str | None]:
-        """Apply a message's operations (once); per operation None if it took
-        effect, else why not (``stale``, ``missing``, ``unique:<fields>``,
-        ``invalid:<why>``); an atomic change that took effect gives
+        """Apply a message's operations (once); returns, per operation, why it did not take effect.
+
+        Per operation None if it took effect, else why not (``stale``, ``missing``,
+        ``unique:<fields>``, ``invalid:<why>``); an atomic change that took effect gives
         :data:`APPLIED` and the record it made."""
         if message_id in self._applied:
             return self._results.get(message_id, [None] * len(ops))

@@ -45,9 +45,10 @@ class DatabaseStats:
 async def collect_stats(
     cursors: Mapping[str, TableReplica], transport: Transport, counted: object, opened_at: float | None
 ) -> DatabaseStats:
-    """The stats of ``cursors`` (one history request per table: its index
-    channel's newest message); requests from ``counted``'s ``requests``
-    counter (the transport's, by route), if it has one."""
+    """The stats of ``cursors``, one history request per table.
+
+    Each table's request reads its index channel's newest message. Request counts come
+    from ``counted``'s ``requests`` counter (the transport's, by route), if it has one."""
     tables = []
     for name, cursor in sorted(cursors.items()):
         newest = await transport.history(cursor.meta.index_channel, limit=1)

@@ -70,10 +70,11 @@ class ReplicaWriter(ReplicaPlanner):
 
     # ------------------------------------------------------------------ writes
     def _serialize(self, instance: Table) -> str:
-        """The record's JSON, refused (before anything is sent) unless it reads
-        back: a record that does not validate would make every ``find`` that
-        meets it raise. Pydantic writes a few such values, e.g. ints over 4300
-        digits, or ``nan`` in a nested model without ``ser_json_inf_nan``."""
+        """The record's JSON, refused (before anything is sent) unless it reads back.
+
+        A record that does not validate would make every ``find`` that meets it raise.
+        Pydantic writes a few such values, e.g. ints over 4300 digits, or ``nan`` in a
+        nested model without ``ser_json_inf_nan``."""
         model = type(instance)
         if model.__disco_json_reads_back__:
             return instance.model_dump_json()
@@ -88,8 +89,10 @@ class ReplicaWriter(ReplicaPlanner):
         return data
 
     def _serialize_many(self, instances: Sequence[Table]) -> list[str]:
-        """:meth:`_serialize` of each instance, the read-back check done for the
-        whole batch at once (as one JSON array) when they are all of the table's model."""
+        """:meth:`_serialize` of each instance, with the read-back check done once per batch.
+
+        The check is done for the whole batch at once (as one JSON array) when all the
+        instances are of the table's model."""
         model = self.model
         if model.__disco_json_reads_back__ or any(type(i) is not model for i in instances):
             return [self._serialize(instance) for instance in instances]
@@ -111,8 +114,9 @@ class ReplicaWriter(ReplicaPlanner):
         )
 
     def _reserve(self, rid: int, data: str) -> list[tuple[tuple[str, ...], Hashable]]:
-        """Check unique constraints against stored records and writes in flight;
-        reserve this write's values until it lands. Raises before any request."""
+        """Check unique constraints and reserve this write's values until it lands.
+
+        Checked against stored records and writes in flight. Raises before any request."""
         indexes = self.indexes
         if not indexes.unique:
             return []
@@ -182,8 +186,9 @@ class ReplicaWriter(ReplicaPlanner):
     async def insert_many(
         self, instances: Sequence[Table], *, progress: bool | Callable[[int, int], object] = False
     ) -> None:
-        """Insert new records concurrently, so group commit packs them into few
-        messages; raises the first record's error once every write has settled."""
+        """Insert new records concurrently, so group commit packs them into few messages.
+
+        Raises the first record's error once every write has settled."""
         for error in await self.insert_each(instances, progress=progress):
             if error is not None:
                 raise error
@@ -191,10 +196,10 @@ class ReplicaWriter(ReplicaPlanner):
     async def insert_each(
         self, instances: Sequence[Table], *, progress: bool | Callable[[int, int], object] = False
     ) -> list[DiscobaseError | None]:
-        """Insert new records concurrently; per record, ``None`` when it was
-        stored or the error that kept it out (a batch can fail part-way).
-        Unique constraints are checked before anything is sent, and a
-        violation there is raised."""
+        """Insert new records concurrently; returns per record None if stored, else its error.
+
+        The error is what kept that record out (a batch can fail part-way). Unique
+        constraints are checked before anything is sent, and a violation there is raised."""
         total = len(instances)
         rids = [self.ids.next() for _ in instances]
         datas = self._serialize_many(instances)
@@ -241,8 +246,9 @@ class ReplicaWriter(ReplicaPlanner):
     async def rewrite(
         self, transform: Callable[[dict[str, Any]], dict[str, Any]], *, progress: bool = False
     ) -> int:
-        """Write every record again as ``transform(old record as a dict)``,
-        validated by the model (a record migration). Returns how many changed."""
+        """Write every record again as ``transform(old record as a dict)`` (a migration).
+
+        Each result is validated by the model. Returns how many records changed."""
         ops = []
         for rid, data in list(self.records.items()):
             try:
@@ -284,8 +290,9 @@ class ReplicaWriter(ReplicaPlanner):
         return len(changed)
 
     async def change(self, instance: M, changes: Changes) -> M:
-        """Apply an atomic change to ``instance``'s record in message order, then give
-        ``instance`` the values the change produced (which include every change
+        """Apply an atomic change to ``instance``'s record in message order.
+
+        Then give ``instance`` the values the change produced (which include every change
         ordered before it, from any process)."""
         rid = instance.__disco_id__
         if rid not in self.records:
@@ -297,9 +304,10 @@ class ReplicaWriter(ReplicaPlanner):
         return instance
 
     async def change_many(self, instances: Sequence[Table], changes: Changes) -> int:
-        """Apply one atomic change to many records (packed into few messages); how
-        many it changed. The instances are not modified; a record deleted
-        meanwhile is skipped, and a result the model rejects raises once every
+        """Apply one atomic change to many records; returns how many it changed.
+
+        The changes are packed into few messages. The instances are not modified; a record
+        deleted meanwhile is skipped, and a result the model rejects raises once every
         change has settled."""
         text = changes.to_json()
         futures = self._enqueue([Op("a", i.__disco_id__, text) for i in instances])
@@ -333,8 +341,9 @@ class ReplicaWriter(ReplicaPlanner):
         return await self._enqueue([op])[0]
 
     def _enqueue(self, ops: Sequence[Op]) -> list[asyncio.Future[str | None]]:
-        """Queue operations for their channels' writers (started as needed);
-        each future resolves when Discord acknowledged the operation's message."""
+        """Queue operations for their channels' writers (started as needed).
+
+        Each future resolves when Discord acknowledged the operation's message."""
         if self._closed:
             raise DatabaseStorageError("the table is closed", table=self.name)
         loop = asyncio.get_running_loop()
@@ -384,10 +393,11 @@ class ReplicaWriter(ReplicaPlanner):
     async def _send(
         self, channel_id: int, content: str, files: Sequence[FileData], ops: Sequence[Op]
     ) -> RawMessage:
-        """Send a batch; a send whose outcome is unknown is retried with the same
-        nonce (Discord returns the stored message instead of posting it again).
-        When every attempt failed so, the channel's history tells whether the
-        batch landed after all."""
+        """Send a batch, retrying a send whose outcome is unknown with the same nonce.
+
+        With the same nonce Discord returns the stored message instead of posting it
+        again. When every attempt failed so, the channel's history tells whether the batch
+        landed after all."""
         nonce = secrets.token_hex(12)
         mark = self._seen[channel_id]  # the message, if stored, is newer than this
         delay = RETRY_DELAY
@@ -438,8 +448,10 @@ class ReplicaWriter(ReplicaPlanner):
             sending.set_result(None)
 
     async def _find_landed(self, channel_id: int, ops: Sequence[Op], after: int) -> RawMessage | None:
-        """Our message carrying exactly ``ops``: one applied from the gateway
-        (whose reply was lost), else one in the channel's history after ``after``."""
+        """Our message carrying exactly ``ops``, or None.
+
+        One applied from the gateway (whose reply was lost), else one in the channel's
+        history after ``after``."""
         applied = self._landed.get(tuple(ops))
         if applied is not None and applied > after:
             user = self.transport.user_id
@@ -511,8 +523,10 @@ class ReplicaWriter(ReplicaPlanner):
             self._maybe_snapshot()
 
     async def _await_echo(self, channel_id: int, message: RawMessage, ops: Sequence[Op]) -> list[str | None]:
-        """Results of our own message, applied in message order: from its gateway
-        echo, or (if that is late) from reading the channel's history."""
+        """Results of our own message, applied in message order.
+
+        Taken from its gateway echo, or (if that is late) from reading the channel's
+        history."""
         if message.id in self._applied:
             return self._results.get(message.id, [None] * len(ops))
         waiter: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()

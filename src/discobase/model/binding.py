@@ -106,8 +106,9 @@ class TableStore(Protocol):
         skip: int,
         limit: int,
     ) -> list[M] | None:
-        """Matches ``skip`` to ``skip + limit`` ordered by ``(field, descending)`` (or by
-        record id), read off a sorted index; None when no sorted index can answer."""
+        """Matches ``skip`` to ``skip + limit`` ordered by ``(field, descending)`` or by record id.
+
+        Read off a sorted index; None when no sorted index can answer."""
         ...
 
     def count(self, model: type[Table], conditions: Sequence[Condition]) -> int: ...

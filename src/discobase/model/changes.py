@@ -32,8 +32,9 @@ __all__ = ["ChangeRejected", "Changes", "build_changes"]
 
 
 class ChangeRejected(ValueError):
-    """The record that a change would produce is not valid for the model (or the
-    stored record cannot take the change); the record stays as it was."""
+    """The change would make the record invalid for the model; the record stays as it was.
+
+    Also raised when the stored record itself cannot take the change."""
 
 
 def _plain(annotation: Any) -> Any:
@@ -96,12 +97,13 @@ class Changes:
         return (("inc", self.inc), ("set", self.set), ("push", self.push), ("pull", self.pull))
 
     def apply(self, model: type[BaseModel], data: str) -> str:
-        """The record ``data`` (JSON) after this change, validated by ``model`` and
-        written as ``model`` writes records. Raises :class:`ChangeRejected`
-        when the stored record or the result is not valid for the model.
+        """The record ``data`` (JSON) after this change, validated and written by ``model``.
 
-        Order within one change: set, then inc, then push, then pull. An
-        increment of a field that is ``None`` starts from 0.
+        Raises :class:`ChangeRejected` when the stored record or the result is not valid
+        for the model.
+
+        Order within one change: set, then inc, then push, then pull. An increment of a
+        field that is ``None`` starts from 0.
         """
         values = json.loads(data)
         if not isinstance(values, dict):
@@ -166,8 +168,10 @@ def build_changes(
     push: Mapping[str, Iterable[Any]] | None = None,
     pull: Mapping[str, Iterable[Any]] | None = None,
 ) -> Changes:
-    """A checked :class:`Changes` for ``model``; a :class:`QueryError` names the
-    field and the reason when a part cannot apply (nothing is sent then).
+    """A checked :class:`Changes` for ``model``.
+
+    A :class:`QueryError` names the field and the reason when a part cannot apply
+    (nothing is sent then).
 
     Args:
         inc: amounts to add to ``int``/``float`` fields (negative to subtract).

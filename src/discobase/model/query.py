@@ -95,8 +95,9 @@ class FieldExpr(Generic[V]):
         return QueryError(message, table=_table_name(self.model), field=self.name)
 
     def coerce(self, value: Any, annotation: Any | None = None) -> Any:
-        """``value`` validated as this field's type; a wrong type is a QueryError
-        (with Pydantic's error chained as its cause)."""
+        """``value`` validated as this field's type.
+
+        A wrong type is a QueryError (with Pydantic's error chained as its cause)."""
         if value is None:
             return None
         try:
@@ -411,9 +412,10 @@ class Query(Generic[M]):
         return binding, binding.require_store()
 
     def _indexed_window(self, store: TableStore) -> list[M] | None:
-        """The query's window read off a sorted index (O(log n + k)), when one can
-        answer it: a limit, and an order by one top-level field (or none, with a
-        range condition on an indexed field); None otherwise."""
+        """The query's window read off a sorted index (O(log n + k)), or None.
+
+        An index can answer given a limit and an order by one top-level field (or no order,
+        with a range condition on an indexed field); otherwise None."""
         if self._limit is None or len(self._sort) > 1:
             return None
         order = None

@@ -86,9 +86,10 @@ def _canonical(value: Any) -> str:
 
 
 def _accepts(old: Any, new: Any) -> bool:
-    """Whether schema ``new`` accepts every value schema ``old`` does, judged
-    conservatively: the same schema except that ``enum`` value lists may have
-    grown (a member added to an Enum or a value to a Literal), at any depth."""
+    """Whether schema ``new`` accepts every value schema ``old`` does (conservatively).
+
+    Only the same schema qualifies, except that ``enum`` value lists may have grown (a
+    member added to an Enum or a value to a Literal), at any depth."""
     if isinstance(old, dict) and isinstance(new, dict):
         if old.keys() != new.keys():
             return False

@@ -122,11 +122,12 @@ class TableOptions:
 
 @cache
 def _reserved_field_names() -> frozenset[str]:
-    """Names a field may not take: the public attributes :class:`Table` adds
-    to Pydantic's ``BaseModel`` (``save``, ``find``, ``record_id``...). A field
-    of that name would hide the method on instances (or be hidden by the
-    property), and ``Model.<name>`` would not be a field expression. Names
-    ``BaseModel`` itself has are left to Pydantic, which warns about them."""
+    """Names a field may not take: the public attributes :class:`Table` adds.
+
+    These are the attributes it adds to Pydantic's ``BaseModel`` (``save``, ``find``,
+    ``record_id``...). A field of that name would hide the method on instances (or be
+    hidden by the property), and ``Model.<name>`` would not be a field expression.
+    Names ``BaseModel`` itself has are left to Pydantic, which warns about them."""
     return frozenset(name for name in dir(Table) if not name.startswith("_") and not hasattr(BaseModel, name))
 
 
@@ -207,8 +208,9 @@ class Table(BaseModel, metaclass=TableMetaclass):
     # ------------------------------------------------------------------ identity
     @property
     def __disco_id__(self) -> int:
-        """The record's id (-1 until saved). Stable for the record's life, and
-        independent of the Discord message it is stored in."""
+        """The record's id (-1 until saved).
+
+        Stable for the record's life, and independent of the Discord message storing it."""
         return self._disco_id
 
     @__disco_id__.setter
@@ -295,8 +297,9 @@ class Table(BaseModel, metaclass=TableMetaclass):
         push: Mapping[str, Iterable[Any]] | None = None,
         pull: Mapping[str, Iterable[Any]] | None = None,
     ) -> WriteTask[Self]:
-        """Change the record atomically, in message order (unlike :meth:`update`,
-        which writes the entry's values whole).
+        """Change the record atomically, in message order.
+
+        Unlike :meth:`update`, this does not write the entry's values whole.
 
         Args:
             inc: amounts to add to ``int``/``float`` fields (``None`` counts as 0).
@@ -365,8 +368,9 @@ class Table(BaseModel, metaclass=TableMetaclass):
 
     @classmethod
     def _unique_group(cls, names: Iterable[str], what: str) -> tuple[str, ...]:
-        """The unique constraint made of exactly ``names`` (or contained in them,
-        for lookups); without one, two processes could both create a record."""
+        """The unique constraint made of exactly ``names`` (or contained in them, for lookups).
+
+        Without one, two processes could both create a record."""
         wanted = frozenset(names)
         for group in TableOptions(cls).unique:
             if frozenset(group) == wanted or (what == "get_or_create" and frozenset(group) <= wanted):
@@ -381,12 +385,12 @@ class Table(BaseModel, metaclass=TableMetaclass):
     async def get_or_create(
         cls, defaults: Mapping[str, Any] | None = None, **lookup: Any
     ) -> tuple[Self, bool]:
-        """The record whose fields equal ``lookup``, or a new one made of
-        ``lookup`` and ``defaults``; and whether it was created.
+        """The record whose fields equal ``lookup``, or a new one; and whether it was created.
 
-        ``lookup`` must include a unique field (or unique combination): that is
-        what makes it safe across processes. When another process creates the
-        same record first, its record is returned (``created`` is False).
+        The new record is made of ``lookup`` and ``defaults``. ``lookup`` must include a
+        unique field (or unique combination): that is what makes it safe across
+        processes. When another process creates the same record first, its record is
+        returned (``created`` is False).
         """
         group = cls._unique_group(lookup, "get_or_create")
         _binding, store = cls._store()
@@ -407,12 +411,12 @@ class Table(BaseModel, metaclass=TableMetaclass):
 
     @classmethod
     async def upsert(cls, instance: Self, *, on: str | Sequence[str]) -> Self:
-        """Store ``instance`` as the record whose ``on`` field(s) equal its own:
-        update that record (all fields) if there is one, else insert it.
+        """Store ``instance`` as the record whose ``on`` field(s) equal its own.
 
-        ``on`` names a unique field (or unique combination). Concurrent upserts
-        of the same value from several processes converge: one inserts, the
-        others update that record, in message order. Returns ``instance``, saved.
+        Updates that record (all fields) if there is one, else inserts it. ``on`` names a
+        unique field (or unique combination). Concurrent upserts of the same value from
+        several processes converge: one inserts, the others update that record, in message
+        order. Returns ``instance``, saved.
         """
         group = cls._unique_group([on] if isinstance(on, str) else on, "upsert")
         if not isinstance(instance, cls):
