@@ -6,6 +6,7 @@ Examples::
     python -m benchmarks --write-docs             # ... and regenerate docs/benchmarks.md (make bench)
     python -m benchmarks --no-baseline --workloads crud --scale 0.1
     python -m benchmarks --rate-limits off        # request counts without Discord's limits, quickly
+    python -m benchmarks --scale-records 1000000  # the scale benchmark at 1M records (100k by default)
     python -m benchmarks --from-json benchmarks/results/benchmarks.json --write-docs
 """
 
@@ -84,6 +85,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3600.0, help="hard limit on one run of ours, in seconds")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--data-channels", type=int, default=1, help="data_channels of our Database (default 1)")
+    p.add_argument(
+        "--scale-records",
+        type=int,
+        default=100_000,
+        help="records of the scale benchmark of one table, run after the workloads "
+        "(default 100000; 1000000 for the issue's figures; 0 skips it)",
+    )
     p.add_argument("--latency-samples", type=int, default=1000, help="warm finds timed for p50/p99")
     p.add_argument(
         "--json",
@@ -118,6 +126,7 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> Options:
         timeout=args.timeout,
         data_channels=args.data_channels,
         latency_samples=args.latency_samples,
+        scale_records=args.scale_records,
         results=args.results,
         command=" ".join(["python -m benchmarks", *argv]),
     )

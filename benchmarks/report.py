@@ -19,6 +19,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.scale_report import scale_markdown, scale_targets
+
 __all__ = [
     "ANALYSIS_BEGIN",
     "ANALYSIS_END",
@@ -276,6 +278,27 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         style = "red" if row[2] == "MISSED" else "green" if row[2] == "met" else "dim"
         targets.add_row(*row, style=style)
     console.print(targets)
+    scale = report.get("scale")
+    if scale and not scale.get("error"):
+        table = Table(title=f"one table at scale ({scale['records']:,} records): the issue's goals")
+        for column in ("goal", "value", ""):
+            table.add_column(column)
+        for target in scale_targets(scale):
+            value = (
+                times(target["value"])
+                if target["unit"] == "x"
+                else num(target["value"], 1, " " + target["unit"])
+            )
+            state = met(target)
+            table.add_row(
+                target["target"],
+                value,
+                state,
+                style="red" if state == "MISSED" else "green" if state == "met" else "dim",
+            )
+        console.print(table)
+    elif scale:
+        console.print(f"[red]scale benchmark failed: {scale['error']}[/]")
     for workload, reason in report.get("unavailable", {}).items():
         console.print(f"[yellow]{workload}[/]: {reason}")
 
@@ -386,6 +409,7 @@ def markdown(report: dict[str, Any], analysis: str = _NO_ANALYSIS) -> str:
         "python -m benchmarks --no-baseline      # ours only",
         "python -m benchmarks --rate-limits off  # request counts without Discord's limits, quickly",
         "python -m benchmarks --workloads crud --scale 0.1 --no-baseline",
+        "python -m benchmarks --scale-records 1000000  # one table at 1M records (100k by default)",
         "python -m benchmarks --help",
         "```",
         "",
@@ -408,6 +432,7 @@ def markdown(report: dict[str, Any], analysis: str = _NO_ANALYSIS) -> str:
         "",
         _md_table(["target", "value", "status"], target_rows(report)),
         "",
+        *scale_markdown(report.get("scale")),
     ]
     for workload, reason in report.get("unavailable", {}).items():
         parts += [f"`{workload}`: {reason}. It is listed, not run, and has no figures.", ""]

@@ -44,6 +44,7 @@ from rich.console import Console
 from benchmarks.baseline_env import BASELINE_VENV, ensure_baseline
 from benchmarks.ideal import ideal_for, workload_steps
 from benchmarks.protocol import RunSpec, peak_rss_kib
+from benchmarks.scale_report import run_scale
 from benchmarks.workloads import AVAILABLE, CRUD_STYLES, WORKLOADS, Sizes
 from discobase import __version__ as ours_version
 from discobase.local import LocalDiscord
@@ -78,6 +79,8 @@ class Options:
     timeout: float = 3600.0
     data_channels: int = 1
     latency_samples: int = 1000
+    #: Records of the scale benchmark of one table (:mod:`benchmarks.scale`); 0 skips it.
+    scale_records: int = 100_000
     results: Path = ROOT / "benchmarks" / "results"
     command: str = "python -m benchmarks"
 
@@ -626,6 +629,11 @@ async def run_benchmarks(options: Options, console: Console | None = None) -> di
             runs.append(run)
     finally:
         await server.stop()
+    scale = None
+    if options.scale_records > 0:
+        console.rule(f"[bold]scale[/] (one table, {options.scale_records:,} records)")
+        with console.status("python -m benchmarks.scale"):
+            scale = await run_scale(options.scale_records, options.seed, options.results, options.timeout)
     comparisons, targets = compare(runs, options)
     return {
         "date": started.isoformat(timespec="seconds"),
@@ -648,12 +656,14 @@ async def run_benchmarks(options: Options, console: Console | None = None) -> di
             "budget": options.budget,
             "data_channels": options.data_channels,
             "latency_samples": options.latency_samples,
+            "scale_records": options.scale_records,
         },
         "rtt_seconds": rtt,
         "unavailable": {w: AVAILABLE[w] for w in options.workloads if AVAILABLE.get(w) is not None},
         "runs": runs,
         "comparisons": comparisons,
         "targets": targets,
+        "scale": scale,
         "baseline_venv": str(BASELINE_VENV.relative_to(ROOT)),
     }
 

@@ -17,6 +17,7 @@ import pytest
 from benchmarks.ideal import Req, Step, crud_steps, ideal_for, simulate, workload_steps
 from benchmarks.report import ANALYSIS_BEGIN, ANALYSIS_END, BLOCK_BEGIN, headline_chart, markdown, write_docs
 from benchmarks.runner import Options, plan_runs, refresh, run_benchmarks
+from benchmarks.scale_report import scale_markdown, scale_targets
 from benchmarks.workloads import Sizes, crud_plan
 
 SMALL = Sizes(inserts=20, finds=20, updates=10, deletes=10, reopen_finds=5, bulk=100, logs=100)
@@ -57,6 +58,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         baseline=False,
         rate_limits="off",
         latency_samples=50,
+        scale_records=0,  # rendered from fake figures below; measured by make bench
         results=tmp_path_factory.mktemp("bench"),
         timeout=60,
     )
@@ -151,6 +153,64 @@ def test_report_renders_and_keeps_the_analysis(report: dict[str, Any], tmp_path:
     again = refresh(json.loads(json.dumps(report)))
     assert again["comparisons"] == report["comparisons"]
     assert again["targets"] == report["targets"]
+    assert report["scale"] is None
+    assert "### One table at scale\n\nNot run (`--scale-records 0`)." in regenerated
+
+
+#: Figures in the shape ``python -m benchmarks.scale --json`` writes (made up, round numbers).
+FAKE_SCALE: dict[str, Any] = {
+    "records": 1_000_000,
+    "seed": 7,
+    "command": "python -m benchmarks.scale --records 1000000 --seed 7",
+    "insert_many_records_per_second": 200_000.0,
+    "open_seconds": 2.5,
+    "warm_find_us_p50": 6.0,
+    "range_100_us_p50": 250.0,
+    "sorted_asc_skip50_limit100_us_p50": 240.0,
+    "sorted_desc_skip50_limit100_us_p50": 400.0,
+    "memory_bytes_per_record": 300.0,
+    "sqlite_insert_records_per_second": 500_000.0,
+    "sqlite_find_us_p50": 5.0,
+    "sqlite_range_100_us_p50": 1000.0,
+    "sqlite_sorted_asc_skip50_limit100_us_p50": 120.0,
+    "sqlite_sorted_desc_skip50_limit100_us_p50": 16_000.0,
+    "sqlite_bytes_per_record": 100.0,
+}
+
+
+def test_scale_figures_render_with_sqlite_ratios_goals_and_a_chart(report: dict[str, Any]) -> None:
+    targets = {t["target"]: t for t in scale_targets(FAKE_SCALE)}
+    insert = targets["insert_many ≥ 0.5x SQLite's rate"]
+    assert insert["value"] == pytest.approx(2.5)
+    assert insert["met"] is False
+    find = targets["warm indexed find p50 (unique email) ≤ 1.5x SQLite"]
+    assert find["value"] == pytest.approx(1.2)
+    assert find["met"] is True
+    assert targets["cold open ≤ 2 s (at 1M records)"]["met"] is False
+    assert targets["sorted ascending window ≤ 0.3 ms (at 1M records)"]["met"] is True
+    assert targets["sorted descending window ≤ 0.3 ms (at 1M records)"]["met"] is False
+    assert targets["memory ≤ 400 B per record (at 1M records)"]["met"] is True
+    # Below 1M records the absolute goals are shown, not judged; the ratios still are.
+    small = {t["target"]: t["met"] for t in scale_targets({**FAKE_SCALE, "records": 100_000})}
+    assert small["cold open ≤ 2 s (at 1M records)"] is None
+    assert small["warm indexed find p50 (unique email) ≤ 1.5x SQLite"] is True
+
+    text = "\n".join(scale_markdown(FAKE_SCALE))
+    assert "| insert_many | 200,000 records/s | 500,000 records/s | 2.5x |" in text
+    assert "| warm indexed find p50 (unique email) | 6.0 µs | 5.0 µs | 1.2x |" in text
+    assert "| range of 100 records p50 | 250 µs | 1,000 µs | 0.25x |" in text
+    assert "| cold open | 2.5 s | — | — |" in text
+    assert "| cold open ≤ 2 s (at 1M records) | 2.5 s | MISSED |" in text
+    assert "xychart-beta" in text
+    assert "bar [2.50, 1.20, 0.25, 2.00, 0.03, 3.00]" in text
+    assert FAKE_SCALE["command"] in text
+    failed = "\n".join(scale_markdown({"records": 100_000, "error": "exit status 1: boom"}))
+    assert "failed: `exit status 1: boom`" in failed
+
+    # The generated section carries them, after the targets.
+    section = markdown({**report, "scale": FAKE_SCALE})
+    assert section.index("### The issue's targets") < section.index("### One table at scale")
+    assert section.index("### One table at scale") < section.index("### Analysis")
 
 
 # ------------------------------------------------------------------ the ideal
