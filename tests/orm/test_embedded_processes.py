@@ -64,6 +64,19 @@ WORKER = textwrap.dedent(
                     return reply(error=repr(error))
                 await asyncio.sleep(0.1)
 
+    async def bulk(prefix, count, who):
+        rows = [Member(email=f"{prefix}{i}@example.org", who=who) for i in range(count)]
+        shared = Member(email="shared@example.org", who=who)
+        clash = discobase.UniqueViolationError
+        try:  # refused before sending when the other process's value is here already
+            errors = await Member.insert_each([*rows, shared])
+        except clash:
+            errors = [*await Member.insert_each(rows), clash("shared@example.org is taken")]
+        emails = [r.email for r in rows] + [shared.email]
+        kept_out = sorted(m for m, e in zip(emails, errors) if isinstance(e, clash))
+        others = [repr(e) for e in errors if e is not None and not isinstance(e, clash)]
+        reply(stored=sum(e is None for e in errors), unique=kept_out, errors=others)
+
     async def wait(emails, timeout):
         deadline = time.monotonic() + timeout
         while True:
@@ -85,6 +98,8 @@ WORKER = textwrap.dedent(
                     reply(role=role())
                 elif command == "save":
                     await save(args[0], args[1], float(args[2]))
+                elif command == "bulk":
+                    await bulk(args[0], int(args[1]), args[2])
                 elif command == "wait":
                     await wait(set(args[0].split(",")), float(args[1]))
                 elif command == "list":
@@ -213,6 +228,25 @@ async def test_a_unique_value_saved_by_two_processes_is_acknowledged_once(worker
     await first.quit()
     await second.quit()
     assert await reopen(workers.data_dir) == [("same@example.org", winner)]
+
+
+async def test_two_processes_bulk_insert_at_once_and_a_shared_unique_value_lands_once(
+    workers: Workers,
+) -> None:
+    first = await workers.start("first")
+    second = await workers.start("second")
+    # Each inserts 300 records of its own and the same unique email, concurrently.
+    results = await asyncio.gather(first.ask("bulk a 300 first"), second.ask("bulk b 300 second"))
+    assert [r["errors"] for r in results] == [[], []], results
+    assert sorted(r["stored"] for r in results) == [300, 301], results
+    assert sorted(len(r["unique"]) for r in results) == [0, 1], results
+    winner = "first" if results[0]["stored"] == 301 else "second"
+    await first.quit()
+    await second.quit()
+    stored = await reopen(workers.data_dir)
+    assert len(stored) == 601
+    assert ("shared@example.org", winner) in stored
+    assert {email for email, _ in stored} >= {f"{p}{i}@example.org" for p in "ab" for i in range(300)}
 
 
 async def test_two_processes_share_one_server_and_see_each_others_writes(workers: Workers) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
 
+from discobase.engine.group import Settles
 from discobase.engine.indexes import TableIndexes
 from discobase.engine.meta import Manifest, TableMeta, mark_valid
 from discobase.exceptions import (
@@ -69,7 +70,8 @@ RECOVERY_MAX_DELAY = 30.0
 @dataclass(slots=True)
 class Pending:
     op: Op
-    future: asyncio.Future[str | None]
+    #: An ``asyncio.Future`` for a single write, an ``OpSlot`` of a bulk insert's group.
+    future: Settles
 
 
 def nothing_after(listed: Mapping[int, int | None] | None, channel_id: int, mark: int) -> bool:

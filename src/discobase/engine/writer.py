@@ -37,8 +37,10 @@ if TYPE_CHECKING:
     from discobase.model.changes import Changes
     from discobase.model.table import Table
 
+from discobase.engine.group import OpGroup, OpSlot, Settles
 from discobase.engine.planner import ReplicaPlanner, list_adapter
 from discobase.engine.progress import OperationProgress
+from discobase.engine.readback import provably_reads_back
 from discobase.engine.state import APPLIED, Pending
 
 __all__ = ["ReplicaWriter"]
@@ -76,7 +78,7 @@ class ReplicaWriter(ReplicaPlanner):
         Pydantic writes a few such values, e.g. ints over 4300 digits, or ``nan`` in a
         nested model without ``ser_json_inf_nan``."""
         model = type(instance)
-        if model.__disco_json_reads_back__:
+        if model.__disco_json_reads_back__ or provably_reads_back(model, (instance,)):
             return instance.model_dump_json()
         try:
             data = instance.model_dump_json()
@@ -92,11 +94,14 @@ class ReplicaWriter(ReplicaPlanner):
         """:meth:`_serialize` of each instance, with the read-back check done once per batch.
 
         The check is done for the whole batch at once (as one JSON array) when all the
-        instances are of the table's model."""
+        instances are of the table's model, and skipped when their values provably
+        read back (see :mod:`discobase.engine.readback`)."""
         model = self.model
         if model.__disco_json_reads_back__ or any(type(i) is not model for i in instances):
             return [self._serialize(instance) for instance in instances]
         datas = [instance.model_dump_json() for instance in instances]
+        if provably_reads_back(model, instances):
+            return datas
         try:
             list_adapter(model).validate_json("[" + ",".join(datas) + "]")
         except Exception:
@@ -223,18 +228,24 @@ class ReplicaWriter(ReplicaPlanner):
             self._reserved.update(seen)
             keys = list(seen)
         outcomes: list[DiscobaseError | None] = []
+        ops = [Op("i", rid, data) for rid, data in zip(rids, datas, strict=True)]
         try:
-            with OperationProgress(progress, total, f"inserting into {self.name}") as report:
-                futures = self._enqueue([Op("i", rid, data) for rid, data in zip(rids, datas, strict=True)])
-                for instance, rid, data, future in zip(instances, rids, datas, futures, strict=True):
-                    try:
-                        self._check_result(await future, rid, data)
-                    except DiscobaseError as error:
-                        outcomes.append(error)
-                    else:
-                        instance.__disco_id__ = rid
-                        outcomes.append(None)
-                    report.advance()
+            if progress is False:  # one future for the batch (see discobase.engine.group)
+                group = OpGroup(total)
+                self._enqueue(ops, group.slots())
+                results = await group.future
+                for instance, rid, data, result in zip(instances, rids, datas, results, strict=True):
+                    outcomes.append(self._outcome(instance, rid, data, result))
+            else:  # one future per record, so that progress is reported as messages land
+                with OperationProgress(progress, total, f"inserting into {self.name}") as report:
+                    futures = self._enqueue(ops)
+                    for instance, rid, data, future in zip(instances, rids, datas, futures, strict=True):
+                        try:
+                            outcome = self._outcome(instance, rid, data, await future)
+                        except DiscobaseError as error:
+                            outcome = error
+                        outcomes.append(outcome)
+                        report.advance()
         finally:
             for key in keys:
                 self._reserved.pop(key, None)
@@ -242,6 +253,22 @@ class ReplicaWriter(ReplicaPlanner):
                 for rid in rids:
                     self._decoded.pop(rid, None)
         return outcomes
+
+    def _outcome(
+        self, instance: Table, rid: int, data: str, result: str | BaseException | None
+    ) -> DiscobaseError | None:
+        """An insert's outcome from its settled result: None when stored (the instance gets
+        its id), else the error that kept it out."""
+        if isinstance(result, DiscobaseError):
+            return result
+        if isinstance(result, BaseException):
+            raise result
+        try:
+            self._check_result(result, rid, data)
+        except DiscobaseError as error:
+            return error
+        instance.__disco_id__ = rid
+        return None
 
     async def rewrite(
         self, transform: Callable[[dict[str, Any]], dict[str, Any]], *, progress: bool = False
@@ -340,20 +367,25 @@ class ReplicaWriter(ReplicaPlanner):
     async def _submit(self, op: Op) -> str | None:
         return await self._enqueue([op])[0]
 
-    def _enqueue(self, ops: Sequence[Op]) -> list[asyncio.Future[str | None]]:
+    def _enqueue(
+        self, ops: Sequence[Op], slots: Sequence[OpSlot] | None = None
+    ) -> list[asyncio.Future[str | None]]:
         """Queue operations for their channels' writers (started as needed).
 
-        Each future resolves when Discord acknowledged the operation's message."""
+        Each future resolves when Discord acknowledged the operation's message.
+        With ``slots`` (an :class:`OpGroup`'s), the operations are settled through
+        them instead, and no future is made (the list returned is empty)."""
         if self._closed:
             raise DatabaseStorageError("the table is closed", table=self.name)
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[str | None]] = []
+        futures: list[asyncio.Future[str | None]] = (
+            [] if slots is not None else [loop.create_future() for _ in ops]
+        )
+        handles: Sequence[Settles] = slots if slots is not None else futures
         touched = set()
-        for op in ops:
-            future: asyncio.Future[str | None] = loop.create_future()
+        for op, handle in zip(ops, handles, strict=True):
             channel_id = self._channel_of(op.rid)
-            self._queues[channel_id].append(Pending(op, future))
-            futures.append(future)
+            self._queues[channel_id].append(Pending(op, handle))
             touched.add(channel_id)
         for channel_id in touched:
             writer = self._writers.get(channel_id)
