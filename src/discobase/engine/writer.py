@@ -213,8 +213,8 @@ class ReplicaWriter(ReplicaPlanner):
             indexes = self.indexes
             seen: dict[tuple[tuple[str, ...], Hashable], int] = {}
             decoded = self._decoded
-            for rid, data in zip(rids, datas, strict=True):
-                values = json.loads(data)
+            batch = json.loads("[" + ",".join(datas) + "]")  # one call decodes every record
+            for rid, data, values in zip(rids, datas, batch, strict=True):
                 decoded[rid] = (data, values)  # applying the insert need not decode it again
                 for fields, mapping in indexes.unique_maps.items():
                     value_key = indexes.unique_key(fields, values)
