@@ -267,7 +267,9 @@ class ReplicaWriter(ReplicaPlanner):
             self._check_result(result, rid, data)
         except DiscobaseError as error:
             return error
-        instance.__disco_id__ = rid
+        private = instance.__pydantic_private__
+        assert private is not None  # Table has a private attribute
+        private["_disco_id"] = rid  # what ``__disco_id__ = rid`` does, without the setter's cost
         return None
 
     async def rewrite(
