@@ -26,6 +26,8 @@ from discord import app_commands
 from discord.ext import commands
 
 import discobase
+from discobase import col
+from discobase.model import asc, desc
 
 GUILD = "leveling"
 XP_PER_MESSAGE = 10
@@ -62,13 +64,13 @@ async def rank_text(user: discord.abc.User) -> str | None:
     entry = await Level.find_unique(user_id=user.id, strict=False)
     if entry is None:
         return None
-    position = await Level.query(Level.xp > entry.xp).count() + 1
+    position = await Level.query(col(Level.xp) > entry.xp).count() + 1
     return f"{user.display_name}: level {level_of(entry.xp)}, {entry.xp} XP, #{position} on the server"
 
 
 # --8<-- [start:top]
 async def leaderboard() -> str:
-    leaders = await Level.query().sort(-Level.xp, +Level.name).limit(10).to_list()
+    leaders = await Level.query().sort(desc(Level.xp), asc(Level.name)).limit(10).to_list()
     lines = [f"{i}. {e.name}: level {level_of(e.xp)} ({e.xp} XP)" for i, e in enumerate(leaders, start=1)]
     return "\n".join(lines) or "Nobody has XP yet."
 
@@ -175,6 +177,7 @@ async def demo() -> None:
         account = server.create_bot("leveler")
         guild_id = server.create_guild(GUILD, owner=account)
         channel_id = server.store.guilds[guild_id].system_channel_id
+        assert channel_id is not None  # a new guild has a system channel
         bot = LevelingBot(cooldown=0.0)
         server.attach(bot)  # point discord.py at the local server
         await bot.login(account.token)  # bot.start() is login() (which runs setup_hook), then connect()
@@ -188,7 +191,8 @@ async def demo() -> None:
         # a rank waits for the messages before it to be counted (the bot's XP lock)
         print("rank:", (await ada.invoke(guild_id, "/rank", channel=channel_id)).content)
         print("rank of bob:", (await ada.invoke(guild_id, f"/rank {bob.id}", channel=channel_id)).content)
-        print("top:", (await bob.invoke(guild_id, "/top", channel=channel_id)).content.replace("\n", " | "))
+        top = (await bob.invoke(guild_id, "/top", channel=channel_id)).content or ""
+        print("top:", top.replace("\n", " | "))
         announced = [
             m.content for m in server.store.history(channel_id, limit=100) if "reached level" in m.content
         ]
