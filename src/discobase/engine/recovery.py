@@ -11,7 +11,7 @@ applying operations) is :class:`~discobase.engine.state.ReplicaState`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from loguru import logger
 
@@ -57,7 +57,7 @@ class ReplicaRecovery(ReplicaState):
         True while the gateway connection is lost, or events were lost and the table has
         not caught up yet. No snapshot is written meanwhile, since messages this process
         missed may already be compacted."""
-        return self._disconnected or self._stale
+        return self._disconnected or self._held is not None
 
     def mark_disconnected(self, lost: bool) -> None:
         """Record that the gateway connection was lost or resumed.
@@ -88,7 +88,6 @@ class ReplicaRecovery(ReplicaState):
         """Start catching up, unless a catch-up is running (which then goes round once more).
 
         With ``reload``, catch up by reading the table again."""
-        self._stale = True
         self._must_reload |= reload
         self._recover_again = True
         if self._held is None:
@@ -116,8 +115,7 @@ class ReplicaRecovery(ReplicaState):
                 held = self._held
             if self._lost_again():
                 continue
-            self._held = None
-            self._stale = False
+            self._held = None  # caught up
             return
 
     def _lost_again(self) -> bool:
@@ -130,13 +128,10 @@ class ReplicaRecovery(ReplicaState):
             self._recover_again = False
             reload, self._must_reload = self._must_reload, False
             try:
-                if reload or await self._compacted_past(self._resync_start):
+                if reload:
                     await self._reload()
-                    logger.debug("table {}: read again after missing events", self.name)
                 else:
-                    for channel_id in self.meta.data_channels:
-                        await self.catch_up(channel_id, since_seen=True)
-                    logger.debug("table {}: caught up after missing events", self.name)
+                    await self._catch_up_or_reload(self.meta.data_channels)
             except DiscobaseError as error:
                 self._must_reload |= reload
                 self._recover_again = True
@@ -154,12 +149,23 @@ class ReplicaRecovery(ReplicaState):
 
         While events may be missing (a gap), first make sure compaction did not delete
         messages this process never applied, and read the table again if it may have."""
-        if not self.gap:
-            await self.catch_up(channel_id)
-        elif await self._compacted_past(self._resync_start):
-            await self._reload()
+        if self.gap:
+            await self._catch_up_or_reload([channel_id])
         else:
-            await self.catch_up(channel_id, since_seen=True)
+            await self.catch_up(channel_id)
+
+    async def _catch_up_or_reload(self, channels: Sequence[int]) -> None:
+        """Catch ``channels`` up after missed events, or read the table again if needed.
+
+        The catch-up starts a little before the newest message applied in order; when
+        compaction may have deleted messages after that, the table is read again."""
+        if await self._compacted_past(self._resync_start):
+            await self._reload()
+            logger.debug("table {}: read again after missing events", self.name)
+        else:
+            for channel_id in channels:
+                await self.catch_up(channel_id, since_seen=True)
+            logger.debug("table {}: caught up after missing events", self.name)
 
     async def _compacted_past(self, start: Callable[[int], int]) -> bool:
         """Whether compaction may have deleted messages after ``start(channel)`` on a channel.

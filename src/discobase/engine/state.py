@@ -153,14 +153,14 @@ class ReplicaState:
         self._landed: dict[tuple[Op, ...], int] = {}
         # Whether events may be missing: the gateway connection is lost
         # (``_disconnected``), or events were lost and the table has not caught up
-        # yet (``_stale``; see :meth:`_recover`). Meanwhile no snapshot is written
-        # (see :attr:`gap`).
+        # yet (``_held`` is not None; see :meth:`_recover`). Meanwhile no snapshot is
+        # written (see :attr:`gap`).
         self._disconnected = False
-        self._stale = False
         self._must_reload = False  # the catch-up must read the table again
         self._recover_again = False  # events were lost again during a catch-up
         self._recovery: asyncio.Task[None] | None = None
-        # Events that arrive while the table catches up: applied after it, in order.
+        # While the table catches up after lost events: the events that arrive
+        # meanwhile, applied after it, in order (None when it is caught up).
         self._held: list[MessageEvent] | None = None
         self._opened = False
         self._reload_lock = asyncio.Lock()
