@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -161,6 +162,20 @@ def _data_files(data: Path) -> list[Path]:
     return [data, data.with_name(data.name + "-wal"), data.with_name(data.name + "-shm")]
 
 
+@contextlib.contextmanager
+def _stopped_server(data: Path) -> Iterator[LocalDiscord]:
+    """The local server's data file opened for editing while the server is not running."""
+    from discobase.local import LocalDiscord
+
+    if not data.exists():
+        fail(f"no data file {data}: run 'discobase local serve' once first", EXIT_USAGE)
+    server = LocalDiscord(data)
+    try:
+        yield server
+    finally:
+        server.store.close()
+
+
 @local_app.command("add-bot")
 def add_bot(
     name: Annotated[str, typer.Argument(help="The bot's name.")],
@@ -170,19 +185,12 @@ def add_bot(
 ) -> None:
     """Make another bot (with its own token) and add it to a guild, e.g. a second
     bot for a test. Stop the server first: the data file has one writer."""
-    from discobase.local import LocalDiscord
-
-    if not data.exists():
-        fail(f"no data file {data}: run 'discobase local serve' once first", EXIT_USAGE)
-    server = LocalDiscord(data)
-    try:
+    with _stopped_server(data) as server:
         if server.bot(name) is not None:
             fail(f"a bot named {name!r} exists already", EXIT_USAGE)
         bot = server.create_bot(name)
         guild_id = _guild(server, guild, bot)
         token = bot.issued_token
-    finally:
-        server.store.close()
     if as_json:
         print_json({"name": name, "id": str(bot.user_id), "token": token, "guild_id": str(guild_id)})
         return
@@ -199,16 +207,9 @@ def add_user(
 ) -> None:
     """Make a person (not a bot) and add them to a guild, e.g. to test slash
     commands as a member. Stop the server first: the data file has one writer."""
-    from discobase.local import LocalDiscord
-
-    if not data.exists():
-        fail(f"no data file {data}: run 'discobase local serve' once first", EXIT_USAGE)
-    server = LocalDiscord(data)
-    try:
+    with _stopped_server(data) as server:
         person = server.create_user(name)
         guild_id = _guild(server, guild, person)
-    finally:
-        server.store.close()
     if as_json:
         print_json({"name": name, "id": str(person.id), "guild_id": str(guild_id)})
         return
