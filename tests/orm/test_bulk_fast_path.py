@@ -109,7 +109,7 @@ async def test_insert_many_refuses_a_value_that_would_not_read_back(people: type
 async def test_one_future_per_batch_gives_every_record_its_id_across_messages(
     people: type[Plain], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("discobase.engine.writer.MAX_OPS_PER_MESSAGE", 7)  # the batch spans 29 messages
+    monkeypatch.setattr("discobase.engine.sender.MAX_OPS_PER_MESSAGE", 7)  # the batch spans 29 messages
     rows = [people(email=f"u{i}", age=i % 7) for i in range(200)]
     stored = await people.insert_many(rows)
     ids = [row.__disco_id__ for row in stored]
@@ -128,21 +128,18 @@ async def test_a_unique_clash_in_the_batch_is_still_refused_before_sending(peopl
     assert await people.query().count() == 1
 
 
-async def test_op_group_settles_in_order_once_and_cancels_as_a_whole() -> None:
-    group = OpGroup(3)
-    first, second, third = group.slots()
+async def test_op_group_settles_in_order_once_and_reports_progress() -> None:
+    settled: list[int] = []
+    group = OpGroup(4, settled.append)
     error = DatabaseStorageError("lost")
-    third.set_result("applied")
-    first.set_exception(error)
+    group.settle_many([3], ["applied"])
+    group.settle_many(range(0, 2), [error, None])
     assert not group.future.done()
-    second.set_result(None)
-    assert await group.future == [error, None, "applied"]
+    group.settle_many([2], [None])
+    assert await group.future == [error, None, None, "applied"]
+    assert settled == [1, 2, 1]
     with pytest.raises(asyncio.InvalidStateError):
-        second.set_result(None)
+        group.settle_many([1], [None])  # every operation is settled already
+    with pytest.raises(asyncio.InvalidStateError):
+        OpGroup(2).settle_many([0, 1], [None])
     assert (await OpGroup(0).future) == []
-    cancelled = OpGroup(2)
-    one, two = cancelled.slots()
-    one.cancel()
-    assert two.done()
-    with pytest.raises(asyncio.CancelledError):
-        await cancelled.future

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import discobase
-from discobase.engine import writer as writer_module
+from discobase.engine import sender as writer_module
 from discobase.engine.replica import TableCursor
 from discobase.exceptions import (
     DatabaseCorruptionError,

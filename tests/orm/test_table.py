@@ -349,7 +349,7 @@ async def test_a_bulk_insert_failing_part_way_reports_each_record(
 ) -> None:
     """insert_each gives every record's outcome; insert_many raises the first
     error, after the other messages have settled (and their records are saved)."""
-    monkeypatch.setattr("discobase.engine.writer.MAX_OPS_PER_MESSAGE", 2)
+    monkeypatch.setattr("discobase.engine.sender.MAX_OPS_PER_MESSAGE", 2)
     db, User, transport = make_db(memory)
     async with db.conn():
         rows = [User(name=f"u{n}") for n in range(4)]

@@ -1,87 +1,86 @@
-"""One future for a batch of queued operations (``insert_many``), instead of one per operation.
+"""What a table's write queues hold: single operations, and runs of a bulk insert with one future.
 
-The channel writers settle each queued operation through its :class:`Settles`
-(an ``asyncio.Future`` for a single write). A bulk insert of 100,000 records
-would create 100,000 futures and await each in turn; an :class:`OpGroup` gives
-its operations light :class:`OpSlot` handles instead, collects their results in
-order, and resolves one future when the last is settled, whichever messages
-(and channels) carried them.
+A single write is a :class:`Pending` operation with its own ``asyncio.Future``.
+A bulk insert of 100,000 records would make 100,000 futures and await each in
+turn; instead its operations are queued as one :class:`PendingRun` per data
+channel, and an :class:`OpGroup` collects their results in order and resolves
+one future when the last is settled, whichever messages (and channels) carried
+them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 
-__all__ = ["OpGroup", "OpSlot", "Settles"]
+from discobase.storage.codec import Inserts, Op
 
+__all__ = ["OpGroup", "Pending", "PendingRun", "Result", "UniqueColumns"]
 
-class Settles(Protocol):
-    """How a channel writer settles one queued operation (``asyncio.Future`` has it)."""
-
-    def done(self) -> bool: ...
-
-    def set_result(self, result: str | None, /) -> None: ...
-
-    def set_exception(self, exception: BaseException, /) -> None: ...
-
-    def cancel(self) -> bool: ...
+#: A result of one operation: None (it took effect), why not (``stale``, ``unique:…``,
+#: …), or the exception it failed with.
+Result = str | BaseException | None
+#: The unique keys of a bulk insert's records, per constraint (its fields), in the
+#: records' order: computed once by the writer's checks, and used again to apply them.
+UniqueColumns = list[tuple[tuple[str, ...], list[Hashable]]]
 
 
 class OpGroup:
     """The results of ``count`` operations, in order, and one future for all of them.
 
     Each result is what the operation's single future would have held: the
-    apply result (``str | None``) or the exception it failed with. Cancelling
-    any operation (the writer is being cancelled) cancels the group's future."""
+    apply result (``str | None``) or the exception it failed with. ``progress``,
+    if given, is called with the number of operations settled each time some are."""
 
-    __slots__ = ("future", "remaining", "results")
+    __slots__ = ("future", "progress", "remaining", "results")
 
-    def __init__(self, count: int) -> None:
-        self.future: asyncio.Future[list[str | BaseException | None]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self.results: list[str | BaseException | None] = [None] * count
+    def __init__(self, count: int, progress: Callable[[int], object] | None = None) -> None:
+        self.future: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
+        self.results: list[Result] = [None] * count
         self.remaining = count
+        self.progress = progress
         if count == 0:
             self.future.set_result(self.results)
 
-    def slots(self) -> list[OpSlot]:
-        """One handle per operation, in the order of :attr:`results`."""
-        return [OpSlot(self, index) for index in range(len(self.results))]
-
-    def settle(self, index: int, value: str | BaseException | None) -> None:
-        self.results[index] = value
-        self.remaining -= 1
+    def settle_many(self, positions: Sequence[int], values: Sequence[Result]) -> None:
+        """Settle the operations at ``positions`` with ``values`` (each once)."""
+        if len(positions) != len(values) or len(positions) > self.remaining:
+            raise asyncio.InvalidStateError(
+                f"settling {len(values)} result(s) at {len(positions)} position(s) of a group "
+                f"with {self.remaining} unsettled"
+            )
+        results = self.results
+        for position, value in zip(positions, values, strict=True):
+            results[position] = value
+        self.remaining -= len(positions)
+        if self.progress is not None and positions:
+            self.progress(len(positions))
         if self.remaining == 0 and not self.future.done():
-            self.future.set_result(self.results)
+            self.future.set_result(results)
 
 
-class OpSlot:
-    """One operation of an :class:`OpGroup`, settled once like a future."""
+@dataclass(slots=True)
+class Pending:
+    """One queued operation and the future its result goes to."""
 
-    __slots__ = ("group", "index", "settled")
+    op: Op
+    future: asyncio.Future[str | None]
 
-    def __init__(self, group: OpGroup, index: int) -> None:
-        self.group = group
-        self.index = index
-        self.settled = False
 
-    def done(self) -> bool:
-        return self.settled or self.group.future.done()
+@dataclass(slots=True)
+class PendingRun:
+    """The operations of one bulk insert bound for one channel, settled through their group.
 
-    def set_result(self, result: str | None, /) -> None:
-        self._settle(result)
+    ``positions[i]`` is where the result of ``inserts[i]`` goes in the group; ``costs[i]``
+    the summed :meth:`~discobase.storage.codec.Codec.estimate` of ``inserts[: i + 1]``,
+    so that a message's share is found by bisection. ``start`` counts the operations
+    already taken into messages. ``keys`` are the records' unique keys (aligned with
+    ``inserts``), when the table has unique constraints."""
 
-    def set_exception(self, exception: BaseException, /) -> None:
-        self._settle(exception)
-
-    def cancel(self) -> bool:
-        self.settled = True
-        return self.group.future.cancel()
-
-    def _settle(self, value: str | BaseException | None) -> None:
-        if self.done():
-            raise asyncio.InvalidStateError(f"operation {self.index} of the group is settled already")
-        self.settled = True
-        self.group.settle(self.index, value)
+    inserts: Inserts
+    positions: Sequence[int]
+    group: OpGroup
+    costs: list[int]
+    keys: UniqueColumns | None = None
+    start: int = 0

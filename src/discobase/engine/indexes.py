@@ -27,6 +27,8 @@ __all__ = ["ORDERABLE", "SortedIndex", "TableIndexes", "index_key"]
 
 #: Records decoded per ``json.loads`` call when the unique maps are filled at open.
 LOAD_CHUNK = 4096
+#: Types of the JSON values that are their own index key (see :func:`index_key`).
+_SELF_KEYED: frozenset[type] = frozenset({str, int, type(None)})
 #: Field types a sorted index accepts (also inside Optional[...]).
 ORDERABLE: tuple[type, ...] = (int, float, str, bool, datetime, date, time, timedelta, Decimal, uuid.UUID)
 
@@ -188,6 +190,40 @@ class SortedIndex:
             self.values.insert(position, value)
             self.ids.insert(position, rid)
 
+    def add_many(self, rids: list[int], json_values: list[Any]) -> None:
+        """:meth:`add` of many records, merged into the lists in one pass.
+
+        The new entries are sorted, then each is placed by bisection after the one before
+        it, and the stretches of old entries between them are copied as slices: O(k log n)
+        comparisons and one copy of the lists, where inserting one at a time moves the
+        lists' tails k times."""
+        new = []
+        for rid, json_value in zip(rids, json_values, strict=True):
+            value = self.convert(json_value)
+            if value is not None:
+                new.append((value, rid))
+        new.sort()
+        if not self.ids:
+            self.values = [value for value, _ in new]
+            self.ids = [rid for _, rid in new]
+            return
+        values, ids = self.values, self.ids
+        merged_values: list[Any] = []
+        merged_ids: list[int] = []
+        previous = 0
+        for value, rid in new:
+            low = bisect.bisect_left(values, value, previous)
+            high = bisect.bisect_right(values, value, low)
+            position = bisect.bisect_left(ids, rid, low, high)
+            merged_values += values[previous:position]
+            merged_ids += ids[previous:position]
+            merged_values.append(value)
+            merged_ids.append(rid)
+            previous = position
+        merged_values += values[previous:]
+        merged_ids += ids[previous:]
+        self.values, self.ids = merged_values, merged_ids
+
     def remove(self, rid: int, json_value: Any) -> None:
         value = self.convert(json_value)
         if value is None:
@@ -317,6 +353,46 @@ class TableIndexes:
         if len(fields) == 1:
             return self.key(fields[0], values.get(fields[0]))
         return tuple(self.key(name, values.get(name)) for name in fields)
+
+    def keys_of(self, name: str, values: list[dict[str, Any]]) -> list[Hashable]:
+        """:meth:`key` of field ``name`` of each of ``values`` (decoded records), in order.
+
+        Strings, ints and None are their own keys, so a column of only those (the common
+        case) is its own list of keys."""
+        column = [record.get(name) for record in values]
+        normalize = self.normalizers.get(name)
+        if normalize is not None:
+            return [index_key(normalize(value)) for value in column]
+        if set(map(type, column)) <= _SELF_KEYED:
+            return column
+        return [index_key(value) for value in column]
+
+    def unique_keys(self, fields: tuple[str, ...], values: list[dict[str, Any]]) -> list[Hashable]:
+        """:meth:`unique_key` of each of ``values`` (decoded records), in order."""
+        if len(fields) == 1:
+            return self.keys_of(fields[0], values)
+        return list(zip(*(self.keys_of(name, values) for name in fields), strict=True))
+
+    def add_many(
+        self,
+        rids: list[int],
+        values: list[dict[str, Any]] | None,
+        unique_keys: list[tuple[tuple[str, ...], list[Hashable]]],
+    ) -> None:
+        """:meth:`add` of new records ``rids``, with their :meth:`unique_keys` per constraint
+        computed already; ``values`` (decoded) may be None when no other index is built."""
+        for fields, column in unique_keys:
+            self.unique_maps[fields].update(zip(column, rids, strict=True))
+        if values is None:
+            if self.hash or self.sorted is not None:
+                raise ValueError("the records' values are needed to add them to the hash and sorted indexes")
+            return
+        for name, index in self.hash.items():
+            for rid, key in zip(rids, self.keys_of(name, values), strict=True):
+                index.setdefault(key, set()).add(rid)
+        if self.sorted is not None:
+            for name, sorted_index in self.sorted.items():
+                sorted_index.add_many(rids, [record.get(name) for record in values])
 
     def build(self, records: dict[int, str]) -> None:
         """Build the sorted indexes.

@@ -41,8 +41,9 @@ class OperationProgress:
         if self.bar is not None:
             self.bar.stop()
 
-    def advance(self) -> None:
-        self.done += 1
+    def advance(self, count: int = 1) -> None:
+        """Count ``count`` more items done."""
+        self.done += count
         if self.bar is not None:
             self.bar.update(self.task, completed=self.done)
         if self.callback is not None:

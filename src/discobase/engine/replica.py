@@ -3,7 +3,8 @@
 The class is layered by job: :mod:`~discobase.engine.state` (reading, catch-up,
 applying operations), :mod:`~discobase.engine.recovery` (open, events, recovery
 after lost events), :mod:`~discobase.engine.planner` (reads),
-:mod:`~discobase.engine.writer` (group commit), and here snapshots, compaction
+:mod:`~discobase.engine.writer` (the write operations),
+:mod:`~discobase.engine.sender` (group commit), and here snapshots, compaction
 and close.
 """
 

@@ -13,12 +13,11 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
 
-from discobase.engine.group import Settles
+from discobase.engine.group import Pending, PendingRun, UniqueColumns
 from discobase.engine.indexes import TableIndexes
 from discobase.engine.meta import Manifest, TableMeta, mark_valid
 from discobase.exceptions import (
@@ -27,7 +26,7 @@ from discobase.exceptions import (
     DatabaseStorageError,
 )
 from discobase.model.changes import ChangeRejected, Changes
-from discobase.storage.codec import Codec, CodecError, Op
+from discobase.storage.codec import Codec, CodecError, Inserts, Op
 from discobase.storage.ids import IdGenerator
 from discobase.storage.transport import (
     HISTORY_PAGE,
@@ -36,6 +35,7 @@ from discobase.storage.transport import (
     RawMessage,
     Transport,
 )
+from discobase.storage.wire import has_changes, landed_key
 
 if TYPE_CHECKING:
     from discobase.model.table import Table, TableOptions
@@ -65,13 +65,6 @@ RECOVERY_DELAY = 0.5
 #: Default of :attr:`ReplicaState.compaction_delay`: twice the writer's ``SEND_WINDOW``.
 COMPACTION_DELAY = 120.0
 RECOVERY_MAX_DELAY = 30.0
-
-
-@dataclass(slots=True)
-class Pending:
-    op: Op
-    #: An ``asyncio.Future`` for a single write, an ``OpSlot`` of a bulk insert's group.
-    future: Settles
 
 
 def nothing_after(listed: Mapping[int, int | None] | None, channel_id: int, mark: int) -> bool:
@@ -109,7 +102,7 @@ class ReplicaState:
         self.compaction = compaction
         #: Seconds a data message is kept at least, even when a snapshot covers it:
         #: a send whose reply was lost may be retried until ``SEND_WINDOW`` after its
-        #: first attempt, and the retry must meet the first copy (see writer.py).
+        #: first attempt, and the retry must meet the first copy (see sender.py).
         self.compaction_delay = compaction_delay
         self.records: dict[int, str] = {}
         # Record id -> id of the message of its last operation (none for a record
@@ -132,8 +125,10 @@ class ReplicaState:
         self._sending: dict[int, asyncio.Future[None]] = {}  # channel -> send in flight
         self._echo: dict[int, asyncio.Future[list[str | None]]] = {}
         # Operations of our own messages sent and waiting to be applied in order (by id).
-        self._own_ops: dict[int, Sequence[Op]] = {}
-        self._reserved: dict[tuple[tuple[str, ...], Hashable], int] = {}
+        # With the unique keys of a bulk insert's share, when the writer computed them.
+        self._own_ops: dict[int, tuple[Sequence[Op], UniqueColumns | None]] = {}
+        # Per unique constraint, the values writes in flight hold, and the record of each.
+        self._reserved: dict[tuple[str, ...], dict[Hashable, int]] = {}
         self._applied: set[int] = set()  # data message ids already applied
         # Per data channel: read from history through this id (every message up to
         # it is applied), and the newest message applied in channel order (history
@@ -150,7 +145,7 @@ class ReplicaState:
         self._unreadable: set[int] = set()  # messages skipped as problems: never deleted
         # Our own recent batches applied from events or history, by their operations:
         # a send whose reply was lost finds its message here.
-        self._landed: dict[tuple[Op, ...], int] = {}
+        self._landed: dict[tuple[int, int, int, int], int] = {}  # by ``landed_key``
         # Whether events may be missing: the gateway connection is lost
         # (``_disconnected``), or events were lost and the table has not caught up
         # yet (``_held`` is not None; see :meth:`_recover`). Meanwhile no snapshot is
@@ -165,7 +160,7 @@ class ReplicaState:
         self._opened = False
         self._reload_lock = asyncio.Lock()
         self._reloads = 0
-        self._queues: dict[int, deque[Pending]] = {c: deque() for c in meta.data_channels}
+        self._queues: dict[int, deque[Pending | PendingRun]] = {c: deque() for c in meta.data_channels}
         self._writers: dict[int, asyncio.Task[None]] = {}
         self._buffer: list[MessageEvent] | None = []  # events that arrive before it is open
         self._ops_since_snapshot = 0
@@ -174,9 +169,6 @@ class ReplicaState:
         self._snapshot_id: int | None = None  # the manifest this cursor opened from
         self._resync_after_open = False
         self._closed = False
-        # Records being inserted and their decoded values, by id (from the writer's
-        # unique checks): applying them need not decode the JSON again.
-        self._decoded: dict[int, tuple[str, dict[str, Any]]] = {}
         # Per model, an instance that lookups validate values on, and its defaults (planner).
         self._probes: dict[type[Table], tuple[Table, dict[str, Any]]] = {}
 
@@ -363,8 +355,9 @@ class ReplicaState:
         if message.id <= self._covered[message.channel_id]:
             return  # in the snapshot the state was read from
         own = self._own_ops.pop(message.id, None)
+        keys = None
         if own is not None:
-            ops = list(own)  # our own message, still in memory: no download, no decoding
+            ops, keys = own  # our own message, still in memory: no download, no decoding
         elif not self.codec.is_batch(message.content):
             self._applied.add(message.id)
             self._problem(message.channel_id, message.id, "foreign content")
@@ -377,12 +370,14 @@ class ReplicaState:
                 self._problem(message.channel_id, message.id, str(error))
                 return
         if message.author_id == self.transport.user_id:
-            self._landed[tuple(ops)] = message.id
+            self._landed[landed_key(ops)] = message.id
             if len(self._landed) > RECENT_RESULTS:
                 del self._landed[next(iter(self._landed))]
-        self._apply_ops(message.channel_id, message.id, ops)
+        self._apply_ops(message.channel_id, message.id, ops, keys)
 
-    def _apply_ops(self, channel_id: int, message_id: int, ops: Sequence[Op]) -> list[str | None]:
+    def _apply_ops(
+        self, channel_id: int, message_id: int, ops: Sequence[Op], keys: UniqueColumns | None = None
+    ) -> list[str | None]:
         """Apply a message's operations (once); returns, per operation, why it did not take effect.
 
         Per operation None if it took effect, else why not (``stale``, ``missing``,
@@ -391,10 +386,12 @@ class ReplicaState:
         if message_id in self._applied:
             return self._results.get(message_id, [None] * len(ops))
         self._applied.add(message_id)
-        results = [self._apply(op, message_id) for op in ops]
+        results = self._apply_inserts(ops, message_id, keys) if len(ops) > 1 else None
+        if results is None:
+            results = [self._apply(op, message_id) for op in ops]
         self._ops_since_snapshot += len(ops)
         self._messages_since_snapshot += 1
-        if self.ordered or any(op.kind == "a" for op in ops):  # a writer waits for these results
+        if self.ordered or has_changes(ops):  # a writer waits for these results
             self._results[message_id] = results
             if len(self._results) > RECENT_RESULTS:
                 del self._results[next(iter(self._results))]
@@ -402,6 +399,49 @@ class ReplicaState:
             if waiter is not None and not waiter.done():
                 waiter.set_result(results)
         return results
+
+    def _apply_inserts(
+        self, ops: Sequence[Op], version: int, keys: UniqueColumns | None
+    ) -> list[str | None] | None:
+        """Apply a message of new records at once (a bulk insert), or None to apply it op by op.
+
+        Taken when every operation inserts a record this replica has never seen (no
+        tombstone either), no two of them the same, and no unique value clashes with a
+        stored record or another of the message: then each would take effect, and the
+        records, versions and indexes are updated as columns. Anything else (a clash
+        to resolve in message order, a repeated id) goes op by op. ``keys``: the unique
+        keys of the operations, when the writer computed them (else they are decoded)."""
+        if isinstance(ops, Inserts):
+            rids, datas = ops.rids, ops.datas
+        elif all(op.kind == "i" for op in ops):
+            rids = [op.rid for op in ops]
+            datas = [op.data for op in ops]  # type: ignore[misc]  # inserts carry data
+        else:
+            return None
+        records, versions = self.records, self.versions
+        if (
+            not versions.keys().isdisjoint(rids)
+            or not records.keys().isdisjoint(rids)
+            or len(set(rids)) != len(rids)
+        ):
+            return None
+        indexes = self.indexes
+        values: list[dict[str, Any]] | None = None
+        if indexes.active:
+            if keys is None or indexes.hash or indexes.sorted is not None:
+                values = json.loads("[" + ",".join(datas) + "]")
+            if keys is None:
+                assert values is not None
+                keys = [(fields, indexes.unique_keys(fields, values)) for fields in indexes.unique_maps]
+            for fields, column in keys:
+                held = indexes.unique_maps[fields]
+                if len(set(column)) != len(column) or not held.keys().isdisjoint(column):
+                    return None
+        records.update(zip(rids, datas, strict=True))
+        versions.update(dict.fromkeys(rids, version))
+        if keys is not None:
+            indexes.add_many(rids, values, keys)
+        return [None] * len(ops)
 
     def _apply(self, op: Op, version: int) -> str | None:
         rid = op.rid
@@ -431,13 +471,7 @@ class ReplicaState:
                 data = Changes.from_json(data).apply(self.model, old)
             except ChangeRejected as error:
                 return f"invalid:{error}"  # the same in every process: the record stays as it was
-        hint = self._decoded.pop(rid, None) if self._decoded else None
-        if not indexes.active:
-            values = None
-        elif hint is not None and hint[0] is data:
-            values = hint[1]
-        else:
-            values = json.loads(data)
+        values = json.loads(data) if indexes.active else None
         if values is not None and indexes.unique:
             clash = indexes.conflict(rid, values)
             if clash is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar, Literal, Self, TypeVar, overload
@@ -53,6 +54,20 @@ class _BindingView:
 #: record twice. (Keyed by id because models are not hashable; the task holds
 #: the instance, so the id cannot be reused while the entry exists.)
 _saving: dict[int, WriteTask[Any]] = {}
+
+
+def _all_unsaved(instances: Sequence[Table]) -> bool:
+    """Whether none of ``instances`` is a stored record (read without Pydantic's ``__getattr__``,
+    with C-level loops: this runs on every bulk insert)."""
+    try:
+        ids = set(map(_DISCO_ID, map(_PRIVATE, instances)))
+    except (TypeError, KeyError):  # no private attributes (``model_construct`` skipped them)
+        return False
+    return ids <= {-1}
+
+
+_PRIVATE = operator.attrgetter("__pydantic_private__")
+_DISCO_ID = operator.itemgetter("_disco_id")
 
 
 def Field(
@@ -519,8 +534,18 @@ class Table(BaseModel, metaclass=TableMetaclass):
 
     @classmethod
     def _new_records(cls, models: Iterable[Self]) -> list[Self]:
-        """``models`` as a list, after checking that each is a new record of this table, given once."""
+        """``models`` as a list, after checking that each is a new record of this table, given once.
+
+        Checked as columns (one pass per check); the record-by-record walk that names
+        the first offender runs only when one of them fails."""
         items = list(models)
+        if (
+            (set(map(type, items)) <= {cls} or all(isinstance(item, cls) for item in items))
+            and _all_unsaved(items)
+            and len(set(map(id, items))) == len(items)
+            and (not _saving or _saving.keys().isdisjoint(map(id, items)))
+        ):
+            return items
         seen: set[int] = set()
         for item in items:
             if not isinstance(item, cls):

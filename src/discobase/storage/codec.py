@@ -49,6 +49,7 @@ from discobase.storage.wire import (
     WHAT,
     CodecError,
     EncodedMessage,
+    Inserts,
     MessageKind,
     Op,
     OpKind,
@@ -76,6 +77,7 @@ __all__ = [
     "Codec",
     "CodecError",
     "EncodedMessage",
+    "Inserts",
     "MessageKind",
     "Op",
     "OpKind",
@@ -278,6 +280,13 @@ class Codec:
             size += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
         return size
 
+    def estimate_inserts(self, inserts: Inserts) -> list[int]:
+        """:meth:`estimate` of each of ``inserts``' operations."""
+        return [
+            4 + len(str(rid)) + (len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass")))
+            for rid, data in zip(inserts.rids, inserts.datas, strict=True)
+        ]
+
     def fits(self, ops: Iterable[Op]) -> bool:
         """Whether ``ops`` always fit in one batch message (whatever the compression)."""
         return sum(map(self.estimate, ops)) <= self.max_batch_bytes
@@ -296,6 +305,9 @@ class Codec:
         if isinstance(schema_version, bool) or not isinstance(schema_version, int) or schema_version < 0:
             raise ValueError("schema_version must be a non-negative int")
         lines: list[str] = []
+        if isinstance(ops, Inserts):
+            lines = self._insert_lines(ops)
+            ops = ()
         append = lines.append
         for op in ops:
             rid = op.rid
@@ -319,6 +331,20 @@ class Codec:
         fields = [f"s={schema_version}", f"n={len(lines)}"]
         (message,) = self._encode("B", fields, text, multipart=False, context=context)
         return message
+
+    @staticmethod
+    def _insert_lines(inserts: Inserts) -> list[str]:
+        """The batch lines of ``inserts``, checked as :meth:`encode_batch` checks each operation."""
+        rids, datas = inserts.rids, inserts.datas
+        if not set(map(type, rids)) <= {int}:  # C-level loops: this runs on every bulk insert
+            bad = next(rid for rid in rids if type(rid) is not int)
+            raise ValueError(f"record id must be an int, not {type(bad).__name__}")
+        if not set(map(type, datas)) <= {str} or not all(datas):
+            raise ValueError("an insert, update or change needs JSON text as data")
+        lines = [f"i {rid} {data}" for rid, data in zip(rids, datas, strict=True)]
+        if any("\n" in line for line in lines):  # only the data can hold one
+            lines = [line.replace("\n", " ") for line in lines]
+        return lines
 
     def encode_snapshot(
         self, records: Iterable[tuple[int, str]], *, meta: Mapping[str, Any] | None = None, context: str = ""

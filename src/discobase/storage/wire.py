@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final, Literal, NoReturn
+from typing import Final, Literal, NamedTuple, NoReturn, overload
 
 import zstandard
 
@@ -35,6 +35,7 @@ __all__ = [
     "WHAT",
     "CodecError",
     "EncodedMessage",
+    "Inserts",
     "MessageKind",
     "Op",
     "OpKind",
@@ -43,7 +44,9 @@ __all__ = [
     "aead_associated_data",
     "decode_errors",
     "empty_data",
+    "has_changes",
     "join_blobs",
+    "landed_key",
     "message_code",
     "parse_header",
     "parse_ops",
@@ -92,8 +95,7 @@ class CodecError(DiscobaseError):
     """
 
 
-@dataclass(frozen=True, slots=True)
-class Op:
+class Op(NamedTuple):
     """One record operation: insert (``i``), new version (``u``), tombstone (``d``)
     or atomic change (``a``).
 
@@ -107,6 +109,61 @@ class Op:
     kind: OpKind
     rid: int
     data: str | None = None
+
+
+class Inserts(Sequence[Op]):
+    """New records as two columns, their ids and JSON texts: read as ``Op("i", rid, data)``.
+
+    A bulk insert's operations without an object per record: each ``Op`` is made
+    when it is read and dropped after. A million operations kept as objects while
+    their messages are sent would be walked by every garbage collection meanwhile."""
+
+    __slots__ = ("datas", "rids")
+
+    def __init__(self, rids: list[int], datas: list[str]) -> None:
+        if len(rids) != len(datas):
+            raise ValueError(f"{len(rids)} record ids for {len(datas)} records")
+        self.rids = rids
+        self.datas = datas
+
+    def __len__(self) -> int:
+        return len(self.rids)
+
+    @overload
+    def __getitem__(self, index: int) -> Op: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Inserts: ...
+
+    def __getitem__(self, index: int | slice) -> Op | Inserts:
+        if isinstance(index, slice):
+            return Inserts(self.rids[index], self.datas[index])
+        return Op("i", self.rids[index], self.datas[index])
+
+    def __iter__(self) -> Iterator[Op]:
+        for rid, data in zip(self.rids, self.datas, strict=True):
+            yield Op("i", rid, data)
+
+    def __repr__(self) -> str:
+        return f"Inserts({len(self)} records)"
+
+
+def has_changes(ops: Sequence[Op]) -> bool:
+    """Whether ``ops`` hold an atomic change (``a``), which is applied in message order."""
+    return not isinstance(ops, Inserts) and any(op.kind == "a" for op in ops)
+
+
+def landed_key(ops: Sequence[Op]) -> tuple[int, int, int, int]:
+    """A key of a batch's operations by their content, the same however they are held
+    (as :class:`Op` objects or as :class:`Inserts`): how a writer whose reply was lost
+    finds its message among those applied. Hashes of the kinds, ids and data columns."""
+    if isinstance(ops, Inserts):
+        kinds, rids, datas = "i" * len(ops), tuple(ops.rids), tuple(ops.datas)
+    else:
+        kinds = "".join([op.kind for op in ops])
+        rids = tuple([op.rid for op in ops])
+        datas = tuple([op.data or "" for op in ops])
+    return len(ops), hash(kinds), hash(rids), hash(datas)
 
 
 @dataclass(frozen=True, slots=True)
