@@ -215,3 +215,24 @@ async def test_the_progress_of_a_bulk_insert_is_reported_per_message(
     assert seen[-1] == (300, 300)
     assert [done for done, _ in seen] == sorted({done for done, _ in seen})  # grows at every call
     assert len(seen) >= 300 // 40
+
+
+async def test_no_snapshot_is_written_while_the_rest_of_a_bulk_insert_is_queued(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("discobase.engine.sender.MAX_OPS_PER_MESSAGE", 40)  # 300 records: 8 messages
+    started: list[int] = []
+    snapshot = TableCursor.snapshot
+
+    async def recorded(self: TableCursor) -> Any:
+        started.append(len(self.records))
+        return await snapshot(self)
+
+    monkeypatch.setattr(TableCursor, "snapshot", recorded)
+    database = discobase.Database("db", transport=MemoryTransport(MemoryDiscord(["db"])), snapshot_every=50)
+    people = database.table(type("Person", (Person,), {"__module__": __name__}))
+    async with database.conn():
+        await people.insert_many([people(email=f"u{i}@x") for i in range(300)])
+        await people.insert_many([people(email=f"v{i}@x") for i in range(100)])
+    assert started, "no snapshot was written"
+    assert set(started) <= {300, 400}, started  # each after a whole insert, none half-way

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from discobase.engine.group import PendingRun
 from discobase.engine.indexes import index_key
 from discobase.exceptions import (
     DatabaseStorageError,
@@ -42,7 +43,14 @@ class TableReplica(ReplicaWriter):
 
     # ------------------------------------------------------------------ snapshots and compaction
     def _maybe_snapshot(self) -> None:
+        """Start a background snapshot when enough operations were applied since the last.
+
+        Not while the rest of a bulk insert is queued: its next message would make the
+        snapshot stale at once, and writing it would hold up that message (the writer
+        calls this again after each message, the run's last included)."""
         if self._ops_since_snapshot < self.snapshot_every:
+            return
+        if any(isinstance(item, PendingRun) for queue in self._queues.values() for item in queue):
             return
         if self._snapshot_task is None or self._snapshot_task.done():
             self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot_quietly())
