@@ -72,6 +72,8 @@ def test_inserts_read_as_operations_and_encode_alike() -> None:
     codec = Codec()
     assert codec.encode_batch(inserts) == codec.encode_batch(ops)
     assert codec.estimate_inserts(inserts) == [codec.estimate(op) for op in ops]
+    mixed = Inserts([7, 10**18], ['{"name":"Zoë"}', '{"name":"Zoe"}'])  # not ASCII, ids of two lengths
+    assert codec.estimate_inserts(mixed) == [codec.estimate(op) for op in mixed] == [20, 37]
     with pytest.raises(ValueError, match="record ids"):
         Inserts([1], [])
     with pytest.raises(ValueError, match="JSON text"):

@@ -222,8 +222,11 @@ class ReplicaWriter(ReplicaSender):
         finally:
             for fields, column in keys:
                 reserved = self._reserved_for(fields)
-                for key in column:
-                    reserved.pop(key, None)  # nobody else can hold a key this batch reserved
+                if len(reserved) == len(column):  # nobody else holds a key: these are all ours
+                    reserved.clear()
+                else:
+                    for key in column:
+                        reserved.pop(key, None)  # nobody else can hold a key this batch reserved
 
     def _check_unique_batch(self, values: list[dict[str, Any]]) -> UniqueColumns:
         """Each constraint's keys of a batch's records; raises for the first record that clashes
