@@ -58,6 +58,8 @@ class PeerEnv:
     client: str
     #: What the second version ``version_check`` prints is of.
     transport: str
+    #: The ``crud`` styles it runs (of those asked for); its other workloads are sequential.
+    crud_styles: tuple[str, ...] = ("sequential",)
 
     @property
     def python(self) -> Path:
@@ -74,6 +76,8 @@ BASELINE = PeerEnv(
     version_check="import discobase.__about__ as a, discord; print(a.__version__, discord.__version__)",
     client="benchmarks.client_baseline",
     transport="discord.py",
+    # Issued concurrently, its saves race on its index resize (DatabaseCorruptionError).
+    crud_styles=("sequential",),
 )
 DISCORDBASE = PeerEnv(
     library="discordbase",
@@ -87,6 +91,7 @@ DISCORDBASE = PeerEnv(
     ),
     client="benchmarks.client_discordbase",
     transport="httpx",
+    crud_styles=("sequential", "concurrent"),
 )
 #: Every peer, by library name, in the order the runner runs them.
 PEERS: dict[str, PeerEnv] = {peer.library: peer for peer in (BASELINE, DISCORDBASE)}

@@ -152,9 +152,10 @@ def plan_runs(options: Options) -> list[RunConfig]:
                     runs.append(RunConfig("ours", "crud", style, small, scale))
             for peer in peers:
                 note = f"sizes scaled by {scale:g}: {_SCALE_REASONS[peer]}" if scale != 1 else ""
-                runs.append(
-                    RunConfig(peer, "crud", "sequential", small, scale, budget=options.budget, note=note)
-                )
+                for style in (s for s in options.styles if s in PEERS[peer].crud_styles):
+                    runs.append(
+                        RunConfig(peer, "crud", style, small, scale, budget=options.budget, note=note)
+                    )
         elif workload == "bulk":
             runs.append(RunConfig("ours", "bulk", "concurrent", options.sizes))
             for peer in peers:
@@ -515,10 +516,17 @@ def compare(
     """
     comparisons: list[dict[str, Any]] = []
     by_key = {run["key"]: run for run in runs}
+    peer_styles = {(r["library"], r["workload"], r["style"]) for r in runs if r["library"] in PEERS}
     for base in (r for r in runs if r["library"] in PEERS):
         title = PEERS[base["library"]].title
         for ours in runs:
             if ours["library"] != "ours" or ours["workload"] != base["workload"]:
+                continue
+            # Style against the same style where the peer ran ours' style too.
+            if (
+                ours["style"] != base["style"]
+                and (base["library"], base["workload"], ours["style"]) in peer_styles
+            ):
                 continue
             if base["workload"] == "crud" and ours["sizes"] != base["sizes"]:
                 continue

@@ -348,6 +348,26 @@ def test_the_report_shows_ratios_against_both_peers() -> None:
     assert [c for c in again["comparisons"] if c["kind"] == "vs peer"] == list(against.values())
 
 
+def test_each_style_of_ours_is_compared_with_the_same_style_of_a_peer_that_ran_it() -> None:
+    def crud(library: str, style: str) -> dict[str, Any]:
+        return fake_run(
+            RunConfig(library, "crud", style, SMALL, 0.05), crud_phases({POST: 1, HISTORY: 1}, 0.1, 3)
+        )
+
+    runs = [crud("ours", "sequential"), crud("ours", "concurrent"), crud("1.0.0", "sequential")]
+    runs += [crud("discordbase", "sequential"), crud("discordbase", "concurrent")]
+    comparisons, _ = compare(runs, Options(workloads=("crud",)))
+    pairs = {(c["ours"], c["other"]) for c in comparisons if c["kind"] == "vs peer"}
+    assert pairs == {
+        # 1.0.0 runs sequentially only: both styles of ours against it.
+        ("crud/sequential/ours@0.05", "crud/sequential/1.0.0@0.05"),
+        ("crud/concurrent/ours@0.05", "crud/sequential/1.0.0@0.05"),
+        # DiscordBase ran both: style against style.
+        ("crud/sequential/ours@0.05", "crud/sequential/discordbase@0.05"),
+        ("crud/concurrent/ours@0.05", "crud/concurrent/discordbase@0.05"),
+    }
+
+
 def test_the_generated_section_names_both_peers_with_a_chart() -> None:
     report = two_peer_report()
     text = markdown(report)
@@ -390,7 +410,6 @@ def _discordbase_installed() -> bool:
 def test_discordbase_runs_the_workloads_on_the_local_server(tmp_path: Path) -> None:
     options = Options(
         workloads=("crud", "bulk", "logs"),
-        styles=("sequential",),
         sizes=SMALL,
         peers=("discordbase",),
         rate_limits="off",
@@ -402,33 +421,37 @@ def test_discordbase_runs_the_workloads_on_the_local_server(tmp_path: Path) -> N
     report = asyncio.run(run_benchmarks(options))
     runs = {run["key"]: run for run in report["runs"]}
     assert "logs/stream/discordbase" not in runs  # it has no log table
-    crud = runs["crud/sequential/discordbase"]
-    assert crud["error"] is None, crud
-    assert crud["complete"], crud
-    got = {
-        p["name"]: {k: v for k, v in p["requests"].items() if not k.startswith("GATEWAY")}
-        for p in crud["phases"]
-    }
-    # Its first connect: a category, a catalog and two table channels; two catalog entries.
-    assert got.pop("connect")["POST /guilds/{guild_id}/channels"] == 4
-    # Each operation reads the table's channel (fewer than 100 rows: one page), then writes once.
-    assert got == {
-        "insert": {HISTORY: 20, POST: 20},
-        "find": {HISTORY: 20},
-        "update": {HISTORY: 10, EDIT: 10},
-        "delete": {HISTORY: 10, WITHDRAW: 10},
-        "close": {},
-        "reopen": {"GET /users/@me": 1, "GET /guilds/{guild_id}/channels": 4, HISTORY: 2},
-        "reopen-find": {HISTORY: 5},
-    }
-    assert crud["correct"] == crud["checked"] == SMALL.finds + SMALL.reopen_finds
+    for style in ("sequential", "concurrent"):
+        crud = runs[f"crud/{style}/discordbase"]
+        assert crud["error"] is None, crud
+        assert crud["complete"], crud
+        assert crud["errors"] == 0, crud
+        got = {
+            p["name"]: {k: v for k, v in p["requests"].items() if not k.startswith("GATEWAY")}
+            for p in crud["phases"]
+        }
+        # Its first connect: a category, a catalog and two table channels; two catalog entries.
+        assert got.pop("connect")["POST /guilds/{guild_id}/channels"] == 4
+        # Each operation reads its table's channel (under 100 rows: one page), then writes once;
+        # issued together, the operations of a phase cost the same.
+        assert got == {
+            "insert": {HISTORY: 20, POST: 20},
+            "find": {HISTORY: 20},
+            "update": {HISTORY: 10, EDIT: 10},
+            "delete": {HISTORY: 10, WITHDRAW: 10},
+            "close": {},
+            "reopen": {"GET /users/@me": 1, "GET /guilds/{guild_id}/channels": 4, HISTORY: 2},
+            "reopen-find": {HISTORY: 5},
+        }, style
+        assert crud["correct"] == crud["checked"] == SMALL.finds + SMALL.reopen_finds
     bulk = runs["bulk/sequential/discordbase"]
     assert bulk["error"] is None, bulk
     assert bulk["complete"], bulk
     assert bulk["per_route"] == {HISTORY: 100, POST: 100}
     assert bulk["correct"] == bulk["checked"] == 1  # the table holds every acknowledged insert
-    assert {(c["workload"], c["peer"]) for c in report["comparisons"] if c["kind"] == "vs peer"} == {
-        ("crud", "discordbase"),
-        ("bulk", "discordbase"),
+    assert {(c["ours"], c["other"]) for c in report["comparisons"] if c["kind"] == "vs peer"} == {
+        ("crud/sequential/ours", "crud/sequential/discordbase"),
+        ("crud/concurrent/ours", "crud/concurrent/discordbase"),
+        ("bulk/concurrent/ours", "bulk/sequential/discordbase"),
     }
     assert report["versions"]["peers"]["discordbase"]["transport"] == "httpx"

@@ -331,6 +331,7 @@ def test_plan_of_runs() -> None:
         "crud/concurrent/ours@0.05",
         "crud/sequential/1.0.0@0.05",
         "crud/sequential/discordbase@0.05",
+        "crud/concurrent/discordbase@0.05",
         "bulk/concurrent/ours",
         "bulk/sequential/1.0.0",
         "bulk/sequential/discordbase",
@@ -344,6 +345,7 @@ def test_plan_of_runs() -> None:
         "crud/concurrent/ours",
         "crud/sequential/1.0.0",
         "crud/sequential/discordbase",
+        "crud/concurrent/discordbase",
     ]
     # One peer only (--peers discordbase), or none (--no-baseline): ours alone.
     one = plan_runs(Options(peers=("discordbase",), workloads=("crud", "bulk"), styles=("sequential",)))
