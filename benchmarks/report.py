@@ -401,10 +401,12 @@ METHOD = """\
   message per row; a row needs a primary key, so each record carries an `id`
   (its table and index). Every `insert`, `patch`, `delete` and `find` first
   reads the table's whole channel, 100 messages per request, so an operation
-  costs one history read per 100 rows plus its write. It runs
-  **sequentially** (its client retries a 429 five times, then raises), with
-  the same scale and budget as 1.0.0; `bulk` is one insert after another
-  until the budget runs out; it has no log table, so it has no `logs` run.
+  costs one history read per 100 rows plus its write. Same scale and budget
+  as 1.0.0. `crud` runs in both styles (each style of ours is compared with
+  the same style of DiscordBase); `bulk` is one insert after another until
+  the budget runs out, because its client retries a 429 five times and then
+  raises (of 100 inserts issued together, 75 failed in a probe); it has no
+  log table, so it has no `logs` run.
 - `--peers` picks the peers (`1.0.0`, `discordbase`; both by default);
   `--no-baseline` runs ours alone.
 - **Workloads** (fixed seed): `crud` — two tables, user (name, email, age)
