@@ -60,6 +60,8 @@ class PeerEnv:
     transport: str
     #: The ``crud`` styles it runs (of those asked for); its other workloads are sequential.
     crud_styles: tuple[str, ...] = ("sequential",)
+    #: Why its ``crud`` runs at reduced sizes under Discord's limits (the run's note).
+    scale_reason: str = ""
 
     @property
     def python(self) -> Path:
@@ -78,6 +80,7 @@ BASELINE = PeerEnv(
     transport="discord.py",
     # Issued concurrently, its saves race on its index resize (DatabaseCorruptionError).
     crud_styles=("sequential",),
+    scale_reason="1.0.0 needs about 12 requests per save, on 5-per-5-s buckets",
 )
 DISCORDBASE = PeerEnv(
     library="discordbase",
@@ -92,6 +95,8 @@ DISCORDBASE = PeerEnv(
     client="benchmarks.client_discordbase",
     transport="httpx",
     crud_styles=("sequential", "concurrent"),
+    scale_reason="DiscordBase reads the table's whole channel (100 rows per request) before every "
+    "operation, on 5-per-5-s buckets",
 )
 #: Every peer, by library name, in the order the runner runs them.
 PEERS: dict[str, PeerEnv] = {peer.library: peer for peer in (BASELINE, DISCORDBASE)}

@@ -253,9 +253,9 @@ def _header(report: dict[str, Any]) -> list[str]:
     options = report["options"]
     versions = report["versions"]
     peers = versions.get("peers")
-    if peers is None:  # a report from before DiscordBase was a peer
-        peers = {"1.0.0": {"title": "1.0.0", "transport": "discord.py"}}
-        peers["1.0.0"]["transport_version"] = versions.get("baseline_discord_py")
+    if peers is None:  # a report from before DiscordBase was a peer: 1.0.0 was the only one
+        old = {"transport": "discord.py", "transport_version": versions.get("baseline_discord_py")}
+        peers = {"1.0.0": old} if options.get("baseline") else {}
     against = " and ".join(
         f"{peer_name(library)} ({peer['transport']} {peer.get('transport_version') or '—'})"
         for library, peer in peers.items()

@@ -127,14 +127,6 @@ class RunConfig:
         return f"{self.workload}/{self.style}/{self.library}{scale}"
 
 
-#: Why a peer's ``crud`` runs at reduced sizes under Discord's limits.
-_SCALE_REASONS = {
-    "1.0.0": "1.0.0 needs about 12 requests per save, on 5-per-5-s buckets",
-    "discordbase": "DiscordBase reads the table's whole channel (100 rows per request) before every "
-    "operation, on 5-per-5-s buckets",
-}
-
-
 def plan_runs(options: Options) -> list[RunConfig]:
     """The runs for ``options``, grouped by workload."""
     runs: list[RunConfig] = []
@@ -151,7 +143,7 @@ def plan_runs(options: Options) -> list[RunConfig]:
                 for style in options.styles:
                     runs.append(RunConfig("ours", "crud", style, small, scale))
             for peer in peers:
-                note = f"sizes scaled by {scale:g}: {_SCALE_REASONS[peer]}" if scale != 1 else ""
+                note = f"sizes scaled by {scale:g}: {PEERS[peer].scale_reason}" if scale != 1 else ""
                 for style in (s for s in options.styles if s in PEERS[peer].crud_styles):
                     runs.append(
                         RunConfig(peer, "crud", style, small, scale, budget=options.budget, note=note)
