@@ -55,8 +55,8 @@ pytest: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/discobase local serve
 
-# discobase against discobase 1.0.0 (installed into benchmarks/.baseline-venv on first use)
-# and against Discord's rate limits, then one table at 100,000 records against SQLite
+# discobase against discobase 1.0.0 and DiscordBase 0.1.0 (installed into
+# benchmarks/.baseline-venv and benchmarks/.discordbase-venv on first use) and against Discord's rate limits, then one table at 100,000 records against SQLite
 # (benchmarks.scale); regenerates docs/benchmarks.md.
 bench: $(STAMP)
 	$(PY) -m benchmarks --write-docs

@@ -2,9 +2,10 @@
 
 Examples::
 
-    python -m benchmarks                          # everything (installs discobase 1.0.0 on first use)
+    python -m benchmarks                          # everything (installs the peers on first use)
     python -m benchmarks --write-docs             # ... and regenerate docs/benchmarks.md (make bench)
-    python -m benchmarks --no-baseline --workloads crud --scale 0.1
+    python -m benchmarks --no-baseline --workloads crud --scale 0.1   # ours only
+    python -m benchmarks --peers discordbase      # ours and DiscordBase 0.1.0 only
     python -m benchmarks --rate-limits off        # request counts without Discord's limits, quickly
     python -m benchmarks --scale-records 1000000  # the scale benchmark at 1M records (100k by default)
     python -m benchmarks --from-json benchmarks/results/benchmarks.json --write-docs
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from benchmarks.baseline_env import PEERS
 from benchmarks.report import print_report, write_docs, write_json
 from benchmarks.runner import ROOT, Options, refresh, run_benchmarks
 from benchmarks.workloads import AVAILABLE, CRUD_STYLES, WORKLOADS, Sizes
@@ -69,18 +71,26 @@ def parser() -> argparse.ArgumentParser:
         "--baseline",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also run discobase 1.0.0 from PyPI (default: yes)",
+        help="also run the peers from the package index (default: yes; --no-baseline: ours only)",
+    )
+    p.add_argument(
+        "--peers",
+        type=lambda t: _names(t, tuple(PEERS), "peer"),
+        default=tuple(PEERS),
+        help="comma-separated peers to run, from "
+        + ", ".join(f"{name} ({env.title})" for name, env in PEERS.items())
+        + " (default: all)",
     )
     p.add_argument(
         "--baseline-scale",
         type=float,
         default=None,
-        help="size factor of 1.0.0's crud (default: 0.05 with --rate-limits discord, 1 with off); "
+        help="size factor of the peers' crud (default: 0.05 with --rate-limits discord, 1 with off); "
         "ours also runs at these sizes for a like-for-like ratio",
     )
     p.add_argument("--rate-limits", choices=("discord", "off"), default="discord")
     p.add_argument(
-        "--budget", type=float, default=300.0, help="seconds 1.0.0 may spend per workload (default 300)"
+        "--budget", type=float, default=300.0, help="seconds each peer may spend per workload (default 300)"
     )
     p.add_argument("--timeout", type=float, default=3600.0, help="hard limit on one run of ours, in seconds")
     p.add_argument("--seed", type=int, default=7)
@@ -120,6 +130,7 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> Options:
         sizes=Sizes.parse(args.sizes, base),
         seed=args.seed,
         baseline=args.baseline,
+        peers=args.peers,
         baseline_scale=args.baseline_scale,
         rate_limits=args.rate_limits,
         budget=args.budget,

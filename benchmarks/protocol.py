@@ -54,7 +54,7 @@ Part = Literal["setup", "workload", "extra"]
 class RunSpec:
     """One client run: which library, which workload, where the server is."""
 
-    library: str  # "ours" or "1.0.0"
+    library: str  # "ours", "1.0.0" or "discordbase"
     workload: str  # "crud", "bulk" or "logs"
     style: str  # "sequential" or "concurrent"
     sizes: dict[str, int]
@@ -69,6 +69,9 @@ class RunSpec:
     data_channels: int = 1
     #: Warm finds timed one by one for the latency percentiles (ours).
     latency_samples: int = 1000
+    #: The guild the runner made for the run (ours, DiscordBase); empty when the
+    #: client makes its own (discobase 1.0.0).
+    guild_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

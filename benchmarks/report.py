@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.baseline_env import PEERS
 from benchmarks.scale_report import scale_markdown, scale_targets
 
 __all__ = [
@@ -88,8 +89,15 @@ def _state(run: dict[str, Any]) -> str:
     return state
 
 
+def peer_name(library: str) -> str:
+    """How tables and charts name a library: ``ours``, ``1.0.0``, ``DiscordBase 0.1.0``."""
+    if library in ("ours", "1.0.0") or library not in PEERS:
+        return library
+    return PEERS[library].title
+
+
 def _label(run: dict[str, Any]) -> str:
-    library = "ours" if run["library"] == "ours" else "1.0.0"
+    library = peer_name(run["library"])
     scale = f" (sizes x{run['scale']:g})" if run["scale"] != 1 else ""
     return f"{run['workload']} · {run['style']} · {library}{scale}"
 
@@ -161,7 +169,7 @@ def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
     rows = []
     for comp in report["comparisons"]:
         ours = _label(by_key[comp["ours"]])
-        if comp["kind"] == "vs 1.0.0":
+        if comp["kind"] == "vs peer":
             rows.append(
                 [
                     f"{ours} vs {_label(by_key[comp['other']])}",
@@ -183,15 +191,24 @@ def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
 
 
 def headline_chart(report: dict[str, Any]) -> list[str]:
-    """The headline comparisons with 1.0.0 as a bar chart the docs site draws (a
-    mermaid ``xychart-beta``): per workload, how many times fewer requests and
-    how many times less time, on a log10 axis (the ratios span 1 to 100,000s; below 1,
-    where 1.0.0 was ahead, a ratio shows as 0)."""
+    """The headline comparisons with the peers as a bar chart the docs site draws
+    (a mermaid ``xychart-beta``): one bar per comparison (workload, style and
+    peer), how many times fewer requests (bars) and how many times less time
+    (line), on a log10 axis (the ratios span 1 to 100,000s; below 1, where the
+    peer was ahead, a ratio shows as 0).
+
+    One bar per comparison rather than one series per peer: mermaid draws a
+    second ``bar`` series over the first, without a legend.
+    """
     by_key = {run["key"]: run for run in report["runs"]}
     bars = [
-        (f"{by_key[c['ours']]['workload']} {by_key[c['ours']]['style']}", c["fewer_requests"], c["less_time"])
+        (
+            f"{by_key[c['ours']]['workload']} {by_key[c['ours']]['style']} vs {_short(c['peer'])}",
+            c["fewer_requests"],
+            c["less_time"],
+        )
         for c in report["comparisons"]
-        if c["kind"] == "vs 1.0.0" and c.get("fewer_requests") and c.get("less_time")
+        if c["kind"] == "vs peer" and c.get("fewer_requests") and c.get("less_time")
     ]
     if not bars:
         return []
@@ -203,7 +220,7 @@ def headline_chart(report: dict[str, Any]) -> list[str]:
     return [
         "```mermaid",
         "xychart-beta",
-        '    title "discobase 2 against 1.0.0: log10 of how many times fewer (bars: requests, line: time)"',
+        '    title "discobase 2 against its peers: log10 of times fewer (bars: requests, line: time)"',
         "    x-axis [" + ", ".join(f'"{label}"' for label, _, _ in bars) + "]",
         f'    y-axis "log10(times fewer)" 0 --> {top}',
         f"    bar [{logs([r for _, r, _ in bars])}]",
@@ -211,6 +228,11 @@ def headline_chart(report: dict[str, Any]) -> list[str]:
         "```",
         "",
     ]
+
+
+def _short(library: str) -> str:
+    """A peer's name on the chart's axis (``1.0.0``, ``DiscordBase``)."""
+    return peer_name(library).split(" ")[0] if library in PEERS and library != "1.0.0" else library
 
 
 def target_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -229,6 +251,15 @@ def target_rows(report: dict[str, Any]) -> list[list[str]]:
 def _header(report: dict[str, Any]) -> list[str]:
     machine = report["machine"]
     options = report["options"]
+    versions = report["versions"]
+    peers = versions.get("peers")
+    if peers is None:  # a report from before DiscordBase was a peer: 1.0.0 was the only one
+        old = {"transport": "discord.py", "transport_version": versions.get("baseline_discord_py")}
+        peers = {"1.0.0": old} if options.get("baseline") else {}
+    against = " and ".join(
+        f"{peer_name(library)} ({peer['transport']} {peer.get('transport_version') or '—'})"
+        for library, peer in peers.items()
+    )
     return [
         f"Command: {report['command']}",
         f"Date: {report['date']}",
@@ -237,8 +268,7 @@ def _header(report: dict[str, Any]) -> list[str]:
         f"Server: one LocalDiscord, rate limits '{options['rate_limits']}', "
         f"round trip {report['rtt_seconds'] * 1000:.2f} ms; discobase {report['versions']['ours']}"
         + (f" (git {report['versions']['ours_git']})" if report["versions"].get("ours_git") else "")
-        + " vs "
-        f"1.0.0 (discord.py {report['versions'].get('baseline_discord_py') or '—'})",
+        + (f" vs {against}" if against else " alone (no peers)"),
     ]
 
 
@@ -364,6 +394,21 @@ METHOD = """\
   workload. It gets a **time budget** per workload (`--budget`); what it did
   not finish in it is reported as such, and then the comparison is per
   operation over the phases it reached — never extrapolated.
+- **DiscordBase 0.1.0** is installed from the package index into
+  `benchmarks/.discordbase-venv` and runs unmodified, REST-only over `httpx`:
+  its `DiscordRESTClient(token, api_base=...)` points it at the local server,
+  and it is given a guild the runner made (bots cannot create guilds). One
+  message per row; a row needs a primary key, so each record carries an `id`
+  (its table and index). Every `insert`, `patch`, `delete` and `find` first
+  reads the table's whole channel, 100 messages per request, so an operation
+  costs one history read per 100 rows plus its write. Same scale and budget
+  as 1.0.0. `crud` runs in both styles (each style of ours is compared with
+  the same style of DiscordBase); `bulk` is one insert after another until
+  the budget runs out, because its client retries a 429 five times and then
+  raises (of 100 inserts issued together, 75 failed in a probe); it has no
+  log table, so it has no `logs` run.
+- `--peers` picks the peers (`1.0.0`, `discordbase`; both by default);
+  `--no-baseline` runs ours alone.
 - **Workloads** (fixed seed): `crud` — two tables, user (name, email, age)
   and post (author, title, body): inserts, equality finds, updates, deletes,
   a close, a cold reopen (a new `Database` object) and finds; `sequential`
@@ -390,6 +435,13 @@ METHOD = """\
 """
 
 
+def _peers_run(options: dict[str, Any]) -> list[str]:
+    """The peers a report's run included (older reports name only ``baseline``)."""
+    if "peers" in options:
+        return list(options["peers"])
+    return ["1.0.0"] if options.get("baseline") else []
+
+
 def markdown(report: dict[str, Any], analysis: str = _NO_ANALYSIS) -> str:
     """The generated section of ``docs/benchmarks.md`` for ``report`` (with its markers)."""
     options = report["options"]
@@ -397,16 +449,18 @@ def markdown(report: dict[str, Any], analysis: str = _NO_ANALYSIS) -> str:
     parts = [
         BLOCK_BEGIN,
         "",
-        "discobase against discobase 1.0.0 and against Discord's rate limits, on the local",
-        "Discord-compatible server. **This section is generated** by `make bench` (`python -m",
+        "discobase against its peers (discobase 1.0.0 and DiscordBase 0.1.0) and against Discord's",
+        "rate limits, on the local Discord-compatible server. **This section is generated** by",
+        "`make bench` (`python -m",
         "benchmarks --write-docs`); only its *Analysis* is written by hand (it is kept when the",
         "section is regenerated). The ratios are the headline, not the absolute times.",
         "",
         "### How to run",
         "",
         "```bash",
-        "make bench                              # everything; installs discobase 1.0.0 on first use",
+        "make bench                              # everything; installs the peers on first use",
         "python -m benchmarks --no-baseline      # ours only",
+        "python -m benchmarks --peers discordbase  # ours and DiscordBase 0.1.0 only (or --peers 1.0.0)",
         "python -m benchmarks --rate-limits off  # request counts without Discord's limits, quickly",
         "python -m benchmarks --workloads crud --scale 0.1 --no-baseline",
         "python -m benchmarks --scale-records 1000000  # one table at 1M records (100k by default)",
@@ -420,7 +474,8 @@ def markdown(report: dict[str, Any], analysis: str = _NO_ANALYSIS) -> str:
             for line in header
         ],
         f"- Sizes: {', '.join(f'{k}={v:,}' for k, v in options['sizes'].items())}; seed {options['seed']}; "
-        f"1.0.0: `crud` scale {options['baseline_scale']:g}, budget {options['budget']:g} s per workload; "
+        f"peers ({', '.join(peer_name(p) for p in _peers_run(options)) or 'none'}): `crud` scale "
+        f"{options['baseline_scale']:g}, budget {options['budget']:g} s per workload; "
         f"`data_channels={options['data_channels']}`",
         "",
         "### Headline",

@@ -9,7 +9,14 @@ subprocess against it, one at a time:
   the runner makes the run's bot and its guild first (bots cannot create
   guilds on Discord, and this project does not try);
 - **1.0.0**: ``benchmarks/.baseline-venv/bin/python -m
-  benchmarks.client_baseline SPEC``; it creates its guild itself.
+  benchmarks.client_baseline SPEC``; it creates its guild itself;
+- **discordbase** (DiscordBase 0.1.0): ``benchmarks/.discordbase-venv/bin/python
+  -m benchmarks.client_discordbase SPEC``; it is given a guild the runner made,
+  as ours is.
+
+The peers (1.0.0 and DiscordBase, :data:`benchmarks.baseline_env.PEERS`) run
+scaled-down sizes under a time budget (see :class:`Options`); ours runs those
+sizes too, so that each ratio compares the same workload.
 
 Every run has a bot of its own, so the server's per-bot counters (429s) and
 buckets belong to that run alone. The child's peak RSS is its ``VmHWM``
@@ -41,7 +48,7 @@ from typing import Any
 import aiohttp
 from rich.console import Console
 
-from benchmarks.baseline_env import BASELINE_VENV, ensure_baseline
+from benchmarks.baseline_env import BASELINE, PEERS, ensure_env
 from benchmarks.ideal import ideal_for, workload_steps
 from benchmarks.protocol import RunSpec, peak_rss_kib
 from benchmarks.scale_report import run_scale
@@ -69,11 +76,14 @@ class Options:
     styles: tuple[str, ...] = CRUD_STYLES
     sizes: Sizes = field(default_factory=Sizes)
     seed: int = 7
+    #: Whether the peers run at all (``--no-baseline``: ours only).
     baseline: bool = True
-    #: Size factor of 1.0.0's ``crud`` (None: 0.05 with Discord's limits, 1 without).
+    #: Which peers run when ``baseline`` is set (library names of :data:`PEERS`).
+    peers: tuple[str, ...] = tuple(PEERS)
+    #: Size factor of the peers' ``crud`` (None: 0.05 with Discord's limits, 1 without).
     baseline_scale: float | None = None
     rate_limits: Profile = "discord"
-    #: Seconds 1.0.0 may spend on one workload (set-up excluded).
+    #: Seconds a peer may spend on one workload (set-up excluded).
     budget: float = 300.0
     #: Hard limit in seconds on one run of ours (a safety net, not a budget).
     timeout: float = 3600.0
@@ -83,6 +93,15 @@ class Options:
     scale_records: int = 100_000
     results: Path = ROOT / "benchmarks" / "results"
     command: str = "python -m benchmarks"
+
+    def active_peers(self) -> tuple[str, ...]:
+        """The peers that run, in :data:`PEERS` order."""
+        if not self.baseline:
+            return ()
+        unknown = [p for p in self.peers if p not in PEERS]
+        if unknown:
+            raise ValueError(f"unknown peer {unknown}; choose from {', '.join(PEERS)}")
+        return tuple(p for p in PEERS if p in self.peers)
 
     def effective_baseline_scale(self) -> float:
         if self.baseline_scale is not None:
@@ -94,7 +113,7 @@ class Options:
 class RunConfig:
     """One client run."""
 
-    library: str  # "ours" or "1.0.0"
+    library: str  # "ours" or a peer of PEERS ("1.0.0", "discordbase")
     workload: str
     style: str
     sizes: Sizes
@@ -111,6 +130,7 @@ class RunConfig:
 def plan_runs(options: Options) -> list[RunConfig]:
     """The runs for ``options``, grouped by workload."""
     runs: list[RunConfig] = []
+    peers = options.active_peers()
     scale = options.effective_baseline_scale()
     small = options.sizes.scaled(scale) if scale != 1 else options.sizes
     for workload in options.workloads:
@@ -119,33 +139,26 @@ def plan_runs(options: Options) -> list[RunConfig]:
         if workload == "crud":
             for style in options.styles:
                 runs.append(RunConfig("ours", "crud", style, options.sizes))
-            if options.baseline:
-                if scale != 1:
-                    for style in options.styles:
-                        runs.append(RunConfig("ours", "crud", style, small, scale))
-                note = (
-                    f"sizes scaled by {scale:g}: 1.0.0 needs about 12 requests per save, on 5-per-5-s buckets"
-                    if scale != 1
-                    else ""
-                )
-                runs.append(
-                    RunConfig("1.0.0", "crud", "sequential", small, scale, budget=options.budget, note=note)
-                )
+            if peers and scale != 1:
+                for style in options.styles:
+                    runs.append(RunConfig("ours", "crud", style, small, scale))
+            for peer in peers:
+                note = f"sizes scaled by {scale:g}: {PEERS[peer].scale_reason}" if scale != 1 else ""
+                for style in (s for s in options.styles if s in PEERS[peer].crud_styles):
+                    runs.append(
+                        RunConfig(peer, "crud", style, small, scale, budget=options.budget, note=note)
+                    )
         elif workload == "bulk":
             runs.append(RunConfig("ours", "bulk", "concurrent", options.sizes))
-            if options.baseline:
+            for peer in peers:
+                what = "save" if peer == "1.0.0" else "insert"
+                note = f"one {what} after another for at most {options.budget:g} s; the rate is reported"
                 runs.append(
-                    RunConfig(
-                        "1.0.0",
-                        "bulk",
-                        "sequential",
-                        options.sizes,
-                        budget=options.budget,
-                        note=f"one save after another for at most {options.budget:g} s; the rate is reported",
-                    )
+                    RunConfig(peer, "bulk", "sequential", options.sizes, budget=options.budget, note=note)
                 )
         elif workload == "logs":
-            runs.append(RunConfig("ours", "logs", "stream", options.sizes, note="1.0.0 has no log table"))
+            note = "the peers have no log table" if peers else ""
+            runs.append(RunConfig("ours", "logs", "stream", options.sizes, note=note))
     return runs
 
 
@@ -317,8 +330,8 @@ async def run_client(
     results = options.results
     bot = server.create_bot(f"bench-{number}")
     database = f"bench {number} {config.workload} {config.style} {config.library}"
-    if config.library == "ours":
-        server.create_guild(database, members=[bot])
+    # discobase 1.0.0 creates its guild itself (POST /guilds); the others are given one.
+    guild = "" if config.library == BASELINE.library else str(server.create_guild(database, members=[bot]))
     stem = results / f"run-{number:02d}"
     events = stem.with_suffix(".events.jsonl")
     events.unlink(missing_ok=True)
@@ -335,10 +348,11 @@ async def run_client(
         budget=config.budget,
         data_channels=options.data_channels,
         latency_samples=options.latency_samples,
+        guild_id=guild,
     )
     spec_path = stem.with_suffix(".spec.json")
     spec.save(str(spec_path))
-    module = "benchmarks.client_ours" if config.library == "ours" else "benchmarks.client_baseline"
+    module = "benchmarks.client_ours" if config.library == "ours" else PEERS[config.library].client
     hard_limit = (config.budget + 300.0) if config.budget is not None else options.timeout
     log_path = stem.with_suffix(".log")
     started = time.perf_counter()
@@ -430,7 +444,8 @@ def summarize(run: dict[str, Any], expected: tuple[str, ...]) -> None:
     )
     seconds = sum(p["seconds"] for p in work)
     ops = sum(p.get("done", 0) for p in work)
-    planned = sum(p.get("planned", 0) for p in work)
+    # The whole workload's operations, also those of phases a budget never let start.
+    planned = max(sum(p.get("planned", 0) for p in work), _workload_ops(run))
     requests = sum(per_route.values())
     insert = next((p for p in work if p["name"] in ("insert", "log")), None)
     checked = sum(p.get("checked", 0) for p in phases)
@@ -459,6 +474,18 @@ def summarize(run: dict[str, Any], expected: tuple[str, ...]) -> None:
     )
 
 
+def _workload_ops(run: dict[str, Any]) -> int:
+    """Operations of ``run``'s whole workload at its sizes (0 when unknown)."""
+    try:
+        sizes = Sizes.from_json(run["sizes"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+    workload = run.get("workload")
+    if workload == "crud":
+        return sizes.crud_ops()
+    return sizes.bulk if workload == "bulk" else sizes.logs if workload == "logs" else 0
+
+
 # ---------------------------------------------------------------------------------------------
 # comparisons and targets
 
@@ -472,12 +499,26 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 def compare(
     runs: list[dict[str, Any]], options: Options
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Headline comparisons (ours vs 1.0.0, ours vs ideal) and the issue's targets."""
+    """Headline comparisons (ours vs each peer, ours vs ideal) and the issue's targets.
+
+    A peer's run is compared with ours on the same workload at the same sizes
+    (``crud``) or with ours at full size (``bulk``, per record). When the peer
+    finished its whole ``crud`` the ratios are of the whole runs; otherwise
+    they are per operation over the phases the peer reached in its budget.
+    """
     comparisons: list[dict[str, Any]] = []
     by_key = {run["key"]: run for run in runs}
-    for base in (r for r in runs if r["library"] == "1.0.0"):
+    peer_styles = {(r["library"], r["workload"], r["style"]) for r in runs if r["library"] in PEERS}
+    for base in (r for r in runs if r["library"] in PEERS):
+        title = PEERS[base["library"]].title
         for ours in runs:
             if ours["library"] != "ours" or ours["workload"] != base["workload"]:
+                continue
+            # Style against the same style where the peer ran ours' style too.
+            if (
+                ours["style"] != base["style"]
+                and (base["library"], base["workload"], ours["style"]) in peer_styles
+            ):
                 continue
             if base["workload"] == "crud" and ours["sizes"] != base["sizes"]:
                 continue
@@ -493,7 +534,7 @@ def compare(
                 ours_req, ours_ops, ours_sec = _over(ours, reached)
                 what = "operations" if base["workload"] == "crud" else "records"
                 basis = (
-                    f"per operation, over the phases 1.0.0 reached ({', '.join(reached) or 'none'}): "
+                    f"per operation, over the phases {title} reached ({', '.join(reached) or 'none'}): "
                     f"it completed {base['ops']:,} of {base['planned_ops']:,} {what} "
                     f"in its {base['budget']:g} s budget"
                 )
@@ -501,7 +542,8 @@ def compare(
                 seconds = _ratio(_ratio(base_sec, base_ops), _ratio(ours_sec, ours_ops))
             comparisons.append(
                 {
-                    "kind": "vs 1.0.0",
+                    "kind": "vs peer",
+                    "peer": base["library"],
                     "workload": base["workload"],
                     "ours": ours["key"],
                     "other": base["key"],
@@ -529,7 +571,9 @@ def compare(
         )
 
     targets: list[dict[str, Any]] = []
-    for comp in (c for c in comparisons if c["kind"] == "vs 1.0.0" and c["workload"] == "crud"):
+    # The issue's bar against 1.0.0 (there is none against DiscordBase).
+    peer_1_0_0 = (c for c in comparisons if c["kind"] == "vs peer" and c["peer"] == BASELINE.library)
+    for comp in (c for c in peer_1_0_0 if c["workload"] == "crud"):
         for name, value in (
             ("fewer requests", comp["fewer_requests"]),
             ("less wall time", comp["less_time"]),
@@ -590,10 +634,18 @@ async def run_benchmarks(options: Options, console: Console | None = None) -> di
     console = console or Console()
     options.results.mkdir(parents=True, exist_ok=True)
     configs = plan_runs(options)
-    baseline_python: Path | None = None
-    discord_baseline = None
-    if any(c.library == "1.0.0" for c in configs):
-        baseline_python, discord_baseline = ensure_baseline(say=console.print)
+    pythons: dict[str, Path] = {"ours": Path(sys.executable)}
+    peers: dict[str, dict[str, Any]] = {}
+    for library in dict.fromkeys(c.library for c in configs if c.library != "ours"):
+        env = PEERS[library]
+        pythons[library], transport = ensure_env(env, say=console.print)
+        peers[library] = {
+            "title": env.title,
+            "requirement": env.requirement,
+            "transport": env.transport,
+            "transport_version": transport,
+            "venv": str(env.venv.relative_to(ROOT)) if env.venv.is_relative_to(ROOT) else str(env.venv),
+        }
     data = fresh_file(options.results / "server.sqlite3")
     server = LocalDiscord(data, rate_limits=options.rate_limits, allow_guild_create=True)
     started = datetime.now(UTC)
@@ -610,8 +662,7 @@ async def run_benchmarks(options: Options, console: Console | None = None) -> di
             console.rule(f"[bold]{config.key}[/] ({number}/{len(configs)})")
             if config.note:
                 console.print(f"[dim]{config.note}[/]")
-            python = Path(sys.executable) if config.library == "ours" else baseline_python
-            assert python is not None
+            python = pythons[config.library]
             with console.status(config.key) as status:
 
                 def progress(line: str, status: Any = status) -> None:
@@ -643,7 +694,8 @@ async def run_benchmarks(options: Options, console: Console | None = None) -> di
             "ours": ours_version,
             "ours_git": revision,
             "baseline": "1.0.0",
-            "baseline_discord_py": discord_baseline,
+            "baseline_discord_py": peers.get(BASELINE.library, {}).get("transport_version"),
+            "peers": peers,
         },
         "options": {
             "workloads": list(options.workloads),
@@ -651,6 +703,7 @@ async def run_benchmarks(options: Options, console: Console | None = None) -> di
             "sizes": options.sizes.to_json(),
             "seed": options.seed,
             "baseline": options.baseline,
+            "peers": list(options.active_peers()),
             "baseline_scale": options.effective_baseline_scale(),
             "rate_limits": options.rate_limits,
             "budget": options.budget,
@@ -664,7 +717,7 @@ async def run_benchmarks(options: Options, console: Console | None = None) -> di
         "comparisons": comparisons,
         "targets": targets,
         "scale": scale,
-        "baseline_venv": str(BASELINE_VENV.relative_to(ROOT)),
+        "baseline_venv": str(BASELINE.venv.relative_to(ROOT)),
     }
 
 

@@ -330,30 +330,60 @@ def test_plan_of_runs() -> None:
         "crud/sequential/ours@0.05",
         "crud/concurrent/ours@0.05",
         "crud/sequential/1.0.0@0.05",
+        "crud/sequential/discordbase@0.05",
+        "crud/concurrent/discordbase@0.05",
         "bulk/concurrent/ours",
         "bulk/sequential/1.0.0",
+        "bulk/sequential/discordbase",
         "logs/stream/ours",
     ]
-    assert all(r.budget == 300 for r in runs if r.library == "1.0.0")
+    assert all(r.budget == 300 for r in runs if r.library != "ours")
+    assert all(r.budget is None for r in runs if r.library == "ours")
     off = [r.key for r in plan_runs(Options(rate_limits="off", workloads=("crud",)))]
-    assert off == ["crud/sequential/ours", "crud/concurrent/ours", "crud/sequential/1.0.0"]
+    assert off == [
+        "crud/sequential/ours",
+        "crud/concurrent/ours",
+        "crud/sequential/1.0.0",
+        "crud/sequential/discordbase",
+        "crud/concurrent/discordbase",
+    ]
+    # One peer only (--peers discordbase), or none (--no-baseline): ours alone.
+    one = plan_runs(Options(peers=("discordbase",), workloads=("crud", "bulk"), styles=("sequential",)))
+    assert [r.key for r in one] == [
+        "crud/sequential/ours",
+        "crud/sequential/ours@0.05",
+        "crud/sequential/discordbase@0.05",
+        "bulk/concurrent/ours",
+        "bulk/sequential/discordbase",
+    ]
+    alone = plan_runs(Options(baseline=False, peers=("1.0.0",)))
+    assert {r.library for r in alone} == {"ours"}
+    assert not any(r.scale != 1 for r in alone)  # no reduced runs of ours without a peer to match
+    with pytest.raises(ValueError, match="unknown peer"):
+        plan_runs(Options(peers=("2.0.0",)))
 
 
-def test_the_headline_chart_draws_each_comparison_with_1_0_0() -> None:
+def test_the_headline_chart_draws_each_comparison_with_a_peer() -> None:
     runs = [
         {"key": "a", "workload": "crud", "style": "sequential"},
         {"key": "b", "workload": "bulk", "style": "concurrent"},
         {"key": "c", "workload": "crud", "style": "concurrent"},
     ]
     comparisons = [
-        {"kind": "vs 1.0.0", "ours": "a", "fewer_requests": 10.0, "less_time": 100.0},
-        {"kind": "vs 1.0.0", "ours": "b", "fewer_requests": 100_000.0, "less_time": 0.5},
+        {"kind": "vs peer", "peer": "1.0.0", "ours": "a", "fewer_requests": 10.0, "less_time": 100.0},
+        {
+            "kind": "vs peer",
+            "peer": "discordbase",
+            "ours": "b",
+            "fewer_requests": 100_000.0,
+            "less_time": 0.5,
+        },
         {"kind": "vs ideal", "ours": "c", "requests_x": 1.0, "time_x": 2.0},
     ]
     chart = headline_chart({"runs": runs, "comparisons": comparisons})
     assert chart[:2] == ["```mermaid", "xychart-beta"]
-    assert '    x-axis ["crud sequential", "bulk concurrent"]' in chart
+    assert '    x-axis ["crud sequential vs 1.0.0", "bulk concurrent vs DiscordBase"]' in chart
     assert '    y-axis "log10(times fewer)" 0 --> 5' in chart
     assert "    bar [1.00, 5.00]" in chart
-    assert "    line [2.00, 0.00]" in chart  # slower than 1.0.0 shows as 0, not below the axis
+    assert "    line [2.00, 0.00]" in chart  # slower than the peer shows as 0, not below the axis
     assert headline_chart({"runs": runs, "comparisons": comparisons[2:]}) == []
