@@ -144,6 +144,7 @@ async def test_a_message_of_inserts_applies_as_op_by_op_would(
             cursor = cursor_of(table)
             channel = cursor.meta.data_channels[0]
             results = []
+            used: set[int] = set()
             for number, batch in enumerate(batches, start=1):
                 ops = [
                     Op("d", rid, None)
@@ -157,8 +158,17 @@ async def test_a_message_of_inserts_applies_as_op_by_op_would(
                         Inserts([op.rid for op in ops], [op.data or "" for op in ops]) if plain else ops
                     )
                     keys = None
-                    if plain and hints:
-                        keys = [(("email",), [json.loads(op.data or "")["email"] for op in ops])]
+                    emails = [email for _, _, email in batch]
+                    rids = [rid for _, rid, _ in batch]
+                    if (
+                        plain
+                        and hints
+                        and len(set(emails)) == len(emails)
+                        and len(set(rids)) == len(rids)
+                        and not used.intersection(rids)
+                    ):  # what the writer sends: new ids, distinct values (only then are keys given)
+                        keys = [(("email",), emails)]
+                    used.update(rids)
                     results.append(cursor._apply_ops(channel, number, held, keys))
                 else:
                     results.append([cursor._apply(op, number) for op in ops])

@@ -1,4 +1,4 @@
-"""What a table's write queues hold: single operations, and runs of a bulk insert with one future.
+"""What a table's writes in flight hold: queued operations, runs of a bulk insert, unique values.
 
 A single write is a :class:`Pending` operation with its own ``asyncio.Future``.
 A bulk insert of 100,000 records would make 100,000 futures and await each in
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from discobase.storage.codec import Inserts, Op
 
-__all__ = ["OpGroup", "Pending", "PendingRun", "Result", "UniqueColumns"]
+__all__ = ["OpGroup", "Pending", "PendingRun", "Reservations", "Result", "UniqueColumns"]
 
 #: A result of one operation: None (it took effect), why not (``stale``, ``unique:…``,
 #: …), or the exception it failed with.
@@ -84,3 +84,28 @@ class PendingRun:
     costs: list[int]
     keys: UniqueColumns | None = None
     start: int = 0
+
+
+class Reservations:
+    """The values of one unique constraint that writes in flight hold, until they land.
+
+    A single write reserves its value with its record id; a bulk insert reserves the
+    set of its values it built for its own checks (no second map of its records)."""
+
+    __slots__ = ("runs", "singles")
+
+    def __init__(self) -> None:
+        self.singles: dict[Hashable, int] = {}
+        self.runs: list[set[Hashable]] = []
+
+    def holds(self, key: Hashable) -> bool:
+        return key in self.singles or any(key in run for run in self.runs)
+
+    def held_by_other(self, key: Hashable, rid: int) -> bool:
+        """Whether a write in flight of a record other than ``rid`` holds ``key``."""
+        holder = self.singles.get(key)
+        return (holder is not None and holder != rid) or any(key in run for run in self.runs)
+
+    def disjoint(self, keys: set[Hashable]) -> bool:
+        """Whether no write in flight holds any of ``keys``."""
+        return self.singles.keys().isdisjoint(keys) and all(run.isdisjoint(keys) for run in self.runs)

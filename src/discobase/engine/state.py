@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
 
-from discobase.engine.group import Pending, PendingRun, UniqueColumns
+from discobase.engine.group import Pending, PendingRun, Reservations, UniqueColumns
 from discobase.engine.indexes import TableIndexes
 from discobase.engine.meta import Manifest, TableMeta, mark_valid
 from discobase.exceptions import (
@@ -127,8 +127,8 @@ class ReplicaState:
         # Operations of our own messages sent and waiting to be applied in order (by id).
         # With the unique keys of a bulk insert's share, when the writer computed them.
         self._own_ops: dict[int, tuple[Sequence[Op], UniqueColumns | None]] = {}
-        # Per unique constraint, the values writes in flight hold, and the record of each.
-        self._reserved: dict[tuple[str, ...], dict[Hashable, int]] = {}
+        # Per unique constraint, the values writes in flight hold (see group.Reservations).
+        self._reserved: dict[tuple[str, ...], Reservations] = {}
         self._applied: set[int] = set()  # data message ids already applied
         # Per data channel: read from history through this id (every message up to
         # it is applied), and the newest message applied in channel order (history
@@ -409,8 +409,13 @@ class ReplicaState:
         tombstone either), no two of them the same, and no unique value clashes with a
         stored record or another of the message: then each would take effect, and the
         records, versions and indexes are updated as columns. Anything else (a clash
-        to resolve in message order, a repeated id) goes op by op. ``keys``: the unique
-        keys of the operations, when the writer computed them (else they are decoded)."""
+        to resolve in message order, a repeated id) goes op by op.
+
+        ``keys``: the unique keys of the operations, when this process's writer computed
+        them for its own bulk insert (else they are decoded). Its ids are new and distinct
+        (taken at once from this process's id generator) and so are its keys (it checked),
+        so only clashes with the records stored meanwhile are looked for then."""
+        own = keys is not None
         if isinstance(ops, Inserts):
             rids, datas = ops.rids, ops.datas
         elif all(op.kind == "i" for op in ops):
@@ -422,7 +427,7 @@ class ReplicaState:
         if (
             not versions.keys().isdisjoint(rids)
             or not records.keys().isdisjoint(rids)
-            or len(set(rids)) != len(rids)
+            or (not own and len(set(rids)) != len(rids))
         ):
             return None
         indexes = self.indexes
@@ -435,7 +440,7 @@ class ReplicaState:
                 keys = [(fields, indexes.unique_keys(fields, values)) for fields in indexes.unique_maps]
             for fields, column in keys:
                 held = indexes.unique_maps[fields]
-                if len(set(column)) != len(column) or not held.keys().isdisjoint(column):
+                if (not own and len(set(column)) != len(column)) or not held.keys().isdisjoint(column):
                     return None
         records.update(zip(rids, datas, strict=True))
         versions.update(dict.fromkeys(rids, version))

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from discobase.model.changes import Changes
     from discobase.model.table import Table
 
-from discobase.engine.group import OpGroup, Result, UniqueColumns
+from discobase.engine.group import OpGroup, Reservations, Result, UniqueColumns
 from discobase.engine.planner import list_adapter
 from discobase.engine.progress import OperationProgress
 from discobase.engine.readback import provably_reads_back
@@ -116,23 +116,25 @@ class ReplicaWriter(ReplicaSender):
         keys = []
         for fields in indexes.unique:
             key = indexes.unique_key(fields, values)
-            holder = self._reserved_for(fields).get(key)
-            if holder is not None and holder != rid:
+            if self._reserved_for(fields).held_by_other(key, rid):
                 raise self._violation(fields, tuple(values.get(name) for name in fields))
             keys.append((fields, key))
         for fields, key in keys:
-            self._reserved_for(fields)[key] = rid
+            self._reserved_for(fields).singles[key] = rid
         return keys
 
-    def _reserved_for(self, fields: tuple[str, ...]) -> dict[Hashable, int]:
-        """The values of ``fields`` that writes in flight hold, and the record of each."""
-        return self._reserved.setdefault(fields, {})
+    def _reserved_for(self, fields: tuple[str, ...]) -> Reservations:
+        """The values of ``fields`` that writes in flight hold."""
+        reserved = self._reserved.get(fields)
+        if reserved is None:
+            reserved = self._reserved[fields] = Reservations()
+        return reserved
 
     def _release(self, keys: list[tuple[tuple[str, ...], Hashable]], rid: int) -> None:
         for fields, key in keys:
-            reserved = self._reserved_for(fields)
-            if reserved.get(key) == rid:
-                del reserved[key]
+            singles = self._reserved_for(fields).singles
+            if singles.get(key) == rid:
+                del singles[key]
 
     def _check_result(self, result: str | None, rid: int, data: str | None) -> None:
         if result is None or result.startswith(APPLIED):
@@ -203,15 +205,18 @@ class ReplicaWriter(ReplicaSender):
         rids = self.ids.take(total)
         datas, plain = self._serialize_many(instances)
         keys: UniqueColumns = []
+        held: list[tuple[Reservations, set[Hashable]]] = []
         if self.indexes.unique:  # check the batch against itself and the table before sending anything
             # Plain scalar values are their JSON values; else one call decodes every record.
             if plain:
                 values = [instance.__dict__ for instance in instances]
             else:
                 values = json.loads("[" + ",".join(datas) + "]")
-            keys = self._check_unique_batch(values)
-            for fields, column in keys:
-                self._reserved_for(fields).update(zip(column, rids, strict=True))
+            keys, sets = self._check_unique_batch(values)
+            for (fields, _), taken in zip(keys, sets, strict=True):
+                reserved = self._reserved_for(fields)
+                reserved.runs.append(taken)
+                held.append((reserved, taken))
         try:
             with OperationProgress(progress, total, f"inserting into {self.name}") as report:
                 group = OpGroup(total, report.advance if progress is not False else None)
@@ -220,31 +225,30 @@ class ReplicaWriter(ReplicaSender):
                 results = await group.future
             return self._outcomes(instances, rids, datas, results)
         finally:
-            for fields, column in keys:
-                reserved = self._reserved_for(fields)
-                if len(reserved) == len(column):  # nobody else holds a key: these are all ours
-                    reserved.clear()
-                else:
-                    for key in column:
-                        reserved.pop(key, None)  # nobody else can hold a key this batch reserved
+            for reserved, taken in held:
+                reserved.runs.remove(taken)
 
-    def _check_unique_batch(self, values: list[dict[str, Any]]) -> UniqueColumns:
-        """Each constraint's keys of a batch's records; raises for the first record that clashes
-        with a stored record, a write in flight or an earlier record of the batch."""
+    def _check_unique_batch(self, values: list[dict[str, Any]]) -> tuple[UniqueColumns, list[set[Hashable]]]:
+        """Each constraint's keys of a batch's records, as lists (in order) and as sets (to
+        reserve them); raises for the first record that clashes with a stored record, a
+        write in flight or an earlier record of the batch."""
         indexes = self.indexes
         keys: UniqueColumns = []
+        sets: list[set[Hashable]] = []
         clean = True
         for fields, mapping in indexes.unique_maps.items():
             column = indexes.unique_keys(fields, values)
+            taken = set(column)
             keys.append((fields, column))
-            reserved = self._reserved_for(fields)
-            clean = clean and (
-                len(set(column)) == len(column)
-                and mapping.keys().isdisjoint(column)
-                and reserved.keys().isdisjoint(column)
+            sets.append(taken)
+            clean = (
+                clean
+                and len(taken) == len(column)
+                and mapping.keys().isdisjoint(taken)
+                and self._reserved_for(fields).disjoint(taken)
             )
         if clean:
-            return keys
+            return keys, sets
         # Some record clashes: find the first, as checking one record after the other would.
         seen: set[tuple[tuple[str, ...], Hashable]] = set()
         for index, record in enumerate(values):
@@ -252,7 +256,7 @@ class ReplicaWriter(ReplicaSender):
                 key = column[index]
                 if (
                     key in indexes.unique_maps[fields]
-                    or key in self._reserved_for(fields)
+                    or self._reserved_for(fields).holds(key)
                     or (fields, key) in seen
                 ):
                     raise self._violation(fields, tuple(record.get(name) for name in fields))
