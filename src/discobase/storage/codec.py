@@ -58,6 +58,7 @@ from discobase.storage.wire import (
     aead_associated_data,
     decode_errors,
     empty_data,
+    insert_lines,
     join_blobs,
     message_code,
     parse_header,
@@ -309,7 +310,7 @@ class Codec:
             raise ValueError("schema_version must be a non-negative int")
         lines: list[str] = []
         if isinstance(ops, Inserts):
-            lines = self._insert_lines(ops)
+            lines = insert_lines(ops)
             ops = ()
         append = lines.append
         for op in ops:
@@ -334,20 +335,6 @@ class Codec:
         fields = [f"s={schema_version}", f"n={len(lines)}"]
         (message,) = self._encode("B", fields, text, multipart=False, context=context)
         return message
-
-    @staticmethod
-    def _insert_lines(inserts: Inserts) -> list[str]:
-        """The batch lines of ``inserts``, checked as :meth:`encode_batch` checks each operation."""
-        rids, datas = inserts.rids, inserts.datas
-        if not set(map(type, rids)) <= {int}:  # C-level loops: this runs on every bulk insert
-            bad = next(rid for rid in rids if type(rid) is not int)
-            raise ValueError(f"record id must be an int, not {type(bad).__name__}")
-        if not set(map(type, datas)) <= {str} or not all(datas):
-            raise ValueError("an insert, update or change needs JSON text as data")
-        lines = [f"i {rid} {data}" for rid, data in zip(rids, datas, strict=True)]
-        if any("\n" in line for line in lines):  # only the data can hold one
-            lines = [line.replace("\n", " ") for line in lines]
-        return lines
 
     def encode_snapshot(
         self, records: Iterable[tuple[int, str]], *, meta: Mapping[str, Any] | None = None, context: str = ""

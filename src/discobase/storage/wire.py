@@ -45,6 +45,7 @@ __all__ = [
     "decode_errors",
     "empty_data",
     "has_changes",
+    "insert_lines",
     "join_blobs",
     "landed_key",
     "message_code",
@@ -146,6 +147,20 @@ class Inserts(Sequence[Op]):
 
     def __repr__(self) -> str:
         return f"Inserts({len(self)} records)"
+
+
+def insert_lines(inserts: Inserts) -> list[str]:
+    """The batch lines of ``inserts``, checked as a batch's encoding checks each operation."""
+    rids, datas = inserts.rids, inserts.datas
+    if not set(map(type, rids)) <= {int}:  # C-level loops: this runs on every bulk insert
+        bad = next(rid for rid in rids if type(rid) is not int)
+        raise ValueError(f"record id must be an int, not {type(bad).__name__}")
+    if not set(map(type, datas)) <= {str} or not all(datas):
+        raise ValueError("an insert, update or change needs JSON text as data")
+    lines = [f"i {rid} {data}" for rid, data in zip(rids, datas, strict=True)]
+    if any("\n" in line for line in lines):  # only the data can hold one
+        lines = [line.replace("\n", " ") for line in lines]
+    return lines
 
 
 def has_changes(ops: Sequence[Op]) -> bool:
