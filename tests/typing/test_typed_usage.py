@@ -1,15 +1,17 @@
 """The typed query forms and the fixture types pass ``mypy --strict`` and pyright in user
 code; the untyped forms and wrong values are what the type checkers refuse (so the check can
-fail)."""
+fail); and ``make typecheck`` checks the examples users copy."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
 
 
 def _mypy(path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
@@ -157,3 +159,13 @@ def test_wrong_items_field_kinds_and_clients_fail_pyright(tmp_path: Path) -> Non
     lines = {int(line.split(":")[1]) for line in result.stdout.splitlines() if " - error: " in line}
     assert lines == {*range(11, 17), 23}, result.stdout
     assert 'Cannot access attribute "startswith" for class "FieldExpr[int]"' in result.stdout
+
+
+def test_make_typecheck_checks_the_examples() -> None:
+    """The examples users copy are type-checked by ``make typecheck`` (mypy's ``files``)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    checked = [ROOT / path for path in config["tool"]["mypy"]["files"]]
+    examples = [*ROOT.glob("examples/**/*.py"), *ROOT.glob("docs/examples/**/*.py")]
+    assert examples
+    for example in examples:
+        assert any(example.is_relative_to(directory) for directory in checked), example

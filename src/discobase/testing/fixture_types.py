@@ -1,9 +1,11 @@
 """The types of the pytest fixtures that are functions, for annotating the tests that use them.
 
-A test type-checked with ``mypy --strict`` annotates its fixtures::
+A test type-checked with ``mypy --strict`` annotates its fixtures:
 
-    async def test_rank(run_bot: RunBot, member: MemberFactory, guild: LocalGuild) -> None:
-        bot = await run_bot(LevelingBot())  # a LevelingBot, as a type checker sees it too
+```python
+async def test_rank(run_bot: RunBot, member: MemberFactory, guild: LocalGuild) -> None:
+    bot = await run_bot(LevelingBot())  # a LevelingBot, as a type checker sees it too
+```
 
 Each is the signature of the :class:`~discobase.testing.Harness` method the fixture is, so the
 harness's methods are values of these types as well.
