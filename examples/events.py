@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from typing import Any
 
 import discobase
 from discobase.events import DiscordEvent, EventHandler, RequestEnd, RequestStart, TableEventHandler
+from discobase.system import EventRecord
 
 
 class Printer(EventHandler[str, None]):
@@ -41,7 +41,7 @@ async def main() -> None:
         note.text = "hello again"
         await note.update()
         await Note.find(text="hello again")  # served from memory: no Discord request
-        rows: list[Any] = await db._system["_events"].find()
+        rows = await db.system_table(EventRecord).find()  # the _events table of this database
         print("rows in _events:", sorted({(row.operation, row.route) for row in rows}))
 
 

@@ -12,18 +12,25 @@ import tempfile
 import warnings
 
 import discobase
+from discobase import col
 
 data_dir = os.environ.get("DISCOBASE_DATA_DIR") or tempfile.mkdtemp()
 
 
-def database(version: str) -> tuple[discobase.Database, type[discobase.Table]]:
+class ProductFields(discobase.Table):
+    """A product's fields, shared by the program's versions below (each has its own table class)."""
+
+    name: str
+    price: int = 0
+    currency: str = "EUR"  # a field with a default needs no migration
+
+
+def database(version: str) -> tuple[discobase.Database, type[ProductFields]]:
     db = discobase.Database("discobase migrations", version=version, data_dir=data_dir)
 
     @db.table
-    class Product(discobase.Table):
-        name: str
-        price: int = 0
-        currency: str = "EUR"  # a field with a default needs no migration
+    class Product(ProductFields):
+        """The products table, as this version of the program declares it."""
 
     @db.on_init  # runs once, when the database is new
     async def seed(_: discobase.Database) -> None:
@@ -42,8 +49,8 @@ def database(version: str) -> tuple[discobase.Database, type[discobase.Table]]:
 
 
 @discobase.timed
-async def show(product: type[discobase.Table]) -> None:
-    print("products:", sorted((p.name, p.price) for p in await product.find()))  # type: ignore[attr-defined]
+async def show(product: type[ProductFields]) -> None:
+    print("products:", sorted((p.name, p.price) for p in await product.find()))
 
 
 async def main() -> None:
@@ -59,10 +66,10 @@ async def main() -> None:
     async def search(*, name: str | None = None, max_price: int | None = None) -> list[str]:
         query = product.query()
         if name is not None:
-            query = query.find(product.name == name)  # type: ignore[attr-defined]
+            query = query.find(col(product.name) == name)
         if max_price is not None:
-            query = query.find(product.price <= max_price)  # type: ignore[attr-defined]
-        return [p.name for p in await query.to_list()]  # type: ignore[attr-defined]
+            query = query.find(col(product.price) <= max_price)
+        return [p.name for p in await query.to_list()]
 
     async with new.conn():
         print("status:", new.status.name, "version:", await new.get_version())

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import warnings
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
 
 import discobase
 from discobase import col
-from discobase.model import desc
+from discobase.model import asc, desc
 
 
 class Address(BaseModel):
@@ -47,38 +48,40 @@ async def main() -> None:
             progress=False,  # True shows a progress bar; a callable gets (done, total)
         )
 
-        adults = await User.query(User.age >= 18).sort(-User.age, User.name).to_list()
+        # col(User.age) is the field as a typed expression (a FieldExpr[int]): its comparisons
+        # are conditions that mypy --strict and pyright accept, and take only ints.
+        adults = await User.query(col(User.age) >= 18).sort(desc(User.age), asc(User.name)).to_list()
         print("adults:", [u.name for u in adults])
-        print("in Oslo:", [u.name for u in await User.query(User.address.city == "Oslo")])
-        print(
-            "math, not ada:",
-            [u.name for u in await User.query(User.tags.contains("math") & ~(User.name == "ada"))],
-        )
-        print("count of ada/bob:", await User.query(User.name.in_(["ada", "bob"])).count())
+        print("in Oslo:", [u.name for u in await User.query(col(User.address).city == "Oslo")])
+        math_not_ada = col(User.tags).contains("math") & ~(col(User.name) == "ada")
+        print("math, not ada:", [u.name for u in await User.query(math_not_ada)])
+        print("count of ada/bob:", await User.query(col(User.name).in_(["ada", "bob"])).count())
 
-        ada = await User.query(User.name == "ada").first()
+        ada = await User.query(col(User.name) == "ada").first()
+        assert ada.record_id is not None  # None only for a record not saved yet
         same = await User.get(ada.record_id)  # by record id; None when there is none
         print("by id:", same.name if same else None, await User.get(0))
 
-        page = await User.query().sort(User.name).page(1, 3)
+        page = await User.query().sort(asc(User.name)).page(1, 3)
         print(f"page 1 of {page.pages}:", [u.name for u in page.items], "of", page.total)
 
-        print("birthday updates:", await User.query(User.age == 36).update(age=37))
-        print("deleted minors:", await User.query(User.age < 18).delete())
+        print("birthday updates:", await User.query(col(User.age) == 36).update(age=37))
+        print("deleted minors:", await User.query(col(User.age) < 18).delete())
 
         try:
             await User(email="ada@x.org", name="another ada").save()
         except discobase.UniqueViolationError as error:
             print("refused:", error.fields, error.value)
 
+        untrusted: Any = "old"  # a value known only at run time (from a form, a command...)
         try:
-            User.age >= "old"  # noqa: B015 - a wrong type is an error, not an empty result
+            User.query(col(User.age) >= untrusted)  # a wrong type is an error, not an empty result
         except discobase.QueryError as error:
             print("query error:", error)
 
         print("left:", sorted((u.name, u.age) for u in await User.find()))
 
-        # Typed forms that pass mypy --strict and pyright: col() and desc().
+        # Sorting by a col() is ascending, as asc() is.
         typed = await User.query(col(User.age) >= 30).sort(desc(User.age), col(User.name)).to_list()
         print("typed:", [u.name for u in typed])
 

@@ -9,6 +9,7 @@ from loguru import logger
 
 import discobase
 from discobase.local import LocalDiscord, Permission
+from discobase.system import EventRecord
 
 db = discobase.Database("shop")
 
@@ -97,9 +98,9 @@ async def main() -> None:
         [ticket] = await db.tickets.get_tickets()
         await run(f"/db ticket solve {ticket.record_id}")
         await run("/db logs level:WARNING since:1h")
-        audit = db.system_tables["_events"]
+        audit = db.system_table(EventRecord)  # the _events table of this database
         rows = sorted(await audit.find(), key=lambda row: row.time)
-        print("audit:", [(r.operation, r.actor.split(" (")[0]) for r in rows])  # type: ignore[attr-defined]
+        print("audit:", [(r.operation, (r.actor or "").split(" (")[0]) for r in rows])
 
         await ada.close()
         await db.close()

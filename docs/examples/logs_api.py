@@ -24,7 +24,7 @@ db.logs.attach(
     batch_size=5000,  # the most records per write
     retry_interval=1.0,  # seconds between replay attempts
     keep_days=30,  # retention (None: keep everything)
-    filter=lambda record: record["name"].startswith("__main__"),
+    filter=lambda record: (record["name"] or "").startswith("__main__"),  # None: no module name
 )
 # --8<-- [end:attach]
 

@@ -36,6 +36,7 @@ async def main() -> None:
         bot = server.create_bot("greeter")
         guild_id = server.create_guild("my server", owner=bot)
         channel_id = server.store.guilds[guild_id].system_channel_id
+        assert channel_id is not None  # create_guild makes #general, the guild's system channel
         client = Greeter(guild_id)
         server.attach(client)
         await client.login(bot.token)

@@ -4,6 +4,7 @@ import asyncio
 import warnings
 
 import discobase
+from discobase import col
 
 db = discobase.Database("thirty seconds")  # the guild that holds the data
 
@@ -21,7 +22,7 @@ async def main() -> None:
         print("found:", [u.name for u in await User.find(name="ada")])
         ada.age = 37
         await ada.update()
-        print("adults:", await User.query(User.age >= 18).count())
+        print("adults:", await User.query(col(User.age) >= 18).count())  # or User.age >= 18 (untyped)
         await ada.delete()
         print("left:", len(await User.find()))
 

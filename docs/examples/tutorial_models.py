@@ -4,6 +4,8 @@ import asyncio
 import warnings
 
 import discobase
+from discobase import col
+from discobase.model import desc
 
 db = discobase.Database("tutorial")  # the Discord server (guild) that holds the data
 
@@ -33,12 +35,14 @@ async def main() -> None:
             print("refused:", error.fields, error.value)
         red = await Player.find(team="red")
         print("red team:", sorted(p.name for p in red))
-        best = await Player.query(Player.score >= 20).sort(-Player.score).to_list()
+        best = await Player.query(col(Player.score) >= 20).sort(desc(Player.score)).to_list()
         print("20 points or more:", [(p.name, p.score) for p in best])
         linus = await Player.find_unique(name="linus")
         linus.score += 25
         await linus.update()
-        print("linus now has", (await Player.get(linus.record_id)).score)
+        assert linus.record_id is not None  # a saved record has an id
+        again = await Player.get(linus.record_id)  # None if there were no such record
+        print("linus now has", again.score if again else None)
     async with db.conn():  # another run (or another process) reads the same data
         print("players after reopening:", await Player.query().count())
 

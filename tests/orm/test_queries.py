@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import discobase
+from discobase import col
 from discobase.exceptions import QueryError, UniqueViolationError
+from discobase.model import Condition
 from discobase.storage.memory import MemoryDiscord, MemoryTransport
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -97,6 +99,87 @@ async def test_wrong_types_are_clear_errors(person: type[PersonBase]) -> None:
         await P.query((P.age > 1) and (P.age < 5))  # type: ignore[arg-type]
     with pytest.raises(QueryError, match="limit"):
         P.query().limit(-1)
+
+
+class Kinds(discobase.Table):
+    """A field of every kind :meth:`FieldExpr.contains` and ``startswith`` take (typed forms)."""
+
+    name: str
+    nick: str | None = None
+    tags: list[str] = []
+    maybe_tags: list[str] | None = None
+    roles: set[int] = set()
+    codes: frozenset[str] = frozenset()
+    scores: tuple[int, ...] = ()
+    maybe_scores: tuple[int, ...] | None = None
+    address: Address | None = None
+
+
+async def test_typed_forms_match_the_untyped_ones() -> None:
+    """``col(X.f).contains(...)`` and the other typed forms select what ``X.f.contains(...)`` does."""
+    db = discobase.Database("db", transport=MemoryTransport(MemoryDiscord(["db"])))
+    K = db.table(Kinds)
+    async with db.conn():
+        await K.insert_many(
+            [
+                K(
+                    name="ada",
+                    nick="countess",
+                    tags=["math"],
+                    roles={1, 2},
+                    codes=frozenset({"x"}),
+                    scores=(3,),
+                ),
+                K(
+                    name="bob",
+                    maybe_tags=["math", "art"],
+                    roles={2},
+                    maybe_scores=(3, 4),
+                    address=Address(city="Oslo"),
+                ),
+                K(
+                    name="cy",
+                    nick="c",
+                    codes=frozenset({"x", "y"}),
+                    scores=(4, 5),
+                    address=Address(city="Rome"),
+                ),
+            ]
+        )
+
+        async def names(condition: Condition) -> list[str]:
+            return sorted(k.name for k in await K.query(condition))
+
+        pairs: list[tuple[Condition, Condition, list[str]]] = [
+            (col(K.name).contains("d"), K.name.contains("d"), ["ada"]),
+            (col(K.nick).contains("c"), K.nick.contains("c"), ["ada", "cy"]),
+            (col(K.tags).contains("math"), K.tags.contains("math"), ["ada"]),
+            (col(K.maybe_tags).contains("art"), K.maybe_tags.contains("art"), ["bob"]),
+            (col(K.roles).contains(2), K.roles.contains(2), ["ada", "bob"]),
+            (col(K.codes).contains("y"), K.codes.contains("y"), ["cy"]),
+            (col(K.scores).contains(4), K.scores.contains(4), ["cy"]),
+            (col(K.maybe_scores).contains(4), K.maybe_scores.contains(4), ["bob"]),
+            (col(K.nick).startswith("co"), K.nick.startswith("co"), ["ada"]),
+            (col(K.address).city == "Oslo", K.address.city == "Oslo", ["bob"]),
+            (col(K.address).city.contains("m"), K.address.city.contains("m"), ["cy"]),
+            (col(K.nick) == None, K.nick == None, ["bob"]),  # noqa: E711 - a field is compared, not tested
+            (col(K.name) != "bob", K.name != "bob", ["ada", "cy"]),
+            (col(K.name).in_(["ada", "cy", "zed"]), K.name.in_(["ada", "cy", "zed"]), ["ada", "cy"]),
+            (col(K.name).not_in(["ada"]), K.name.not_in(["ada"]), ["bob", "cy"]),
+        ]
+        for typed, untyped, expected in pairs:
+            assert repr(typed) == repr(untyped)
+            assert await names(typed) == await names(untyped) == expected, typed
+
+        # What a type checker refuses in the typed form is refused at run time too.
+        with pytest.raises(QueryError, match="not a str or a collection"):
+            col(K.address).contains("Oslo")
+        with pytest.raises(QueryError, match="startswith"):
+            col(K.tags).startswith("m")
+        with pytest.raises(QueryError, match=r"cannot compare Kinds\.roles with 'admin'"):
+            col(K.roles).contains("admin")
+        with pytest.raises(QueryError, match=r"col\(\) takes a table field"):
+            col("name")
 
 
 async def test_query_update_and_delete(person: type[PersonBase]) -> None:

@@ -3,16 +3,20 @@
 import pytest
 from leveling_bot import Level, LevelingBot
 
-from discobase import NotConnectedError
-from discobase.local import Fault
+from discobase import Database, NotConnectedError
+from discobase.local import Fault, FaultInjector, LocalDiscord
+from discobase.testing import Harness, LocalGuild, MemberFactory, RunBot
 
 # Async tests for pytest-asyncio's strict mode (in its auto mode the mark changes nothing).
 pytestmark = pytest.mark.asyncio
 
 
 # --8<-- [start:rank]
-async def test_rank_prefix_command(run_bot, member, guild, database):
+async def test_rank_prefix_command(
+    run_bot: RunBot, member: MemberFactory, guild: LocalGuild, database: Database
+) -> None:
     bot = await run_bot(LevelingBot(cooldown=0))  # returns once the bot's database is open
+    assert bot.user is not None  # the bot's own user, set once it logged in
     ada = await member("ada")
     await ada.send(guild.general, "hello")
     await ada.send(guild.general, "how is everyone?")
@@ -24,8 +28,11 @@ async def test_rank_prefix_command(run_bot, member, guild, database):
 # --8<-- [end:rank]
 
 
-async def test_messages_within_the_cooldown_earn_nothing(run_bot, member, guild, database):
+async def test_messages_within_the_cooldown_earn_nothing(
+    run_bot: RunBot, member: MemberFactory, guild: LocalGuild, database: Database
+) -> None:
     bot = await run_bot(LevelingBot())  # one message a minute earns XP
+    assert bot.user is not None
     ada = await member("ada")
     await ada.send(guild.general, "hello")
     await ada.send(guild.general, "hello again")
@@ -33,7 +40,9 @@ async def test_messages_within_the_cooldown_earn_nothing(run_bot, member, guild,
     assert reply["content"] == "ada: level 0, 10 XP, #1 on the server"
 
 
-async def test_level_up_is_announced(run_bot, member, guild, local_discord, database):
+async def test_level_up_is_announced(
+    run_bot: RunBot, member: MemberFactory, guild: LocalGuild, local_discord: LocalDiscord, database: Database
+) -> None:
     await run_bot(LevelingBot(cooldown=0))
     ada = await member("ada")
     for n in range(10):
@@ -42,7 +51,9 @@ async def test_level_up_is_announced(run_bot, member, guild, local_discord, data
     assert announcement["content"] == f"{ada.mention} reached level 1!"
 
 
-async def test_rank_slash_command(run_bot, member, guild, local_discord, database):
+async def test_rank_slash_command(
+    run_bot: RunBot, member: MemberFactory, guild: LocalGuild, local_discord: LocalDiscord, database: Database
+) -> None:
     await run_bot(LevelingBot(cooldown=0))
     ada = await member("ada")
     first = await ada.invoke(guild.id, "/rank")  # what ada sees of the answer
@@ -55,7 +66,9 @@ async def test_rank_slash_command(run_bot, member, guild, local_discord, databas
     assert local_discord.stats()["POST /interactions/{interaction_id}/{interaction_token}/callback"] == 2
 
 
-async def test_leaderboard_refresh_button(run_bot, member, guild, database):
+async def test_leaderboard_refresh_button(
+    run_bot: RunBot, member: MemberFactory, guild: LocalGuild, database: Database
+) -> None:
     await run_bot(LevelingBot(cooldown=0))
     ada, bob = await member("ada"), await member("bob")
     await ada.send(guild.general, "hello")
@@ -64,11 +77,15 @@ async def test_leaderboard_refresh_button(run_bot, member, guild, database):
     await bob.send(guild.general, "hi")
     await bob.send(guild.general, "hi again")
     refreshed = await ada.click(board.message, "leveling:top:refresh")
+    assert refreshed.updated is not None  # the message as the bot edited it
     assert refreshed.updated["content"] == "1. bob: level 0 (20 XP)\n2. ada: level 0 (10 XP)"
 
 
-async def test_xp_survives_a_restart(run_bot, member, guild, database):
+async def test_xp_survives_a_restart(
+    run_bot: RunBot, member: MemberFactory, guild: LocalGuild, database: Database
+) -> None:
     bot = await run_bot(LevelingBot(cooldown=0))
+    assert bot.user is not None
     ada = await member("ada")
     await ada.send(guild.general, "hello")
     rank = await ada.ask(guild.general, f"{bot.user.mention} rank")
@@ -83,11 +100,19 @@ async def test_xp_survives_a_restart(run_bot, member, guild, database):
     again = await ada.invoke(guild.id, "/rank")
     assert again.content == "ada: level 0, 10 XP, #1 on the server"
     refreshed = await ada.click(board.message, "leveling:top:refresh")  # a button sent before the restart
+    assert refreshed.updated is not None
     assert refreshed.updated["content"] == "1. ada: level 0 (10 XP)"
 
 
-async def test_answers_through_a_dropped_gateway_connection(run_bot, member, guild, discord_faults, database):
+async def test_answers_through_a_dropped_gateway_connection(
+    run_bot: RunBot,
+    member: MemberFactory,
+    guild: LocalGuild,
+    discord_faults: FaultInjector,
+    database: Database,
+) -> None:
     bot = await run_bot(LevelingBot(cooldown=0))
+    assert bot.user is not None
     ada = await member("ada")
     drop = discord_faults.add(Fault("gateway_drop", route="MESSAGE_CREATE", count=1))
     reply = await ada.ask(guild.general, f"{bot.user.mention} rank")  # the bot resumes, gets it again
@@ -95,7 +120,9 @@ async def test_answers_through_a_dropped_gateway_connection(run_bot, member, gui
     assert drop.fired == 1
 
 
-async def test_without_its_database_the_bot_fails(run_bot, member, guild, discobase_harness, database):
+async def test_without_its_database_the_bot_fails(
+    run_bot: RunBot, member: MemberFactory, guild: LocalGuild, discobase_harness: Harness, database: Database
+) -> None:
     await run_bot(LevelingBot(cooldown=0))
     ada = await member("ada")
     await database.close()

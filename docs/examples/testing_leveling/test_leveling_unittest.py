@@ -19,6 +19,7 @@ class LevelingBotTest(unittest.IsolatedAsyncioTestCase):
 
     async def test_rank_counts_messages(self) -> None:
         general = self.harness.guild.general
+        assert self.bot.user is not None  # the bot's own user, set once it logged in
         await self.ada.send(general, "hello")
         reply = await self.ada.ask(general, f"{self.bot.user.mention} rank")
         self.assertEqual(reply["content"], "ada: level 0, 10 XP, #1 on the server")

@@ -16,7 +16,7 @@ import types
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Generic, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Generic, Union, get_args, get_origin, overload
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from typing_extensions import TypeVar
@@ -33,6 +33,8 @@ __all__ = ["Condition", "FieldExpr", "Page", "Query", "SortKey", "asc", "col", "
 M = TypeVar("M", bound="Table")
 #: The value type of a field expression; a bare ``FieldExpr`` is ``FieldExpr[Any]``.
 V = TypeVar("V", default=Any)
+#: The item type of a collection field, in the typed forms of :meth:`FieldExpr.contains`.
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1024)
@@ -65,6 +67,10 @@ class FieldExpr(Generic[V]):
 
     ``V`` is the field's value type: :func:`col` gives a ``FieldExpr[int]`` for
     an ``int`` field, whose comparisons a type checker accepts only with ints.
+    The methods that apply to some field types only (:meth:`contains`,
+    :meth:`startswith`) are typed for those: ``col(User.tags).contains(3)`` on a
+    ``list[str]`` field, or ``col(User.age).startswith("1")``, is a type error,
+    as it is a :class:`QueryError` at run time.
     """
 
     __slots__ = ("annotation", "model", "path")
@@ -124,10 +130,12 @@ class FieldExpr(Generic[V]):
     def _compare(self, op: str, value: Any) -> Condition:
         return Condition(op, self, self.coerce(value))
 
-    def __eq__(self, value: object) -> Condition:  # type: ignore[override]
+    # object's __eq__/__ne__ take any object and return a bool; a field's take its value
+    # type (so that `col(User.age) == "x"` is a type error) and return a Condition.
+    def __eq__(self, value: V) -> Condition:  # type: ignore[override]
         return self._compare("eq", value)
 
-    def __ne__(self, value: object) -> Condition:  # type: ignore[override]
+    def __ne__(self, value: V) -> Condition:  # type: ignore[override]
         return self._compare("ne", value)
 
     def __lt__(self, value: V) -> Condition:
@@ -148,6 +156,28 @@ class FieldExpr(Generic[V]):
     def not_in(self, values: Iterable[V]) -> Condition:
         return Condition("not_in", self, tuple(self.coerce(v) for v in values))
 
+    # The typed forms: a str for a str field, an item for a list, set, frozenset or
+    # tuple field (each also when the field is optional).
+    @overload
+    def contains(self: FieldExpr[str], value: str) -> Condition: ...
+    @overload
+    def contains(self: FieldExpr[str | None], value: str) -> Condition: ...
+    @overload
+    def contains(self: FieldExpr[list[T]], value: T) -> Condition: ...
+    @overload
+    def contains(self: FieldExpr[list[T] | None], value: T) -> Condition: ...
+    @overload
+    def contains(self: FieldExpr[set[T]], value: T) -> Condition: ...
+    @overload
+    def contains(self: FieldExpr[set[T] | None], value: T) -> Condition: ...
+    @overload
+    def contains(self: FieldExpr[frozenset[T]], value: T) -> Condition: ...
+    @overload
+    def contains(self: FieldExpr[frozenset[T] | None], value: T) -> Condition: ...
+    @overload
+    def contains(self: FieldExpr[tuple[T, ...]], value: T) -> Condition: ...
+    @overload
+    def contains(self: FieldExpr[tuple[T, ...] | None], value: T) -> Condition: ...
     def contains(self, value: Any) -> Condition:
         """A substring of a ``str`` field, or an item of a list/set/tuple field."""
         inner = _strip_optional(self.annotation)
@@ -160,7 +190,12 @@ class FieldExpr(Generic[V]):
             raise self.error(f"{self!r} is not a str or a collection; contains() does not apply")
         return Condition("contains", self, self.coerce(value, item))
 
+    @overload
+    def startswith(self: FieldExpr[str], prefix: str) -> Condition: ...
+    @overload
+    def startswith(self: FieldExpr[str | None], prefix: str) -> Condition: ...
     def startswith(self, prefix: str) -> Condition:
+        """A prefix of a ``str`` field."""
         if _strip_optional(self.annotation) is not str or not isinstance(prefix, str):
             raise self.error(f"startswith() needs a str field and a str prefix ({self!r})")
         return Condition("startswith", self, prefix)

@@ -35,14 +35,15 @@ Each test gets its own server, in memory:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from discobase.database import Database
 from discobase.exceptions import DiscobaseError
-from discobase.local import BotAccount, FaultInjector, LocalDiscord, Person
+from discobase.local import BotAccount, FaultInjector, LocalDiscord
+from discobase.testing.fixture_types import MemberFactory, RunBot, UserFactory
 from discobase.testing.harness import Harness, LocalGuild
 
 __all__ = [
@@ -141,7 +142,7 @@ def local_discord(discobase_harness: Harness) -> LocalDiscord:
 
 
 @pytest.fixture
-def run_bot(discobase_harness: Harness) -> Callable[..., Awaitable[Any]]:
+def run_bot(discobase_harness: Harness) -> RunBot:
     """``await run_bot(client)``: start the application's own client, return it once ready."""
     return discobase_harness.run_bot
 
@@ -159,13 +160,13 @@ def guild(discobase_harness: Harness) -> LocalGuild:
 
 
 @pytest.fixture
-def user(discobase_harness: Harness) -> Callable[..., Person]:
+def user(discobase_harness: Harness) -> UserFactory:
     """``user("ada")``: a person who is in no guild."""
     return discobase_harness.user
 
 
 @pytest.fixture
-def member(discobase_harness: Harness) -> Callable[..., Awaitable[Person]]:
+def member(discobase_harness: Harness) -> MemberFactory:
     """``await member("ada")``: a person who joined ``guild`` (the bots got GUILD_MEMBER_ADD)."""
     return discobase_harness.member
 
