@@ -65,15 +65,20 @@ INNER_HEADER_MAX: Final = 72
 MIN_CONTENT_LIMIT: Final = 128
 
 OpKind = Literal["i", "u", "d", "a"]
-MessageKind = Literal["batch", "part", "manifest"]
+MessageKind = Literal["batch", "part", "manifest", "keys"]
 ReadAttachment = Callable[[RawAttachment], Awaitable[bytes]]
 
 KINDS: Final[dict[str, OpKind]] = {"i": "i", "u": "u", "d": "d", "a": "a"}
-MARKERS: Final[dict[str, MessageKind]] = {"B": "batch", "P": "part", "S": "manifest"}
-WHAT: Final[dict[str, str]] = {"B": "batch", "P": "snapshot part", "S": "snapshot manifest"}
-STEMS: Final[dict[str, str]] = {"B": "ops", "P": "snap", "S": "manifest"}
+MARKERS: Final[dict[str, MessageKind]] = {"B": "batch", "P": "part", "S": "manifest", "K": "keys"}
+WHAT: Final[dict[str, str]] = {
+    "B": "batch",
+    "P": "snapshot part",
+    "S": "snapshot manifest",
+    "K": "snapshot keys",
+}
+STEMS: Final[dict[str, str]] = {"B": "ops", "P": "snap", "S": "manifest", "K": "keys"}
 
-MARKER_RE: Final = re.compile(r"d([BPS])([0-9]{1,6})(?::([a-z]{0,8}))?")
+MARKER_RE: Final = re.compile(r"d([BPSK])([0-9]{1,6})(?::([a-z]{0,8}))?")
 FIELD_RE: Final = re.compile(r"([a-z]{1,8})=([0-9A-Za-z_-]{1,64})")
 KID_RE: Final = re.compile(r"[0-9a-f]{8}")
 #: Fields that describe the payload; with a key they travel inside the ciphertext.
@@ -209,7 +214,7 @@ def aead_associated_data(head: str, context: str) -> bytes:
 
 
 def message_code(content: str) -> str | None:
-    """``B``, ``P`` or ``S`` if ``content`` starts like one of ours (any version), else ``None``."""
+    """``B``, ``P``, ``S`` or ``K`` if ``content`` starts like one of ours (any version), else ``None``."""
     if not isinstance(content, str) or not content.startswith("d"):
         return None
     head = content[:24].split("\n", 1)[0].split(" ", 1)[0]
