@@ -70,6 +70,8 @@ def rows() -> dict[int, str]:
             tags={f"t{n}", f"x{n % 5}", "common"},
         )
         found[1000 + n * 3] = account.model_dump_json()
+    # JSON can escape a lone surrogate, which no UTF-8 text can carry: the index escapes it too.
+    found[5000] = '{"email":"\\ud800","number":12345,"ratio":99.5,"flag":null,"tags":["lone"],"note":""}'
     return found
 
 
@@ -86,6 +88,8 @@ def test_the_key_index_gives_back_the_maps_decoding_the_records_gives() -> None:
     assert read.load_keys(text, list(records))
     assert read.unique_maps == written.unique_maps
     assert read.unique_maps[("ratio", "flag")]  # tuple keys, tagged floats (nan too) among them
+    assert read.unique_maps[("email",)]["\ud800"] == 5000
+    text.encode("utf-8")  # it can be sent
 
 
 def test_keys_follow_the_records_order_whatever_order_the_maps_hold_them_in() -> None:

@@ -401,15 +401,18 @@ class TableIndexes:
         for fields, mapping in self.unique_maps.items():
             if len(mapping) != len(ids):
                 return None
-            owners = dict(zip(mapping.values(), mapping, strict=True))
-            try:
-                keys = list(map(owners.__getitem__, ids))
-            except KeyError:
-                return None
+            if list(mapping.values()) == ids:  # the usual case: no record's key changed since it came
+                keys = list(mapping)
+            else:
+                owners = dict(zip(mapping.values(), mapping, strict=True))
+                try:
+                    keys = list(map(owners.__getitem__, ids))
+                except KeyError:
+                    return None
             constraints.append({"fields": list(fields), "keys": keys})
         document = {"v": KEY_FORMAT, "n": len(ids), "unique": constraints}
-        try:
-            return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        try:  # ASCII: a lone surrogate (which JSON can escape) could not be sent as UTF-8
+            return json.dumps(document, separators=(",", ":"), allow_nan=False)
         except ValueError:  # an int too long for text: the reader decodes the records instead
             return None
 
