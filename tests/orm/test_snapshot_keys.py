@@ -191,9 +191,11 @@ async def test_the_key_index_round_trips_through_the_codec(key: bytes | None) ->
 # ---------------------------------------------------------------------------- opening a table
 
 
-def make(server: MemoryDiscord) -> tuple[discobase.Database, type[Account], MemoryTransport]:
+def make(
+    server: MemoryDiscord, key: bytes | None = None
+) -> tuple[discobase.Database, type[Account], MemoryTransport]:
     transport = MemoryTransport(server)
-    db = discobase.Database("db", transport=transport, snapshot_every=10_000, compaction_delay=0)
+    db = discobase.Database("db", transport=transport, snapshot_every=10_000, compaction_delay=0, key=key)
 
     @db.table
     class Stored(Account):
@@ -230,15 +232,18 @@ async def newest_manifest(table: type[discobase.Table]) -> Manifest:
     return [m for m in manifests if m.valid][-1]
 
 
-async def test_an_opener_reads_the_key_index_instead_of_decoding_the_records(decoded: list[int]) -> None:
+@pytest.mark.parametrize("key", [None, bytes(range(32))], ids=["no-key", "key"])
+async def test_an_opener_reads_the_key_index_instead_of_decoding_the_records(
+    decoded: list[int], key: bytes | None
+) -> None:
     server = MemoryDiscord(["db"])
-    writer, Stored, _ = make(server)
+    writer, Stored, _ = make(server, key)
     async with writer.conn():
         saved = await fill(Stored, 40)
         await cursor_of(Stored).snapshot()
         assert (await newest_manifest(Stored)).keys
     decoded.clear()
-    reader, Again, _ = make(server)
+    reader, Again, _ = make(server, key)
     async with reader.conn():
         assert decoded == [], "the unique maps were filled by decoding the records"
         cursor = cursor_of(Again)
