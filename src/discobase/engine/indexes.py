@@ -14,7 +14,7 @@ import json
 import math
 import types
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Union, get_args, get_origin
@@ -23,12 +23,16 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from discobase.exceptions import DatabaseTableError
 
-__all__ = ["ORDERABLE", "SortedIndex", "TableIndexes", "index_key"]
+__all__ = ["KEY_FORMAT", "ORDERABLE", "SortedIndex", "TableIndexes", "index_key"]
 
 #: Records decoded per ``json.loads`` call when the unique maps are filled at open.
 LOAD_CHUNK = 4096
+#: Version of a snapshot's key index (:meth:`TableIndexes.export_keys`): what
+#: :func:`index_key` makes of a value. A reader ignores an index of another version
+#: and decodes the records instead.
+KEY_FORMAT = 1
 #: Types of the JSON values that are their own index key (see :func:`index_key`).
-_SELF_KEYED: frozenset[type] = frozenset({str, int, type(None)})
+_BARE_KEYS: frozenset[type] = frozenset({str, int, type(None)})
 #: Field types a sorted index accepts (also inside Optional[...]).
 ORDERABLE: tuple[type, ...] = (int, float, str, bool, datetime, date, time, timedelta, Decimal, uuid.UUID)
 
@@ -52,6 +56,11 @@ def index_key(value: Any) -> Hashable:
     if kind is float:
         return ("f", repr(value) if math.isnan(value) or math.isinf(value) else value)
     return ("j", _canonical(value))
+
+
+def _hashable(key: Any) -> Any:
+    """An index key read back from JSON: its arrays were tuples."""
+    return tuple(map(_hashable, key)) if type(key) is list else key
 
 
 def _normalizer(annotation: Any, depth: int = 0) -> Callable[[Any], Any] | None:
@@ -363,7 +372,7 @@ class TableIndexes:
         normalize = self.normalizers.get(name)
         if normalize is not None:
             return [index_key(normalize(value)) for value in column]
-        if set(map(type, column)) <= _SELF_KEYED:
+        if set(map(type, column)) <= _BARE_KEYS:
             return column
         return [index_key(value) for value in column]
 
@@ -428,10 +437,12 @@ class TableIndexes:
         return index.get(key, set())
 
     def load_unique(self, records: dict[int, str]) -> None:
-        """Fill the unique maps from ``records`` (at open).
+        """Fill the unique maps from ``records`` (at open, when no key index is at hand).
 
         The records are decoded a chunk at a time, as one JSON array each: one
-        ``json.loads`` call per record was most of the time a large table took to open."""
+        ``json.loads`` call per record was most of the time a large table took to open.
+        A single-field constraint whose values are their own keys (strings, ints,
+        None: see :func:`index_key`) takes a chunk's keys in one pass."""
         if not self.unique:
             return
         for maps in self.unique_maps.values():
@@ -441,9 +452,76 @@ class TableIndexes:
         for start in range(0, len(items), LOAD_CHUNK):
             chunk = items[start : start + LOAD_CHUNK]
             decoded = json.loads("[" + ",".join([data for _, data in chunk]) + "]")
-            for (rid, _), values in zip(chunk, decoded, strict=True):
-                for fields, mapping in constraints:
-                    mapping[self.unique_key(fields, values)] = rid
+            for fields, mapping in constraints:
+                if len(fields) == 1 and fields[0] not in self.normalizers:
+                    values = [record.get(fields[0]) for record in decoded]
+                    if set(map(type, values)) <= _BARE_KEYS:
+                        mapping.update(zip(values, [rid for rid, _ in chunk], strict=True))
+                        continue
+                for (rid, _), record in zip(chunk, decoded, strict=True):
+                    mapping[self.unique_key(fields, record)] = rid
+
+    def export_keys(self, ids: Sequence[int]) -> str | None:
+        """The unique maps as a snapshot's key index (JSON): per constraint, the key of each record.
+
+        ``ids`` are the snapshot's record ids in the order its parts hold them, taken with
+        the maps (no await in between); the keys come in the same order, so that a reader
+        pairs them with the records it reads. None when the table has no unique
+        constraint, or when a map does not hold exactly one key per record (a reader then
+        decodes the records, as it always did)."""
+        if not self.unique:
+            return None
+        constraints = []
+        for fields, mapping in self.unique_maps.items():
+            if len(mapping) != len(ids):
+                return None
+            if list(mapping.values()) == ids:  # the usual case: no record's key changed since it came
+                keys = list(mapping)
+            else:
+                owners = dict(zip(mapping.values(), mapping, strict=True))
+                try:
+                    keys = list(map(owners.__getitem__, ids))
+                except KeyError:
+                    return None
+            constraints.append({"fields": list(fields), "keys": keys})
+        document = {"v": KEY_FORMAT, "n": len(ids), "unique": constraints}
+        try:  # ASCII: a lone surrogate (which JSON can escape) could not be sent as UTF-8
+            return json.dumps(document, separators=(",", ":"), allow_nan=False)
+        except ValueError:  # an int too long for text: the reader decodes the records instead
+            return None
+
+    def load_keys(self, text: str, ids: Sequence[int]) -> bool:
+        """Fill the unique maps from a snapshot's key index (see :meth:`export_keys`).
+
+        ``ids`` are the snapshot's record ids, in the order of its parts. The index must be
+        of this :data:`KEY_FORMAT`, cover these constraints and hold one distinct key for
+        each record; otherwise the maps are left as they are and False is returned: the
+        caller decodes the records instead."""
+        try:
+            document = json.loads(text)
+            if document.get("v") != KEY_FORMAT or document.get("n") != len(ids):
+                return False
+            entries = {tuple(entry["fields"]): entry["keys"] for entry in document["unique"]}
+            if set(entries) != set(self.unique_maps):
+                return False
+            loaded: dict[tuple[str, ...], dict[Hashable, int]] = {}
+            for fields, keys in entries.items():
+                if type(keys) is not list:
+                    return False
+                kinds = set(map(type, keys))
+                if list in kinds:
+                    keys = [_hashable(key) for key in keys]
+                    kinds = set(map(type, keys))
+                if not kinds <= _BARE_KEYS | {tuple}:
+                    return False
+                mapping = dict(zip(keys, ids, strict=True))
+                if len(mapping) != len(ids):  # two records with one key: not what a writer keeps
+                    return False
+                loaded[fields] = mapping
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return False
+        self.unique_maps.update(loaded)
+        return True
 
     def conflict(self, rid: int, values: dict[str, Any]) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
         """The first unique constraint another record already holds ``values`` of."""

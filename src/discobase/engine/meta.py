@@ -71,11 +71,18 @@ class Manifest:
     #: The compaction delay of the snapshot's writer (ms): its compaction deleted
     #: no data message younger than this before the manifest (0 when not stated).
     delay_ms: int = 0
+    #: The messages of the snapshot's key index (none in snapshots written without one).
+    keys: tuple[int, ...] = ()
 
     @property
     def start(self) -> int:
-        """The oldest message of the snapshot (a part, or the manifest itself)."""
-        return min((*self.parts, self.id))
+        """The oldest message of the snapshot (a part, its key index, or the manifest itself)."""
+        return min((*self.parts, *self.keys, self.id))
+
+    @property
+    def messages(self) -> set[int]:
+        """Every message of the snapshot: its parts, its key index and the manifest."""
+        return {self.id, *self.parts, *self.keys}
 
 
 def mark_valid(manifests: Sequence[Manifest], channels: Sequence[int]) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from loguru import logger
 from pydantic import PlainSerializer, TypeAdapter, ValidationError, WrapSerializer
 
+from discobase.engine.building import build, build_many, own_key_types
 from discobase.exceptions import (
     InvalidRecordError,
     QueryError,
@@ -95,7 +96,10 @@ class ReplicaPlanner(ReplicaRecovery):
 
         The value is validated and serialized exactly as a stored record's field would be;
         a value the field refuses is a :class:`~discobase.exceptions.QueryError` (the
-        Pydantic error chained)."""
+        Pydantic error chained). A value of a plain scalar field's own type is its own
+        validated value (see :func:`~discobase.engine.building.own_key_types`)."""
+        if type(value) in own_key_types(model, name):
+            return self.indexes.key(name, value)
         probe = self._probe(model)
         try:
             model.__pydantic_validator__.validate_assignment(probe, name, value)
@@ -128,10 +132,20 @@ class ReplicaPlanner(ReplicaRecovery):
 
     def find(self, model: type[M], filters: dict[str, Any]) -> list[M]:
         """Records whose fields equal every filter (AND), oldest record first."""
-        unknown = [name for name in filters if name not in model.model_fields]
+        fields = model.__pydantic_fields__
+        if len(filters) == 1:
+            ((name, value),) = filters.items()
+            holders = self.indexes.unique_maps.get((name,))
+            if holders is not None and name in fields:  # a unique field: at most one record
+                rid = holders.get(self.query_key(model, name, value))
+                if rid is None:
+                    return []
+                instance = self._readable(model, rid)
+                return [] if instance is None else [instance]
+        unknown = [name for name in filters if name not in fields]
         if unknown:
             raise QueryError(
-                f"{model.__name__} has no field {unknown[0]!r}; its fields are {sorted(model.model_fields)}",
+                f"{model.__name__} has no field {unknown[0]!r}; its fields are {sorted(fields)}",
                 table=self.name,
                 field=unknown[0],
             )
@@ -324,11 +338,8 @@ class ReplicaPlanner(ReplicaRecovery):
         return self._readable(model, record_id)
 
     def materialize(self, model: type[M], rid: int) -> M:
-        instance = model.model_validate_json(self.records[rid])
-        private = instance.__pydantic_private__
-        assert private is not None  # Table has a private attribute
-        private["_disco_id"] = rid  # what ``__disco_id__ = rid`` does, without the setter's cost
-        return instance
+        """Record ``rid`` as a ``model`` (``model_validate_json`` of its JSON, with its id set)."""
+        return build(model, self.records[rid], rid)
 
     def materialize_many(self, model: type[M], rids: Sequence[int]) -> list[M]:
         """Records ``rids`` as ``model`` instances, validated as one JSON array.
@@ -338,8 +349,12 @@ class ReplicaPlanner(ReplicaRecovery):
         if len(rids) < 2:
             return [i for i in (self._readable(model, rid) for rid in rids) if i is not None]
         records = self.records
+        array = "[" + ",".join([records[r] for r in rids]) + "]"
         try:
-            instances = list_adapter(model).validate_json("[" + ",".join([records[r] for r in rids]) + "]")
+            built = build_many(model, array, rids)
+            if built is not None:
+                return built
+            instances = list_adapter(model).validate_json(array)
         except ValidationError:
             return [i for i in (self._readable(model, rid) for rid in rids) if i is not None]
         for instance, rid in zip(instances, rids, strict=True):

@@ -77,7 +77,7 @@ class TableReplica(ReplicaWriter):
         snapshot_id = await self._write_snapshot()
         page = await self.transport.history(self.meta.index_channel, limit=HISTORY_PAGE)
         manifest = next(m for m in (await self._manifests())[1] if m.id == snapshot_id)
-        keep = {snapshot_id, *manifest.parts}
+        keep = manifest.messages
         older = [m.id for m in page if m.id < snapshot_id and m.id not in keep]
         if older:
             await self.transport.delete_messages(self.meta.index_channel, older)
@@ -116,7 +116,8 @@ class TableReplica(ReplicaWriter):
         self._ops_since_snapshot = 0
         self._messages_since_snapshot = 0
         records = list(self.records.items())
-        meta = {
+        keys = self.indexes.export_keys([rid for rid, _ in records])  # with the records: no await between
+        meta: dict[str, object] = {
             "table": self.name,
             "hw": {str(k): str(v) for k, v in hw.items()},
             "count": len(records),
@@ -128,6 +129,12 @@ class TableReplica(ReplicaWriter):
         for part in self.codec.encode_snapshot(records, meta=meta, context=context):
             sent = await self.transport.send(self.meta.index_channel, part.content, part.files)
             part_ids.append(sent.id)
+        if keys is not None:  # after the parts, so that compaction by older versions keeps it
+            key_ids: list[int] = []
+            for part in self.codec.encode_snapshot_keys(keys, count=len(records), context=context):
+                sent = await self.transport.send(self.meta.index_channel, part.content, part.files)
+                key_ids.append(sent.id)
+            meta["keys"] = key_ids
         manifest = self.codec.manifest(meta, part_ids, context=context)
         sent = await self.transport.send(self.meta.index_channel, manifest.content, manifest.files)
         logger.debug("table {}: snapshot {} of {} records", self.name, sent.id, len(records))
@@ -152,9 +159,8 @@ class TableReplica(ReplicaWriter):
             return  # our snapshot is not valid (a newer one covers more), or nothing is obsolete yet
         kept = [m for m in manifests if m.id >= valid[-2].id]
         cutoff = min(m.start for m in kept)
-        doomed = {m.id for m in manifests if m.id < cutoff}
-        doomed |= {p for m in manifests if m.id < cutoff for p in m.parts}
-        doomed -= {p for m in kept for p in m.parts}
+        doomed = {p for m in manifests if m.id < cutoff for p in m.messages}
+        doomed -= {p for m in kept for p in m.messages}
         await self._delete_index_before(cutoff, doomed, page)
         oldest = valid[-2]
         # Data messages younger than compaction_delay (by Discord's clock: our

@@ -188,8 +188,9 @@ class ReplicaState:
         for _attempt in range(OPEN_ATTEMPTS):
             snapshot_id = None
             if not nothing_after(listed, self.meta.index_channel, 0):
-                snapshot_id = await self._load_snapshot()
-            self.indexes.load_unique(self.records)
+                snapshot_id = await self._load_snapshot()  # fills the unique maps too
+            if snapshot_id is None:
+                self.indexes.load_unique(self.records)
             replayed = False
             try:
                 for channel_id in self.meta.data_channels:
@@ -266,26 +267,62 @@ class ReplicaState:
                 )
                 hw = {int(k): int(v) for k, v in dict(meta.get("hw", {})).items()}
                 delay_ms = max(0, int(meta.get("cd", 0)))
+                keys = meta.get("keys", [])
+                if not isinstance(keys, list) or not all(type(k) is int for k in keys):
+                    keys = []  # the key index is optional: the records are decoded instead
             except (CodecError, ValueError, TypeError, AttributeError) as error:
                 self._problem(self.meta.index_channel, message.id, f"unreadable snapshot manifest: {error}")
                 continue
-            manifests.append(Manifest(message.id, hw, tuple(part_ids), message.author_id, delay_ms=delay_ms))
+            manifests.append(
+                Manifest(
+                    message.id, hw, tuple(part_ids), message.author_id, delay_ms=delay_ms, keys=tuple(keys)
+                )
+            )
         mark_valid(manifests, self.meta.data_channels)
         return page, manifests
 
+    async def _snapshot_messages(
+        self, ids: Sequence[int], by_id: Mapping[int, RawMessage]
+    ) -> list[RawMessage]:
+        """The index-channel messages ``ids`` (from the page already read, else fetched)."""
+        found: list[RawMessage] = []
+        for message_id in ids:
+            message = by_id.get(message_id) or await self.transport.fetch(self.meta.index_channel, message_id)
+            if message is None:
+                raise CodecError(f"snapshot message {message_id} is missing")
+            found.append(message)
+        return found
+
+    async def _load_keys(
+        self, manifest: Manifest, by_id: Mapping[int, RawMessage], context: str, ids: Sequence[int]
+    ) -> bool:
+        """Fill the unique maps from the snapshot's key index; False when it has none that fits.
+
+        ``ids`` are the snapshot's record ids in the order of its parts.
+
+        The key index spares decoding every record at open (docs/storage.md). One that is
+        missing or unreadable is no problem: the records are decoded instead."""
+        if not manifest.keys or not self.indexes.unique:
+            return False
+        try:
+            parts = await self._snapshot_messages(manifest.keys, by_id)
+            count, text = await self.codec.decode_snapshot_keys(parts, self._read, context=context)
+        except CodecError as error:
+            logger.info("table {}: key index of snapshot {} not used: {}", self.name, manifest.id, error)
+            return False
+        loaded = count == len(ids) and self.indexes.load_keys(text, ids)
+        if not loaded:
+            logger.info("table {}: key index of snapshot {} does not fit its records", self.name, manifest.id)
+        return loaded
+
     async def _load_snapshot(self) -> int | None:
-        """Load the newest valid snapshot; its manifest's id, or None if there is none."""
+        """Load the newest valid snapshot and fill the unique maps; its manifest's id, or None."""
         page, manifests = await self._manifests()
         by_id = {m.id: m for m in page}
         for manifest in reversed([m for m in manifests if m.valid]):
+            context = self._context_of(self.meta.index_channel, manifest.author_id)
             try:
-                parts: list[RawMessage] = []
-                for part_id in manifest.parts:
-                    part = by_id.get(part_id) or await self.transport.fetch(self.meta.index_channel, part_id)
-                    if part is None:
-                        raise CodecError(f"snapshot part {part_id} is missing")
-                    parts.append(part)
-                context = self._context_of(self.meta.index_channel, manifest.author_id)
+                parts = await self._snapshot_messages(manifest.parts, by_id)
                 records = await self.codec.decode_snapshot_parts(parts, self._read, context=context)
             except CodecError as error:
                 self._problem(self.meta.index_channel, manifest.id, f"unreadable snapshot: {error}")
@@ -296,6 +333,10 @@ class ReplicaState:
             # version (the mark) would never be compared; ``version_messages``
             # gives it back. That is about 50 bytes less per record.
             self.records.update(records)
+            ids = [rid for rid, _ in records] if manifest.keys and self.indexes.unique else []
+            del records
+            if not await self._load_keys(manifest, by_id, context, ids):
+                self.indexes.load_unique(self.records)
             for channel_id in self.meta.data_channels:
                 self._confirmed[channel_id] = self._seen[channel_id] = hw.get(channel_id, 0)
                 self._covered[channel_id] = hw.get(channel_id, 0)

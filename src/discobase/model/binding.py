@@ -146,6 +146,11 @@ class Binding:
             )
         return self.store
 
+    @property
+    def tracked(self) -> bool:
+        """Whether calls are reported to event handlers (see :meth:`track`): someone listens."""
+        return self.owner.events.active
+
     def track(self, operation: str, work: Coroutine[Any, Any, T], **details: Any) -> Coroutine[Any, Any, T]:
         """``work`` reported to the owner's event handlers as one request (as is when nobody listens)."""
         events = self.owner.events

@@ -359,6 +359,8 @@ class Table(BaseModel, metaclass=TableMetaclass):
         ``Database.problems``.
         """
         binding, store = cls._store()
+        if not binding.tracked:
+            return store.find(cls, kwargs)  # no wrapper coroutine: it would be a tenth of a warm find
 
         async def run() -> list[Self]:
             return store.find(cls, kwargs)

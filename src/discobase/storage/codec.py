@@ -58,6 +58,8 @@ from discobase.storage.wire import (
     aead_associated_data,
     decode_errors,
     empty_data,
+    estimate,
+    insert_estimates,
     insert_lines,
     join_blobs,
     message_code,
@@ -275,21 +277,11 @@ class Codec:
 
     def estimate(self, op: Op) -> int:
         """An upper bound of the bytes ``op`` adds to a batch payload (before compression)."""
-        size = 4 + len(str(op.rid))
-        data = op.data
-        if isinstance(data, str):
-            size += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
-        return size
+        return estimate(op)
 
     def estimate_inserts(self, inserts: Inserts) -> list[int]:
-        """:meth:`estimate` of each of ``inserts``' operations.
-
-        With C-level loops for the common case (ASCII records, ids of one length: a bulk
-        insert's ids are increasing snowflakes)."""
-        rids, datas = inserts.rids, inserts.datas
-        if rids and all(map(str.isascii, datas)) and len(str(min(rids))) == len(str(max(rids))):
-            return list(map((4 + len(str(rids[0]))).__add__, map(len, datas)))
-        return [self.estimate(op) for op in inserts]
+        """:meth:`estimate` of each of ``inserts``' operations."""
+        return insert_estimates(inserts)
 
     def fits(self, ops: Iterable[Op]) -> bool:
         """Whether ``ops`` always fit in one batch message (whatever the compression)."""
@@ -308,12 +300,10 @@ class Codec:
             raise ValueError("a batch needs at least one operation")
         if isinstance(schema_version, bool) or not isinstance(schema_version, int) or schema_version < 0:
             raise ValueError("schema_version must be a non-negative int")
-        lines: list[str] = []
-        if isinstance(ops, Inserts):
-            lines = insert_lines(ops)
-            ops = ()
+        columns = isinstance(ops, Inserts)  # a run of inserts: its lines are made at once
+        lines: list[str] = insert_lines(ops) if isinstance(ops, Inserts) else []
         append = lines.append
-        for op in ops:
+        for op in () if columns else ops:
             rid = op.rid
             if isinstance(rid, bool) or not isinstance(rid, int):
                 raise ValueError(f"record id must be an int, not {type(rid).__name__}")
@@ -547,42 +537,63 @@ class Codec:
 
         The parts may come in any order.
         """
-        with decode_errors("snapshot part"):
-            if not parts:
-                raise CodecError("cannot decode snapshot: no parts")
-            headers = [parse_header(part.content, "P") for part in parts]
-            first = headers[0]
-            total = first.uint("of", maximum=1_000_000)
-            sid = first.fields.get("sid")
-            if sid is None or SID_RE.fullmatch(sid) is None:
-                raise CodecError("cannot decode snapshot part: missing or invalid sid=")
-            descriptor = first.associated_data
-            indexed: dict[int, tuple[RawMessage, WireHeader]] = {}
-            for part, header in zip(parts, headers, strict=True):
-                if header.associated_data != descriptor:
-                    raise CodecError("cannot decode snapshot: parts belong to different snapshots")
-                index = header.uint("i", maximum=1_000_000)
-                if index in indexed:
-                    raise CodecError("cannot decode snapshot: repeated part")
-                indexed[index] = (part, header)
-            if sorted(indexed) != list(range(total)):
-                raise CodecError(f"cannot decode snapshot: {len(indexed)} of {total} part(s) given")
-            if total > 1 and "a" not in first.flags:
-                raise CodecError("cannot decode snapshot: a multi-part snapshot must use attachments")
-            attachments = [a for i in range(total) for a in select_files(*indexed[i])]
-        with decode_errors("snapshot part"):
-            self._refuse_plaintext(first)
-        if first.plain:
-            text = first.body
-        else:
-            blobs = await read_all(attachments, read) if attachments else []
-            with decode_errors("snapshot"):
-                blob = join_blobs(blobs) if attachments else self._blob_from_body(first)
-                first, text = self._open(first, blob, context)
+        first, text = await self._multipart(parts, "P", read, context)
         with decode_errors("snapshot"):
             count = first.uint("n")
             records = parse_records(text, count)
             if first.plain:
                 validate_records((data for _, data in records), "snapshot part")
-            logger.debug("decoded snapshot of {} records from {} part(s)", len(records), total)
+            logger.debug("decoded snapshot of {} records from {} part(s)", len(records), len(parts))
             return records
+
+    def encode_snapshot_keys(self, text: str, *, count: int, context: str = "") -> list[EncodedMessage]:
+        """Encode a snapshot's key index (JSON ``text`` about its ``count`` records) as part messages.
+
+        Post them after the snapshot's parts and name them in its manifest; an opener then
+        fills its unique maps without decoding every record (docs/storage.md)."""
+        fields = [f"sid={secrets.token_hex(8)}", f"n={count}"]
+        return self._encode("K", fields, text, multipart=True, context=context)
+
+    async def decode_snapshot_keys(
+        self, parts: Sequence[RawMessage], read: ReadAttachment, *, context: str = ""
+    ) -> tuple[int, str]:
+        """``(record count, JSON text)`` of a snapshot's key index, from all its part messages."""
+        first, text = await self._multipart(parts, "K", read, context)
+        with decode_errors("snapshot keys"):
+            return first.uint("n"), text
+
+    async def _multipart(
+        self, parts: Sequence[RawMessage], code: str, read: ReadAttachment, context: str
+    ) -> tuple[WireHeader, str]:
+        """The header (with the encrypted fields) and payload text of a multi-part ``code`` message."""
+        what = WHAT[code]
+        with decode_errors(what):
+            if not parts:
+                raise CodecError(f"cannot decode {what}: no parts")
+            headers = [parse_header(part.content, code) for part in parts]
+            first = headers[0]
+            total = first.uint("of", maximum=1_000_000)
+            sid = first.fields.get("sid")
+            if sid is None or SID_RE.fullmatch(sid) is None:
+                raise CodecError(f"cannot decode {what}: missing or invalid sid=")
+            descriptor = first.associated_data
+            indexed: dict[int, tuple[RawMessage, WireHeader]] = {}
+            for part, header in zip(parts, headers, strict=True):
+                if header.associated_data != descriptor:
+                    raise CodecError(f"cannot decode {what}: parts belong to different snapshots")
+                index = header.uint("i", maximum=1_000_000)
+                if index in indexed:
+                    raise CodecError(f"cannot decode {what}: repeated part")
+                indexed[index] = (part, header)
+            if sorted(indexed) != list(range(total)):
+                raise CodecError(f"cannot decode {what}: {len(indexed)} of {total} part(s) given")
+            if total > 1 and "a" not in first.flags:
+                raise CodecError(f"cannot decode {what}: a multi-part {what} must use attachments")
+            attachments = [a for i in range(total) for a in select_files(*indexed[i])]
+            self._refuse_plaintext(first)
+        if first.plain:
+            return first, first.body
+        blobs = await read_all(attachments, read) if attachments else []
+        with decode_errors(what):
+            blob = join_blobs(blobs) if attachments else self._blob_from_body(first)
+            return self._open(first, blob, context)

@@ -44,7 +44,9 @@ __all__ = [
     "aead_associated_data",
     "decode_errors",
     "empty_data",
+    "estimate",
     "has_changes",
+    "insert_estimates",
     "insert_lines",
     "join_blobs",
     "landed_key",
@@ -69,15 +71,20 @@ INNER_HEADER_MAX: Final = 72
 MIN_CONTENT_LIMIT: Final = 128
 
 OpKind = Literal["i", "u", "d", "a"]
-MessageKind = Literal["batch", "part", "manifest"]
+MessageKind = Literal["batch", "part", "manifest", "keys"]
 ReadAttachment = Callable[[RawAttachment], Awaitable[bytes]]
 
 KINDS: Final[dict[str, OpKind]] = {"i": "i", "u": "u", "d": "d", "a": "a"}
-MARKERS: Final[dict[str, MessageKind]] = {"B": "batch", "P": "part", "S": "manifest"}
-WHAT: Final[dict[str, str]] = {"B": "batch", "P": "snapshot part", "S": "snapshot manifest"}
-STEMS: Final[dict[str, str]] = {"B": "ops", "P": "snap", "S": "manifest"}
+MARKERS: Final[dict[str, MessageKind]] = {"B": "batch", "P": "part", "S": "manifest", "K": "keys"}
+WHAT: Final[dict[str, str]] = {
+    "B": "batch",
+    "P": "snapshot part",
+    "S": "snapshot manifest",
+    "K": "snapshot keys",
+}
+STEMS: Final[dict[str, str]] = {"B": "ops", "P": "snap", "S": "manifest", "K": "keys"}
 
-MARKER_RE: Final = re.compile(r"d([BPS])([0-9]{1,6})(?::([a-z]{0,8}))?")
+MARKER_RE: Final = re.compile(r"d([BPSK])([0-9]{1,6})(?::([a-z]{0,8}))?")
 FIELD_RE: Final = re.compile(r"([a-z]{1,8})=([0-9A-Za-z_-]{1,64})")
 KID_RE: Final = re.compile(r"[0-9a-f]{8}")
 #: Fields that describe the payload; with a key they travel inside the ciphertext.
@@ -147,6 +154,26 @@ class Inserts(Sequence[Op]):
 
     def __repr__(self) -> str:
         return f"Inserts({len(self)} records)"
+
+
+def estimate(op: Op) -> int:
+    """An upper bound of the bytes ``op`` adds to a batch payload (before compression)."""
+    size = 4 + len(str(op.rid))
+    data = op.data
+    if isinstance(data, str):
+        size += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
+    return size
+
+
+def insert_estimates(inserts: Inserts) -> list[int]:
+    """:func:`estimate` of each of ``inserts``' operations.
+
+    With C-level loops for the common case (ASCII records, ids of one length: a bulk
+    insert's ids are increasing snowflakes)."""
+    rids, datas = inserts.rids, inserts.datas
+    if rids and all(map(str.isascii, datas)) and len(str(min(rids))) == len(str(max(rids))):
+        return list(map((4 + len(str(rids[0]))).__add__, map(len, datas)))
+    return [estimate(op) for op in inserts]
 
 
 def insert_lines(inserts: Inserts) -> list[str]:
@@ -281,7 +308,7 @@ def aead_associated_data(head: str, context: str) -> bytes:
 
 
 def message_code(content: str) -> str | None:
-    """``B``, ``P`` or ``S`` if ``content`` starts like one of ours (any version), else ``None``."""
+    """``B``, ``P``, ``S`` or ``K`` if ``content`` starts like one of ours (any version), else ``None``."""
     if not isinstance(content, str) or not content.startswith("d"):
         return None
     head = content[:24].split("\n", 1)[0].split(" ", 1)[0]
