@@ -59,7 +59,7 @@ serve: $(STAMP)
 # benchmarks/.baseline-venv and benchmarks/.discordbase-venv on first use) and against Discord's rate limits, then one table at 100,000 records against SQLite
 # (benchmarks.scale); regenerates docs/benchmarks.md.
 bench: $(STAMP)
-	$(PY) -m benchmarks --write-docs
+	$(PY) -m benchmarks --write-docs --scale-records 100000,1000000
 
 # The model-based soak and crash trials (long, not in CI): writer processes with seeded
 # random operations, injected faults, >= 100 kill -9 of writers and >= 30 of the server,

@@ -7,7 +7,7 @@ Examples::
     python -m benchmarks --no-baseline --workloads crud --scale 0.1   # ours only
     python -m benchmarks --peers discordbase      # ours and DiscordBase 0.1.0 only
     python -m benchmarks --rate-limits off        # request counts without Discord's limits, quickly
-    python -m benchmarks --scale-records 1000000  # the scale benchmark at 1M records (100k by default)
+    python -m benchmarks --scale-records 100000,1000000  # the scale benchmark at both sizes (make bench)
     python -m benchmarks --from-json benchmarks/results/benchmarks.json --write-docs
 """
 
@@ -27,6 +27,19 @@ from benchmarks.runner import ROOT, Options, refresh, run_benchmarks
 from benchmarks.workloads import AVAILABLE, CRUD_STYLES, WORKLOADS, Sizes
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "benchmarks.json"
+
+
+def record_counts(text: str) -> tuple[int, ...]:
+    """``--scale-records``: comma-separated record counts; 0 (or nothing) runs none."""
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of record counts: {text!r}") from None
+    if any(count < 0 for count in counts):
+        raise argparse.ArgumentTypeError(f"record counts cannot be negative: {text!r}")
+    return tuple(count for count in counts if count > 0)
+
+
 DEFAULT_DOCS = ROOT / "docs" / "benchmarks.md"
 
 
@@ -97,10 +110,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-channels", type=int, default=1, help="data_channels of our Database (default 1)")
     p.add_argument(
         "--scale-records",
-        type=int,
-        default=100_000,
-        help="records of the scale benchmark of one table, run after the workloads "
-        "(default 100000; 1000000 for the issue's figures; 0 skips it)",
+        type=record_counts,
+        default=(100_000,),
+        help="records of the scale benchmark of one table, run after the workloads, one run per "
+        "size (default 100000; make bench runs 100000,1000000, the issue's sizes; 0 skips it)",
     )
     p.add_argument("--latency-samples", type=int, default=1000, help="warm finds timed for p50/p99")
     p.add_argument(

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.baseline_env import PEERS
-from benchmarks.scale_report import scale_markdown, scale_targets
+from benchmarks.scale_report import scale_markdown, scale_runs, scale_targets
 
 __all__ = [
     "ANALYSIS_BEGIN",
@@ -308,8 +308,10 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         style = "red" if row[2] == "MISSED" else "green" if row[2] == "met" else "dim"
         targets.add_row(*row, style=style)
     console.print(targets)
-    scale = report.get("scale")
-    if scale and not scale.get("error"):
+    for scale in scale_runs(report.get("scale")):
+        if scale.get("error"):
+            console.print(f"[red]scale benchmark at {scale['records']:,} records failed: {scale['error']}[/]")
+            continue
         table = Table(title=f"one table at scale ({scale['records']:,} records): the issue's goals")
         for column in ("goal", "value", ""):
             table.add_column(column)
@@ -327,8 +329,6 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                 style="red" if state == "MISSED" else "green" if state == "met" else "dim",
             )
         console.print(table)
-    elif scale:
-        console.print(f"[red]scale benchmark failed: {scale['error']}[/]")
     for workload, reason in report.get("unavailable", {}).items():
         console.print(f"[yellow]{workload}[/]: {reason}")
 
@@ -463,7 +463,7 @@ def markdown(report: dict[str, Any], analysis: str = _NO_ANALYSIS) -> str:
         "python -m benchmarks --peers discordbase  # ours and DiscordBase 0.1.0 only (or --peers 1.0.0)",
         "python -m benchmarks --rate-limits off  # request counts without Discord's limits, quickly",
         "python -m benchmarks --workloads crud --scale 0.1 --no-baseline",
-        "python -m benchmarks --scale-records 1000000  # one table at 1M records (100k by default)",
+        "python -m benchmarks --scale-records 1000000  # one table at 1M records only (100k by default)",
         "python -m benchmarks --help",
         "```",
         "",

@@ -89,8 +89,9 @@ class Options:
     timeout: float = 3600.0
     data_channels: int = 1
     latency_samples: int = 1000
-    #: Records of the scale benchmark of one table (:mod:`benchmarks.scale`); 0 skips it.
-    scale_records: int = 100_000
+    #: Records of each run of the scale benchmark of one table (:mod:`benchmarks.scale`);
+    #: empty skips it.
+    scale_records: tuple[int, ...] = (100_000,)
     results: Path = ROOT / "benchmarks" / "results"
     command: str = "python -m benchmarks"
 
@@ -680,11 +681,11 @@ async def run_benchmarks(options: Options, console: Console | None = None) -> di
             runs.append(run)
     finally:
         await server.stop()
-    scale = None
-    if options.scale_records > 0:
-        console.rule(f"[bold]scale[/] (one table, {options.scale_records:,} records)")
-        with console.status("python -m benchmarks.scale"):
-            scale = await run_scale(options.scale_records, options.seed, options.results, options.timeout)
+    scale = []
+    for records in options.scale_records:
+        console.rule(f"[bold]scale[/] (one table, {records:,} records)")
+        with console.status(f"python -m benchmarks.scale --records {records}"):
+            scale.append(await run_scale(records, options.seed, options.results, options.timeout))
     comparisons, targets = compare(runs, options)
     return {
         "date": started.isoformat(timespec="seconds"),
@@ -709,14 +710,14 @@ async def run_benchmarks(options: Options, console: Console | None = None) -> di
             "budget": options.budget,
             "data_channels": options.data_channels,
             "latency_samples": options.latency_samples,
-            "scale_records": options.scale_records,
+            "scale_records": list(options.scale_records),
         },
         "rtt_seconds": rtt,
         "unavailable": {w: AVAILABLE[w] for w in options.workloads if AVAILABLE.get(w) is not None},
         "runs": runs,
         "comparisons": comparisons,
         "targets": targets,
-        "scale": scale,
+        "scale": scale or None,
         "baseline_venv": str(BASELINE.venv.relative_to(ROOT)),
     }
 

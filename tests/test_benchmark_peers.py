@@ -305,7 +305,7 @@ def two_peer_report() -> dict[str, Any]:
             "budget": 120.0,
             "data_channels": 1,
             "latency_samples": 10,
-            "scale_records": 0,
+            "scale_records": [],
         },
         "rtt_seconds": 0.001,
         "unavailable": {},
@@ -414,7 +414,7 @@ def test_discordbase_runs_the_workloads_on_the_local_server(tmp_path: Path) -> N
         peers=("discordbase",),
         rate_limits="off",
         latency_samples=10,
-        scale_records=0,
+        scale_records=(),
         results=tmp_path,
         timeout=60,
     )

@@ -8,6 +8,7 @@ asserted.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from pathlib import Path
@@ -58,7 +59,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         baseline=False,
         rate_limits="off",
         latency_samples=50,
-        scale_records=0,  # rendered from fake figures below; measured by make bench
+        scale_records=(),  # rendered from fake figures below; measured by make bench
         results=tmp_path_factory.mktemp("bench"),
         timeout=60,
     )
@@ -387,3 +388,18 @@ def test_the_headline_chart_draws_each_comparison_with_a_peer() -> None:
     assert "    bar [1.00, 5.00]" in chart
     assert "    line [2.00, 0.00]" in chart  # slower than the peer shows as 0, not below the axis
     assert headline_chart({"runs": runs, "comparisons": comparisons[2:]}) == []
+
+
+def test_the_scale_benchmark_runs_at_each_size_given_and_renders_a_part_per_size() -> None:
+    from benchmarks.__main__ import record_counts
+
+    assert record_counts("100000,1000000") == (100_000, 1_000_000)
+    assert record_counts("0") == ()
+    with pytest.raises(argparse.ArgumentTypeError):
+        record_counts("100k")
+    big = {**FAKE_SCALE, "records": 1_000_000}
+    text = "\n".join(scale_markdown([{**FAKE_SCALE, "records": 100_000}, big]))
+    assert "### One table at scale: 100,000 records" in text
+    assert "### One table at scale: 1,000,000 records" in text
+    assert text.count("| insert_many |") == 2
+    assert scale_markdown(FAKE_SCALE) == scale_markdown([FAKE_SCALE])  # an older report holds one run
