@@ -10,6 +10,7 @@ Opening, gateway events and recovery after lost events are
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -484,7 +485,7 @@ class ReplicaState:
                 if (not own and len(set(column)) != len(column)) or not held.keys().isdisjoint(column):
                     return None
         records.update(zip(rids, datas, strict=True))
-        versions.update(dict.fromkeys(rids, version))
+        versions.update(zip(rids, itertools.repeat(version)))
         if keys is not None:
             indexes.add_many(rids, values, keys)
         return [None] * len(ops)
