@@ -199,9 +199,10 @@ class ReplicaWriter(ReplicaSender):
 
         The error is what kept that record out (a batch can fail part-way). Unique
         constraints are checked before anything is sent, and a violation there is raised.
-        The batch is handled as columns: one call makes the ids, one ``json.loads`` decodes
-        every record for the unique checks, the keys of each constraint are checked with set
-        operations, and the operations are queued as one run settled through one future."""
+        The batch is handled as columns: one call makes the ids, the unique keys come from
+        the values of plain scalar models (else one ``json.loads`` decodes every record),
+        each constraint's keys are checked with set operations, and the operations are
+        queued as one run settled through one future."""
         total = len(instances)
         if total == 0:
             return []
