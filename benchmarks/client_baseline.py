@@ -29,7 +29,17 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-from benchmarks.protocol import Phase, Recorder, RunSpec, client_main, record_run, run_ops
+from benchmarks.protocol import (
+    CrudOps,
+    Phase,
+    Recorder,
+    RunSpec,
+    client_main,
+    go_on,
+    record_run,
+    run_crud_phases,
+    run_ops,
+)
 from benchmarks.workloads import CrudPlan, FindOp, Sizes, bulk_records, crud_plan
 
 #: How long to wait after connecting for 1.0.0's fire-and-forget start-up calls
@@ -134,32 +144,20 @@ async def run_crud(discobase: Any, spec: RunSpec, recorder: Recorder) -> dict[st
 
         return op
 
-    def go_on(phase: Phase) -> bool:
-        return phase.complete and not recorder.budget_exhausted
-
+    ops = CrudOps(
+        insert=insert,
+        find=lambda op: _find(models, op),
+        update=update,
+        delete=lambda table, index: _delete(saved, table, index),
+    )
+    phase: Phase | None = None
     try:
-        with recorder.phase("insert", len(plan.inserts)) as phase:
-            await run_ops(recorder, phase, [insert(t, i) for t, i in plan.inserts], concurrent=False)
-        if go_on(phase):
-            with recorder.phase("find", len(plan.finds)) as phase:
-                await run_ops(
-                    recorder,
-                    phase,
-                    [_find(models, op) for op in plan.finds],
-                    concurrent=False,
-                    check=lambda i, found: len(found) == plan.finds[i].expected,
-                )
-        if go_on(phase):
-            with recorder.phase("update", len(plan.updates)) as phase:
-                await run_ops(recorder, phase, [update(*u) for u in plan.updates], concurrent=False)
-        if go_on(phase):
-            with recorder.phase("delete", len(plan.deletes)) as phase:
-                deletes = [_delete(saved, t, i) for t, i in plan.deletes]
-                await run_ops(recorder, phase, deletes, concurrent=False)
+        phase = await run_crud_phases(recorder, plan, ops, concurrent=False)
     finally:
-        with recorder.phase("close", part="workload" if go_on(phase) else "extra"):
+        done = phase is not None and go_on(recorder, phase)
+        with recorder.phase("close", part="workload" if done else "extra"):
             await asyncio.wait_for(stack.aclose(), 60)
-    if not go_on(phase):
+    if not done:
         return {}
     async with AsyncExitStack() as stack:
         models = await _connect(discobase, recorder, spec, stack, "reopen", "workload")

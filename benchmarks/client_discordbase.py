@@ -43,7 +43,17 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks.protocol import Phase, Recorder, RunSpec, client_main, record_run, run_ops
+from benchmarks.protocol import (
+    CrudOps,
+    Phase,
+    Recorder,
+    RunSpec,
+    client_main,
+    go_on,
+    record_run,
+    run_crud_phases,
+    run_ops,
+)
 from benchmarks.workloads import CrudPlan, FindOp, Sizes, bulk_records, crud_plan
 
 #: The version the comparison is about.
@@ -118,32 +128,15 @@ async def run_crud(discordbase: Any, spec: RunSpec, recorder: Recorder) -> dict[
     def delete(table: Any, index: int) -> Callable[[], Awaitable[Any]]:
         return lambda: tables[table].delete(row_id(table, index))
 
-    def go_on(phase: Phase) -> bool:
-        return phase.complete and not recorder.budget_exhausted
-
+    ops = CrudOps(insert=insert, find=lambda op: _find(tables, op), update=update, delete=delete)
+    phase: Phase | None = None
     try:
-        with recorder.phase("insert", len(plan.inserts)) as phase:
-            await run_ops(recorder, phase, [insert(t, i) for t, i in plan.inserts], concurrent=concurrent)
-        if go_on(phase):
-            with recorder.phase("find", len(plan.finds)) as phase:
-                await run_ops(
-                    recorder,
-                    phase,
-                    [_find(tables, op) for op in plan.finds],
-                    concurrent=concurrent,
-                    check=lambda i, found: len(found) == plan.finds[i].expected,
-                )
-        if go_on(phase):
-            with recorder.phase("update", len(plan.updates)) as phase:
-                await run_ops(recorder, phase, [update(*u) for u in plan.updates], concurrent=concurrent)
-        if go_on(phase):
-            with recorder.phase("delete", len(plan.deletes)) as phase:
-                deletes = [delete(t, i) for t, i in plan.deletes]
-                await run_ops(recorder, phase, deletes, concurrent=concurrent)
+        phase = await run_crud_phases(recorder, plan, ops, concurrent=concurrent)
     finally:
-        with recorder.phase("close", part="workload" if go_on(phase) else "extra"):
+        done = phase is not None and go_on(recorder, phase)
+        with recorder.phase("close", part="workload" if done else "extra"):
             await db.close()
-    if not go_on(phase):
+    if not done:
         return {}
     with recorder.phase("reopen"):
         db, tables = await open_database(discordbase, spec, create=False)

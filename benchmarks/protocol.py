@@ -37,13 +37,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TextIO
 
 __all__ = [
+    "CrudOps",
     "Phase",
     "Recorder",
     "RunSpec",
     "client_main",
+    "go_on",
     "peak_rss_kib",
     "percentile",
     "record_run",
+    "run_crud_phases",
     "run_ops",
 ]
 
@@ -299,6 +302,48 @@ def percentile(samples: Sequence[float], q: float) -> float:
     ordered = sorted(samples)
     rank = max(1, min(len(ordered), math.ceil(q * len(ordered))))
     return ordered[rank - 1]
+
+
+#: Makes one operation of a phase (called when the operation starts).
+Op = Callable[[], Awaitable[Any]]
+
+
+@dataclass
+class CrudOps:
+    """How a peer's client makes each operation of a ``crud`` plan (see :func:`run_crud_phases`)."""
+
+    insert: Callable[[str, int], Op]
+    find: Callable[[Any], Op]  # a workloads.FindOp
+    update: Callable[[str, int, dict[str, Any]], Op]
+    delete: Callable[[str, int], Op]
+
+
+def go_on(recorder: Recorder, phase: Phase) -> bool:
+    """Whether the run goes on after ``phase``: it completed, and the budget is not spent."""
+    return phase.complete and not recorder.budget_exhausted
+
+
+async def run_crud_phases(recorder: Recorder, plan: Any, ops: CrudOps, *, concurrent: bool) -> Phase:
+    """The insert, find, update and delete phases of a ``crud`` plan (a workloads.CrudPlan),
+    each only if the one before went on (:func:`go_on`); returns the last phase run."""
+    with recorder.phase("insert", len(plan.inserts)) as phase:
+        await run_ops(recorder, phase, [ops.insert(t, i) for t, i in plan.inserts], concurrent=concurrent)
+    if go_on(recorder, phase):
+        with recorder.phase("find", len(plan.finds)) as phase:
+            await run_ops(
+                recorder,
+                phase,
+                [ops.find(op) for op in plan.finds],
+                concurrent=concurrent,
+                check=lambda i, found: len(found) == plan.finds[i].expected,
+            )
+    if go_on(recorder, phase):
+        with recorder.phase("update", len(plan.updates)) as phase:
+            await run_ops(recorder, phase, [ops.update(*u) for u in plan.updates], concurrent=concurrent)
+    if go_on(recorder, phase):
+        with recorder.phase("delete", len(plan.deletes)) as phase:
+            await run_ops(recorder, phase, [ops.delete(t, i) for t, i in plan.deletes], concurrent=concurrent)
+    return phase
 
 
 async def record_run(spec: RunSpec, work: Callable[[Recorder], Awaitable[dict[str, Any]]]) -> int:

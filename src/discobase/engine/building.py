@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic._internal import _model_construction
 from pydantic_core import SchemaValidator
 
+from discobase.engine.readback import has_own_validation
+
 if TYPE_CHECKING:
     from discobase.model.table import Table
 
@@ -166,16 +168,7 @@ def own_key_types(model: type[Table], name: str) -> frozenset[type]:
     attached (constraints, ``Annotated`` validators), the model has no validators or
     serializers (a model validator runs on every assignment) and its config changes no
     string."""
-    decorators = model.__pydantic_decorators__
-    if (
-        decorators.validators
-        or decorators.field_validators
-        or decorators.root_validators
-        or decorators.model_validators
-        or decorators.field_serializers
-        or decorators.model_serializers
-        or any(model.model_config.get(key) for key in _STR_CHANGING)
-    ):
+    if has_own_validation(model) or any(model.model_config.get(key) for key in _STR_CHANGING):
         return frozenset()
     info = model.__pydantic_fields__.get(name)
     if info is None or info.metadata:

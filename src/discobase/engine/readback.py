@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from discobase.model.table import Table
 
-__all__ = ["provably_reads_back", "scalar_fields"]
+__all__ = ["has_own_validation", "provably_reads_back", "scalar_fields"]
 
 _NONE = type(None)
 _DICT = operator.attrgetter("__dict__")
@@ -57,20 +57,25 @@ def _allowed(annotation: Any) -> frozenset[type] | None:
     return None
 
 
-@functools.lru_cache(maxsize=256)
-def scalar_fields(model: type[Table]) -> tuple[tuple[str, frozenset[type]], ...] | None:
-    """Each field of ``model`` with the value types that read back; None when the model
-    has anything that can make a value of the right type fail to validate again."""
+def has_own_validation(model: type[Table]) -> bool:
+    """Whether ``model`` declares validators or serializers of its own (of a field or of the
+    model): code that can change or refuse a value of the right type."""
     decorators = model.__pydantic_decorators__
-    if (
+    return bool(
         decorators.validators
         or decorators.field_validators
         or decorators.root_validators
         or decorators.model_validators
         or decorators.field_serializers
         or decorators.model_serializers
-        or model.model_computed_fields
-    ):
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def scalar_fields(model: type[Table]) -> tuple[tuple[str, frozenset[type]], ...] | None:
+    """Each field of ``model`` with the value types that read back; None when the model
+    has anything that can make a value of the right type fail to validate again."""
+    if has_own_validation(model) or model.model_computed_fields:
         return None
     config = model.model_config
     if config.get("extra") == "allow" or any(config.get(key) for key in _UNSAFE_CONFIG):
