@@ -441,8 +441,7 @@ class TableIndexes:
 
         The records are decoded a chunk at a time, as one JSON array each: one
         ``json.loads`` call per record was most of the time a large table took to open.
-        A single-field constraint whose values are their own keys (strings, ints,
-        None: see :func:`index_key`) takes a chunk's keys in one pass."""
+        A chunk's keys are computed as a column (:meth:`unique_keys`)."""
         if not self.unique:
             return
         for maps in self.unique_maps.values():
@@ -452,14 +451,9 @@ class TableIndexes:
         for start in range(0, len(items), LOAD_CHUNK):
             chunk = items[start : start + LOAD_CHUNK]
             decoded = json.loads("[" + ",".join([data for _, data in chunk]) + "]")
+            rids = [rid for rid, _ in chunk]
             for fields, mapping in constraints:
-                if len(fields) == 1 and fields[0] not in self.normalizers:
-                    values = [record.get(fields[0]) for record in decoded]
-                    if set(map(type, values)) <= _BARE_KEYS:
-                        mapping.update(zip(values, [rid for rid, _ in chunk], strict=True))
-                        continue
-                for (rid, _), record in zip(chunk, decoded, strict=True):
-                    mapping[self.unique_key(fields, record)] = rid
+                mapping.update(zip(self.unique_keys(fields, decoded), rids, strict=True))
 
     def export_keys(self, ids: Sequence[int]) -> str | None:
         """The unique maps as a snapshot's key index (JSON): per constraint, the key of each record.
