@@ -73,6 +73,11 @@ class _Part:
     run: PendingRun | None  # or a share of a run: its positions from ``offset``
     offset: int = 0
 
+    @property
+    def share(self) -> slice:
+        """Where the operations are in their run (for a part of a run)."""
+        return slice(self.offset, self.offset + self.end - self.first)
+
 
 class _Batch:
     """The operations of one message and the futures or groups they settle."""
@@ -95,14 +100,13 @@ class _Batch:
         """The operations, in order: a share of one bulk insert stays as columns."""
         run = self.parts[0].run if len(self.parts) == 1 else None
         if run is not None:
-            part = self.parts[0]
-            return run.inserts[part.offset : part.offset + part.end - part.first]
+            return run.inserts[self.parts[0].share]
         ops: list[Op] = []
         for part in self.parts:
             if part.single is not None:
                 ops.append(part.single.op)
             elif part.run is not None:
-                ops.extend(part.run.inserts[part.offset : part.offset + part.end - part.first])
+                ops.extend(part.run.inserts[part.share])
         return ops
 
     def unique_keys(self) -> UniqueColumns | None:
@@ -112,8 +116,7 @@ class _Batch:
         part = self.parts[0]
         if part.run is None or part.run.keys is None:
             return None
-        start, end = part.offset, part.offset + part.end - part.first
-        return [(fields, column[start:end]) for fields, column in part.run.keys]
+        return [(fields, column[part.share]) for fields, column in part.run.keys]
 
     def settle(self, results: Sequence[str | BaseException | None]) -> None:
         """Give each operation its result (an exception fails it)."""
@@ -127,9 +130,7 @@ class _Batch:
                 else:
                     future.set_result(result)
             elif part.run is not None:
-                count = part.end - part.first
-                positions = part.run.positions[part.offset : part.offset + count]
-                part.run.group.settle_many(positions, results[part.first : part.end])
+                part.run.group.settle_many(part.run.positions[part.share], results[part.first : part.end])
 
     def fail(self, error: BaseException) -> None:
         self.settle(list(itertools.repeat(error, self.count)))
